@@ -1,0 +1,9 @@
+DROP TABLE queue_rejections;
+DROP TABLE outbox;
+DROP TABLE message_events;
+DROP TABLE messages;
+DROP TABLE templates;
+DROP TABLE customers;
+DROP TABLE shops;
+DROP TABLE api_keys;
+DROP TABLE tenants;

@@ -1,0 +1,25 @@
+//! Nudge's database: the migrations, the diesel schema generated from them, the models
+//! beside it, and the queries. Every query of merchant data takes a `TenantId` and
+//! filters on it; there is no function here that reads a merchant's row without one.
+//!
+//! The sender and the outbox relay work across tenants by nature (they drain queues);
+//! their functions still carry the tenant the queue message names.
+
+pub mod customers;
+pub mod error;
+pub mod messages;
+pub mod migrate;
+pub mod models;
+pub mod outbox;
+pub mod page;
+pub mod pool;
+pub mod rejections;
+pub mod schema;
+pub mod shops;
+pub mod templates;
+pub mod tenants;
+
+pub use diesel_async::AsyncPgConnection;
+pub use error::DbError;
+pub use page::{Page, PageRequest};
+pub use pool::{build_pool, ping, DbConn, DbPool};

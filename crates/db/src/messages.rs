@@ -1,0 +1,264 @@
+//! Messages and their timelines: accepting a message (with its outbox row, atomically),
+//! the log queries, and the state moves the sender makes.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use nudge_domain::{MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::models::{Message, MessageEvent, OutboxRow};
+use crate::schema::{message_events, messages, outbox};
+use crate::{DbError, Page, PageRequest};
+
+/// Filters of the message log; all optional, all combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct MessageFilter {
+    pub shop_id: Option<ShopId>,
+    pub status: Option<MessageStatus>,
+    pub to: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn new_event(message: &Message, kind: MessageEventType, detail: Value) -> MessageEvent {
+    MessageEvent {
+        id: Uuid::now_v7(),
+        tenant_id: message.tenant_id,
+        message_id: message.id,
+        event_type: kind.as_str().to_owned(),
+        at: Utc::now(),
+        detail,
+    }
+}
+
+async fn add_event(conn: &mut AsyncPgConnection, event: &MessageEvent) -> Result<(), DbError> {
+    diesel::insert_into(message_events::table)
+        .values(event)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores an accepted message as `queued`, its first event and its outbox row in ONE
+/// transaction: either the message exists and will reach the queue, or nothing was stored.
+pub async fn insert_queued(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    outbox_row: &OutboxRow,
+) -> Result<Message, DbError> {
+    let event = new_event(message, MessageEventType::Queued, serde_json::json!({}));
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let stored = diesel::insert_into(messages::table)
+            .values(message)
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await?;
+        add_event(conn, &event).await?;
+        diesel::insert_into(outbox::table)
+            .values(outbox_row)
+            .execute(conn)
+            .await?;
+        Ok(stored)
+    })
+    .await
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Option<Message>, DbError> {
+    Ok(messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::id.eq(id.as_uuid()))
+        .select(Message::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The message's timeline, oldest first.
+pub async fn events(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Vec<MessageEvent>, DbError> {
+    Ok(message_events::table
+        .filter(message_events::tenant_id.eq(tenant.as_uuid()))
+        .filter(message_events::message_id.eq(id.as_uuid()))
+        .order((message_events::at.asc(), message_events::id.asc()))
+        .select(MessageEvent::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The log, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    filter: &MessageFilter,
+    page: PageRequest,
+) -> Result<Page<Message>, DbError> {
+    let mut query = messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .select(Message::as_select())
+        .order(messages::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(shop) = filter.shop_id {
+        query = query.filter(messages::shop_id.eq(shop.as_uuid()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(messages::status.eq(status.as_str()));
+    }
+    if let Some(to) = &filter.to {
+        query = query.filter(messages::to_number.eq(to.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(messages::created_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(messages::created_at.lt(until));
+    }
+    if let Some(before) = page.before {
+        query = query.filter(messages::id.lt(before));
+    }
+    let rows = query.load(conn).await?;
+    Ok(Page::from_overfetch(rows, page, |message| message.id))
+}
+
+/// What a sender found when it tried to claim a message.
+#[derive(Debug)]
+pub enum Claim {
+    /// It is ours to send: it was `queued` and is now `sending`.
+    Claimed(Message),
+    /// It is not `queued`: someone sent it, failed it, or is sending it.
+    NotQueued(MessageStatus),
+    /// No such message for that tenant.
+    Missing,
+}
+
+/// Moves `queued -> sending` with a conditional update, so that of two workers holding
+/// the same (redelivered) queue message, exactly one gets to send it.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Claim, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let claimed = diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(tenant.as_uuid()))
+            .filter(messages::id.eq(id.as_uuid()))
+            .filter(messages::status.eq(MessageStatus::Queued.as_str()))
+            .set((
+                messages::status.eq(MessageStatus::Sending.as_str()),
+                messages::attempts.eq(messages::attempts + 1),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(message) = claimed {
+            let detail = serde_json::json!({ "attempt": message.attempts });
+            add_event(
+                conn,
+                &new_event(&message, MessageEventType::Sending, detail),
+            )
+            .await?;
+            return Ok(Claim::Claimed(message));
+        }
+        let status = messages::table
+            .filter(messages::tenant_id.eq(tenant.as_uuid()))
+            .filter(messages::id.eq(id.as_uuid()))
+            .select(messages::status)
+            .first::<String>(conn)
+            .await
+            .optional()?;
+        match status {
+            None => Ok(Claim::Missing),
+            Some(status) => MessageStatus::parse(&status)
+                .map(Claim::NotQueued)
+                .ok_or_else(|| DbError::Corrupt(format!("message {id} has status '{status}'"))),
+        }
+    })
+    .await
+}
+
+/// `sending -> sent` with the provider's id.
+pub async fn record_sent(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    provider_sid: &str,
+    detail: Value,
+) -> Result<(), DbError> {
+    let event = new_event(message, MessageEventType::Sent, detail);
+    conn.transaction::<_, DbError, _>(async |conn| {
+        diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+            .set((
+                messages::status.eq(MessageStatus::Sent.as_str()),
+                messages::provider_sid.eq(provider_sid),
+                messages::sent_at.eq(diesel::dsl::now),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        add_event(conn, &event).await
+    })
+    .await
+}
+
+/// `sending -> failed` for good, with the provider's error.
+pub async fn record_failed(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    error_code: Option<i32>,
+    error_message: &str,
+    detail: Value,
+) -> Result<(), DbError> {
+    let event = new_event(message, MessageEventType::Failed, detail);
+    conn.transaction::<_, DbError, _>(async |conn| {
+        diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+            .set((
+                messages::status.eq(MessageStatus::Failed.as_str()),
+                messages::error_code.eq(error_code),
+                messages::error_message.eq(error_message),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        add_event(conn, &event).await
+    })
+    .await
+}
+
+/// `sending -> queued` after an attempt that is worth retrying; the queue redelivers it.
+pub async fn release_for_retry(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    detail: Value,
+) -> Result<(), DbError> {
+    let event = new_event(message, MessageEventType::RetryScheduled, detail);
+    conn.transaction::<_, DbError, _>(async |conn| {
+        diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+            .set((
+                messages::status.eq(MessageStatus::Queued.as_str()),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        add_event(conn, &event).await
+    })
+    .await
+}

@@ -1,0 +1,153 @@
+//! Rows as diesel reads and writes them, one struct per table, beside `schema.rs`.
+//! Ids are plain `Uuid`s here (diesel's orphan rules); the query functions take and give
+//! the domain's typed ids at their edges.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::schema::{
+    api_keys, customers, message_events, messages, outbox, queue_rejections, shops, templates,
+    tenants,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants, check_for_backend(diesel::pg::Pg))]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub prefix: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = shops, check_for_backend(diesel::pg::Pg))]
+pub struct Shop {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub sender_number: String,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = shops)]
+pub struct ShopChanges {
+    pub name: Option<String>,
+    pub sender_number: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+pub struct Customer {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Uuid,
+    pub phone: String,
+    pub name: Option<String>,
+    pub attributes: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = customers)]
+pub struct CustomerChanges {
+    pub phone: Option<String>,
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    pub attributes: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = templates, check_for_backend(diesel::pg::Pg))]
+pub struct TemplateRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = templates)]
+pub struct TemplateChanges {
+    pub name: Option<String>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
+pub struct Message {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+    pub to_number: String,
+    pub from_number: String,
+    pub body: String,
+    pub segments: i32,
+    pub encoding: String,
+    pub status: String,
+    pub provider_sid: Option<String>,
+    pub error_code: Option<i32>,
+    pub error_message: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = message_events, check_for_backend(diesel::pg::Pg))]
+pub struct MessageEvent {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub message_id: Uuid,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg))]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub queue: String,
+    pub message_type: String,
+    pub body: Value,
+    pub traceparent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub available_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = queue_rejections, check_for_backend(diesel::pg::Pg))]
+pub struct QueueRejection {
+    pub id: Uuid,
+    pub queue: String,
+    pub sqs_message_id: String,
+    pub reason: String,
+    pub body_excerpt: String,
+    pub receive_count: i32,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,136 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        prefix -> Text,
+        key_hash -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Uuid,
+        phone -> Text,
+        name -> Nullable<Text>,
+        attributes -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    message_events (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        message_id -> Uuid,
+        event_type -> Text,
+        at -> Timestamptz,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Uuid,
+        customer_id -> Nullable<Uuid>,
+        template_id -> Nullable<Uuid>,
+        to_number -> Text,
+        from_number -> Text,
+        body -> Text,
+        segments -> Int4,
+        encoding -> Text,
+        status -> Text,
+        provider_sid -> Nullable<Text>,
+        error_code -> Nullable<Int4>,
+        error_message -> Nullable<Text>,
+        attempts -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        queue -> Text,
+        message_type -> Text,
+        body -> Jsonb,
+        traceparent -> Nullable<Text>,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        available_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    queue_rejections (id) {
+        id -> Uuid,
+        queue -> Text,
+        sqs_message_id -> Text,
+        reason -> Text,
+        body_excerpt -> Text,
+        receive_count -> Int4,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    shops (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        sender_number -> Text,
+        time_zone -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    templates (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tenants (id) {
+        id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(message_events -> messages (message_id));
+diesel::joinable!(messages -> customers (customer_id));
+diesel::joinable!(messages -> templates (template_id));
+diesel::joinable!(shops -> tenants (tenant_id));
+diesel::joinable!(templates -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    customers,
+    message_events,
+    messages,
+    outbox,
+    queue_rejections,
+    shops,
+    templates,
+    tenants,
+);

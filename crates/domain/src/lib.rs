@@ -1,0 +1,20 @@
+//! Nudge's shared vocabulary: the types every service agrees on and the rules that come
+//! with them. Values are parsed once at the edge (`PhoneNumber::parse`, `Template::parse`)
+//! so that the rest of the code cannot hold a bad one.
+//!
+//! This crate has no infrastructure in it: no web framework, no AWS SDK, no database.
+
+pub mod config;
+pub mod envelope;
+pub mod ids;
+pub mod message;
+pub mod phone;
+pub mod segments;
+pub mod template;
+
+pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvelope};
+pub use ids::{CustomerId, MessageId, ShopId, TemplateId, TenantId};
+pub use message::{MessageEventType, MessageStatus};
+pub use phone::{PhoneNumber, PhoneNumberError};
+pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
+pub use template::{RenderError, Template, TemplateError};

@@ -1,0 +1,91 @@
+//! A message's lifecycle as Nudge records it, and the events of its timeline.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a message is. Outbound messages move `queued -> sending -> sent`, and later
+/// (from the provider's status callbacks) to `delivered`, `undelivered` or `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Accepted and waiting for a sender.
+    Queued,
+    /// Claimed by a sender, provider call in progress.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    Delivered,
+    Undelivered,
+    /// Will not be sent; the message's error says why.
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 6] = [
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Undelivered,
+        MessageStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Undelivered => "undelivered",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// The kinds of entries in a message's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageEventType {
+    /// Accepted by the API.
+    Queued,
+    /// A sender claimed it and is calling the provider (one per attempt).
+    Sending,
+    /// The provider accepted it; the detail holds its sid.
+    Sent,
+    /// An attempt failed in a way worth retrying; the detail says why and when.
+    RetryScheduled,
+    /// It will not be sent; the detail holds the provider's code and message.
+    Failed,
+}
+
+impl MessageEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageEventType::Queued => "queued",
+            MessageEventType::Sending => "sending",
+            MessageEventType::Sent => "sent",
+            MessageEventType::RetryScheduled => "retry_scheduled",
+            MessageEventType::Failed => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.as_str().into())
+            );
+        }
+        assert_eq!(MessageStatus::parse("lost"), None);
+    }
+}

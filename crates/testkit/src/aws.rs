@@ -1,0 +1,138 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// SDK config for the shared LocalStack (any credentials work there).
+pub fn localstack_config() -> SdkConfig {
+    localstack_config_at(
+        &std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+    )
+}
+
+/// SDK config for an endpoint of the test's choosing (a [`crate::TcpProxy`], say).
+pub fn localstack_config_at(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "nudge-tests"),
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .build()
+}
+
+pub fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&localstack_config())
+}
+
+/// A queue with a random name and a dead-letter queue behind it.
+pub struct TestQueue {
+    pub client: aws_sdk_sqs::Client,
+    pub name: String,
+    pub url: String,
+    pub dlq_name: String,
+    pub dlq_url: String,
+}
+
+impl TestQueue {
+    /// `max_receive_count`: receives before SQS moves a message to the DLQ.
+    pub async fn new(purpose: &str, max_receive_count: u32) -> Self {
+        let client = sqs_client();
+        let name = format!("test-{purpose}-{}", uuid::Uuid::new_v4().simple());
+        let dlq_name = format!("{name}-dlq");
+        let dlq_url = client
+            .create_queue()
+            .queue_name(&dlq_name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create DLQ on LocalStack (is it running?): {e:?}"))
+            .queue_url
+            .expect("dlq url");
+        let dlq_arn = client
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("dlq arn")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("dlq arn attribute");
+        let redrive = format!(
+            r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
+        );
+        let url = client
+            .create_queue()
+            .queue_name(&name)
+            .set_attributes(Some(HashMap::from([
+                (QueueAttributeName::RedrivePolicy, redrive),
+                (QueueAttributeName::VisibilityTimeout, "30".to_owned()),
+            ])))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        Self {
+            client,
+            name,
+            url,
+            dlq_name,
+            dlq_url,
+        }
+    }
+
+    /// Receives what is visible on `url` now (short poll, a few tries), deleting nothing.
+    pub async fn peek(&self, url: &str, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        self.client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(1))
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    pub async fn send_raw(&self, body: &str) {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+}
+
+impl Drop for TestQueue {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let urls = [self.url.clone(), self.dlq_url.clone()];
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                for url in urls {
+                    let _ = client.delete_queue().queue_url(url).send().await;
+                }
+            });
+        })
+        .join();
+    }
+}

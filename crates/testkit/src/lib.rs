@@ -1,0 +1,44 @@
+//! Test helpers shared by the services' test suites (dev-dependency only):
+//!
+//! - [`TestDb`]: a fresh database per test, cloned from a migrated template (made once
+//!   per migration set, under an advisory lock, so parallel test processes share it);
+//! - [`TestQueue`]: an SQS queue with a random name and its own dead-letter queue on
+//!   the shared LocalStack;
+//! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
+//!   "forwards to X", to take a dependency away and bring it back mid-test.
+//!
+//! Environment: `NUDGE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and
+//! the AWS SDK's `AWS_ENDPOINT_URL` (default `http://127.0.0.1:4566`).
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test support: a panic is how a test fails"
+)]
+
+mod aws;
+mod db;
+mod proxy;
+
+pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
+pub use db::TestDb;
+pub use proxy::TcpProxy;
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

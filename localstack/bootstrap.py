@@ -1,0 +1,50 @@
+"""Create Nudge's SQS queues (each with its dead-letter queue and redrive policy) from
+localstack/resources.json. Idempotent: existing queues get their attributes re-applied.
+
+Runs in host mode with the LocalStack virtualenv's python (boto3 comes with LocalStack)
+and inside the LocalStack container as an init hook (docker-compose), so both read the
+same definitions.
+"""
+import json
+import os
+import sys
+
+import boto3
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main() -> int:
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "resources.json")
+    with open(path) as f:
+        resources = json.load(f)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    for queue in resources["queues"]:
+        dlq_url = sqs.create_queue(
+            QueueName=queue["dlq"],
+            Attributes={"MessageRetentionPeriod": str(resources["dlq_retention_seconds"])},
+        )["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        attributes = {
+            "VisibilityTimeout": str(queue["visibility_timeout_seconds"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue["max_receive_count"])}
+            ),
+        }
+        url = sqs.create_queue(QueueName=queue["name"])["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        print(f"queue {queue['name']} -> {queue['dlq']} after {queue['max_receive_count']} receives")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

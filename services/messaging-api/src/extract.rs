@@ -1,0 +1,235 @@
+//! Turning raw requests into typed values, with errors a client can act on: a body of
+//! the wrong shape is a 422 naming the field (not actix's plain-text 400), a cursor or
+//! an id that does not parse is a 422 or a 404.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use nudge_db::page::{DEFAULT_LIMIT, MAX_LIMIT};
+use nudge_db::PageRequest;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest JSON body accepted (a message with its data is far smaller).
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON body deserialized into `T`, or a problem that names the offending field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().ends_with("json"));
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if is_json == Some(false) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let bytes = bytes
+                .await
+                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            if bytes.len() > MAX_BODY_BYTES {
+                return Err(ApiError::MalformedJson(format!(
+                    "body is larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422 with the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::MalformedJson(inner.to_string());
+        }
+        let message = strip_position(&inner.to_string());
+        ApiError::Validation(vec![shape_error(&path, &message)])
+    })
+}
+
+/// serde says "missing field `x`" at the parent's path; name the field itself.
+fn shape_error(path: &str, message: &str) -> FieldError {
+    let parent = if path == "." { "" } else { path };
+    for prefix in ["missing field `", "unknown field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let name = rest.split('`').next().unwrap_or_default();
+            let field = if parent.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{parent}.{name}")
+            };
+            let detail = if prefix.starts_with("missing") {
+                "is required".to_owned()
+            } else {
+                "is not a known field".to_owned()
+            };
+            return FieldError::new(field, detail);
+        }
+    }
+    let field = if parent.is_empty() { "body" } else { parent };
+    FieldError::new(field, message)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `?limit=&cursor=` of every list endpoint.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn to_request(&self, errors: &mut Vec<FieldError>) -> PageRequest {
+        let limit = match self.limit.as_deref().map(str::parse::<i64>) {
+            None => DEFAULT_LIMIT,
+            Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                ));
+                DEFAULT_LIMIT
+            }
+        };
+        let before = match self.cursor.as_deref().map(decode_cursor) {
+            None => None,
+            Some(Some(id)) => Some(id),
+            Some(None) => {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API returned",
+                ));
+                None
+            }
+        };
+        PageRequest { limit, before }
+    }
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// An id from the path. One that does not parse cannot exist: 404, like any unknown id.
+pub fn path_id<T: std::str::FromStr>(raw: &str, resource: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(resource))
+}
+
+/// Fails with every collected field error, if any.
+pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "fields exist to be deserialized")]
+    struct Sample {
+        name: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[expect(dead_code, reason = "fields exist to be deserialized")]
+    struct Nested {
+        count: u32,
+    }
+
+    fn field_errors(error: ApiError) -> Vec<FieldError> {
+        match error {
+            ApiError::Validation(errors) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_missing_unknown_and_mistyped_fields() {
+        let missing = parse_json::<Sample>(br#"{}"#).unwrap_err();
+        assert_eq!(
+            field_errors(missing),
+            vec![FieldError::new("name", "is required")]
+        );
+
+        let unknown = parse_json::<Sample>(br#"{"name":"a","extra":1}"#).unwrap_err();
+        assert_eq!(field_errors(unknown)[0].field, "extra");
+
+        let mistyped = parse_json::<Sample>(br#"{"name":"a","nested":{"count":"x"}}"#).unwrap_err();
+        let errors = field_errors(mistyped);
+        assert_eq!(errors[0].field, "nested.count");
+        assert!(
+            errors[0].detail.starts_with("invalid type: string"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\": "),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        let mut errors = Vec::new();
+        let query = PageQuery {
+            limit: Some("10".into()),
+            cursor: Some(encode_cursor(id)),
+        };
+        assert_eq!(
+            query.to_request(&mut errors),
+            PageRequest {
+                limit: 10,
+                before: Some(id)
+            }
+        );
+        assert!(errors.is_empty());
+
+        let bad = PageQuery {
+            limit: Some("0".into()),
+            cursor: Some("!!".into()),
+        };
+        bad.to_request(&mut errors);
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["limit", "cursor"]);
+    }
+}

@@ -1,0 +1,21 @@
+//! `messaging-api`: the REST gateway merchants call. See docs/api.md for the contract
+//! and docs/configuration.md for its variables.
+//!
+//! Layout: `startup` wires the app (the binary only loads config and calls it), `routes`
+//! holds one module per resource, `error` is the one place errors become HTTP, `auth`
+//! and `extract` turn requests into typed, validated values, and `outbox_relay` moves
+//! accepted messages from the database to SQS.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod outbox_relay;
+pub mod routes;
+pub mod send;
+pub mod startup;
+pub mod views;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,89 @@
+//! `messaging-api` binary: `serve` (the default), `migrate`, and `admin` commands.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use diesel_async::AsyncConnection;
+use messaging_api::{admin, Application, Config};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(name = "messaging-api", about = "Nudge's merchant API", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a tenant and print {"tenant_id", "api_key"} as JSON (the key is shown once).
+    CreateTenant {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// What the one-shot commands need: only the database.
+#[derive(Deserialize)]
+struct DatabaseOnly {
+    database_url: SecretString,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _telemetry = match nudge_telemetry::init("messaging-api") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("messaging-api: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli.command.unwrap_or(Command::Serve)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("messaging-api: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let config = Config::from_env()?;
+            let aws = aws_config::load_from_env().await;
+            let app = Application::build(config, &aws).await?;
+            tracing::info!(port = app.port(), "messaging-api listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let applied = nudge_db::migrate::run_pending(db.database_url.expose_secret()).await?;
+            tracing::info!(applied, "migrations applied");
+        }
+        Command::Admin {
+            command: AdminCommand::CreateTenant { name },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            println!("{}", admin::create_tenant(&mut conn, &name).await?);
+        }
+    }
+    Ok(())
+}

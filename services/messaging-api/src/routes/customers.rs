@@ -1,0 +1,196 @@
+//! `/v1/customers`: a shop's customers, one per phone number, with free-form attributes.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::Utc;
+use nudge_db::models::{Customer, CustomerChanges};
+use nudge_db::DbError;
+use nudge_domain::{CustomerId, PhoneNumber, ShopId};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::startup::AppState;
+use crate::views::{CustomerView, ListView};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(update)
+        .service(remove);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCustomer {
+    shop_id: String,
+    phone: String,
+    name: Option<String>,
+    #[serde(default)]
+    attributes: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateCustomer {
+    phone: Option<String>,
+    /// Absent: unchanged; `null`: cleared.
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    attributes: Option<Map<String, Value>>,
+}
+
+/// Tells a field set to `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    shop_id: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+fn check_phone(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    PhoneNumber::parse(raw)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|e| {
+            errors.push(FieldError::new("phone", e.to_string()));
+            String::new()
+        })
+}
+
+fn check_name(name: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        errors.push(FieldError::new("name", "must be at most 200 characters"));
+    }
+    name
+}
+
+fn conflict(error: DbError) -> ApiError {
+    match error {
+        DbError::Conflict(_) => {
+            ApiError::Conflict("the shop already has a customer with this phone number".into())
+        }
+        other => other.into(),
+    }
+}
+
+#[post("/customers")]
+async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateCustomer>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let shop_id = body.shop_id.parse::<ShopId>().ok();
+    let phone = check_phone(&body.phone, &mut errors);
+    let name = check_name(body.name, &mut errors);
+    let mut conn = state.conn().await?;
+    let shop = match shop_id {
+        Some(id) => nudge_db::shops::find(&mut conn, auth.tenant, id).await?,
+        None => None,
+    };
+    if shop.is_none() {
+        errors.push(FieldError::new("shop_id", "no such shop"));
+    }
+    check(errors)?;
+    let now = Utc::now();
+    let customer = Customer {
+        id: CustomerId::new().as_uuid(),
+        tenant_id: auth.tenant.as_uuid(),
+        shop_id: shop.map(|s| s.id).unwrap_or_default(),
+        phone,
+        name,
+        attributes: Value::Object(body.attributes),
+        created_at: now,
+        updated_at: now,
+    };
+    let customer = nudge_db::customers::insert(&mut conn, &customer)
+        .await
+        .map_err(conflict)?;
+    Ok(HttpResponse::Created().json(CustomerView::from(customer)))
+}
+
+#[get("/customers")]
+async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = query.page.to_request(&mut errors);
+    let shop = match query.shop_id.as_deref().map(str::parse::<ShopId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            errors.push(FieldError::new("shop_id", "is not a shop id"));
+            None
+        }
+    };
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let page = nudge_db::customers::list(&mut conn, auth.tenant, shop, page).await?;
+    Ok(HttpResponse::Ok().json(ListView::from_page(page, CustomerView::from)))
+}
+
+#[get("/customers/{id}")]
+async fn show(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: CustomerId = path_id(&id, "customer")?;
+    let mut conn = state.conn().await?;
+    let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("customer"))?;
+    Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
+}
+
+#[patch("/customers/{id}")]
+async fn update(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateCustomer>,
+) -> Result<HttpResponse, ApiError> {
+    let id: CustomerId = path_id(&id, "customer")?;
+    let mut errors = Vec::new();
+    let changes = CustomerChanges {
+        phone: body.phone.as_deref().map(|p| check_phone(p, &mut errors)),
+        name: body.name.map(|n| check_name(n, &mut errors)),
+        attributes: body.attributes.map(Value::Object),
+    };
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let customer =
+        if changes.phone.is_none() && changes.name.is_none() && changes.attributes.is_none() {
+            nudge_db::customers::find(&mut conn, auth.tenant, id).await?
+        } else {
+            nudge_db::customers::update(&mut conn, auth.tenant, id, &changes)
+                .await
+                .map_err(conflict)?
+        };
+    let customer = customer.ok_or(ApiError::NotFound("customer"))?;
+    Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
+}
+
+#[delete("/customers/{id}")]
+async fn remove(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: CustomerId = path_id(&id, "customer")?;
+    let mut conn = state.conn().await?;
+    if nudge_db::customers::delete(&mut conn, auth.tenant, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("customer"))
+    }
+}

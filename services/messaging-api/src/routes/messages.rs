@@ -1,0 +1,135 @@
+//! `/v1/messages`: send one message (202: accepted, delivery follows) and the log.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use nudge_db::messages::MessageFilter;
+use nudge_domain::{MessageId, MessageStatus, PhoneNumber, ShopId};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::send::{accept, SendRequest};
+use crate::startup::AppState;
+use crate::views::{ListView, MessageView};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(send).service(list).service(show);
+}
+
+#[post("/messages")]
+#[tracing::instrument(skip_all, fields(message_id))]
+async fn send(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(request): JsonBody<SendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.conn().await?;
+    let traceparent = nudge_telemetry::current_traceparent();
+    let message = accept(&mut conn, auth.tenant, request, traceparent).await?;
+    tracing::Span::current().record("message_id", tracing::field::display(message.id));
+    tracing::info!(segments = message.segments, "message accepted");
+    state.relay_wakeup.notify_one();
+    let id = MessageId::from_uuid(message.id);
+    let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
+    Ok(HttpResponse::Accepted().json(MessageView::new(message, Some(events))))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    shop_id: Option<String>,
+    status: Option<String>,
+    to: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+fn parse_time(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let raw = raw?;
+    match DateTime::parse_from_rfc3339(raw) {
+        Ok(time) => Some(time.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z",
+            ));
+            None
+        }
+    }
+}
+
+impl LogQuery {
+    fn filter(&self, errors: &mut Vec<FieldError>) -> MessageFilter {
+        let shop_id = self.shop_id.as_deref().and_then(|raw| {
+            let parsed = raw.parse::<ShopId>().ok();
+            if parsed.is_none() {
+                errors.push(FieldError::new("shop_id", "is not a shop id"));
+            }
+            parsed
+        });
+        let status = self.status.as_deref().and_then(|raw| {
+            let parsed = MessageStatus::parse(raw);
+            if parsed.is_none() {
+                let known: Vec<_> = MessageStatus::ALL.iter().map(|s| s.as_str()).collect();
+                errors.push(FieldError::new(
+                    "status",
+                    format!("must be one of {}", known.join(", ")),
+                ));
+            }
+            parsed
+        });
+        let to = self
+            .to
+            .as_deref()
+            .and_then(|raw| match PhoneNumber::parse(raw) {
+                Ok(phone) => Some(phone.to_string()),
+                Err(e) => {
+                    errors.push(FieldError::new("to", e.to_string()));
+                    None
+                }
+            });
+        MessageFilter {
+            shop_id,
+            status,
+            to,
+            since: parse_time("since", self.since.as_deref(), errors),
+            until: parse_time("until", self.until.as_deref(), errors),
+        }
+    }
+}
+
+#[get("/messages")]
+async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let filter = query.filter(&mut errors);
+    let page = query.page.to_request(&mut errors);
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let page = nudge_db::messages::list(&mut conn, auth.tenant, &filter, page).await?;
+    Ok(HttpResponse::Ok().json(ListView::from_page(page, |m| MessageView::new(m, None))))
+}
+
+#[get("/messages/{id}")]
+async fn show(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: MessageId = path_id(&id, "message")?;
+    let mut conn = state.conn().await?;
+    let message = nudge_db::messages::find(&mut conn, auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
+    Ok(HttpResponse::Ok().json(MessageView::new(message, Some(events))))
+}

@@ -1,0 +1,21 @@
+//! HTTP routes, one module per resource. `configure` is the whole routing table.
+
+mod customers;
+mod health;
+mod messages;
+mod shops;
+mod templates;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            web::scope("/v1")
+                .configure(shops::configure)
+                .configure(customers::configure)
+                .configure(templates::configure)
+                .configure(messages::configure),
+        );
+}

@@ -1,0 +1,175 @@
+//! `/v1/shops`: a tenant's shops, each with its sender number and IANA time zone.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::Utc;
+use nudge_db::models::{Shop, ShopChanges};
+use nudge_domain::{PhoneNumber, ShopId};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::startup::AppState;
+use crate::views::{ListView, ShopView};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(update)
+        .service(remove);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateShop {
+    name: String,
+    sender_number: String,
+    #[serde(default = "default_time_zone")]
+    time_zone: String,
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateShop {
+    name: Option<String>,
+    sender_number: Option<String>,
+    time_zone: Option<String>,
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+    }
+    name.to_owned()
+}
+
+fn check_sender(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    match PhoneNumber::parse(raw) {
+        Ok(phone) => phone.to_string(),
+        Err(e) => {
+            errors.push(FieldError::new("sender_number", e.to_string()));
+            String::new()
+        }
+    }
+}
+
+fn check_time_zone(raw: &str, errors: &mut Vec<FieldError>) -> String {
+    if raw.parse::<chrono_tz::Tz>().is_err() {
+        errors.push(FieldError::new(
+            "time_zone",
+            "must be an IANA time zone name, e.g. Europe/Paris",
+        ));
+    }
+    raw.to_owned()
+}
+
+#[post("/shops")]
+async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateShop>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let name = check_name(&body.name, &mut errors);
+    let sender_number = check_sender(&body.sender_number, &mut errors);
+    let time_zone = check_time_zone(&body.time_zone, &mut errors);
+    check(errors)?;
+    let now = Utc::now();
+    let shop = Shop {
+        id: ShopId::new().as_uuid(),
+        tenant_id: auth.tenant.as_uuid(),
+        name,
+        sender_number,
+        time_zone,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = state.conn().await?;
+    let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
+    Ok(HttpResponse::Created().json(ShopView::from(shop)))
+}
+
+#[get("/shops")]
+async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = query.to_request(&mut errors);
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let page = nudge_db::shops::list(&mut conn, auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(ListView::from_page(page, ShopView::from)))
+}
+
+#[get("/shops/{id}")]
+async fn show(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: ShopId = path_id(&id, "shop")?;
+    let mut conn = state.conn().await?;
+    let shop = nudge_db::shops::find(&mut conn, auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("shop"))?;
+    Ok(HttpResponse::Ok().json(ShopView::from(shop)))
+}
+
+#[patch("/shops/{id}")]
+async fn update(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateShop>,
+) -> Result<HttpResponse, ApiError> {
+    let id: ShopId = path_id(&id, "shop")?;
+    let mut errors = Vec::new();
+    let changes = ShopChanges {
+        name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
+        sender_number: body
+            .sender_number
+            .as_deref()
+            .map(|s| check_sender(s, &mut errors)),
+        time_zone: body
+            .time_zone
+            .as_deref()
+            .map(|t| check_time_zone(t, &mut errors)),
+    };
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let shop =
+        if changes.name.is_none() && changes.sender_number.is_none() && changes.time_zone.is_none()
+        {
+            nudge_db::shops::find(&mut conn, auth.tenant, id).await?
+        } else {
+            nudge_db::shops::update(&mut conn, auth.tenant, id, &changes).await?
+        };
+    let shop = shop.ok_or(ApiError::NotFound("shop"))?;
+    Ok(HttpResponse::Ok().json(ShopView::from(shop)))
+}
+
+#[delete("/shops/{id}")]
+async fn remove(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: ShopId = path_id(&id, "shop")?;
+    let mut conn = state.conn().await?;
+    match nudge_db::shops::delete(&mut conn, auth.tenant, id).await {
+        Ok(true) => Ok(HttpResponse::NoContent().finish()),
+        Ok(false) => Err(ApiError::NotFound("shop")),
+        Err(nudge_db::DbError::InUse(_)) => Err(ApiError::Conflict(
+            "the shop has messages in its log and cannot be deleted".into(),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}

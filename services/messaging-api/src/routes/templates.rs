@@ -1,0 +1,176 @@
+//! `/v1/templates`: named message bodies with `{{variable}}` placeholders, unique by
+//! name within a tenant. A body is parsed on the way in, so a stored template renders.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::Utc;
+use nudge_db::models::{TemplateChanges, TemplateRow};
+use nudge_db::DbError;
+use nudge_domain::{Template, TemplateId};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::startup::AppState;
+use crate::views::{ListView, TemplateView};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(update)
+        .service(remove);
+}
+
+/// A template body longer than this could never be one SMS (Twilio's limit is 1,600).
+const MAX_BODY_CHARS: usize = 1_600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTemplate {
+    name: String,
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateTemplate {
+    name: Option<String>,
+    body: Option<String>,
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        errors.push(FieldError::new(
+            "name",
+            "must be 1 to 100 letters, digits, '_', '-' or '.'",
+        ));
+    }
+    // A name that parses as an id would be ambiguous where `template` takes either.
+    if name.parse::<TemplateId>().is_ok() {
+        errors.push(FieldError::new("name", "must not look like a template id"));
+    }
+    name.to_owned()
+}
+
+fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
+    if body.chars().count() > MAX_BODY_CHARS {
+        errors.push(FieldError::new(
+            "body",
+            format!("must be at most {MAX_BODY_CHARS} characters"),
+        ));
+    } else if let Err(e) = Template::parse(body) {
+        errors.push(FieldError::new("body", e.to_string()));
+    }
+    body.to_owned()
+}
+
+fn conflict(error: DbError) -> ApiError {
+    match error {
+        DbError::Conflict(_) => {
+            ApiError::Conflict("a template with this name already exists".into())
+        }
+        other => other.into(),
+    }
+}
+
+#[post("/templates")]
+async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateTemplate>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let name = check_name(&body.name, &mut errors);
+    let text = check_body(&body.body, &mut errors);
+    check(errors)?;
+    let now = Utc::now();
+    let row = TemplateRow {
+        id: TemplateId::new().as_uuid(),
+        tenant_id: auth.tenant.as_uuid(),
+        name,
+        body: text,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = state.conn().await?;
+    let row = nudge_db::templates::insert(&mut conn, &row)
+        .await
+        .map_err(conflict)?;
+    Ok(HttpResponse::Created().json(TemplateView::from(row)))
+}
+
+#[get("/templates")]
+async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = query.to_request(&mut errors);
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let page = nudge_db::templates::list(&mut conn, auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(ListView::from_page(page, TemplateView::from)))
+}
+
+#[get("/templates/{id}")]
+async fn show(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: TemplateId = path_id(&id, "template")?;
+    let mut conn = state.conn().await?;
+    let row = nudge_db::templates::find(&mut conn, auth.tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
+    Ok(HttpResponse::Ok().json(TemplateView::from(row)))
+}
+
+#[patch("/templates/{id}")]
+async fn update(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateTemplate>,
+) -> Result<HttpResponse, ApiError> {
+    let id: TemplateId = path_id(&id, "template")?;
+    let mut errors = Vec::new();
+    let changes = TemplateChanges {
+        name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
+        body: body.body.as_deref().map(|b| check_body(b, &mut errors)),
+    };
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let row = if changes.name.is_none() && changes.body.is_none() {
+        nudge_db::templates::find(&mut conn, auth.tenant, id).await?
+    } else {
+        nudge_db::templates::update(&mut conn, auth.tenant, id, &changes)
+            .await
+            .map_err(conflict)?
+    };
+    let row = row.ok_or(ApiError::NotFound("template"))?;
+    Ok(HttpResponse::Ok().json(TemplateView::from(row)))
+}
+
+#[delete("/templates/{id}")]
+async fn remove(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: TemplateId = path_id(&id, "template")?;
+    let mut conn = state.conn().await?;
+    if nudge_db::templates::delete(&mut conn, auth.tenant, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("template"))
+    }
+}

@@ -1,0 +1,105 @@
+//! Building and running the application: the pool, the queue, the relay and the HTTP
+//! server. Tests call [`Application::build`] with port 0 and read back the port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use aws_config::SdkConfig;
+use nudge_db::{DbConn, DbPool};
+use nudge_queue::SqsQueue;
+use secrecy::ExposeSecret;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::error::ApiError;
+use crate::{outbox_relay, routes, Config};
+
+/// What handlers share.
+pub struct AppState {
+    pub pool: DbPool,
+    pub outbound_queue: SqsQueue,
+    /// Wakes the outbox relay as soon as a message is accepted.
+    pub relay_wakeup: Arc<Notify>,
+}
+
+impl AppState {
+    /// A connection, or 503 if the database cannot give one.
+    pub async fn conn(&self) -> Result<DbConn, ApiError> {
+        Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: tokio::task::JoinHandle<()>,
+    stop_relay: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
+        let pool = nudge_db::build_pool(
+            config.database_url.expose_secret(),
+            config.database_pool_size,
+        )?;
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
+        let wakeup = Arc::new(Notify::new());
+        let stop_relay = CancellationToken::new();
+        let relay = tokio::spawn(outbox_relay::run(
+            pool.clone(),
+            queue.clone(),
+            wakeup.clone(),
+            Duration::from_millis(config.outbox_relay_interval_ms),
+            stop_relay.clone(),
+        ));
+        let state = web::Data::new(AppState {
+            pool,
+            outbound_queue: queue,
+            relay_wakeup: wakeup,
+        });
+        let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
+        let port = listener.local_addr()?.port();
+        let server =
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(TracingLogger::default())
+                    .app_data(state.clone())
+                    .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                        ApiError::invalid("query", error.to_string()).into()
+                    }))
+                    .app_data(
+                        web::PathConfig::default()
+                            .error_handler(|_, _| ApiError::NotFound("resource").into()),
+                    )
+                    .configure(routes::configure)
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route"))
+                    }))
+            })
+            .listen(listener)?
+            .shutdown_timeout(10)
+            .run();
+        Ok(Self {
+            port,
+            server,
+            relay,
+            stop_relay,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (actix handles both), then stops the relay.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.stop_relay.cancel();
+        let _ = self.relay.await;
+        result
+    }
+}

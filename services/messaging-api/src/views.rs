@@ -1,0 +1,180 @@
+//! What the API shows of each resource: the JSON representations, kept apart from the
+//! rows so that a column can change without changing the contract (docs/openapi.yaml).
+
+use chrono::{DateTime, Utc};
+use nudge_db::models::{Customer, Message, MessageEvent, Shop, TemplateRow};
+use nudge_db::Page;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::extract::encode_cursor;
+
+/// A page of a list endpoint.
+#[derive(Serialize)]
+pub struct ListView<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> ListView<T> {
+    pub fn from_page<R>(page: Page<R>, view: impl FnMut(R) -> T) -> Self {
+        let page = page.map(view);
+        ListView {
+            data: page.items,
+            next_cursor: page.next.map(encode_cursor),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ShopView {
+    pub id: Uuid,
+    pub name: String,
+    pub sender_number: String,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Shop> for ShopView {
+    fn from(shop: Shop) -> Self {
+        ShopView {
+            id: shop.id,
+            name: shop.name,
+            sender_number: shop.sender_number,
+            time_zone: shop.time_zone,
+            created_at: shop.created_at,
+            updated_at: shop.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CustomerView {
+    pub id: Uuid,
+    pub shop_id: Uuid,
+    pub phone: String,
+    pub name: Option<String>,
+    pub attributes: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(customer: Customer) -> Self {
+        CustomerView {
+            id: customer.id,
+            shop_id: customer.shop_id,
+            phone: customer.phone,
+            name: customer.name,
+            attributes: customer.attributes,
+            created_at: customer.created_at,
+            updated_at: customer.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TemplateView {
+    pub id: Uuid,
+    pub name: String,
+    pub body: String,
+    /// The variables the body uses, sorted.
+    pub variables: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<TemplateRow> for TemplateView {
+    fn from(row: TemplateRow) -> Self {
+        // Stored bodies were parsed on the way in; an unparseable one shows no variables.
+        let variables = nudge_domain::Template::parse(&row.body)
+            .map(|t| t.variables().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
+        TemplateView {
+            id: row.id,
+            name: row.name,
+            body: row.body,
+            variables,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorView {
+    pub code: Option<i32>,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct EventView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub detail: Value,
+}
+
+impl From<MessageEvent> for EventView {
+    fn from(event: MessageEvent) -> Self {
+        EventView {
+            kind: event.event_type,
+            at: event.at,
+            detail: event.detail,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub shop_id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub segments: i32,
+    pub encoding: String,
+    pub status: String,
+    pub provider_sid: Option<String>,
+    pub error: Option<ErrorView>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The timeline, oldest first; present on single-message responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+impl MessageView {
+    pub fn new(message: Message, events: Option<Vec<MessageEvent>>) -> Self {
+        let error = message.error_message.map(|text| ErrorView {
+            code: message.error_code,
+            message: text,
+        });
+        MessageView {
+            id: message.id,
+            shop_id: message.shop_id,
+            customer_id: message.customer_id,
+            template_id: message.template_id,
+            to: message.to_number,
+            from: message.from_number,
+            body: message.body,
+            segments: message.segments,
+            encoding: message.encoding,
+            status: message.status,
+            provider_sid: message.provider_sid,
+            error,
+            attempts: message.attempts,
+            created_at: message.created_at,
+            updated_at: message.updated_at,
+            sent_at: message.sent_at,
+            events: events.map(|events| events.into_iter().map(EventView::from).collect()),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! DEV ONLY: a local stand-in for the subset of Twilio's Messages API that Nudge uses,
+//! so that tests and the demo can run the whole loop with no network. Never deployed.
+//!
+//! It follows `shared/reference/twilio_api_v2010.json`: create and fetch a Message with
+//! Twilio's response shape, basic auth with the account SID and auth token, Twilio's
+//! error bodies and codes, and Twilio's magic test numbers. It records every request it
+//! accepted; `GET /sandbox/messages` lists them.
+
+pub mod store;
+pub mod twilio;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use serde::Deserialize;
+
+/// The sandbox's configuration (docs/configuration.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(default = "defaults::host")]
+    pub sandbox_http_host: String,
+    #[serde(default = "defaults::port")]
+    pub sandbox_http_port: u16,
+    #[serde(default = "defaults::account_sid")]
+    pub sandbox_account_sid: String,
+    #[serde(default = "defaults::auth_token")]
+    pub sandbox_auth_token: String,
+}
+
+mod defaults {
+    pub fn host() -> String {
+        "127.0.0.1".into()
+    }
+    pub fn port() -> u16 {
+        8090
+    }
+    pub fn account_sid() -> String {
+        "AC00000000000000000000000000000000".into()
+    }
+    pub fn auth_token() -> String {
+        "sandbox-auth-token".into()
+    }
+}
+
+/// Credentials the sandbox accepts.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+pub struct Sandbox {
+    pub port: u16,
+    pub server: Server,
+}
+
+/// Binds and builds the sandbox server (port 0 picks a free port).
+pub fn build(config: &Config) -> std::io::Result<Sandbox> {
+    let listener =
+        TcpListener::bind((config.sandbox_http_host.as_str(), config.sandbox_http_port))?;
+    let port = listener.local_addr()?.port();
+    let store = web::Data::new(store::Store::default());
+    let credentials = web::Data::new(Credentials {
+        account_sid: config.sandbox_account_sid.clone(),
+        auth_token: config.sandbox_auth_token.clone(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(store.clone())
+            .app_data(credentials.clone())
+            .configure(twilio::configure)
+    })
+    .listen(listener)?
+    .run();
+    Ok(Sandbox { port, server })
+}

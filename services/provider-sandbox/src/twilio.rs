@@ -1,0 +1,275 @@
+//! The Twilio-shaped endpoints: create and fetch a Message, plus `/sandbox/messages`.
+
+use actix_web::http::header;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::Utc;
+use nudge_domain::PhoneNumber;
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use crate::store::{SentMessage, Store};
+use crate::Credentials;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_message)
+        .service(fetch_message)
+        .service(list_sent)
+        .service(clear_sent)
+        .service(healthz);
+}
+
+/// Twilio's limit on a message body.
+const MAX_BODY_CHARS: usize = 1_600;
+
+/// A Twilio error: HTTP status, code and message, in Twilio's body shape.
+struct TwilioError {
+    status: u16,
+    code: u32,
+    message: String,
+}
+
+impl TwilioError {
+    fn new(status: u16, code: u32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn response(&self) -> HttpResponse {
+        let status = actix_web::http::StatusCode::from_u16(self.status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+        HttpResponse::build(status).json(json!({
+            "code": self.code,
+            "message": self.message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{}", self.code),
+            "status": self.status,
+        }))
+    }
+}
+
+/// Twilio's magic test numbers (test credentials), plus two of the sandbox's own for
+/// exercising retries: they fail the way the real API does for these inputs.
+fn magic_to(to: &str) -> Option<TwilioError> {
+    Some(match to {
+        "+15005550001" => TwilioError::new(400, 21211, format!("Invalid 'To' Phone Number: {to}")),
+        "+15005550002" => TwilioError::new(400, 21612, "The 'To' phone number is not currently reachable via SMS."),
+        "+15005550003" => TwilioError::new(
+            400,
+            21408,
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number.",
+        ),
+        "+15005550004" => TwilioError::new(400, 21610, "Attempt to send to unsubscribed recipient"),
+        "+15005550009" => TwilioError::new(400, 21614, format!("'To' number {to} is not a valid mobile number")),
+        // Sandbox-only: capacity and outage, to exercise the sender's retries.
+        "+15005559429" => TwilioError::new(429, 20429, "Too Many Requests"),
+        "+15005559500" => TwilioError::new(500, 20500, "Internal Server Error"),
+        _ => return None,
+    })
+}
+
+fn magic_from(from: &str) -> Option<TwilioError> {
+    Some(match from {
+        "+15005550001" => TwilioError::new(400, 21212, format!("The 'From' number {from} is not a valid phone number.")),
+        "+15005550007" => TwilioError::new(
+            400,
+            21606,
+            "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account.",
+        ),
+        "+15005550008" => TwilioError::new(
+            400,
+            21611,
+            "This 'From' number has exceeded the maximum number of queued messages.",
+        ),
+        _ => return None,
+    })
+}
+
+/// Basic auth with the account SID as user and the auth token as password, for the
+/// account in the path.
+fn authenticate(
+    req: &HttpRequest,
+    credentials: &Credentials,
+    path_account: &str,
+) -> Result<(), TwilioError> {
+    let unauthorized = || TwilioError::new(401, 20003, "Authenticate");
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    let encoded = value.strip_prefix("Basic ").ok_or_else(unauthorized)?;
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| unauthorized())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+    let (user, password) = decoded.split_once(':').ok_or_else(unauthorized)?;
+    if user != credentials.account_sid || password != credentials.auth_token {
+        return Err(unauthorized());
+    }
+    if path_account != user {
+        return Err(TwilioError::new(
+            404,
+            20404,
+            "The requested resource was not found",
+        ));
+    }
+    Ok(())
+}
+
+fn new_sid() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("SM{}", hex::encode(bytes))
+}
+
+/// The Message resource as Twilio renders it (every property of
+/// `api.v2010.account.message`, dates in RFC 2822).
+fn message_resource(message: &SentMessage) -> Value {
+    let uri = format!(
+        "/2010-04-01/Accounts/{}/Messages/{}.json",
+        message.account_sid, message.sid
+    );
+    let date = message.date_created.to_rfc2822();
+    json!({
+        "account_sid": message.account_sid,
+        "api_version": "2010-04-01",
+        "body": message.body,
+        "date_created": date,
+        "date_sent": null,
+        "date_updated": date,
+        "direction": "outbound-api",
+        "error_code": null,
+        "error_message": null,
+        "from": message.from,
+        "messaging_service_sid": null,
+        "num_media": "0",
+        "num_segments": message.num_segments.to_string(),
+        "price": null,
+        "price_unit": "USD",
+        "sid": message.sid,
+        "status": message.status,
+        "subresource_uris": {
+            "media": format!("/2010-04-01/Accounts/{}/Messages/{}/Media.json", message.account_sid, message.sid)
+        },
+        "to": message.to,
+        "uri": uri,
+    })
+}
+
+fn validate(
+    form: &[(String, String)],
+) -> Result<(String, String, String, Option<String>), TwilioError> {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .filter(|value| !value.is_empty())
+    };
+    let to = get("To")
+        .ok_or_else(|| TwilioError::new(400, 21604, "A 'To' phone number is required."))?;
+    let from = get("From")
+        .ok_or_else(|| TwilioError::new(400, 21603, "A 'From' phone number is required."))?;
+    let body =
+        get("Body").ok_or_else(|| TwilioError::new(400, 21602, "Message body is required."))?;
+    if PhoneNumber::parse(&to).map(|p| p.to_string()).as_deref() != Ok(to.as_str()) {
+        return Err(TwilioError::new(
+            400,
+            21211,
+            format!("Invalid 'To' Phone Number: {to}"),
+        ));
+    }
+    if let Some(error) = magic_to(&to) {
+        return Err(error);
+    }
+    if PhoneNumber::parse(&from).map(|p| p.to_string()).as_deref() != Ok(from.as_str()) {
+        return Err(TwilioError::new(
+            400,
+            21212,
+            format!("The 'From' number {from} is not a valid phone number."),
+        ));
+    }
+    if let Some(error) = magic_from(&from) {
+        return Err(error);
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(TwilioError::new(
+            400,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        ));
+    }
+    Ok((to, from, body, get("StatusCallback")))
+}
+
+#[post("/2010-04-01/Accounts/{account_sid}/Messages.json")]
+async fn create_message(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    store: web::Data<Store>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    if let Err(error) = authenticate(&req, &credentials, &path) {
+        return error.response();
+    }
+    let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => return TwilioError::new(400, 20001, "Invalid form body").response(),
+    };
+    let (to, from, text, status_callback) = match validate(&form) {
+        Ok(fields) => fields,
+        Err(error) => return error.response(),
+    };
+    let message = SentMessage {
+        sid: new_sid(),
+        account_sid: path.into_inner(),
+        to,
+        from,
+        num_segments: nudge_domain::count_segments(&text).segments,
+        body: text,
+        status: "queued".into(),
+        status_callback,
+        date_created: Utc::now(),
+    };
+    let resource = message_resource(&message);
+    store.add(message);
+    HttpResponse::Created().json(resource)
+}
+
+#[get("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")]
+async fn fetch_message(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    store: web::Data<Store>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    let (account_sid, sid) = path.into_inner();
+    if let Err(error) = authenticate(&req, &credentials, &account_sid) {
+        return error.response();
+    }
+    match store.find(&account_sid, &sid) {
+        Some(message) => HttpResponse::Ok().json(message_resource(&message)),
+        None => TwilioError::new(404, 20404, "The requested resource was not found").response(),
+    }
+}
+
+/// Everything the sandbox accepted, oldest first.
+#[get("/sandbox/messages")]
+async fn list_sent(store: web::Data<Store>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "messages": store.all() }))
+}
+
+#[delete("/sandbox/messages")]
+async fn clear_sent(store: web::Data<Store>) -> HttpResponse {
+    store.clear();
+    HttpResponse::NoContent().finish()
+}
+
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}

@@ -1,0 +1,81 @@
+//! `sms-sender` binary: loads config, builds the sender, runs the worker until SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nudge_queue::SqsQueue;
+use secrecy::ExposeSecret;
+use sms_sender::process::Sender;
+use sms_sender::twilio::TwilioClient;
+use sms_sender::{worker, Config};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _telemetry = match nudge_telemetry::init("sms-sender") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("sms-sender: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sms-sender: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.outbound_sms_queue);
+    let sender = Arc::new(Sender {
+        pool: nudge_db::build_pool(
+            config.database_url.expose_secret(),
+            config.database_pool_size,
+        )?,
+        twilio: TwilioClient::new(
+            &config.twilio_api_base_url,
+            &config.twilio_account_sid,
+            config.twilio_auth_token.clone(),
+            Duration::from_millis(config.provider_timeout_ms),
+        )?,
+        status_callback: config.status_callback_url(),
+        queue_name: config.outbound_sms_queue.clone(),
+        max_attempts: config.sender_max_attempts,
+    });
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signal(stop.clone()));
+    tracing::info!(queue = %config.outbound_sms_queue, concurrency = config.sender_concurrency, "sms-sender running");
+    worker::run(sender, queue, config.sender_concurrency, stop).await;
+    tracing::info!("sms-sender stopped");
+    Ok(())
+}
+
+async fn stop_on_signal(stop: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    stop.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    stop.cancel();
+}

@@ -1,0 +1,218 @@
+//! What happens to one queue message: parse, claim, send, record. A plain async
+//! function over the database and the provider that returns what to do with the queue
+//! message; the worker applies it.
+
+use std::time::Duration;
+
+use nudge_db::messages::Claim;
+use nudge_db::models::Message;
+use nudge_db::{DbError, DbPool};
+use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
+use nudge_queue::{Disposition, ReceivedMessage};
+use serde_json::json;
+
+use crate::retry::backoff_seconds;
+use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
+
+/// Seconds before a message whose database was unreachable is tried again.
+const DATABASE_RETRY_SECONDS: u32 = 10;
+/// Seconds before a message claimed by someone else is looked at again.
+const IN_FLIGHT_RETRY_SECONDS: u32 = 60;
+
+pub struct Sender {
+    pub pool: DbPool,
+    pub twilio: TwilioClient,
+    pub status_callback: Option<String>,
+    /// Where poison messages are recorded as coming from.
+    pub queue_name: String,
+    pub max_attempts: u32,
+}
+
+impl Sender {
+    /// Processes one received message. Never panics, never loops: every path ends in a
+    /// disposition, and only `Delete` removes the message from the queue.
+    pub async fn process(&self, received: &ReceivedMessage) -> Disposition {
+        let envelope = match Envelope::<OutboundSmsV1>::from_json(&received.body) {
+            Ok(envelope) => envelope,
+            Err(error) => return self.reject(received, &error.to_string()).await,
+        };
+        let message_id = envelope.payload.message_id;
+        tracing::Span::current().record("message_id", tracing::field::display(message_id));
+        match self.claim(&envelope).await {
+            Ok(Claim::Claimed(message)) => self.send(received, message).await,
+            Ok(Claim::NotQueued(MessageStatus::Sending)) => {
+                // Another worker holds it (or died holding it: reconciliation is the
+                // job of the lease, see docs/ARCHITECTURE.md). Look again later.
+                tracing::info!("message is being sent by another worker");
+                Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS)
+            }
+            Ok(Claim::NotQueued(status)) => {
+                tracing::info!(
+                    status = status.as_str(),
+                    "duplicate delivery of a processed message; dropped"
+                );
+                Disposition::Delete
+            }
+            Ok(Claim::Missing) => {
+                self.reject(
+                    received,
+                    &format!("no message {message_id} for tenant {}", envelope.tenant_id),
+                )
+                .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not claim the message; will retry");
+                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+            }
+        }
+    }
+
+    async fn claim(&self, envelope: &Envelope<OutboundSmsV1>) -> Result<Claim, DbError> {
+        let mut conn = self.pool.get().await?;
+        nudge_db::messages::claim(&mut conn, envelope.tenant_id, envelope.payload.message_id).await
+    }
+
+    async fn send(&self, received: &ReceivedMessage, message: Message) -> Disposition {
+        let sms = OutboundSms {
+            to: &message.to_number,
+            from: &message.from_number,
+            body: &message.body,
+            status_callback: self.status_callback.as_deref(),
+        };
+        match self.twilio.create_message(&sms).await {
+            Ok(created) => {
+                let detail = json!({
+                    "provider_sid": created.sid,
+                    "provider_status": created.status,
+                    "num_segments": created.num_segments,
+                });
+                let (pool, message, sid) = (&self.pool, &message, created.sid.as_str());
+                let recorded = with_retries(|| {
+                    let detail = detail.clone();
+                    async move {
+                        let mut conn = pool.get().await?;
+                        nudge_db::messages::record_sent(&mut conn, message, sid, detail).await
+                    }
+                })
+                .await;
+                match recorded {
+                    Ok(()) => {
+                        tracing::info!(provider_sid = %created.sid, "message sent");
+                        Disposition::Delete
+                    }
+                    Err(error) => {
+                        // Twilio has it; we could not write that down. Never resend: the
+                        // row stays `sending` and the queue message goes to the DLQ,
+                        // where an operator reconciles by the sid logged here.
+                        tracing::error!(provider_sid = %created.sid, %error, "sent, but could not record it");
+                        Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS)
+                    }
+                }
+            }
+            Err(error) if error.is_retryable() && received.receive_count < self.max_attempts => {
+                let delay = backoff_seconds(received.receive_count);
+                tracing::warn!(%error, attempt = received.receive_count, delay, "send failed; will retry");
+                let detail = json!({
+                    "attempt": received.receive_count,
+                    "retry_in_seconds": delay,
+                    "error_code": error.code(),
+                    "error": error.to_string(),
+                });
+                let (pool, message) = (&self.pool, &message);
+                let released = with_retries(|| {
+                    let detail = detail.clone();
+                    async move {
+                        let mut conn = pool.get().await?;
+                        nudge_db::messages::release_for_retry(&mut conn, message, detail).await
+                    }
+                })
+                .await;
+                if let Err(db_error) = released {
+                    tracing::error!(%db_error, "could not release the message for retry");
+                }
+                Disposition::RetryAfter(delay)
+            }
+            Err(error) => self.fail(&message, &error, received.receive_count).await,
+        }
+    }
+
+    async fn fail(&self, message: &Message, error: &ProviderError, attempt: u32) -> Disposition {
+        tracing::warn!(%error, "send failed for good");
+        let (text, more_info) = match error {
+            ProviderError::Rejected {
+                message, more_info, ..
+            } => (message.clone(), more_info.clone()),
+            other => (other.to_string(), None),
+        };
+        let detail = json!({
+            "attempt": attempt,
+            "error_code": error.code(),
+            "error": text,
+            "more_info": more_info,
+        });
+        let (pool, text_ref) = (&self.pool, text.as_str());
+        let recorded = with_retries(|| {
+            let detail = detail.clone();
+            async move {
+                let mut conn = pool.get().await?;
+                nudge_db::messages::record_failed(
+                    &mut conn,
+                    message,
+                    error.code(),
+                    text_ref,
+                    detail,
+                )
+                .await
+            }
+        })
+        .await;
+        match recorded {
+            Ok(()) => Disposition::Delete,
+            Err(db_error) => {
+                tracing::error!(%db_error, "could not record the failure; will look again");
+                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+            }
+        }
+    }
+
+    /// Records a message that can never be processed, then lets the redrive policy
+    /// move it to the dead-letter queue.
+    async fn reject(&self, received: &ReceivedMessage, reason: &str) -> Disposition {
+        tracing::error!(sqs_message_id = %received.message_id, reason, "poison message");
+        let recorded = async {
+            let mut conn = self.pool.get().await?;
+            nudge_db::rejections::record(
+                &mut conn,
+                &self.queue_name,
+                &received.message_id,
+                reason,
+                &received.body,
+                i32::try_from(received.receive_count).unwrap_or(i32::MAX),
+            )
+            .await
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "could not record the poison message");
+        }
+        Disposition::DeadLetter
+    }
+}
+
+/// A database write that follows a provider call is worth a few quick retries: its
+/// failure leaves the message in doubt.
+async fn with_retries<F, Fut>(mut write: F) -> Result<(), DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DbError>>,
+{
+    let mut last = None;
+    for attempt in 0..3u64 {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+    }
+    Err(last.unwrap_or_else(|| DbError::Unavailable("no attempt made".into())))
+}

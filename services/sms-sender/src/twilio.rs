@@ -1,0 +1,197 @@
+//! A client for the one Twilio call the sender makes: create a Message
+//! (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, basic auth),
+//! as `shared/reference/twilio_api_v2010.json` specifies it. The base URL is
+//! configurable so that tests and the demo use the sandbox; nothing here knows.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub struct TwilioClient {
+    http: reqwest::Client,
+    base_url: String,
+    account_sid: String,
+    auth_token: SecretString,
+}
+
+/// What we ask Twilio to send.
+#[derive(Debug, Clone)]
+pub struct OutboundSms<'a> {
+    pub to: &'a str,
+    pub from: &'a str,
+    pub body: &'a str,
+    pub status_callback: Option<&'a str>,
+}
+
+/// The fields of Twilio's Message resource that the sender keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreatedMessage {
+    pub sid: String,
+    pub status: String,
+    #[serde(default)]
+    pub num_segments: Option<String>,
+}
+
+/// Twilio's error body: `{"code", "message", "more_info", "status"}`.
+#[derive(Debug, Clone, Deserialize)]
+struct ErrorBody {
+    code: Option<i32>,
+    message: Option<String>,
+    more_info: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// Twilio answered with an error.
+    #[error("Twilio refused the message (HTTP {http_status}, code {code:?}): {message}")]
+    Rejected {
+        http_status: u16,
+        code: Option<i32>,
+        message: String,
+        more_info: Option<String>,
+    },
+    /// No answer: connection refused, reset, or timed out. Twilio may or may not have
+    /// the message; see docs/ARCHITECTURE.md on the window this leaves.
+    #[error("could not reach Twilio: {0}")]
+    Transport(String),
+    /// An answer we cannot read.
+    #[error("unreadable answer from Twilio (HTTP {http_status}): {detail}")]
+    BadResponse { http_status: u16, detail: String },
+}
+
+/// Twilio error codes that are worth retrying even though they come with a 4xx.
+const RETRYABLE_CODES: [i32; 1] = [
+    20429, // Too Many Requests
+];
+
+impl ProviderError {
+    /// Whether trying again later can succeed. Errors about the request itself (bad
+    /// number, opted-out recipient, unknown sender...) never will; rate limits,
+    /// Twilio's own failures and network trouble may.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Rejected {
+                http_status, code, ..
+            } => {
+                *http_status == 429
+                    || *http_status >= 500
+                    || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            }
+            ProviderError::Transport(_) => true,
+            // A 2xx we cannot read may have been sent: never retry it (no double sends).
+            ProviderError::BadResponse { http_status, .. } => *http_status >= 500,
+        }
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ProviderError::Rejected { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+impl TwilioClient {
+    pub fn new(
+        base_url: &str,
+        account_sid: &str,
+        auth_token: SecretString,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("nudge-sms-sender/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            auth_token,
+        })
+    }
+
+    pub fn messages_url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url, self.account_sid
+        )
+    }
+
+    /// Creates the message at Twilio.
+    pub async fn create_message(
+        &self,
+        sms: &OutboundSms<'_>,
+    ) -> Result<CreatedMessage, ProviderError> {
+        let mut form = vec![("To", sms.to), ("From", sms.from), ("Body", sms.body)];
+        if let Some(callback) = sms.status_callback {
+            form.push(("StatusCallback", callback));
+        }
+        let response = self
+            .http
+            .post(self.messages_url())
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .form(&form)
+            .send()
+            .await
+            // without_url: the error's text must not carry request details into logs.
+            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+        let http_status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+        if (200..300).contains(&http_status) {
+            return serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse {
+                http_status,
+                detail: e.to_string(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ProviderError::Rejected {
+                http_status,
+                code: body.code,
+                message: body.message.unwrap_or_else(|| "no message".into()),
+                more_info: body.more_info,
+            }),
+            Err(_) => Err(ProviderError::Rejected {
+                http_status,
+                code: None,
+                message: format!("HTTP {http_status} without a Twilio error body"),
+                more_info: None,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(http_status: u16, code: i32) -> ProviderError {
+        ProviderError::Rejected {
+            http_status,
+            code: Some(code),
+            message: String::new(),
+            more_info: None,
+        }
+    }
+
+    #[test]
+    fn request_errors_are_permanent_and_capacity_errors_retryable() {
+        for code in [21211, 21610, 21614, 21408, 21612, 21602, 21604, 20003] {
+            assert!(!rejected(400, code).is_retryable(), "{code}");
+        }
+        assert!(rejected(429, 20429).is_retryable());
+        assert!(rejected(400, 20429).is_retryable());
+        assert!(rejected(500, 20500).is_retryable());
+        assert!(rejected(503, 20503).is_retryable());
+        assert!(ProviderError::Transport("reset".into()).is_retryable());
+        assert!(!ProviderError::BadResponse {
+            http_status: 201,
+            detail: String::new()
+        }
+        .is_retryable());
+    }
+}
