@@ -1,7 +1,7 @@
 //! Tracing for every Nudge service, set up in one call at start:
 //!
 //! - logs to stdout, human-readable by default, JSON with `LOG_FORMAT=json`, filtered by
-//!   `RUST_LOG` (default `info`);
+//!   `RUST_LOG` (default `info`), a filter of the logs only;
 //! - OpenTelemetry spans, always generated so that trace ids exist and travel (W3C
 //!   `traceparent`) between services, and exported over OTLP/HTTP only when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporter reads the standard `OTEL_*`
@@ -17,6 +17,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -55,7 +56,9 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(provider.clone());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // RUST_LOG filters what is printed, not what is traced: trace context must exist
+    // (and propagate) even when logs are quiet, so each layer has its own filter.
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = if json {
         tracing_subscriber::fmt::layer()
             .json()
@@ -65,10 +68,12 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
     } else {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(LevelFilter::INFO);
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(log_filter))
+        .with(traces)
         .try_init()
         .map_err(|e| TelemetryError::AlreadySet(e.to_string()))?;
     Ok(TelemetryGuard { provider })

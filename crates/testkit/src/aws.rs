@@ -118,9 +118,11 @@ impl TestQueue {
 
 impl Drop for TestQueue {
     fn drop(&mut self) {
-        let client = self.client.clone();
         let urls = [self.url.clone(), self.dlq_url.clone()];
         let _ = std::thread::spawn(move || {
+            // A client of its own: the test's client pools connections on the test's
+            // runtime, which is blocked on this join.
+            let client = sqs_client();
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -72,7 +72,10 @@ fn shape_error(path: &str, message: &str) -> FieldError {
     for prefix in ["missing field `", "unknown field `"] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let name = rest.split('`').next().unwrap_or_default();
-            let field = if parent.is_empty() {
+            // For an unknown field the path already ends at the field itself.
+            let field = if parent == name || parent.ends_with(&format!(".{name}")) {
+                parent.to_owned()
+            } else if parent.is_empty() {
                 name.to_owned()
             } else {
                 format!("{parent}.{name}")

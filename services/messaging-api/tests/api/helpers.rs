@@ -1,0 +1,177 @@
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use messaging_api::{Application, Config};
+use nudge_testkit::{localstack_config, TestDb, TestQueue};
+use reqwest::{Method, RequestBuilder, Response};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+static TELEMETRY: std::sync::OnceLock<Option<nudge_telemetry::TelemetryGuard>> =
+    std::sync::OnceLock::new();
+
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub queue: TestQueue,
+    pub api_key: String,
+    pub tenant_id: String,
+    pub client: reqwest::Client,
+}
+
+/// Where the app finds its dependencies; tests that take one away pass a proxy's URL.
+#[derive(Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub sqs_endpoint: Option<String>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| Overrides::default()).await
+}
+
+/// Starts the app; `overrides` sees the test database's URL first.
+pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> TestApp {
+    // The real telemetry stack, so that requests have trace context as in production.
+    TELEMETRY.get_or_init(|| nudge_telemetry::init("messaging-api-test").ok());
+    let db = TestDb::new().await;
+    let queue = TestQueue::new("outbound", 3).await;
+    let overrides = overrides(&db);
+    let config = Config {
+        database_url: SecretString::from(overrides.database_url.unwrap_or_else(|| db.url.clone())),
+        database_pool_size: 4,
+        http_host: "127.0.0.1".into(),
+        http_port: 0,
+        outbound_sms_queue: queue.url.clone(),
+        outbox_relay_interval_ms: 200,
+    };
+    let aws = match overrides.sqs_endpoint {
+        Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
+        None => localstack_config(),
+    };
+    let app = Application::build(config, &aws).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let mut conn = db.connect().await;
+    let output = messaging_api::admin::create_tenant(&mut conn, "Test Shop Inc")
+        .await
+        .unwrap();
+    let created: Value = serde_json::from_str(&output).unwrap();
+    TestApp {
+        address,
+        db,
+        queue,
+        api_key: created["api_key"].as_str().unwrap().to_owned(),
+        tenant_id: created["tenant_id"].as_str().unwrap().to_owned(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    }
+}
+
+impl TestApp {
+    /// Another tenant with its own key, in the same database.
+    pub async fn other_tenant(&self) -> String {
+        let mut conn = self.db.connect().await;
+        let output = messaging_api::admin::create_tenant(&mut conn, "Another Merchant")
+            .await
+            .unwrap();
+        let created: Value = serde_json::from_str(&output).unwrap();
+        created["api_key"].as_str().unwrap().to_owned()
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(key)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, &self.api_key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_shop(&self) -> Value {
+        let response = self
+            .post(
+                "/v1/shops",
+                &json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Europe/Paris"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn create_template(&self, name: &str, body: &str) -> Value {
+        let response = self
+            .post("/v1/templates", &json!({"name": name, "body": body}))
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    pub async fn create_customer(&self, shop_id: &str, phone: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/customers",
+                &json!({"shop_id": shop_id, "phone": phone, "name": "Asha", "attributes": {"tier": "gold"}}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Rows in `messages`, `message_events` and `outbox`: what a refused request must
+    /// leave unchanged.
+    pub async fn stored_counts(&self) -> (i64, i64, i64) {
+        use nudge_db::schema::{message_events, messages, outbox};
+        let mut conn = self.db.connect().await;
+        (
+            messages::table.count().get_result(&mut conn).await.unwrap(),
+            message_events::table
+                .count()
+                .get_result(&mut conn)
+                .await
+                .unwrap(),
+            outbox::table.count().get_result(&mut conn).await.unwrap(),
+        )
+    }
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://nudge.dev/problems/"));
+    body
+}
+
+/// The field names of a validation problem.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("errors list")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! messaging-api's integration tests: the real app on a random port, a fresh database
+//! per test, a fresh SQS queue per test on LocalStack.
+
+mod health;
+mod helpers;
+mod messages;
+mod outbox;
+mod resources;
+mod tenancy;
