@@ -105,6 +105,26 @@ impl TestQueue {
             .unwrap_or_default()
     }
 
+    /// Messages on `url`, visible or in flight (from the queue's attributes: receiving
+    /// would hide them).
+    pub async fn depth(&self, url: &str) -> u64 {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum()
+    }
+
     pub async fn send_raw(&self, body: &str) {
         self.client
             .send_message()

@@ -1,0 +1,117 @@
+use std::time::Duration;
+
+use nudge_queue::{Disposition, ReceivedMessage};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::{created, Harness, MESSAGES_PATH};
+
+#[tokio::test]
+async fn a_queued_message_is_sent_recorded_and_removed_from_the_queue() {
+    let harness = Harness::new(3, 3).await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(created("SM0123456789abcdef0123456789abcdef")),
+        )
+        .expect(1)
+        .mount(&harness.twilio)
+        .await;
+    let (id, envelope) = harness
+        .queued_message("+14155550100", "Your bag is waiting")
+        .await;
+    harness.queue.send_raw(&envelope).await;
+    harness.start_worker();
+
+    let message = harness
+        .wait_for_status(id, "sent", Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        message.provider_sid.as_deref(),
+        Some("SM0123456789abcdef0123456789abcdef")
+    );
+    assert!(message.sent_at.is_some());
+    assert_eq!(message.attempts, 1);
+    assert_eq!(
+        harness.event_types(id).await,
+        vec!["queued", "sending", "sent"]
+    );
+    let sent = harness.events(id).await.pop().unwrap();
+    assert_eq!(
+        sent.detail["provider_sid"],
+        "SM0123456789abcdef0123456789abcdef"
+    );
+
+    let requests = harness.twilio.received_requests().await.unwrap();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&requests[0].body).unwrap();
+    assert_eq!(
+        form,
+        vec![
+            ("To".into(), "+14155550100".into()),
+            ("From".into(), "+15017122661".into()),
+            ("Body".into(), "Your bag is waiting".into()),
+            (
+                "StatusCallback".into(),
+                "https://hooks.example.com/twilio/status".into()
+            ),
+        ]
+    );
+    // Deleted from the queue, nothing in the DLQ.
+    assert_eq!(harness.visible(&harness.queue.url).await, 0);
+    assert_eq!(harness.visible(&harness.queue.dlq_url).await, 0);
+}
+
+#[tokio::test]
+async fn a_redelivered_queue_message_never_sends_twice() {
+    let harness = Harness::new(3, 3).await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(created("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
+        )
+        .expect(1)
+        .mount(&harness.twilio)
+        .await;
+    let (id, envelope) = harness.queued_message("+14155550100", "Once only").await;
+    // SQS delivers at least once: the same envelope arrives twice.
+    harness.queue.send_raw(&envelope).await;
+    harness.queue.send_raw(&envelope).await;
+    harness.start_worker();
+
+    harness
+        .wait_for_status(id, "sent", Duration::from_secs(20))
+        .await;
+    nudge_testkit::eventually("both copies removed", Duration::from_secs(20), || async {
+        (harness.visible(&harness.queue.url).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(harness.visible(&harness.queue.dlq_url).await, 0);
+    assert_eq!(
+        harness.event_types(id).await,
+        vec!["queued", "sending", "sent"]
+    );
+    // `expect(1)` on the mock is verified when the harness drops.
+}
+
+#[tokio::test]
+async fn processing_the_same_queue_message_again_is_a_no_op() {
+    let harness = Harness::new(3, 3).await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(created("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")),
+        )
+        .expect(1)
+        .mount(&harness.twilio)
+        .await;
+    let (_, envelope) = harness.queued_message("+14155550100", "Hi").await;
+    let received = ReceivedMessage {
+        message_id: "m-1".into(),
+        receipt_handle: "r-1".into(),
+        body: envelope,
+        receive_count: 1,
+        traceparent: None,
+    };
+    assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
+    assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
+}

@@ -1,0 +1,215 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use nudge_db::models::{Message, MessageEvent, OutboxRow, Shop};
+use nudge_domain::{
+    Envelope, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
+};
+use nudge_queue::SqsQueue;
+use nudge_testkit::{TestDb, TestQueue};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sms_sender::process::Sender;
+use sms_sender::twilio::TwilioClient;
+use tokio_util::sync::CancellationToken;
+use wiremock::MockServer;
+
+pub const ACCOUNT_SID: &str = "AC11111111111111111111111111111111";
+pub const AUTH_TOKEN: &str = "test-auth-token-do-not-log";
+pub const MESSAGES_PATH: &str =
+    "/2010-04-01/Accounts/AC11111111111111111111111111111111/Messages.json";
+
+pub struct Harness {
+    pub db: TestDb,
+    pub queue: TestQueue,
+    pub twilio: MockServer,
+    pub tenant: TenantId,
+    pub shop: ShopId,
+    pub sender: Arc<Sender>,
+    stop: CancellationToken,
+}
+
+impl Harness {
+    /// `max_receive_count`: receives before the queue dead-letters a message;
+    /// `max_attempts`: the sender's own limit for retryable failures.
+    pub async fn new(max_receive_count: u32, max_attempts: u32) -> Self {
+        let db = TestDb::new().await;
+        let queue = TestQueue::new("outbound", max_receive_count).await;
+        let twilio = MockServer::start().await;
+        let mut conn = db.connect().await;
+        let tenant = TenantId::from_uuid(
+            nudge_db::tenants::create_with_key(&mut conn, "t")
+                .await
+                .unwrap()
+                .tenant
+                .id,
+        );
+        let now = Utc::now();
+        let shop = nudge_db::shops::insert(
+            &mut conn,
+            &Shop {
+                id: ShopId::new().as_uuid(),
+                tenant_id: tenant.as_uuid(),
+                name: "XYZ Bags".into(),
+                sender_number: "+15017122661".into(),
+                time_zone: "UTC".into(),
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await
+        .unwrap();
+        let sender = Arc::new(Sender {
+            pool: db.pool(),
+            twilio: TwilioClient::new(
+                &twilio.uri(),
+                ACCOUNT_SID,
+                SecretString::from(AUTH_TOKEN),
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+            status_callback: Some("https://hooks.example.com/twilio/status".into()),
+            queue_name: queue.name.clone(),
+            max_attempts,
+        });
+        Self {
+            db,
+            queue,
+            twilio,
+            tenant,
+            shop: ShopId::from_uuid(shop.id),
+            sender,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Stores a `queued` message as the API would, and returns it with its envelope.
+    pub async fn queued_message(&self, to: &str, body: &str) -> (MessageId, String) {
+        let id = MessageId::new();
+        let envelope = Envelope::new(
+            self.tenant,
+            OutboundSmsV1 {
+                message_id: id,
+                shop_id: self.shop,
+                to: PhoneNumber::parse(to).unwrap(),
+            },
+        );
+        let now = Utc::now();
+        let message = Message {
+            id: id.as_uuid(),
+            tenant_id: self.tenant.as_uuid(),
+            shop_id: self.shop.as_uuid(),
+            customer_id: None,
+            template_id: None,
+            to_number: to.into(),
+            from_number: "+15017122661".into(),
+            body: body.into(),
+            segments: 1,
+            encoding: "gsm7".into(),
+            status: "queued".into(),
+            provider_sid: None,
+            error_code: None,
+            error_message: None,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+            sent_at: None,
+        };
+        let outbox = OutboxRow {
+            id: envelope.id,
+            tenant_id: self.tenant.as_uuid(),
+            queue: "outbound-sms".into(),
+            message_type: OutboundSmsV1::TYPE.into(),
+            body: json!({}),
+            traceparent: None,
+            created_at: now,
+            attempts: 0,
+            last_error: None,
+            available_at: now,
+        };
+        let mut conn = self.db.connect().await;
+        nudge_db::messages::insert_queued(&mut conn, &message, &outbox)
+            .await
+            .unwrap();
+        (id, envelope.to_json().unwrap())
+    }
+
+    /// Runs the real worker loop until the harness is dropped.
+    pub fn start_worker(&self) {
+        let queue = SqsQueue::new(nudge_testkit::sqs_client(), &self.queue.url);
+        tokio::spawn(sms_sender::worker::run(
+            self.sender.clone(),
+            queue,
+            4,
+            self.stop.clone(),
+        ));
+    }
+
+    pub async fn message(&self, id: MessageId) -> Message {
+        let mut conn = self.db.connect().await;
+        nudge_db::messages::find(&mut conn, self.tenant, id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    pub async fn event_types(&self, id: MessageId) -> Vec<String> {
+        self.events(id)
+            .await
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+
+    pub async fn events(&self, id: MessageId) -> Vec<MessageEvent> {
+        let mut conn = self.db.connect().await;
+        nudge_db::messages::events(&mut conn, self.tenant, id)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the message reaches `status`.
+    pub async fn wait_for_status(&self, id: MessageId, status: &str, timeout: Duration) -> Message {
+        nudge_testkit::eventually(&format!("status {status}"), timeout, || async {
+            let message = self.message(id).await;
+            (message.status == status).then_some(message)
+        })
+        .await
+    }
+
+    /// Messages visible on the queue (1 s long poll), not deleted.
+    pub async fn visible(&self, url: &str) -> usize {
+        self.queue.peek(url, Duration::from_secs(1)).await.len()
+    }
+
+    pub async fn rejections(&self) -> Vec<String> {
+        use nudge_db::schema::queue_rejections;
+        let mut conn = self.db.connect().await;
+        queue_rejections::table
+            .select(queue_rejections::reason)
+            .load(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A 201 answer shaped like Twilio's.
+pub fn created(sid: &str) -> Value {
+    json!({
+        "sid": sid, "status": "queued", "num_segments": "1", "account_sid": ACCOUNT_SID,
+        "api_version": "2010-04-01", "direction": "outbound-api"
+    })
+}
+
+pub fn twilio_error(code: i32, status: u16, message: &str) -> Value {
+    json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
+}
