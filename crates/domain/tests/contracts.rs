@@ -1,0 +1,105 @@
+//! The queue contracts: every schema in `proto-schemas/` accepts what the Rust types
+//! serialize and refuses what they would refuse, and every Rust message type has a
+//! schema. A change on either side without the other fails here.
+
+use std::path::PathBuf;
+
+use nudge_domain::{
+    Envelope, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
+};
+use serde_json::{json, Value};
+
+fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto-schemas")
+}
+
+fn validator(kind: &str) -> jsonschema::Validator {
+    let path = schema_dir().join(format!("{kind}.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{} is not a valid schema: {e}", path.display()))
+}
+
+fn outbound_sample() -> Value {
+    let envelope = Envelope::new(
+        TenantId::new(),
+        OutboundSmsV1 {
+            message_id: MessageId::new(),
+            shop_id: ShopId::new(),
+            to: PhoneNumber::parse("+14155550123").unwrap(),
+        },
+    );
+    serde_json::to_value(envelope.to_raw().unwrap()).unwrap()
+}
+
+#[test]
+fn outbound_sms_v1_schema_accepts_the_rust_serialization() {
+    let validator = validator(OutboundSmsV1::TYPE);
+    for _ in 0..50 {
+        let sample = outbound_sample();
+        let errors: Vec<String> = validator
+            .iter_errors(&sample)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{sample}: {errors:?}");
+        // And what the schema accepts, the Rust type parses.
+        Envelope::<OutboundSmsV1>::from_json(&sample.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn outbound_sms_v1_schema_and_rust_agree_on_what_is_invalid() {
+    let validator = validator(OutboundSmsV1::TYPE);
+    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        (
+            "wrong type",
+            Box::new(|v| v["type"] = json!("outbound_sms.v2")),
+        ),
+        (
+            "bad phone",
+            Box::new(|v| v["payload"]["to"] = json!("4155550123")),
+        ),
+        (
+            "missing payload field",
+            Box::new(|v| {
+                v["payload"].as_object_mut().unwrap().remove("shop_id");
+            }),
+        ),
+        ("extra envelope field", Box::new(|v| v["extra"] = json!(1))),
+        (
+            "extra payload field",
+            Box::new(|v| v["payload"]["body"] = json!("secret")),
+        ),
+        ("bad id", Box::new(|v| v["id"] = json!("not-a-uuid"))),
+        (
+            "bad time",
+            Box::new(|v| v["created_at"] = json!("yesterday")),
+        ),
+    ];
+    for (what, mutate) in mutations {
+        let mut sample = outbound_sample();
+        mutate(&mut sample);
+        assert!(!validator.is_valid(&sample), "schema accepted: {what}");
+        assert!(
+            Envelope::<OutboundSmsV1>::from_json(&sample.to_string()).is_err(),
+            "Rust accepted: {what}"
+        );
+    }
+}
+
+#[test]
+fn every_schema_file_is_a_known_message_type() {
+    let known = [OutboundSmsV1::TYPE];
+    for entry in std::fs::read_dir(schema_dir()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(kind) = name.strip_suffix(".json") {
+            assert!(
+                known.contains(&kind),
+                "{name} has no Rust type in nudge-domain"
+            );
+            validator(kind);
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The sandbox behaves like Twilio's Messages API as its official OpenAPI spec
+//! (`shared/reference/twilio_api_v2010.json`) describes it.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+const SID: &str = "AC00000000000000000000000000000000";
+const TOKEN: &str = "sandbox-auth-token";
+
+struct Sandbox {
+    base: String,
+    client: reqwest::Client,
+}
+
+async fn start() -> Sandbox {
+    let config = provider_sandbox::Config {
+        sandbox_http_host: "127.0.0.1".into(),
+        sandbox_http_port: 0,
+        sandbox_account_sid: SID.into(),
+        sandbox_auth_token: TOKEN.into(),
+    };
+    let sandbox = provider_sandbox::build(&config).unwrap();
+    let base = format!("http://127.0.0.1:{}", sandbox.port);
+    tokio::spawn(sandbox.server);
+    Sandbox {
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Sandbox {
+    async fn create(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/2010-04-01/Accounts/{SID}/Messages.json",
+                self.base
+            ))
+            .basic_auth(SID, Some(TOKEN))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+}
+
+fn spec() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/twilio_api_v2010.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            &spec["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// Every property of the spec's Message schema is present, with its type or enum.
+fn assert_is_a_message_resource(message: &Value) {
+    let spec = spec();
+    let schema = &spec["components"]["schemas"]["api.v2010.account.message"];
+    let expected: BTreeSet<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let actual: BTreeSet<&str> = message
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(actual, expected);
+    for (name, property) in schema["properties"].as_object().unwrap() {
+        let property = resolve(&spec, property);
+        let value = &message[name];
+        if value.is_null() {
+            assert_eq!(
+                property["nullable"], true,
+                "{name} is null but not nullable"
+            );
+            continue;
+        }
+        if let Some(allowed) = property["enum"].as_array() {
+            assert!(
+                allowed.contains(value),
+                "{name}={value} not in the spec's enum"
+            );
+        }
+        match property["type"].as_str() {
+            Some("string") => assert!(value.is_string(), "{name} should be a string: {value}"),
+            Some("integer") => assert!(value.is_i64(), "{name} should be an integer"),
+            Some("object") => assert!(value.is_object(), "{name} should be an object"),
+            _ => {}
+        }
+        if property["format"] == "date-time-rfc-2822" {
+            chrono::DateTime::parse_from_rfc2822(value.as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{name} is not RFC 2822: {value} ({e})"));
+        }
+    }
+    let sid = message["sid"].as_str().unwrap();
+    assert!(
+        sid.len() == 34 && sid.starts_with("SM") && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
+    );
+}
+
+#[tokio::test]
+async fn create_and_fetch_answer_with_twilios_message_resource() {
+    let sandbox = start().await;
+    let (status, created) = sandbox
+        .create(&[
+            ("To", "+14155550100"),
+            ("From", "+15017122661"),
+            ("Body", "Hi Asha 😀"),
+            ("StatusCallback", "http://127.0.0.1:8081/twilio/status"),
+        ])
+        .await;
+    assert_eq!(status, 201);
+    assert_is_a_message_resource(&created);
+    assert_eq!(created["status"], "queued");
+    assert_eq!(created["num_segments"], "1");
+    assert_eq!(created["direction"], "outbound-api");
+
+    let fetched: Value = sandbox
+        .client
+        .get(format!(
+            "{}{}",
+            sandbox.base,
+            created["uri"].as_str().unwrap()
+        ))
+        .basic_auth(SID, Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, created);
+
+    let recorded: Value = sandbox
+        .client
+        .get(format!("{}/sandbox/messages", sandbox.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = recorded["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["body"], "Hi Asha 😀");
+    assert_eq!(
+        messages[0]["status_callback"],
+        "http://127.0.0.1:8081/twilio/status"
+    );
+}
+
+#[tokio::test]
+async fn errors_have_twilios_codes_and_body_shape_and_record_nothing() {
+    let sandbox = start().await;
+    let cases: [(&[(&str, &str)], u16, i64); 10] = [
+        (&[("From", "+15017122661"), ("Body", "x")], 400, 21604),
+        (
+            &[("To", "+14155550100"), ("From", "+15017122661")],
+            400,
+            21602,
+        ),
+        (&[("To", "+14155550100"), ("Body", "x")], 400, 21603),
+        (
+            &[("To", "555-0100"), ("From", "+15017122661"), ("Body", "x")],
+            400,
+            21211,
+        ),
+        (
+            &[
+                ("To", "+15005550001"),
+                ("From", "+15017122661"),
+                ("Body", "x"),
+            ],
+            400,
+            21211,
+        ),
+        (
+            &[
+                ("To", "+15005550004"),
+                ("From", "+15017122661"),
+                ("Body", "x"),
+            ],
+            400,
+            21610,
+        ),
+        (
+            &[
+                ("To", "+15005550009"),
+                ("From", "+15017122661"),
+                ("Body", "x"),
+            ],
+            400,
+            21614,
+        ),
+        (
+            &[
+                ("To", "+14155550100"),
+                ("From", "+15005550007"),
+                ("Body", "x"),
+            ],
+            400,
+            21606,
+        ),
+        (
+            &[
+                ("To", "+15005559429"),
+                ("From", "+15017122661"),
+                ("Body", "x"),
+            ],
+            429,
+            20429,
+        ),
+        (
+            &[
+                ("To", "+15005559500"),
+                ("From", "+15017122661"),
+                ("Body", "x"),
+            ],
+            500,
+            20500,
+        ),
+    ];
+    for (form, status, code) in cases {
+        let (actual_status, body) = sandbox.create(form).await;
+        assert_eq!(
+            (actual_status, body["code"].as_i64()),
+            (status, Some(code)),
+            "{form:?}"
+        );
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["code", "message", "more_info", "status"])
+        );
+        assert_eq!(body["status"], status);
+        assert_eq!(
+            body["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
+    }
+    let wrong_token = sandbox
+        .client
+        .post(format!(
+            "{}/2010-04-01/Accounts/{SID}/Messages.json",
+            sandbox.base
+        ))
+        .basic_auth(SID, Some("wrong"))
+        .form(&[
+            ("To", "+14155550100"),
+            ("From", "+15017122661"),
+            ("Body", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status(), 401);
+    assert_eq!(wrong_token.json::<Value>().await.unwrap()["code"], 20003);
+
+    let recorded: Value = sandbox
+        .client
+        .get(format!("{}/sandbox/messages", sandbox.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recorded["messages"], Value::Array(vec![]));
+}

@@ -1,0 +1,275 @@
+//! The walking skeleton end to end, as separate processes: the real `messaging-api`,
+//! `sms-sender` and `provider-sandbox` binaries, a fresh database, a fresh SQS queue on
+//! LocalStack. A merchant sends one templated SMS over HTTP and reads its log.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nudge_testkit::{eventually, TestDb, TestQueue};
+use serde_json::{json, Value};
+
+const ACCOUNT_SID: &str = "AC0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e";
+const AUTH_TOKEN: &str = "e2e-token";
+
+/// The directory holding the workspace's binaries (next to this test's `deps/`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process that is killed when the test ends, with its output in a log file.
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn start(
+        name: &'static str,
+        args: &[&str],
+        env: &[(&str, String)],
+        logs: &std::path::Path,
+    ) -> Self {
+        let binary = bin_dir().join(name);
+        assert!(
+            binary.exists(),
+            "{} is not built; run `cargo build --workspace --bins` first",
+            binary.display()
+        );
+        let log = logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&binary)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        Self { name, child, log }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} log ({}) ---", self.name, self.log.display());
+            eprintln!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_the_log() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new("e2e", 3).await;
+    let logs = std::env::temp_dir().join(format!("nudge-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let (api_port, sandbox_port) = (free_port(), free_port());
+    let aws = [
+        (
+            "AWS_ENDPOINT_URL",
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+        ),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ];
+    let database = ("DATABASE_URL", db.url.clone());
+
+    // The operator's commands: migrate (a no-op on this database), create a tenant.
+    let migrate = Command::new(bin_dir().join("messaging-api"))
+        .arg("migrate")
+        .env(database.0, &database.1)
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let created = Command::new(bin_dir().join("messaging-api"))
+        .args(["admin", "create-tenant", "--name", "XYZ Bags"])
+        .env(database.0, &database.1)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = tenant["api_key"].as_str().unwrap().to_owned();
+    assert!(tenant["tenant_id"].is_string());
+
+    let _sandbox = Service::start(
+        "provider-sandbox",
+        &[],
+        &[
+            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
+            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        &logs,
+    );
+    let mut api_env = vec![
+        database.clone(),
+        ("HTTP_HOST", "127.0.0.1".into()),
+        ("HTTP_PORT", api_port.to_string()),
+        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+        ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+    ];
+    api_env.extend(aws.iter().cloned());
+    let _api = Service::start("messaging-api", &["serve"], &api_env, &logs);
+    let mut sender_env = vec![
+        database.clone(),
+        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+        (
+            "TWILIO_API_BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        ),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ("PUBLIC_BASE_URL", "https://hooks.example.com".into()),
+    ];
+    sender_env.extend(aws.iter().cloned());
+    let _sender = Service::start("sms-sender", &[], &sender_env, &logs);
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
+    for base in [&api, &sandbox] {
+        eventually(
+            &format!("{base} to be healthy"),
+            Duration::from_secs(30),
+            || async {
+                let response = http.get(format!("{base}/healthz")).send().await.ok()?;
+                response.status().is_success().then_some(())
+            },
+        )
+        .await;
+    }
+    eventually("the API to be ready", Duration::from_secs(30), || async {
+        let response = http.get(format!("{api}/readyz")).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+
+    let post = |path: &str, body: Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let shop: Value = post(
+        "/v1/shops",
+        json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Asia/Kolkata"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let template = post("/v1/templates", json!({"name": "cart_recovery", "body": "Hi {{customer.name}}, your {{item}} is still in your cart: code {{code}} takes 25% off"}))
+        .await.unwrap();
+    assert_eq!(template.status(), 201);
+    let customer: Value = post(
+        "/v1/customers",
+        json!({"shop_id": shop["id"], "phone": "+14155550100", "name": "Asha"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+
+    // sms_one(sender, receiver, template, data)
+    let accepted = post(
+        "/v1/messages",
+        json!({"shop_id": shop["id"], "customer_id": customer["id"], "template": "cart_recovery", "data": {"item": "XYZ bag", "code": "COD25"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let expected_body = "Hi Asha, your XYZ bag is still in your cart: code COD25 takes 25% off";
+    assert_eq!(accepted["body"], expected_body);
+
+    // show_log()
+    let message = eventually(
+        "the message to be sent",
+        Duration::from_secs(60),
+        || async {
+            let message: Value = http
+                .get(format!("{api}/v1/messages/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (message["status"] == "sent").then_some(message)
+        },
+    )
+    .await;
+    let events: Vec<&str> = message["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, vec!["queued", "sending", "sent"]);
+    let log: Value = http
+        .get(format!("{api}/v1/messages"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["data"][0]["id"], id.as_str());
+    assert_eq!(log["data"][0]["status"], "sent");
+
+    // The provider got exactly that message, once, with a status callback to the listener.
+    let recorded: Value = http
+        .get(format!("{sandbox}/sandbox/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded = recorded["messages"].as_array().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["to"], "+14155550100");
+    assert_eq!(recorded[0]["from"], "+15017122661");
+    assert_eq!(recorded[0]["body"], expected_body);
+    assert_eq!(
+        recorded[0]["status_callback"],
+        "https://hooks.example.com/twilio/status"
+    );
+    assert_eq!(recorded[0]["sid"], message["provider_sid"]);
+}
