@@ -133,7 +133,7 @@ pub async fn list(
 #[derive(Debug)]
 pub enum Claim {
     /// It is ours to send: it was `queued` and is now `sending`.
-    Claimed(Message),
+    Claimed(Box<Message>),
     /// It is not `queued`: someone sent it, failed it, or is sending it.
     NotQueued(MessageStatus),
     /// No such message for that tenant.
@@ -168,7 +168,7 @@ pub async fn claim(
                 &new_event(&message, MessageEventType::Sending, detail),
             )
             .await?;
-            return Ok(Claim::Claimed(message));
+            return Ok(Claim::Claimed(Box::new(message)));
         }
         let status = messages::table
             .filter(messages::tenant_id.eq(tenant.as_uuid()))

@@ -2,6 +2,12 @@
 //! serialize and refuses what they would refuse, and every Rust message type has a
 //! schema. A change on either side without the other fails here.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::path::PathBuf;
 
 use nudge_domain::{
@@ -52,7 +58,8 @@ fn outbound_sms_v1_schema_accepts_the_rust_serialization() {
 #[test]
 fn outbound_sms_v1_schema_and_rust_agree_on_what_is_invalid() {
     let validator = validator(OutboundSmsV1::TYPE);
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "wrong type",
             Box::new(|v| v["type"] = json!("outbound_sms.v2")),

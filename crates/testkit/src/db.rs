@@ -5,6 +5,9 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
+/// Advisory lock key serialising template creation across test processes ("nudge").
+const TEMPLATE_LOCK: i64 = 0x006e_7564_6765;
+
 /// A database of its own for one test, dropped when the value is dropped.
 pub struct TestDb {
     pub url: String,
@@ -72,7 +75,7 @@ impl TestDb {
         let mut conn = admin(&server).await;
         // One process builds the template; the others wait on the lock, then find it.
         diesel::sql_query("SELECT pg_advisory_lock($1)")
-            .bind::<BigInt, _>(0x6e75_6467_65)
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
             .execute(&mut conn)
             .await
             .expect("advisory lock");
@@ -95,7 +98,7 @@ impl TestDb {
                 .expect("rename template");
         }
         diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<BigInt, _>(0x6e75_6467_65)
+            .bind::<BigInt, _>(TEMPLATE_LOCK)
             .execute(&mut conn)
             .await
             .expect("advisory unlock");

@@ -56,7 +56,8 @@ impl TcpProxy {
 
     /// Stops listening and cuts every open connection.
     pub async fn down(&self) {
-        if let Some(task) = self.task.lock().expect("lock").take() {
+        let task = self.task.lock().expect("lock").take();
+        if let Some(task) = task {
             task.abort();
             let _ = task.await;
         }

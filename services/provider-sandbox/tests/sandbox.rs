@@ -1,6 +1,12 @@
 //! The sandbox behaves like Twilio's Messages API as its official OpenAPI spec
 //! (`shared/reference/twilio_api_v2010.json`) describes it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -168,7 +174,8 @@ async fn create_and_fetch_answer_with_twilios_message_resource() {
 #[tokio::test]
 async fn errors_have_twilios_codes_and_body_shape_and_record_nothing() {
     let sandbox = start().await;
-    let cases: [(&[(&str, &str)], u16, i64); 10] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, u16, i64); 10] = [
         (&[("From", "+15017122661"), ("Body", "x")], 400, 21604),
         (
             &[("To", "+14155550100"), ("From", "+15017122661")],

@@ -39,7 +39,7 @@ impl Sender {
         let message_id = envelope.payload.message_id;
         tracing::Span::current().record("message_id", tracing::field::display(message_id));
         match self.claim(&envelope).await {
-            Ok(Claim::Claimed(message)) => self.send(received, message).await,
+            Ok(Claim::Claimed(message)) => self.send(received, *message).await,
             Ok(Claim::NotQueued(MessageStatus::Sending)) => {
                 // Another worker holds it (or died holding it: reconciliation is the
                 // job of the lease, see docs/ARCHITECTURE.md). Look again later.

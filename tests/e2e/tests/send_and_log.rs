@@ -2,6 +2,12 @@
 //! `sms-sender` and `provider-sandbox` binaries, a fresh database, a fresh SQS queue on
 //! LocalStack. A merchant sends one templated SMS over HTTP and reads its log.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,12 @@
 //! messaging-api's integration tests: the real app on a random port, a fresh database
 //! per test, a fresh SQS queue per test on LocalStack.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
 mod health;
 mod helpers;
 mod messages;
