@@ -61,7 +61,9 @@ pub async fn run(
     }
 }
 
-async fn handle(sender: &Sender, queue: &SqsQueue, message: ReceivedMessage) {
+/// Processes one received message inside a span that continues the producer's trace,
+/// then applies the disposition to the queue.
+pub async fn handle(sender: &Sender, queue: &SqsQueue, message: ReceivedMessage) {
     let span = tracing::info_span!(
         "outbound_sms",
         message_id = tracing::field::Empty,

@@ -1,19 +1,13 @@
 use std::time::Duration;
 
 use nudge_queue::{Disposition, ReceivedMessage};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{created, Harness, MESSAGES_PATH};
+use crate::helpers::{twilio_accepts, Harness};
 
 #[tokio::test]
 async fn a_queued_message_is_sent_recorded_and_removed_from_the_queue() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(created("SM0123456789abcdef0123456789abcdef")),
-        )
+    twilio_accepts("SM0123456789abcdef0123456789abcdef")
         .expect(1)
         .mount(&harness.twilio)
         .await;
@@ -64,11 +58,7 @@ async fn a_queued_message_is_sent_recorded_and_removed_from_the_queue() {
 #[tokio::test]
 async fn a_redelivered_queue_message_never_sends_twice() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(created("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")),
-        )
+    twilio_accepts("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
         .expect(1)
         .mount(&harness.twilio)
         .await;
@@ -96,11 +86,7 @@ async fn a_redelivered_queue_message_never_sends_twice() {
 #[tokio::test]
 async fn processing_the_same_queue_message_again_is_a_no_op() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(created("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")),
-        )
+    twilio_accepts("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
         .expect(1)
         .mount(&harness.twilio)
         .await;

@@ -1,21 +1,13 @@
 use std::time::Duration;
 
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{created, twilio_error, Harness, AUTH_TOKEN, MESSAGES_PATH};
+use crate::helpers::{twilio_accepts, twilio_refuses, Harness, AUTH_TOKEN};
 
 #[tokio::test]
 async fn a_permanent_twilio_error_fails_the_message_with_its_code() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(twilio_error(
-            21211,
-            400,
-            "Invalid 'To' Phone Number",
-        )))
+    twilio_refuses(400, 21211, "Invalid 'To' Phone Number")
         .expect(1)
         .mount(&harness.twilio)
         .await;
@@ -47,22 +39,12 @@ async fn a_permanent_twilio_error_fails_the_message_with_its_code() {
 #[tokio::test]
 async fn a_server_error_is_retried_with_backoff_then_sent() {
     let harness = Harness::new(5, 4).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(ResponseTemplate::new(500).set_body_json(twilio_error(
-            20500,
-            500,
-            "Internal Server Error",
-        )))
+    twilio_refuses(500, 20500, "Internal Server Error")
         .up_to_n_times(1)
         .expect(1)
         .mount(&harness.twilio)
         .await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(created("SMcccccccccccccccccccccccccccccccc")),
-        )
+    twilio_accepts("SMcccccccccccccccccccccccccccccccc")
         .expect(1)
         .mount(&harness.twilio)
         .await;
@@ -86,13 +68,7 @@ async fn a_server_error_is_retried_with_backoff_then_sent() {
 #[tokio::test]
 async fn retryable_errors_past_the_attempt_limit_fail_the_message() {
     let harness = Harness::new(5, 2).await;
-    Mock::given(method("POST"))
-        .and(path(MESSAGES_PATH))
-        .respond_with(ResponseTemplate::new(429).set_body_json(twilio_error(
-            20429,
-            429,
-            "Too Many Requests",
-        )))
+    twilio_refuses(429, 20429, "Too Many Requests")
         .expect(2)
         .mount(&harness.twilio)
         .await;
@@ -156,12 +132,7 @@ async fn poison_messages_are_recorded_and_end_in_the_dead_letter_queue() {
 #[tokio::test]
 async fn provider_errors_never_carry_the_auth_token() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(twilio_error(
-            20003,
-            401,
-            "Authenticate",
-        )))
+    twilio_refuses(401, 20003, "Authenticate")
         .mount(&harness.twilio)
         .await;
     let (id, envelope) = harness.queued_message("+14155550100", "x").await;

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use sms_sender::process::Sender;
 use sms_sender::twilio::TwilioClient;
 use tokio_util::sync::CancellationToken;
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const ACCOUNT_SID: &str = "AC11111111111111111111111111111111";
 pub const AUTH_TOKEN: &str = "test-auth-token-do-not-log";
@@ -202,14 +203,30 @@ impl Drop for Harness {
     }
 }
 
+/// Twilio accepting a create-message request, with this sid.
+pub fn twilio_accepts(sid: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created(sid)))
+}
+
+/// Twilio refusing a create-message request with an error body.
+pub fn twilio_refuses(status: u16, code: i32, message: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(
+            ResponseTemplate::new(status).set_body_json(twilio_error(code, status, message)),
+        )
+}
+
 /// A 201 answer shaped like Twilio's.
-pub fn created(sid: &str) -> Value {
+fn created(sid: &str) -> Value {
     json!({
         "sid": sid, "status": "queued", "num_segments": "1", "account_sid": ACCOUNT_SID,
         "api_version": "2010-04-01", "direction": "outbound-api"
     })
 }
 
-pub fn twilio_error(code: i32, status: u16, message: &str) -> Value {
+fn twilio_error(code: i32, status: u16, message: &str) -> Value {
     json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
 }

@@ -10,4 +10,5 @@
 mod delivery;
 mod failures;
 mod helpers;
+mod trace_context;
 mod twilio_contract;

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{created, Harness, ACCOUNT_SID, AUTH_TOKEN};
+use crate::helpers::{twilio_accepts, Harness, ACCOUNT_SID, AUTH_TOKEN};
 
 fn spec() -> Value {
     let path = concat!(
@@ -24,10 +22,7 @@ fn spec() -> Value {
 #[tokio::test]
 async fn the_create_message_request_is_valid_against_twilios_spec() {
     let harness = Harness::new(3, 3).await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(created("SMdddddddddddddddddddddddddddddddd")),
-        )
+    twilio_accepts("SMdddddddddddddddddddddddddddddddd")
         .mount(&harness.twilio)
         .await;
     let (id, envelope) = harness.queued_message("+14155550100", "Spec check ✓").await;
