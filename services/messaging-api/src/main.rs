@@ -66,7 +66,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let config = Config::from_env()?;
-            let aws = aws_config::load_from_env().await;
+            let aws = nudge_queue::load_aws_config().await;
             let app = Application::build(config, &aws).await?;
             tracing::info!(port = app.port(), "messaging-api listening");
             app.run_until_stopped().await?;

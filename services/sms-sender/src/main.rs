@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let aws = aws_config::load_from_env().await;
+    let aws = nudge_queue::load_aws_config().await;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.outbound_sms_queue);
     let sender = Arc::new(Sender {
         pool: nudge_db::build_pool(
