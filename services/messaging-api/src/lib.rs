@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod outbox_relay;
+pub mod request_span;
 pub mod routes;
 pub mod send;
 pub mod startup;

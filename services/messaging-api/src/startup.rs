@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::error::ApiError;
+use crate::request_span::NudgeRootSpan;
 use crate::{outbox_relay, routes, Config};
 
 /// What handlers share.
@@ -66,7 +67,7 @@ impl Application {
         let server =
             HttpServer::new(move || {
                 App::new()
-                    .wrap(TracingLogger::default())
+                    .wrap(TracingLogger::<NudgeRootSpan>::new())
                     .app_data(state.clone())
                     .app_data(web::QueryConfig::default().error_handler(|error, _| {
                         ApiError::invalid("query", error.to_string()).into()
