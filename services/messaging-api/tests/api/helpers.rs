@@ -133,6 +133,21 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Waits for the next envelope on the app's outbound queue (left on the queue) and
+    /// returns it parsed, with the SQS message for its attributes.
+    pub async fn next_outbound(&self, timeout: Duration) -> (Value, aws_sdk_sqs::types::Message) {
+        let received = nudge_testkit::eventually("an envelope on SQS", timeout, || async {
+            self.queue
+                .peek(&self.queue.url, Duration::from_secs(1))
+                .await
+                .into_iter()
+                .next()
+        })
+        .await;
+        let envelope = serde_json::from_str(received.body().unwrap()).unwrap();
+        (envelope, received)
+    }
+
     /// Rows in `messages`, `message_events` and `outbox`: what a refused request must
     /// leave unchanged.
     pub async fn stored_counts(&self) -> (i64, i64, i64) {

@@ -45,16 +45,7 @@ async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() 
     assert_eq!(message["events"][0]["type"], "queued");
 
     // The relay puts the envelope on the queue, with the request's trace context.
-    let received =
-        nudge_testkit::eventually("the envelope on SQS", Duration::from_secs(15), || async {
-            app.queue
-                .peek(&app.queue.url, Duration::from_secs(1))
-                .await
-                .into_iter()
-                .next()
-        })
-        .await;
-    let envelope: Value = serde_json::from_str(received.body().unwrap()).unwrap();
+    let (envelope, received) = app.next_outbound(Duration::from_secs(15)).await;
     assert_eq!(envelope["type"], "outbound_sms.v1");
     assert_eq!(envelope["tenant_id"], app.tenant_id.as_str());
     assert_eq!(envelope["payload"]["message_id"], message["id"]);

@@ -53,16 +53,7 @@ async fn sqs_down_at_accept_time_then_back_the_message_reaches_the_queue() {
         .is_empty());
 
     sqs.up().await;
-    let received =
-        nudge_testkit::eventually("the message on SQS", Duration::from_secs(30), || async {
-            app.queue
-                .peek(&app.queue.url, Duration::from_secs(1))
-                .await
-                .into_iter()
-                .next()
-        })
-        .await;
-    let envelope: Value = serde_json::from_str(received.body().unwrap()).unwrap();
+    let (envelope, _) = app.next_outbound(Duration::from_secs(30)).await;
     assert_eq!(envelope["payload"]["message_id"], message["id"]);
     nudge_testkit::eventually("the outbox to drain", Duration::from_secs(10), || async {
         (app.stored_counts().await.2 == 0).then_some(())
