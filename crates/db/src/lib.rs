@@ -5,6 +5,7 @@
 //! The sender and the outbox relay work across tenants by nature (they drain queues);
 //! their functions still carry the tenant the queue message names.
 
+pub mod consent;
 pub mod customers;
 pub mod error;
 pub mod messages;

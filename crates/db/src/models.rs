@@ -8,8 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schema::{
-    api_keys, customers, message_events, messages, outbox, queue_rejections, shops, templates,
-    tenants,
+    api_keys, consent_events, customers, message_events, messages, outbox, queue_rejections, shops,
+    templates, tenants,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -62,6 +62,20 @@ pub struct Customer {
     pub attributes: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Changed only through `consent::record`, which also writes the ledger.
+    pub consent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consent_events, check_for_backend(diesel::pg::Pg))]
+pub struct ConsentEvent {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub customer_id: Uuid,
+    pub state: String,
+    pub source: String,
+    pub evidence: Value,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -82,6 +96,7 @@ pub struct TemplateRow {
     pub body: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub category: String,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -89,6 +104,7 @@ pub struct TemplateRow {
 pub struct TemplateChanges {
     pub name: Option<String>,
     pub body: Option<String>,
+    pub category: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -112,6 +128,7 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    pub category: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -12,6 +12,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    consent_events (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        customer_id -> Uuid,
+        state -> Text,
+        source -> Text,
+        evidence -> Jsonb,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -21,6 +33,7 @@ diesel::table! {
         attributes -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        consent -> Text,
     }
 }
 
@@ -55,6 +68,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        category -> Text,
     }
 }
 
@@ -105,6 +119,7 @@ diesel::table! {
         body -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        category -> Text,
     }
 }
 
@@ -125,6 +140,7 @@ diesel::joinable!(templates -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    consent_events,
     customers,
     message_events,
     messages,

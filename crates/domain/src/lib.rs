@@ -5,6 +5,7 @@
 //! This crate has no infrastructure in it: no web framework, no AWS SDK, no database.
 
 pub mod config;
+pub mod consent;
 pub mod envelope;
 pub mod ids;
 pub mod message;
@@ -12,6 +13,7 @@ pub mod phone;
 pub mod segments;
 pub mod template;
 
+pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
 pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvelope};
 pub use ids::{CustomerId, MessageId, ShopId, TemplateId, TenantId};
 pub use message::{MessageEventType, MessageStatus};

@@ -42,6 +42,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Conflict(String),
+    /// The recipient opted out: nothing may be sent to them.
+    #[error("{0}")]
+    RecipientOptedOut(String),
+    /// A marketing message to a recipient who has not opted in.
+    #[error("{0}")]
+    ConsentRequired(String),
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -61,6 +67,8 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed-json",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RecipientOptedOut(_) => "recipient-opted-out",
+            ApiError::ConsentRequired(_) => "consent-required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -74,6 +82,8 @@ impl ApiError {
             ApiError::MalformedJson(_) => "Malformed JSON",
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::RecipientOptedOut(_) => "Recipient opted out",
+            ApiError::ConsentRequired(_) => "Consent required",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -113,6 +123,9 @@ impl ResponseError for ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RecipientOptedOut(_) | ApiError::ConsentRequired(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

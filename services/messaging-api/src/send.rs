@@ -6,14 +6,16 @@ use chrono::Utc;
 use nudge_db::models::{Customer, Message, OutboxRow, Shop};
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
-    count_segments, CustomerId, Envelope, MessageId, MessageKind, MessageStatus, OutboundSmsV1,
-    PhoneNumber, RenderError, ShopId, Template, TemplateId, TenantId,
+    count_segments, Consent, ConsentRefusal, CustomerId, Envelope, MessageCategory, MessageId,
+    MessageKind, MessageStatus, OutboundSmsV1, PhoneNumber, RenderError, ShopId, Template,
+    TemplateId, TenantId,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::check;
+use crate::routes::check_category;
 
 /// The logical queue outbound messages go to (the relay maps it to the real queue).
 pub const OUTBOUND_QUEUE: &str = "outbound-sms";
@@ -35,6 +37,8 @@ pub struct SendRequest {
     pub body: Option<String>,
     #[serde(default)]
     pub data: Map<String, Value>,
+    /// `transactional` or `marketing`; default: the template's, or marketing.
+    pub category: Option<String>,
 }
 
 /// Validates and stores a send request; returns the stored (`queued`) message.
@@ -48,11 +52,17 @@ pub async fn accept(
     let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
     let (to, customer) = recipient(conn, tenant, shop.as_ref(), &request, &mut errors).await?;
     let template = template(conn, tenant, &request, &mut errors).await?;
+    let requested_category = request
+        .category
+        .as_deref()
+        .map(|c| check_category(c, &mut errors));
     check(errors)?;
-    let (Some(shop), Some(to), Some((template_id, template))) = (shop, to, template) else {
+    let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
         // Unreachable: each missing piece pushed an error above.
         return Err(ApiError::invalid("body", "incomplete request"));
     };
+    let (template_id, template, template_category) =
+        (resolved.id, resolved.template, resolved.category);
 
     let body = render(
         &template,
@@ -60,6 +70,20 @@ pub async fn accept(
         request.data,
         customer.as_ref(),
     )?;
+    // Consent after every validation: a bad request is fixed first, whoever it is for.
+    let category = requested_category.unwrap_or(template_category);
+    let consent = customer
+        .as_ref()
+        .and_then(|c| Consent::parse(&c.consent))
+        .unwrap_or(Consent::Unknown);
+    category
+        .permitted_by(consent)
+        .map_err(|refusal| match refusal {
+            ConsentRefusal::OptedOut => ApiError::RecipientOptedOut(refusal.to_string()),
+            ConsentRefusal::OptInRequired(_) => ApiError::ConsentRequired(format!(
+                "{refusal}; send it as transactional only if it is an order or shipping update"
+            )),
+        })?;
     let segments = count_segments(&body);
     let message_id = MessageId::new();
     let envelope = Envelope::new(
@@ -90,6 +114,7 @@ pub async fn accept(
         created_at: now,
         updated_at: now,
         sent_at: None,
+        category: category.as_str().to_owned(),
     };
     let outbox_row = OutboxRow {
         id: envelope.id,
@@ -200,13 +225,21 @@ async fn recipient(
     }
 }
 
+/// The text to render: a stored template or the request's own body.
+struct Resolved {
+    id: Option<TemplateId>,
+    template: Template,
+    /// The template's category; a literal body is marketing unless the request says otherwise.
+    category: MessageCategory,
+}
+
 /// Exactly one of `template` (id or name) and `body`.
 async fn template(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     request: &SendRequest,
     errors: &mut Vec<FieldError>,
-) -> Result<Option<(Option<TemplateId>, Template)>, ApiError> {
+) -> Result<Option<Resolved>, ApiError> {
     match (&request.template, &request.body) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
@@ -223,7 +256,11 @@ async fn template(
             Ok(None)
         }
         (None, Some(body)) => match Template::parse(body) {
-            Ok(template) => Ok(Some((None, template))),
+            Ok(template) => Ok(Some(Resolved {
+                id: None,
+                template,
+                category: MessageCategory::Marketing,
+            })),
             Err(e) => {
                 errors.push(FieldError::new("body", e.to_string()));
                 Ok(None)
@@ -247,7 +284,18 @@ async fn template(
                     row.id
                 ))
             })?;
-            Ok(Some((Some(TemplateId::from_uuid(row.id)), template)))
+            let category = MessageCategory::parse(&row.category).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "template {} has category '{}'",
+                    row.id,
+                    row.category
+                ))
+            })?;
+            Ok(Some(Resolved {
+                id: Some(TemplateId::from_uuid(row.id)),
+                template,
+                category,
+            }))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! rows so that a column can change without changing the contract (docs/openapi.yaml).
 
 use chrono::{DateTime, Utc};
-use nudge_db::models::{Customer, Message, MessageEvent, Shop, TemplateRow};
+use nudge_db::models::{ConsentEvent, Customer, Message, MessageEvent, Shop, TemplateRow};
 use nudge_db::Page;
 use serde::Serialize;
 use serde_json::Value;
@@ -58,6 +58,8 @@ pub struct CustomerView {
     pub phone: String,
     pub name: Option<String>,
     pub attributes: Value,
+    /// `opted_in`, `opted_out` or `unknown`; its history is at `/consent`.
+    pub consent: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -70,6 +72,7 @@ impl From<Customer> for CustomerView {
             phone: customer.phone,
             name: customer.name,
             attributes: customer.attributes,
+            consent: customer.consent,
             created_at: customer.created_at,
             updated_at: customer.updated_at,
         }
@@ -81,6 +84,8 @@ pub struct TemplateView {
     pub id: Uuid,
     pub name: String,
     pub body: String,
+    /// `transactional` or `marketing` (the default): the consent its messages need.
+    pub category: String,
     /// The variables the body uses, sorted.
     pub variables: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -97,6 +102,7 @@ impl From<TemplateRow> for TemplateView {
             id: row.id,
             name: row.name,
             body: row.body,
+            category: row.category,
             variables,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -139,6 +145,7 @@ pub struct MessageView {
     pub body: String,
     pub segments: i32,
     pub encoding: String,
+    pub category: String,
     pub status: String,
     pub provider_sid: Option<String>,
     pub error: Option<ErrorView>,
@@ -167,6 +174,7 @@ impl MessageView {
             body: message.body,
             segments: message.segments,
             encoding: message.encoding,
+            category: message.category,
             status: message.status,
             provider_sid: message.provider_sid,
             error,
@@ -175,6 +183,25 @@ impl MessageView {
             updated_at: message.updated_at,
             sent_at: message.sent_at,
             events: events.map(|events| events.into_iter().map(EventView::from).collect()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ConsentEventView {
+    pub state: String,
+    pub source: String,
+    pub evidence: Value,
+    pub at: DateTime<Utc>,
+}
+
+impl From<ConsentEvent> for ConsentEventView {
+    fn from(event: ConsentEvent) -> Self {
+        ConsentEventView {
+            state: event.state,
+            source: event.source,
+            evidence: event.evidence,
+            at: event.at,
         }
     }
 }

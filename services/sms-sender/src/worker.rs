@@ -26,9 +26,19 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(concurrency));
     let max_batch = i32::try_from(concurrency.min(nudge_queue::MAX_BATCH)).unwrap_or(10);
     loop {
+        let poll = queue.receive(max_batch, LONG_POLL);
+        tokio::pin!(poll);
         let received = tokio::select! {
-            () = stop.cancelled() => break,
-            received = queue.receive(max_batch, LONG_POLL) => received,
+            received = &mut poll => received,
+            () = stop.cancelled() => {
+                // An abandoned long poll can still be answered, server-side, with
+                // messages that then stay invisible for the whole visibility timeout.
+                // Let it finish and hand back whatever it brings.
+                if let Ok(messages) = poll.await {
+                    release(&queue, messages).await;
+                }
+                break;
+            }
         };
         let messages = match received {
             Ok(messages) => messages,
@@ -92,4 +102,13 @@ pub async fn handle(sender: &Sender, queue: &SqsQueue, message: ReceivedMessage)
     }
     .instrument(span)
     .await;
+}
+
+/// Makes received but unprocessed messages visible again at once.
+async fn release(queue: &SqsQueue, messages: Vec<ReceivedMessage>) {
+    for message in messages {
+        if let Err(error) = queue.change_visibility(&message.receipt_handle, 0).await {
+            tracing::warn!(%error, "could not release a message; SQS will redeliver it later");
+        }
+    }
 }

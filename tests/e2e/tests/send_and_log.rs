@@ -201,7 +201,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     assert_eq!(template.status(), 201);
     let customer: Value = post(
         "/v1/customers",
-        json!({"shop_id": shop["id"], "phone": "+14155550100", "name": "Asha"}),
+        json!({"shop_id": shop["id"], "phone": "+14155550100", "name": "Asha", "consent": {"state": "opted_in", "evidence": {"form": "checkout"}}}),
     )
     .await
     .unwrap()

@@ -4,13 +4,14 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{Customer, CustomerChanges};
 use nudge_db::DbError;
-use nudge_domain::{CustomerId, PhoneNumber, ShopId};
+use nudge_domain::{Consent, CustomerId, PhoneNumber, ShopId};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::routes::consent::ConsentChange;
 use crate::startup::AppState;
 use crate::views::{CustomerView, ListView};
 
@@ -30,6 +31,8 @@ struct CreateCustomer {
     name: Option<String>,
     #[serde(default)]
     attributes: Map<String, Value>,
+    /// The consent the customer gave when they were collected (checkout checkbox...).
+    consent: Option<ConsentChange>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +93,7 @@ async fn create(
     let shop_id = body.shop_id.parse::<ShopId>().ok();
     let phone = check_phone(&body.phone, &mut errors);
     let name = check_name(body.name, &mut errors);
+    let consent = body.consent.map(|change| change.check(&mut errors));
     let mut conn = state.conn().await?;
     let shop = match shop_id {
         Some(id) => nudge_db::shops::find(&mut conn, auth.tenant, id).await?,
@@ -109,8 +113,9 @@ async fn create(
         attributes: Value::Object(body.attributes),
         created_at: now,
         updated_at: now,
+        consent: Consent::Unknown.as_str().to_owned(),
     };
-    let customer = nudge_db::customers::insert(&mut conn, &customer)
+    let customer = nudge_db::consent::create_customer(&mut conn, &customer, consent)
         .await
         .map_err(conflict)?;
     Ok(HttpResponse::Created().json(CustomerView::from(customer)))

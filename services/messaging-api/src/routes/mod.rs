@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource. `configure` is the whole routing table.
 
+mod consent;
 mod customers;
 mod health;
 mod messages;
@@ -8,6 +9,8 @@ mod templates;
 
 use actix_web::web;
 
+pub use templates::check_category;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
@@ -15,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .configure(shops::configure)
                 .configure(customers::configure)
+                .configure(consent::configure)
                 .configure(templates::configure)
                 .configure(messages::configure),
         );

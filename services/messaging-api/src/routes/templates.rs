@@ -5,7 +5,7 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{TemplateChanges, TemplateRow};
 use nudge_db::DbError;
-use nudge_domain::{Template, TemplateId};
+use nudge_domain::{MessageCategory, Template, TemplateId};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
@@ -30,6 +30,8 @@ const MAX_BODY_CHARS: usize = 1_600;
 struct CreateTemplate {
     name: String,
     body: String,
+    /// `transactional` or `marketing`; undeclared content is treated as marketing.
+    category: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +39,7 @@ struct CreateTemplate {
 struct UpdateTemplate {
     name: Option<String>,
     body: Option<String>,
+    category: Option<String>,
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -71,6 +74,17 @@ fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
     body.to_owned()
 }
 
+/// Parses a category field; shared with sends.
+pub fn check_category(raw: &str, errors: &mut Vec<FieldError>) -> MessageCategory {
+    MessageCategory::parse(raw).unwrap_or_else(|| {
+        errors.push(FieldError::new(
+            "category",
+            "must be transactional or marketing",
+        ));
+        MessageCategory::Marketing
+    })
+}
+
 fn conflict(error: DbError) -> ApiError {
     match error {
         DbError::Conflict(_) => {
@@ -89,6 +103,12 @@ async fn create(
     let mut errors = Vec::new();
     let name = check_name(&body.name, &mut errors);
     let text = check_body(&body.body, &mut errors);
+    let category = body
+        .category
+        .as_deref()
+        .map_or(MessageCategory::Marketing, |c| {
+            check_category(c, &mut errors)
+        });
     check(errors)?;
     let now = Utc::now();
     let row = TemplateRow {
@@ -98,6 +118,7 @@ async fn create(
         body: text,
         created_at: now,
         updated_at: now,
+        category: category.as_str().to_owned(),
     };
     let mut conn = state.conn().await?;
     let row = nudge_db::templates::insert(&mut conn, &row)
@@ -146,10 +167,14 @@ async fn update(
     let changes = TemplateChanges {
         name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
         body: body.body.as_deref().map(|b| check_body(b, &mut errors)),
+        category: body
+            .category
+            .as_deref()
+            .map(|c| check_category(c, &mut errors).as_str().to_owned()),
     };
     check(errors)?;
     let mut conn = state.conn().await?;
-    let row = if changes.name.is_none() && changes.body.is_none() {
+    let row = if changes.name.is_none() && changes.body.is_none() && changes.category.is_none() {
         nudge_db::templates::find(&mut conn, auth.tenant, id).await?
     } else {
         nudge_db::templates::update(&mut conn, auth.tenant, id, &changes)

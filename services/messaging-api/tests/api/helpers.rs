@@ -122,11 +122,15 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// A customer who opted in at checkout (so marketing may reach them).
     pub async fn create_customer(&self, shop_id: &str, phone: &str) -> Value {
         let response = self
             .post(
                 "/v1/customers",
-                &json!({"shop_id": shop_id, "phone": phone, "name": "Asha", "attributes": {"tier": "gold"}}),
+                &json!({
+                    "shop_id": shop_id, "phone": phone, "name": "Asha", "attributes": {"tier": "gold"},
+                    "consent": {"state": "opted_in", "evidence": {"form": "checkout", "ip": "203.0.113.7"}}
+                }),
             )
             .await;
         assert_eq!(response.status(), 201);

@@ -20,6 +20,8 @@ async fn setup() -> (TestApp, String) {
 #[tokio::test]
 async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() {
     let (app, shop_id) = setup().await;
+    // An opted-in customer, matched by phone: cart recovery is marketing.
+    app.create_customer(&shop_id, "+14155550100").await;
     let response = app
         .post(
             "/v1/messages",
@@ -42,6 +44,8 @@ async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() 
     assert_eq!(message["to"], "+14155550100");
     assert_eq!(message["segments"], 1);
     assert_eq!(message["encoding"], "gsm7");
+    assert_eq!(message["category"], "marketing");
+    assert!(message["customer_id"].is_string());
     assert_eq!(message["events"][0]["type"], "queued");
 
     // The relay puts the envelope on the queue, with the request's trace context.
@@ -158,7 +162,7 @@ async fn the_log_filters_and_pages_newest_first() {
         let message: Value = app
             .post(
                 "/v1/messages",
-                &json!({"shop_id": shop_id, "to": to, "body": "Hi"}),
+                &json!({"shop_id": shop_id, "to": to, "body": "Hi", "category": "transactional"}),
             )
             .await
             .json()

@@ -22,7 +22,7 @@ async fn sqs_down_at_accept_time_then_back_the_message_reaches_the_queue() {
     let response = app
         .post(
             "/v1/messages",
-            &json!({"shop_id": shop["id"], "to": "+14155550100", "body": "Back in stock"}),
+            &json!({"shop_id": shop["id"], "to": "+14155550100", "body": "Back in stock", "category": "transactional"}),
         )
         .await;
     assert_eq!(response.status(), 202, "accepted although SQS is down");

@@ -114,7 +114,7 @@ async fn a_shop_with_messages_cannot_be_deleted() {
     let sent = app
         .post(
             "/v1/messages",
-            &json!({"shop_id": id, "to": "+14155550100", "body": "Hello"}),
+            &json!({"shop_id": id, "to": "+14155550100", "body": "Hello", "category": "transactional"}),
         )
         .await;
     assert_eq!(sent.status(), 202);

@@ -16,7 +16,7 @@ async fn another_tenants_resources_are_invisible_and_untouchable() {
     let message: Value = app
         .post(
             "/v1/messages",
-            &json!({"shop_id": shop_id, "to": "+14155550100", "template": "cart", "data": {"first_name": "Asha"}}),
+            &json!({"shop_id": shop_id, "to": "+14155550100", "template": "cart", "data": {"first_name": "Asha"}, "category": "transactional"}),
         )
         .await
         .json()

@@ -101,3 +101,33 @@ async fn processing_the_same_queue_message_again_is_a_no_op() {
     assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
     assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
 }
+
+#[tokio::test]
+async fn a_stopping_worker_hands_back_what_its_last_poll_receives() {
+    let harness = Harness::new(3, 3).await;
+    let queue = nudge_queue::SqsQueue::new(nudge_testkit::sqs_client(), &harness.queue.url);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(sms_sender::worker::run(
+        harness.sender.clone(),
+        queue,
+        2,
+        stop.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await; // the worker is mid long poll
+    stop.cancel();
+    let (_, envelope) = harness
+        .queued_message("+14155550100", "arrives during shutdown")
+        .await;
+    harness.queue.send_raw(&envelope).await;
+    tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+        .await
+        .unwrap()
+        .unwrap();
+    // Not processed, and not stranded invisible: the next worker can take it now.
+    let visible = harness
+        .queue
+        .peek(&harness.queue.url, std::time::Duration::from_secs(2))
+        .await;
+    assert_eq!(visible.len(), 1);
+    assert_eq!(harness.twilio.received_requests().await.unwrap().len(), 0);
+}

@@ -118,6 +118,7 @@ impl Harness {
             created_at: now,
             updated_at: now,
             sent_at: None,
+            category: "transactional".into(),
         };
         let outbox = OutboxRow {
             id: envelope.id,
