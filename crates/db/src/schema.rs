@@ -38,6 +38,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (tenant_id, key) {
+        tenant_id -> Uuid,
+        key -> Text,
+        request_hash -> Text,
+        state -> Text,
+        response_status -> Nullable<Int4>,
+        response_content_type -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        locked_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     message_events (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -132,6 +147,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
 diesel::joinable!(messages -> templates (template_id));
@@ -142,6 +158,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     consent_events,
     customers,
+    idempotency_keys,
     message_events,
     messages,
     outbox,

@@ -48,6 +48,10 @@ pub enum ApiError {
     /// A marketing message to a recipient who has not opted in.
     #[error("{0}")]
     ConsentRequired(String),
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still in progress; retry later")]
+    IdempotencyKeyInFlight,
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -69,6 +73,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RecipientOptedOut(_) => "recipient-opted-out",
             ApiError::ConsentRequired(_) => "consent-required",
+            ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -84,6 +90,8 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::RecipientOptedOut(_) => "Recipient opted out",
             ApiError::ConsentRequired(_) => "Consent required",
+            ApiError::IdempotencyKeyReused => "Idempotency key reused",
+            ApiError::IdempotencyKeyInFlight => "Request in progress",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -123,9 +131,10 @@ impl ResponseError for ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::RecipientOptedOut(_) | ApiError::ConsentRequired(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::RecipientOptedOut(_)
+            | ApiError::ConsentRequired(_)
+            | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

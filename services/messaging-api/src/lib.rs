@@ -11,6 +11,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod housekeeping;
+pub mod idempotency;
 pub mod outbox_relay;
 pub mod request_span;
 pub mod routes;

@@ -37,8 +37,9 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
-    relay: tokio::task::JoinHandle<()>,
-    stop_relay: CancellationToken,
+    /// The outbox relay and housekeeping, stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
+    stop_background: CancellationToken,
 }
 
 impl Application {
@@ -49,13 +50,17 @@ impl Application {
         )?;
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
         let wakeup = Arc::new(Notify::new());
-        let stop_relay = CancellationToken::new();
+        let stop_background = CancellationToken::new();
         let relay = tokio::spawn(outbox_relay::run(
             pool.clone(),
             queue.clone(),
             wakeup.clone(),
             Duration::from_millis(config.outbox_relay_interval_ms),
-            stop_relay.clone(),
+            stop_background.clone(),
+        ));
+        let housekeeping = tokio::spawn(crate::housekeeping::run(
+            pool.clone(),
+            stop_background.clone(),
         ));
         let state = web::Data::new(AppState {
             pool,
@@ -87,8 +92,8 @@ impl Application {
         Ok(Self {
             port,
             server,
-            relay,
-            stop_relay,
+            background: vec![relay, housekeeping],
+            stop_background,
         })
     }
 
@@ -96,11 +101,13 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (actix handles both), then stops the relay.
+    /// Serves until SIGINT/SIGTERM (actix handles both), then stops the background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.stop_relay.cancel();
-        let _ = self.relay.await;
+        self.stop_background.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
         result
     }
 }

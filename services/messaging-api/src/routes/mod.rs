@@ -16,6 +16,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/v1")
+                .wrap(actix_web::middleware::from_fn(
+                    crate::idempotency::middleware,
+                ))
                 .configure(shops::configure)
                 .configure(customers::configure)
                 .configure(consent::configure)

@@ -10,6 +10,7 @@
 mod consent;
 mod health;
 mod helpers;
+mod idempotency;
 mod messages;
 mod outbox;
 mod resources;

@@ -1,0 +1,28 @@
+//! Periodic clean-up that any API replica may do: purging expired idempotency keys.
+//! Deleting is idempotent, so replicas doing it at once is harmless.
+
+use std::time::Duration;
+
+use nudge_db::DbPool;
+use tokio_util::sync::CancellationToken;
+
+const EVERY: Duration = Duration::from_secs(600);
+
+pub async fn run(pool: DbPool, stop: CancellationToken) {
+    loop {
+        match purge(&pool).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+async fn purge(pool: &DbPool) -> Result<usize, nudge_db::DbError> {
+    let mut conn = pool.get().await?;
+    nudge_db::idempotency::purge_expired(&mut conn).await
+}

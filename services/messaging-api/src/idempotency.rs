@@ -1,0 +1,151 @@
+//! `Idempotency-Key` on every POST, Stripe's semantics: the same key with the same
+//! request within 24 hours gets the first response again (with `Idempotent-Replayed:
+//! true`); the same key with another request is a 422; while the first request still
+//! runs, a 409. Keys are per tenant. A request that failed validation, or failed on our
+//! side, keeps no result: the client fixes it and retries with the same key.
+
+use actix_web::body::{to_bytes, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpResponse};
+use nudge_db::idempotency::{Begin, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, PROBLEM_BASE};
+use crate::startup::AppState;
+
+pub const HEADER: &str = "Idempotency-Key";
+pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+
+/// Problem types after which a request may be retried with the same key.
+const RETRYABLE_PROBLEMS: [&str; 3] = ["validation", "malformed-json", "unsupported-media-type"];
+
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let key = match req.headers().get(HEADER) {
+        Some(value) if req.method() == Method::POST => parse_key(value)?,
+        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
+    };
+    let auth = req.extract::<Authenticated>().await?;
+    let body = req.extract::<web::Bytes>().await?;
+    let hash = request_hash(&req, &body);
+    req.set_payload(Payload::from(body));
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+
+    let begun = {
+        let mut conn = state.conn().await?;
+        nudge_db::idempotency::begin(&mut conn, auth.tenant, &key, &hash)
+            .await
+            .map_err(ApiError::from)?
+    };
+    match begun {
+        Begin::Started => {}
+        Begin::InFlight => return Err(ApiError::IdempotencyKeyInFlight.into()),
+        Begin::Mismatch => return Err(ApiError::IdempotencyKeyReused.into()),
+        Begin::Replay(stored) => {
+            let mut response =
+                HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+            if let Some(content_type) = &stored.content_type {
+                response.insert_header((header::CONTENT_TYPE, content_type.as_str()));
+            }
+            response.insert_header((REPLAYED_HEADER, "true"));
+            return Ok(req.into_response(response.body(stored.body)));
+        }
+    }
+
+    let response = next.call(req).await;
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            release(&state, auth, &key).await;
+            return Err(error);
+        }
+    };
+    let (request, response) = response.into_parts();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = to_bytes(response.into_body())
+        .await
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("could not read the response body")))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if keeps_result(status, &body) {
+        let stored = StoredResponse {
+            status: status.as_u16(),
+            content_type,
+            body: body.to_vec(),
+        };
+        let mut conn = state.conn().await?;
+        nudge_db::idempotency::finish(&mut conn, auth.tenant, &key, &stored)
+            .await
+            .map_err(ApiError::from)?;
+    } else {
+        release(&state, auth, &key).await;
+    }
+    let mut rebuilt = HttpResponse::build(status);
+    for (name, value) in &headers {
+        rebuilt.append_header((name.clone(), value.clone()));
+    }
+    Ok(ServiceResponse::new(request, rebuilt.body(body)))
+}
+
+fn parse_key(value: &header::HeaderValue) -> Result<String, ApiError> {
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            HEADER,
+            "must be 1 to 255 visible ASCII characters (a UUID is a good key)",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The request a key stands for: method, path, query and body.
+fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str());
+    hasher.update(b"\n");
+    hasher.update(req.path());
+    hasher.update(b"\n");
+    hasher.update(req.query_string());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+fn keeps_result(status: StatusCode, body: &[u8]) -> bool {
+    if status.is_server_error() {
+        return false;
+    }
+    let problem_type = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_owned));
+    !problem_type.is_some_and(|t| {
+        RETRYABLE_PROBLEMS
+            .iter()
+            .any(|slug| t == format!("{PROBLEM_BASE}{slug}"))
+    })
+}
+
+async fn release(state: &AppState, auth: Authenticated, key: &str) {
+    let released = async {
+        let mut conn = state.conn().await?;
+        nudge_db::idempotency::abandon(&mut conn, auth.tenant, key)
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
+    if let Err(error) = released {
+        // The key frees itself after STALE_AFTER_SECONDS.
+        tracing::warn!(%error, "could not release an idempotency key");
+    }
+}
