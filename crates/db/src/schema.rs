@@ -8,6 +8,7 @@ diesel::table! {
         key_hash -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        name -> Text,
     }
 }
 

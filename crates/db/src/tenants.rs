@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::models::{ApiKey, Tenant};
 use crate::schema::{api_keys, tenants};
-use crate::DbError;
+use crate::{DbError, Page, PageRequest};
 
 const KEY_PREFIX: &str = "nudge_";
 const KEY_RANDOM_CHARS: usize = 40;
@@ -26,6 +26,24 @@ pub struct IssuedKey {
     pub prefix: String,
 }
 
+/// A new key's plain text and the row that stores only its hash.
+fn new_key(tenant_id: Uuid, name: &str) -> (String, ApiKey) {
+    let plain_text = format!(
+        "{KEY_PREFIX}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_CHARS)
+    );
+    let row = ApiKey {
+        id: Uuid::now_v7(),
+        tenant_id,
+        prefix: plain_text.chars().take(VISIBLE_PREFIX_CHARS).collect(),
+        key_hash: hash_key(&plain_text),
+        created_at: Utc::now(),
+        revoked_at: None,
+        name: name.to_owned(),
+    };
+    (plain_text, row)
+}
+
 pub fn hash_key(plain_text: &str) -> String {
     hex::encode(Sha256::digest(plain_text.as_bytes()))
 }
@@ -35,25 +53,13 @@ pub async fn create_with_key(
     conn: &mut AsyncPgConnection,
     name: &str,
 ) -> Result<IssuedKey, DbError> {
-    let plain_text = format!(
-        "{KEY_PREFIX}{}",
-        Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_CHARS)
-    );
-    let prefix: String = plain_text.chars().take(VISIBLE_PREFIX_CHARS).collect();
-    let now = Utc::now();
     let tenant = Tenant {
         id: TenantId::new().as_uuid(),
         name: name.to_owned(),
-        created_at: now,
+        created_at: Utc::now(),
     };
-    let key = ApiKey {
-        id: Uuid::now_v7(),
-        tenant_id: tenant.id,
-        prefix: prefix.clone(),
-        key_hash: hash_key(&plain_text),
-        created_at: now,
-        revoked_at: None,
-    };
+    let (plain_text, key) = new_key(tenant.id, "default");
+    let prefix = key.prefix.clone();
     let tenant = conn
         .transaction::<_, DbError, _>(async |conn| {
             let tenant = diesel::insert_into(tenants::table)
@@ -88,4 +94,88 @@ pub async fn authenticate(
         .await
         .optional()?;
     Ok(tenant.map(TenantId::from_uuid))
+}
+
+/// Issues another key for a tenant; returns the plain text (shown once) and the row.
+pub async fn issue_key(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    name: &str,
+) -> Result<(String, ApiKey), DbError> {
+    let (plain_text, row) = new_key(tenant.as_uuid(), name);
+    let row = diesel::insert_into(api_keys::table)
+        .values(&row)
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+        .await?;
+    Ok((plain_text, row))
+}
+
+/// The tenant's keys, newest first (hashes included: callers show only the prefix).
+pub async fn list_keys(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    page: PageRequest,
+) -> Result<Page<ApiKey>, DbError> {
+    let mut query = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+        .select(ApiKey::as_select())
+        .order(api_keys::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(before) = page.before {
+        query = query.filter(api_keys::id.lt(before));
+    }
+    let rows = query.load(conn).await?;
+    Ok(Page::from_overfetch(rows, page, |key| key.id))
+}
+
+/// Why a key could not be revoked.
+#[derive(Debug)]
+pub enum Revoke {
+    Revoked(ApiKey),
+    NotFound,
+    /// It is the tenant's last active key: revoking it would lock the merchant out.
+    LastActiveKey,
+}
+
+/// Revokes a key; the next request with it is refused.
+pub async fn revoke_key(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Revoke, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        // Lock the tenant's active keys so two revocations cannot both pass the check.
+        let active: Vec<Uuid> = api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .filter(api_keys::revoked_at.is_null())
+            .select(api_keys::id)
+            .for_update()
+            .load(conn)
+            .await?;
+        let key = api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .filter(api_keys::id.eq(id))
+            .select(ApiKey::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(key) = key else {
+            return Ok(Revoke::NotFound);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(Revoke::Revoked(key));
+        }
+        if active == [id] {
+            return Ok(Revoke::LastActiveKey);
+        }
+        let revoked = diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+            .set(api_keys::revoked_at.eq(diesel::dsl::now))
+            .returning(ApiKey::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Revoke::Revoked(revoked))
+    })
+    .await
 }

@@ -2,7 +2,7 @@
 //! rows so that a column can change without changing the contract (docs/openapi.yaml).
 
 use chrono::{DateTime, Utc};
-use nudge_db::models::{ConsentEvent, Customer, Message, MessageEvent, Shop, TemplateRow};
+use nudge_db::models::{ApiKey, ConsentEvent, Customer, Message, MessageEvent, Shop, TemplateRow};
 use nudge_db::Page;
 use serde::Serialize;
 use serde_json::Value;
@@ -202,6 +202,29 @@ impl From<ConsentEvent> for ConsentEventView {
             source: event.source,
             evidence: event.evidence,
             at: event.at,
+        }
+    }
+}
+
+/// A key as listed: never its secret nor its hash.
+#[derive(Serialize)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(key: ApiKey) -> Self {
+        ApiKeyView {
+            id: key.id,
+            name: key.name,
+            prefix: key.prefix,
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
         }
     }
 }

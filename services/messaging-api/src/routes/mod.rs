@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource. `configure` is the whole routing table.
 
+mod api_keys;
 mod consent;
 mod customers;
 mod health;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(
                     crate::idempotency::middleware,
                 ))
+                .configure(api_keys::configure)
                 .configure(shops::configure)
                 .configure(customers::configure)
                 .configure(consent::configure)

@@ -7,6 +7,7 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod api_keys;
 mod consent;
 mod health;
 mod helpers;

@@ -1,0 +1,80 @@
+//! `/v1/api-keys`: a tenant's keys. The secret is shown once, at creation; only its
+//! SHA-256 is stored (an unkeyed fast hash is right for 238 bits of randomness: no
+//! guess can be tested against a leaked hash, and there is no pepper to lose or rotate).
+//! Keys are listed by prefix; a revoked key is refused from the next request on.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use nudge_db::tenants::Revoke;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::startup::AppState;
+use crate::views::{ApiKeyView, ListView};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create).service(list).service(revoke);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    #[serde(default = "default_name")]
+    name: String,
+}
+
+fn default_name() -> String {
+    "default".into()
+}
+
+#[post("/api-keys")]
+async fn create(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        check(vec![FieldError::new("name", "must be 1 to 100 characters")])?;
+    }
+    let mut conn = state.conn().await?;
+    let (plain_text, row) = nudge_db::tenants::issue_key(&mut conn, auth.tenant, name).await?;
+    let mut view =
+        serde_json::to_value(ApiKeyView::from(row)).map_err(|e| ApiError::Internal(e.into()))?;
+    view["key"] = json!(plain_text);
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[get("/api-keys")]
+async fn list(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let page = query.to_request(&mut errors);
+    check(errors)?;
+    let mut conn = state.conn().await?;
+    let page = nudge_db::tenants::list_keys(&mut conn, auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(ListView::from_page(page, ApiKeyView::from)))
+}
+
+#[delete("/api-keys/{id}")]
+async fn revoke(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: Uuid = path_id(&id, "API key")?;
+    let mut conn = state.conn().await?;
+    match nudge_db::tenants::revoke_key(&mut conn, auth.tenant, id).await? {
+        Revoke::Revoked(_) => Ok(HttpResponse::NoContent().finish()),
+        Revoke::NotFound => Err(ApiError::NotFound("API key")),
+        Revoke::LastActiveKey => Err(ApiError::Conflict(
+            "this is the tenant's last active key; create another before revoking it".into(),
+        )),
+    }
+}
