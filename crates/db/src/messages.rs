@@ -41,14 +41,22 @@ async fn add_event(conn: &mut AsyncPgConnection, event: &MessageEvent) -> Result
     Ok(())
 }
 
-/// Stores an accepted message as `queued`, its first event and its outbox row in ONE
-/// transaction: either the message exists and will reach the queue, or nothing was stored.
-pub async fn insert_queued(
+/// Stores an accepted message (`queued`, or `scheduled` with its `send_at`), its first
+/// event and its outbox row in ONE transaction: either the message exists and will
+/// reach the queue, or nothing was stored.
+pub async fn insert_accepted(
     conn: &mut AsyncPgConnection,
     message: &Message,
     outbox_row: &OutboxRow,
 ) -> Result<Message, DbError> {
-    let event = new_event(message, MessageEventType::Queued, serde_json::json!({}));
+    let event = match message.send_at {
+        Some(send_at) if message.status == MessageStatus::Scheduled.as_str() => new_event(
+            message,
+            MessageEventType::Scheduled,
+            serde_json::json!({ "send_at": send_at }),
+        ),
+        _ => new_event(message, MessageEventType::Queued, serde_json::json!({})),
+    };
     conn.transaction::<_, DbError, _>(async |conn| {
         let stored = diesel::insert_into(messages::table)
             .values(message)
@@ -259,6 +267,111 @@ pub async fn release_for_retry(
             .execute(conn)
             .await?;
         add_event(conn, &event).await
+    })
+    .await
+}
+
+/// Scheduled messages whose outbox rows were just relayed: `scheduled -> queued`.
+/// Runs inside the relay's transaction.
+pub(crate) async fn release_scheduled(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let released: Vec<Message> = diesel::update(messages::table)
+        .filter(messages::id.eq_any(ids))
+        .filter(messages::status.eq(MessageStatus::Scheduled.as_str()))
+        .set((
+            messages::status.eq(MessageStatus::Queued.as_str()),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Message::as_returning())
+        .get_results(conn)
+        .await?;
+    let events: Vec<MessageEvent> = released
+        .iter()
+        .map(|m| {
+            new_event(
+                m,
+                MessageEventType::Queued,
+                serde_json::json!({ "reason": "send_at reached" }),
+            )
+        })
+        .collect();
+    diesel::insert_into(message_events::table)
+        .values(&events)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What a cancel request found.
+#[derive(Debug)]
+pub enum Cancel {
+    Cancelled(Box<Message>),
+    /// It has gone to the queue (or is going right now), or it is finished.
+    TooLate(MessageStatus),
+    Missing,
+}
+
+/// Cancels a message that has not reached the queue: its outbox row is taken back
+/// (unless the relay holds it at this very moment) and the message is `cancelled`.
+pub async fn cancel(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Cancel, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let message = messages::table
+            .filter(messages::tenant_id.eq(tenant.as_uuid()))
+            .filter(messages::id.eq(id.as_uuid()))
+            .select(Message::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(message) = message else {
+            return Ok(Cancel::Missing);
+        };
+        let status = MessageStatus::parse(&message.status).ok_or_else(|| {
+            DbError::Corrupt(format!("message {id} has status '{}'", message.status))
+        })?;
+        let pending: Option<Uuid> = outbox::table
+            .filter(outbox::message_id.eq(id.as_uuid()))
+            .filter(outbox::tenant_id.eq(tenant.as_uuid()))
+            .select(outbox::id)
+            .for_update()
+            .skip_locked()
+            .first(conn)
+            .await
+            .optional()?;
+        let (Some(row), MessageStatus::Scheduled | MessageStatus::Queued) = (pending, status)
+        else {
+            return Ok(Cancel::TooLate(status));
+        };
+        diesel::delete(outbox::table.filter(outbox::id.eq(row)))
+            .execute(conn)
+            .await?;
+        let cancelled = diesel::update(messages::table.filter(messages::id.eq(message.id)))
+            .set((
+                messages::status.eq(MessageStatus::Cancelled.as_str()),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await?;
+        add_event(
+            conn,
+            &new_event(
+                &cancelled,
+                MessageEventType::Cancelled,
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
+        Ok(Cancel::Cancelled(Box::new(cancelled)))
     })
     .await
 }

@@ -130,6 +130,7 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub category: String,
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -156,6 +157,7 @@ pub struct OutboxRow {
     pub attempts: i32,
     pub last_error: Option<String>,
     pub available_at: DateTime<Utc>,
+    pub message_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

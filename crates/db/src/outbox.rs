@@ -55,6 +55,10 @@ where
         }
         let attempts: std::collections::HashMap<Uuid, i32> =
             rows.iter().map(|row| (row.id, row.attempts)).collect();
+        let announced: std::collections::HashMap<Uuid, Uuid> = rows
+            .iter()
+            .filter_map(|row| Some((row.id, row.message_id?)))
+            .collect();
         let all: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
         let refused = publish(rows).await;
         let refused_ids: Vec<Uuid> = refused.iter().map(|r| r.id).collect();
@@ -65,6 +69,11 @@ where
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&published)))
             .execute(conn)
             .await?;
+        let released: Vec<Uuid> = published
+            .iter()
+            .filter_map(|id| announced.get(id).copied())
+            .collect();
+        crate::messages::release_scheduled(conn, &released).await?;
         for row in &refused {
             let tries = attempts.get(&row.id).copied().unwrap_or(0) + 1;
             diesel::update(outbox::table.filter(outbox::id.eq(row.id)))

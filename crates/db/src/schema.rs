@@ -85,6 +85,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         category -> Text,
+        send_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -100,6 +101,7 @@ diesel::table! {
         attempts -> Int4,
         last_error -> Nullable<Text>,
         available_at -> Timestamptz,
+        message_id -> Nullable<Uuid>,
     }
 }
 

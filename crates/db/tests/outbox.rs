@@ -29,6 +29,7 @@ fn row(n: usize) -> OutboxRow {
         attempts: 0,
         last_error: None,
         available_at: Utc::now(),
+        message_id: None,
     }
 }
 

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
+    /// Accepted, waiting for its `send_at`.
+    Scheduled,
     /// Accepted and waiting for a sender.
     Queued,
     /// Claimed by a sender, provider call in progress.
@@ -17,26 +19,32 @@ pub enum MessageStatus {
     Undelivered,
     /// Will not be sent; the message's error says why.
     Failed,
+    /// Cancelled by the merchant before it reached the queue.
+    Cancelled,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 8] = [
+        MessageStatus::Scheduled,
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
         MessageStatus::Delivered,
         MessageStatus::Undelivered,
         MessageStatus::Failed,
+        MessageStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            MessageStatus::Scheduled => "scheduled",
             MessageStatus::Queued => "queued",
             MessageStatus::Sending => "sending",
             MessageStatus::Sent => "sent",
             MessageStatus::Delivered => "delivered",
             MessageStatus::Undelivered => "undelivered",
             MessageStatus::Failed => "failed",
+            MessageStatus::Cancelled => "cancelled",
         }
     }
 
@@ -49,7 +57,9 @@ impl MessageStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageEventType {
-    /// Accepted by the API.
+    /// Accepted with a `send_at`; the detail holds it.
+    Scheduled,
+    /// Accepted by the API (or, when scheduled, its time came).
     Queued,
     /// A sender claimed it and is calling the provider (one per attempt).
     Sending,
@@ -59,16 +69,20 @@ pub enum MessageEventType {
     RetryScheduled,
     /// It will not be sent; the detail holds the provider's code and message.
     Failed,
+    /// Cancelled before it reached the queue.
+    Cancelled,
 }
 
 impl MessageEventType {
     pub fn as_str(self) -> &'static str {
         match self {
+            MessageEventType::Scheduled => "scheduled",
             MessageEventType::Queued => "queued",
             MessageEventType::Sending => "sending",
             MessageEventType::Sent => "sent",
             MessageEventType::RetryScheduled => "retry_scheduled",
             MessageEventType::Failed => "failed",
+            MessageEventType::Cancelled => "cancelled",
         }
     }
 }

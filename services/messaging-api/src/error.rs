@@ -48,6 +48,8 @@ pub enum ApiError {
     /// A marketing message to a recipient who has not opted in.
     #[error("{0}")]
     ConsentRequired(String),
+    #[error("{0}")]
+    NotCancellable(String),
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress; retry later")]
@@ -73,6 +75,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RecipientOptedOut(_) => "recipient-opted-out",
             ApiError::ConsentRequired(_) => "consent-required",
+            ApiError::NotCancellable(_) => "not-cancellable",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
             ApiError::Unavailable(_) => "unavailable",
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::RecipientOptedOut(_) => "Recipient opted out",
             ApiError::ConsentRequired(_) => "Consent required",
+            ApiError::NotCancellable(_) => "Too late to cancel",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::IdempotencyKeyInFlight => "Request in progress",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -134,7 +138,7 @@ impl ResponseError for ApiError {
             ApiError::RecipientOptedOut(_)
             | ApiError::ConsentRequired(_)
             | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyInFlight | ApiError::NotCancellable(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -2,7 +2,7 @@
 //! segments, and store the message, its first event and its outbox row in one
 //! transaction. Nothing is stored unless everything is valid.
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 use nudge_db::models::{Customer, Message, OutboxRow, Shop};
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
@@ -39,6 +39,36 @@ pub struct SendRequest {
     pub data: Map<String, Value>,
     /// `transactional` or `marketing`; default: the template's, or marketing.
     pub category: Option<String>,
+    /// When to send (RFC 3339), from 1 minute to 35 days ahead; default now.
+    pub send_at: Option<String>,
+}
+
+const MIN_SCHEDULE_AHEAD_SECONDS: i64 = 60;
+const MAX_SCHEDULE_AHEAD_DAYS: i64 = 35;
+
+fn check_send_at(
+    raw: &str,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let Ok(at) = DateTime::parse_from_rfc3339(raw) else {
+        errors.push(FieldError::new(
+            "send_at",
+            "must be an RFC 3339 time, e.g. 2026-11-24T09:30:00Z",
+        ));
+        return None;
+    };
+    let at = at.with_timezone(&Utc);
+    if at < now + Duration::seconds(MIN_SCHEDULE_AHEAD_SECONDS)
+        || at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS)
+    {
+        errors.push(FieldError::new(
+            "send_at",
+            "must be from 1 minute to 35 days ahead",
+        ));
+        return None;
+    }
+    Some(at)
 }
 
 /// Validates and stores a send request; returns the stored (`queued`) message.
@@ -56,6 +86,11 @@ pub async fn accept(
         .category
         .as_deref()
         .map(|c| check_category(c, &mut errors));
+    let now = Utc::now();
+    let send_at = request
+        .send_at
+        .as_deref()
+        .and_then(|raw| check_send_at(raw, now, &mut errors));
     check(errors)?;
     let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
         // Unreachable: each missing piece pushed an error above.
@@ -94,7 +129,11 @@ pub async fn accept(
             to: to.clone(),
         },
     );
-    let now = Utc::now();
+    let status = if send_at.is_some() {
+        MessageStatus::Scheduled
+    } else {
+        MessageStatus::Queued
+    };
     let message = Message {
         id: message_id.as_uuid(),
         tenant_id: tenant.as_uuid(),
@@ -106,7 +145,7 @@ pub async fn accept(
         body,
         segments: i32::try_from(segments.segments).unwrap_or(i32::MAX),
         encoding: segments.encoding.as_str().to_owned(),
-        status: MessageStatus::Queued.as_str().to_owned(),
+        status: status.as_str().to_owned(),
         provider_sid: None,
         error_code: None,
         error_message: None,
@@ -115,6 +154,7 @@ pub async fn accept(
         updated_at: now,
         sent_at: None,
         category: category.as_str().to_owned(),
+        send_at,
     };
     let outbox_row = OutboxRow {
         id: envelope.id,
@@ -131,9 +171,11 @@ pub async fn accept(
         created_at: now,
         attempts: 0,
         last_error: None,
-        available_at: now,
+        // The schedule: the relay takes the row when it becomes available.
+        available_at: send_at.unwrap_or(now),
+        message_id: Some(message_id.as_uuid()),
     };
-    Ok(nudge_db::messages::insert_queued(conn, &message, &outbox_row).await?)
+    Ok(nudge_db::messages::insert_accepted(conn, &message, &outbox_row).await?)
 }
 
 async fn find_shop(

@@ -153,6 +153,8 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// When a scheduled message is due.
+    pub send_at: Option<DateTime<Utc>>,
     /// The timeline, oldest first; present on single-message responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
@@ -182,6 +184,7 @@ impl MessageView {
             created_at: message.created_at,
             updated_at: message.updated_at,
             sent_at: message.sent_at,
+            send_at: message.send_at,
             events: events.map(|events| events.into_iter().map(EventView::from).collect()),
         }
     }

@@ -16,6 +16,8 @@ use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
 /// Seconds before a message whose database was unreachable is tried again.
 const DATABASE_RETRY_SECONDS: u32 = 10;
+/// Seconds before a scheduled message that is not yet `queued` is looked at again.
+const RELEASE_RETRY_SECONDS: u32 = 5;
 /// Seconds before a message claimed by someone else is looked at again.
 const IN_FLIGHT_RETRY_SECONDS: u32 = 60;
 
@@ -45,6 +47,11 @@ impl Sender {
                 // job of the lease, see docs/ARCHITECTURE.md). Look again later.
                 tracing::info!("message is being sent by another worker");
                 Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS)
+            }
+            Ok(Claim::NotQueued(MessageStatus::Scheduled)) => {
+                // Relayed at its send_at; the relay's move to `queued` commits a moment
+                // after SQS has the message.
+                Disposition::RetryAfter(RELEASE_RETRY_SECONDS)
             }
             Ok(Claim::NotQueued(status)) => {
                 tracing::info!(

@@ -2,7 +2,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use nudge_db::messages::MessageFilter;
+use nudge_db::messages::{Cancel, MessageFilter};
 use nudge_domain::{MessageId, MessageStatus, PhoneNumber, ShopId};
 use serde::Deserialize;
 
@@ -14,7 +14,10 @@ use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(send).service(list).service(show);
+    cfg.service(send)
+        .service(list)
+        .service(show)
+        .service(cancel);
 }
 
 #[post("/messages")]
@@ -132,4 +135,27 @@ async fn show(
         .ok_or(ApiError::NotFound("message"))?;
     let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
     Ok(HttpResponse::Ok().json(MessageView::new(message, Some(events))))
+}
+
+/// Cancels a message that has not gone to the queue (scheduled, or accepted while the
+/// queue was unreachable).
+#[post("/messages/{id}/cancel")]
+async fn cancel(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: MessageId = path_id(&id, "message")?;
+    let mut conn = state.conn().await?;
+    match nudge_db::messages::cancel(&mut conn, auth.tenant, id).await? {
+        Cancel::Cancelled(message) => {
+            let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
+            Ok(HttpResponse::Ok().json(MessageView::new(*message, Some(events))))
+        }
+        Cancel::TooLate(status) => Err(ApiError::NotCancellable(format!(
+            "the message is {} and has gone to the queue; it can no longer be cancelled",
+            status.as_str()
+        ))),
+        Cancel::Missing => Err(ApiError::NotFound("message")),
+    }
 }

@@ -15,4 +15,5 @@ mod idempotency;
 mod messages;
 mod outbox;
 mod resources;
+mod scheduling;
 mod tenancy;

@@ -119,6 +119,7 @@ impl Harness {
             updated_at: now,
             sent_at: None,
             category: "transactional".into(),
+            send_at: None,
         };
         let outbox = OutboxRow {
             id: envelope.id,
@@ -131,9 +132,10 @@ impl Harness {
             attempts: 0,
             last_error: None,
             available_at: now,
+            message_id: Some(id.as_uuid()),
         };
         let mut conn = self.db.connect().await;
-        nudge_db::messages::insert_queued(&mut conn, &message, &outbox)
+        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
             .await
             .unwrap();
         (id, envelope.to_json().unwrap())
