@@ -49,6 +49,39 @@ pub async fn insert_accepted(
     message: &Message,
     outbox_row: &OutboxRow,
 ) -> Result<Message, DbError> {
+    match insert_accepted_within_cap(conn, message, outbox_row, None).await? {
+        Accepted::Stored(message) => Ok(*message),
+        Accepted::CapReached { .. } => {
+            Err(DbError::Corrupt("a cap was applied without one".into()))
+        }
+    }
+}
+
+/// A marketing frequency cap: at most `count` messages per recipient in `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct FrequencyCap {
+    pub count: i64,
+    pub window: chrono::Duration,
+}
+
+#[derive(Debug)]
+pub enum Accepted {
+    Stored(Box<Message>),
+    /// The recipient already has `already` marketing messages in the window.
+    CapReached {
+        already: i64,
+    },
+}
+
+/// As [`insert_accepted`], refusing the message if the shop's recipient has reached
+/// `cap`. The count and the insert happen under a per-(shop, recipient) lock, so two
+/// concurrent sends cannot both take the last place.
+pub async fn insert_accepted_within_cap(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    outbox_row: &OutboxRow,
+    cap: Option<FrequencyCap>,
+) -> Result<Accepted, DbError> {
     let event = match message.send_at {
         Some(send_at) if message.status == MessageStatus::Scheduled.as_str() => new_event(
             message,
@@ -58,6 +91,12 @@ pub async fn insert_accepted(
         _ => new_event(message, MessageEventType::Queued, serde_json::json!({})),
     };
     conn.transaction::<_, DbError, _>(async |conn| {
+        if let Some(cap) = cap {
+            let already = count_in_window(conn, message, cap.window).await?;
+            if already >= cap.count {
+                return Ok(Accepted::CapReached { already });
+            }
+        }
         let stored = diesel::insert_into(messages::table)
             .values(message)
             .returning(Message::as_returning())
@@ -68,9 +107,39 @@ pub async fn insert_accepted(
             .values(outbox_row)
             .execute(conn)
             .await?;
-        Ok(stored)
+        Ok(Accepted::Stored(Box::new(stored)))
     })
     .await
+}
+
+/// Marketing messages to the same recipient of the same shop whose send time is
+/// within `window` of this one's (before or after: scheduled messages count where
+/// they will land). Failed and cancelled messages do not count. Takes the
+/// per-(shop, recipient) transaction lock first.
+async fn count_in_window(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    window: chrono::Duration,
+) -> Result<i64, DbError> {
+    use diesel::sql_types::Text;
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(format!("cap:{}:{}", message.shop_id, message.to_number))
+        .execute(conn)
+        .await?;
+    let at = message.send_at.unwrap_or(message.created_at);
+    let effective =
+        diesel::dsl::sql::<diesel::sql_types::Timestamptz>("coalesce(send_at, created_at)");
+    Ok(messages::table
+        .filter(messages::tenant_id.eq(message.tenant_id))
+        .filter(messages::shop_id.eq(message.shop_id))
+        .filter(messages::to_number.eq(&message.to_number))
+        .filter(messages::category.eq("marketing"))
+        .filter(messages::status.ne_all(["failed", "cancelled"]))
+        .filter(effective.clone().gt(at - window))
+        .filter(effective.lt(at + window))
+        .count()
+        .get_result(conn)
+        .await?)
 }
 
 pub async fn find(

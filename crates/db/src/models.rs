@@ -42,6 +42,8 @@ pub struct Shop {
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub marketing_cap_count: i32,
+    pub marketing_cap_window_hours: i32,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -50,6 +52,18 @@ pub struct ShopChanges {
     pub name: Option<String>,
     pub sender_number: Option<String>,
     pub time_zone: Option<String>,
+    pub marketing_cap_count: Option<i32>,
+    pub marketing_cap_window_hours: Option<i32>,
+}
+
+impl ShopChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.sender_number.is_none()
+            && self.time_zone.is_none()
+            && self.marketing_cap_count.is_none()
+            && self.marketing_cap_window_hours.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -126,6 +126,8 @@ diesel::table! {
         time_zone -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        marketing_cap_count -> Int4,
+        marketing_cap_window_hours -> Int4,
     }
 }
 

@@ -50,6 +50,8 @@ pub enum ApiError {
     ConsentRequired(String),
     #[error("{0}")]
     NotCancellable(String),
+    #[error("{0}")]
+    FrequencyCapExceeded(String),
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress; retry later")]
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::RecipientOptedOut(_) => "recipient-opted-out",
             ApiError::ConsentRequired(_) => "consent-required",
             ApiError::NotCancellable(_) => "not-cancellable",
+            ApiError::FrequencyCapExceeded(_) => "frequency-cap-exceeded",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
             ApiError::Unavailable(_) => "unavailable",
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::RecipientOptedOut(_) => "Recipient opted out",
             ApiError::ConsentRequired(_) => "Consent required",
             ApiError::NotCancellable(_) => "Too late to cancel",
+            ApiError::FrequencyCapExceeded(_) => "Frequency cap exceeded",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::IdempotencyKeyInFlight => "Request in progress",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -137,7 +141,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RecipientOptedOut(_)
             | ApiError::ConsentRequired(_)
-            | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::IdempotencyKeyReused
+            | ApiError::FrequencyCapExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight | ApiError::NotCancellable(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,6 +3,7 @@
 //! transaction. Nothing is stored unless everything is valid.
 
 use chrono::{DateTime, Duration, Utc};
+use nudge_db::messages::{Accepted, FrequencyCap};
 use nudge_db::models::{Customer, Message, OutboxRow, Shop};
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
@@ -175,7 +176,17 @@ pub async fn accept(
         available_at: send_at.unwrap_or(now),
         message_id: Some(message_id.as_uuid()),
     };
-    Ok(nudge_db::messages::insert_accepted(conn, &message, &outbox_row).await?)
+    let cap = (category == MessageCategory::Marketing).then(|| FrequencyCap {
+        count: i64::from(shop.marketing_cap_count),
+        window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
+    });
+    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap).await? {
+        Accepted::Stored(message) => Ok(*message),
+        Accepted::CapReached { already } => Err(ApiError::FrequencyCapExceeded(format!(
+            "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
+            shop.marketing_cap_window_hours, shop.marketing_cap_count
+        ))),
+    }
 }
 
 async fn find_shop(

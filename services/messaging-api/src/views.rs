@@ -34,6 +34,8 @@ pub struct ShopView {
     pub name: String,
     pub sender_number: String,
     pub time_zone: String,
+    /// At most `count` marketing messages per recipient in any `window_hours`.
+    pub frequency_cap: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -45,6 +47,10 @@ impl From<Shop> for ShopView {
             name: shop.name,
             sender_number: shop.sender_number,
             time_zone: shop.time_zone,
+            frequency_cap: serde_json::json!({
+                "count": shop.marketing_cap_count,
+                "window_hours": shop.marketing_cap_window_hours,
+            }),
             created_at: shop.created_at,
             updated_at: shop.updated_at,
         }

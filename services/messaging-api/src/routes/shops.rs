@@ -27,7 +27,36 @@ struct CreateShop {
     sender_number: String,
     #[serde(default = "default_time_zone")]
     time_zone: String,
+    frequency_cap: Option<FrequencyCapBody>,
 }
+
+/// At most `count` marketing messages per recipient in any `window_hours`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrequencyCapBody {
+    count: i32,
+    window_hours: i32,
+}
+
+impl FrequencyCapBody {
+    fn check(self, errors: &mut Vec<FieldError>) -> (i32, i32) {
+        if !(0..=1000).contains(&self.count) {
+            errors.push(FieldError::new(
+                "frequency_cap.count",
+                "must be from 0 to 1000",
+            ));
+        }
+        if !(1..=720).contains(&self.window_hours) {
+            errors.push(FieldError::new(
+                "frequency_cap.window_hours",
+                "must be from 1 to 720",
+            ));
+        }
+        (self.count, self.window_hours)
+    }
+}
+
+const DEFAULT_CAP: (i32, i32) = (3, 24);
 
 fn default_time_zone() -> String {
     "UTC".into()
@@ -39,6 +68,7 @@ struct UpdateShop {
     name: Option<String>,
     sender_number: Option<String>,
     time_zone: Option<String>,
+    frequency_cap: Option<FrequencyCapBody>,
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -79,6 +109,9 @@ async fn create(
     let name = check_name(&body.name, &mut errors);
     let sender_number = check_sender(&body.sender_number, &mut errors);
     let time_zone = check_time_zone(&body.time_zone, &mut errors);
+    let (cap_count, cap_window) = body
+        .frequency_cap
+        .map_or(DEFAULT_CAP, |c| c.check(&mut errors));
     check(errors)?;
     let now = Utc::now();
     let shop = Shop {
@@ -89,6 +122,8 @@ async fn create(
         time_zone,
         created_at: now,
         updated_at: now,
+        marketing_cap_count: cap_count,
+        marketing_cap_window_hours: cap_window,
     };
     let mut conn = state.conn().await?;
     let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
@@ -132,6 +167,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id: ShopId = path_id(&id, "shop")?;
     let mut errors = Vec::new();
+    let cap = body.frequency_cap.map(|c| c.check(&mut errors));
     let changes = ShopChanges {
         name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
         sender_number: body
@@ -142,16 +178,16 @@ async fn update(
             .time_zone
             .as_deref()
             .map(|t| check_time_zone(t, &mut errors)),
+        marketing_cap_count: cap.map(|(count, _)| count),
+        marketing_cap_window_hours: cap.map(|(_, window)| window),
     };
     check(errors)?;
     let mut conn = state.conn().await?;
-    let shop =
-        if changes.name.is_none() && changes.sender_number.is_none() && changes.time_zone.is_none()
-        {
-            nudge_db::shops::find(&mut conn, auth.tenant, id).await?
-        } else {
-            nudge_db::shops::update(&mut conn, auth.tenant, id, &changes).await?
-        };
+    let shop = if changes.is_empty() {
+        nudge_db::shops::find(&mut conn, auth.tenant, id).await?
+    } else {
+        nudge_db::shops::update(&mut conn, auth.tenant, id, &changes).await?
+    };
     let shop = shop.ok_or(ApiError::NotFound("shop"))?;
     Ok(HttpResponse::Ok().json(ShopView::from(shop)))
 }

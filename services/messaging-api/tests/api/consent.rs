@@ -52,7 +52,7 @@ async fn consent_decides_what_may_be_sent_and_refusals_store_nothing() {
         )
         .await;
     assert_eq!(opted_out.status(), 201);
-    let before = app.stored_counts().await;
+    let before = app.stored_messages().await;
     for category in ["marketing", "transactional"] {
         let refused = problem(
             app.post("/v1/messages", &send(&unknown, category)).await,
@@ -67,7 +67,7 @@ async fn consent_decides_what_may_be_sent_and_refusals_store_nothing() {
     // Also when addressed by phone number.
     let by_phone = json!({"shop_id": shop_id, "to": "+14155550111", "body": "Hi", "category": "transactional"});
     problem(app.post("/v1/messages", &by_phone).await, 422).await;
-    assert_eq!(app.stored_counts().await, before);
+    assert_eq!(app.stored_messages().await, before);
 
     // Opted in: marketing goes.
     let opted_in = app.create_customer(&shop_id, "+14155550122").await;

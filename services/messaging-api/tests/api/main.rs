@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod consent;
+mod frequency_cap;
 mod health;
 mod helpers;
 mod idempotency;

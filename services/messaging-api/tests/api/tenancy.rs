@@ -74,7 +74,7 @@ async fn another_tenants_resources_are_invisible_and_untouchable() {
     }
 
     // Nor can the intruder send through the victim's shop, customer or template.
-    let before = app.stored_counts().await;
+    let before = app.stored_messages().await;
     let send = app
         .request(Method::POST, "/v1/messages", &intruder)
         .json(&json!({"shop_id": shop_id, "customer_id": customer["id"], "template": "cart", "data": {"first_name": "x"}}))
@@ -93,5 +93,5 @@ async fn another_tenants_resources_are_invisible_and_untouchable() {
         .await
         .unwrap();
     problem(customer_in_other_shop, 422).await;
-    assert_eq!(app.stored_counts().await, before);
+    assert_eq!(app.stored_messages().await, before);
 }

@@ -59,6 +59,8 @@ impl Harness {
                 time_zone: "UTC".into(),
                 created_at: now,
                 updated_at: now,
+                marketing_cap_count: 3,
+                marketing_cap_window_hours: 24,
             },
         )
         .await
