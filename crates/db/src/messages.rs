@@ -49,7 +49,8 @@ pub async fn insert_accepted(
     message: &Message,
     outbox_row: &OutboxRow,
 ) -> Result<Message, DbError> {
-    match insert_accepted_within_cap(conn, message, outbox_row, None).await? {
+    match insert_accepted_within_cap(conn, message, outbox_row, None, serde_json::json!({})).await?
+    {
         Accepted::Stored(message) => Ok(*message),
         Accepted::CapReached { .. } => {
             Err(DbError::Corrupt("a cap was applied without one".into()))
@@ -76,20 +77,20 @@ pub enum Accepted {
 /// As [`insert_accepted`], refusing the message if the shop's recipient has reached
 /// `cap`. The count and the insert happen under a per-(shop, recipient) lock, so two
 /// concurrent sends cannot both take the last place.
+/// `detail` is the first event's: why and until when a scheduled message waits.
 pub async fn insert_accepted_within_cap(
     conn: &mut AsyncPgConnection,
     message: &Message,
     outbox_row: &OutboxRow,
     cap: Option<FrequencyCap>,
+    detail: Value,
 ) -> Result<Accepted, DbError> {
-    let event = match message.send_at {
-        Some(send_at) if message.status == MessageStatus::Scheduled.as_str() => new_event(
-            message,
-            MessageEventType::Scheduled,
-            serde_json::json!({ "send_at": send_at }),
-        ),
-        _ => new_event(message, MessageEventType::Queued, serde_json::json!({})),
+    let kind = if message.status == MessageStatus::Scheduled.as_str() {
+        MessageEventType::Scheduled
+    } else {
+        MessageEventType::Queued
     };
+    let event = new_event(message, kind, detail);
     conn.transaction::<_, DbError, _>(async |conn| {
         if let Some(cap) = cap {
             let already = count_in_window(conn, message, cap.window).await?;

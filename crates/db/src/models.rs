@@ -2,7 +2,7 @@
 //! Ids are plain `Uuid`s here (diesel's orphan rules); the query functions take and give
 //! the domain's typed ids at their edges.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
@@ -44,6 +44,8 @@ pub struct Shop {
     pub updated_at: DateTime<Utc>,
     pub marketing_cap_count: i32,
     pub marketing_cap_window_hours: i32,
+    pub quiet_hours_start: NaiveTime,
+    pub quiet_hours_end: NaiveTime,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -54,6 +56,8 @@ pub struct ShopChanges {
     pub time_zone: Option<String>,
     pub marketing_cap_count: Option<i32>,
     pub marketing_cap_window_hours: Option<i32>,
+    pub quiet_hours_start: Option<NaiveTime>,
+    pub quiet_hours_end: Option<NaiveTime>,
 }
 
 impl ShopChanges {
@@ -63,6 +67,8 @@ impl ShopChanges {
             && self.time_zone.is_none()
             && self.marketing_cap_count.is_none()
             && self.marketing_cap_window_hours.is_none()
+            && self.quiet_hours_start.is_none()
+            && self.quiet_hours_end.is_none()
     }
 }
 
@@ -79,6 +85,8 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
     /// Changed only through `consent::record`, which also writes the ledger.
     pub consent: String,
+    /// IANA zone for quiet hours; unset: the phone number's country's, else the shop's.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -100,6 +108,8 @@ pub struct CustomerChanges {
     /// `Some(None)` clears the name.
     pub name: Option<Option<String>>,
     pub attributes: Option<Value>,
+    /// `Some(None)` clears the time zone.
+    pub time_zone: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -35,6 +35,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         consent -> Text,
+        time_zone -> Nullable<Text>,
     }
 }
 
@@ -128,6 +129,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         marketing_cap_count -> Int4,
         marketing_cap_window_hours -> Int4,
+        quiet_hours_start -> Time,
+        quiet_hours_end -> Time,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod ids;
 pub mod message;
 pub mod phone;
+pub mod quiet_hours;
 pub mod segments;
 pub mod template;
 
@@ -18,5 +19,6 @@ pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvel
 pub use ids::{CustomerId, MessageId, ShopId, TemplateId, TenantId};
 pub use message::{MessageEventType, MessageStatus};
 pub use phone::{PhoneNumber, PhoneNumberError};
+pub use quiet_hours::{phone_time_zone, QuietHours};
 pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
 pub use template::{RenderError, Template, TemplateError};

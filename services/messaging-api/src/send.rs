@@ -3,13 +3,14 @@
 //! transaction. Nothing is stored unless everything is valid.
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use nudge_db::messages::{Accepted, FrequencyCap};
 use nudge_db::models::{Customer, Message, OutboxRow, Shop};
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
-    count_segments, Consent, ConsentRefusal, CustomerId, Envelope, MessageCategory, MessageId,
-    MessageKind, MessageStatus, OutboundSmsV1, PhoneNumber, RenderError, ShopId, Template,
-    TemplateId, TenantId,
+    count_segments, phone_time_zone, Consent, ConsentRefusal, CustomerId, Envelope,
+    MessageCategory, MessageId, MessageKind, MessageStatus, OutboundSmsV1, PhoneNumber, QuietHours,
+    RenderError, ShopId, Template, TemplateId, TenantId,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -120,6 +121,32 @@ pub async fn accept(
                 "{refusal}; send it as transactional only if it is an order or shipping update"
             )),
         })?;
+    // Marketing that would land in the shop's quiet hours, in the recipient's local
+    // time, waits for their end.
+    let requested_at = send_at;
+    let quiet_hold = if category == MessageCategory::Marketing {
+        let zone = recipient_zone(customer.as_ref(), &to, &shop);
+        let quiet = QuietHours {
+            start: shop.quiet_hours_start,
+            end: shop.quiet_hours_end,
+        };
+        quiet
+            .hold_until(send_at.unwrap_or(now), zone)
+            .map(|until| (until, zone))
+    } else {
+        None
+    };
+    let send_at = quiet_hold.map(|(until, _)| until).or(send_at);
+    let first_event_detail = match (quiet_hold, requested_at) {
+        (Some((until, zone)), requested) => serde_json::json!({
+            "send_at": until,
+            "reason": "quiet_hours",
+            "time_zone": zone.name(),
+            "requested_send_at": requested,
+        }),
+        (None, Some(at)) => serde_json::json!({ "send_at": at, "reason": "requested" }),
+        (None, None) => serde_json::json!({}),
+    };
     let segments = count_segments(&body);
     let message_id = MessageId::new();
     let envelope = Envelope::new(
@@ -180,13 +207,26 @@ pub async fn accept(
         count: i64::from(shop.marketing_cap_count),
         window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
     });
-    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap).await? {
+    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail)
+        .await?
+    {
         Accepted::Stored(message) => Ok(*message),
         Accepted::CapReached { already } => Err(ApiError::FrequencyCapExceeded(format!(
             "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
             shop.marketing_cap_window_hours, shop.marketing_cap_count
         ))),
     }
+}
+
+/// The time zone quiet hours are read in: the customer's, else the phone number's
+/// country's (single-zone countries), else the shop's.
+fn recipient_zone(customer: Option<&Customer>, to: &PhoneNumber, shop: &Shop) -> Tz {
+    customer
+        .and_then(|c| c.time_zone.as_deref())
+        .and_then(|zone| zone.parse().ok())
+        .or_else(|| phone_time_zone(to))
+        .or_else(|| shop.time_zone.parse().ok())
+        .unwrap_or(Tz::UTC)
 }
 
 async fn find_shop(

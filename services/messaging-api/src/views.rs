@@ -36,6 +36,8 @@ pub struct ShopView {
     pub time_zone: String,
     /// At most `count` marketing messages per recipient in any `window_hours`.
     pub frequency_cap: Value,
+    /// Local `HH:MM` window in which marketing waits (in the recipient's time zone).
+    pub quiet_hours: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -50,6 +52,10 @@ impl From<Shop> for ShopView {
             frequency_cap: serde_json::json!({
                 "count": shop.marketing_cap_count,
                 "window_hours": shop.marketing_cap_window_hours,
+            }),
+            quiet_hours: serde_json::json!({
+                "start": shop.quiet_hours_start.format("%H:%M").to_string(),
+                "end": shop.quiet_hours_end.format("%H:%M").to_string(),
             }),
             created_at: shop.created_at,
             updated_at: shop.updated_at,
@@ -66,6 +72,8 @@ pub struct CustomerView {
     pub attributes: Value,
     /// `opted_in`, `opted_out` or `unknown`; its history is at `/consent`.
     pub consent: String,
+    /// IANA zone for quiet hours (else the phone's country's, else the shop's).
+    pub time_zone: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -79,6 +87,7 @@ impl From<Customer> for CustomerView {
             name: customer.name,
             attributes: customer.attributes,
             consent: customer.consent,
+            time_zone: customer.time_zone,
             created_at: customer.created_at,
             updated_at: customer.updated_at,
         }

@@ -189,7 +189,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     };
     let shop: Value = post(
         "/v1/shops",
-        json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Asia/Kolkata"}),
+        json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Asia/Kolkata", "quiet_hours": {"start": "00:00", "end": "00:00"}}),
     )
     .await
     .unwrap()

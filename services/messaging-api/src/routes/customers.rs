@@ -33,6 +33,8 @@ struct CreateCustomer {
     attributes: Map<String, Value>,
     /// The consent the customer gave when they were collected (checkout checkbox...).
     consent: Option<ConsentChange>,
+    /// IANA time zone, for quiet hours.
+    time_zone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +45,8 @@ struct UpdateCustomer {
     #[serde(default, deserialize_with = "present")]
     name: Option<Option<String>>,
     attributes: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "present")]
+    time_zone: Option<Option<String>>,
 }
 
 /// Tells a field set to `null` (`Some(None)`) from one left out (`None`).
@@ -64,6 +68,17 @@ fn check_phone(raw: &str, errors: &mut Vec<FieldError>) -> String {
             errors.push(FieldError::new("phone", e.to_string()));
             String::new()
         })
+}
+
+fn check_time_zone(zone: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let zone = zone?;
+    if zone.parse::<chrono_tz::Tz>().is_err() {
+        errors.push(FieldError::new(
+            "time_zone",
+            "must be an IANA time zone name, e.g. Europe/Paris",
+        ));
+    }
+    Some(zone)
 }
 
 fn check_name(name: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -94,6 +109,7 @@ async fn create(
     let phone = check_phone(&body.phone, &mut errors);
     let name = check_name(body.name, &mut errors);
     let consent = body.consent.map(|change| change.check(&mut errors));
+    let time_zone = check_time_zone(body.time_zone, &mut errors);
     let mut conn = state.conn().await?;
     let shop = match shop_id {
         Some(id) => nudge_db::shops::find(&mut conn, auth.tenant, id).await?,
@@ -114,6 +130,7 @@ async fn create(
         created_at: now,
         updated_at: now,
         consent: Consent::Unknown.as_str().to_owned(),
+        time_zone,
     };
     let customer = nudge_db::consent::create_customer(&mut conn, &customer, consent)
         .await
@@ -170,6 +187,7 @@ async fn update(
         phone: body.phone.as_deref().map(|p| check_phone(p, &mut errors)),
         name: body.name.map(|n| check_name(n, &mut errors)),
         attributes: body.attributes.map(Value::Object),
+        time_zone: body.time_zone.map(|z| check_time_zone(z, &mut errors)),
     };
     check(errors)?;
     let mut conn = state.conn().await?;

@@ -1,7 +1,7 @@
 //! `/v1/shops`: a tenant's shops, each with its sender number and IANA time zone.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use chrono::Utc;
+use chrono::{NaiveTime, Utc};
 use nudge_db::models::{Shop, ShopChanges};
 use nudge_domain::{PhoneNumber, ShopId};
 use serde::Deserialize;
@@ -28,6 +28,40 @@ struct CreateShop {
     #[serde(default = "default_time_zone")]
     time_zone: String,
     frequency_cap: Option<FrequencyCapBody>,
+    quiet_hours: Option<QuietHoursBody>,
+}
+
+/// Local times, `HH:MM`; the window may cross midnight; equal times turn it off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuietHoursBody {
+    start: String,
+    end: String,
+}
+
+impl QuietHoursBody {
+    fn check(self, errors: &mut Vec<FieldError>) -> (NaiveTime, NaiveTime) {
+        let mut parse = |field: &str, raw: &str| {
+            NaiveTime::parse_from_str(raw, "%H:%M").unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    field,
+                    "must be a local time as HH:MM, e.g. 21:00",
+                ));
+                NaiveTime::MIN
+            })
+        };
+        (
+            parse("quiet_hours.start", &self.start),
+            parse("quiet_hours.end", &self.end),
+        )
+    }
+}
+
+fn default_quiet_hours() -> (NaiveTime, NaiveTime) {
+    (
+        NaiveTime::from_hms_opt(21, 0, 0).unwrap_or(NaiveTime::MIN),
+        NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN),
+    )
 }
 
 /// At most `count` marketing messages per recipient in any `window_hours`.
@@ -69,6 +103,7 @@ struct UpdateShop {
     sender_number: Option<String>,
     time_zone: Option<String>,
     frequency_cap: Option<FrequencyCapBody>,
+    quiet_hours: Option<QuietHoursBody>,
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -112,6 +147,9 @@ async fn create(
     let (cap_count, cap_window) = body
         .frequency_cap
         .map_or(DEFAULT_CAP, |c| c.check(&mut errors));
+    let (quiet_start, quiet_end) = body
+        .quiet_hours
+        .map_or_else(default_quiet_hours, |q| q.check(&mut errors));
     check(errors)?;
     let now = Utc::now();
     let shop = Shop {
@@ -124,6 +162,8 @@ async fn create(
         updated_at: now,
         marketing_cap_count: cap_count,
         marketing_cap_window_hours: cap_window,
+        quiet_hours_start: quiet_start,
+        quiet_hours_end: quiet_end,
     };
     let mut conn = state.conn().await?;
     let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
@@ -168,6 +208,7 @@ async fn update(
     let id: ShopId = path_id(&id, "shop")?;
     let mut errors = Vec::new();
     let cap = body.frequency_cap.map(|c| c.check(&mut errors));
+    let quiet = body.quiet_hours.map(|q| q.check(&mut errors));
     let changes = ShopChanges {
         name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
         sender_number: body
@@ -180,6 +221,8 @@ async fn update(
             .map(|t| check_time_zone(t, &mut errors)),
         marketing_cap_count: cap.map(|(count, _)| count),
         marketing_cap_window_hours: cap.map(|(_, window)| window),
+        quiet_hours_start: quiet.map(|(start, _)| start),
+        quiet_hours_end: quiet.map(|(_, end)| end),
     };
     check(errors)?;
     let mut conn = state.conn().await?;

@@ -107,7 +107,9 @@ impl TestApp {
         let response = self
             .post(
                 "/v1/shops",
-                &json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Europe/Paris"}),
+                // No quiet hours: tests that are not about them must not depend on the time of day.
+                &json!({"name": "XYZ Bags", "sender_number": "+15017122661", "time_zone": "Europe/Paris",
+                        "quiet_hours": {"start": "00:00", "end": "00:00"}}),
             )
             .await;
         assert_eq!(response.status(), 201);
@@ -150,6 +152,13 @@ impl TestApp {
         .await;
         let envelope = serde_json::from_str(received.body().unwrap()).unwrap();
         (envelope, received)
+    }
+
+    /// Creates a customer from a full body and returns it.
+    pub async fn create_from(&self, body: &Value) -> Value {
+        let response = self.post("/v1/customers", body).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
     }
 
     /// Rows in `messages` and `message_events`: what a refused request must leave

@@ -15,6 +15,7 @@ mod helpers;
 mod idempotency;
 mod messages;
 mod outbox;
+mod quiet_hours;
 mod resources;
 mod scheduling;
 mod tenancy;

@@ -61,6 +61,8 @@ impl Harness {
                 updated_at: now,
                 marketing_cap_count: 3,
                 marketing_cap_window_hours: 24,
+                quiet_hours_start: chrono::NaiveTime::MIN,
+                quiet_hours_end: chrono::NaiveTime::MIN,
             },
         )
         .await
