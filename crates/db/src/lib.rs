@@ -9,6 +9,7 @@ pub mod consent;
 pub mod customers;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod messages;
 pub mod migrate;
 pub mod models;

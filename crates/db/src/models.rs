@@ -18,6 +18,8 @@ pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    pub requests_per_minute: i32,
+    pub daily_message_cap: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -1,6 +1,14 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_key_usage (api_key_id, window_start) {
+        api_key_id -> Uuid,
+        window_start -> Timestamptz,
+        requests -> Int4,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -151,9 +159,12 @@ diesel::table! {
         id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        requests_per_minute -> Int4,
+        daily_message_cap -> Int4,
     }
 }
 
+diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
@@ -163,6 +174,7 @@ diesel::joinable!(shops -> tenants (tenant_id));
 diesel::joinable!(templates -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_key_usage,
     api_keys,
     consent_events,
     customers,

@@ -16,6 +16,8 @@ use crate::schema::{api_keys, tenants};
 use crate::{DbError, Page, PageRequest};
 
 const KEY_PREFIX: &str = "nudge_";
+pub const DEFAULT_REQUESTS_PER_MINUTE: i32 = 600;
+pub const DEFAULT_DAILY_MESSAGE_CAP: i32 = 10_000;
 const KEY_RANDOM_CHARS: usize = 40;
 const VISIBLE_PREFIX_CHARS: usize = 12;
 
@@ -57,6 +59,8 @@ pub async fn create_with_key(
         id: TenantId::new().as_uuid(),
         name: name.to_owned(),
         created_at: Utc::now(),
+        requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
+        daily_message_cap: DEFAULT_DAILY_MESSAGE_CAP,
     };
     let (plain_text, key) = new_key(tenant.id, "default");
     let prefix = key.prefix.clone();
@@ -81,19 +85,64 @@ pub async fn create_with_key(
     })
 }
 
-/// The tenant a presented key belongs to, if the key exists and is not revoked.
+/// Who a valid key belongs to, and the limits that apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub tenant: TenantId,
+    pub api_key_id: Uuid,
+    pub requests_per_minute: i32,
+    pub daily_message_cap: i32,
+}
+
+/// The owner of a presented key, if the key exists and is not revoked.
 pub async fn authenticate(
     conn: &mut AsyncPgConnection,
     presented_key: &str,
-) -> Result<Option<TenantId>, DbError> {
-    let tenant = api_keys::table
+) -> Result<Option<KeyOwner>, DbError> {
+    let row = api_keys::table
+        .inner_join(tenants::table)
         .filter(api_keys::key_hash.eq(hash_key(presented_key)))
         .filter(api_keys::revoked_at.is_null())
-        .select(api_keys::tenant_id)
-        .first::<Uuid>(conn)
+        .select((
+            api_keys::tenant_id,
+            api_keys::id,
+            tenants::requests_per_minute,
+            tenants::daily_message_cap,
+        ))
+        .first::<(Uuid, Uuid, i32, i32)>(conn)
         .await
         .optional()?;
-    Ok(tenant.map(TenantId::from_uuid))
+    Ok(row.map(
+        |(tenant, api_key_id, requests_per_minute, daily_message_cap)| KeyOwner {
+            tenant: TenantId::from_uuid(tenant),
+            api_key_id,
+            requests_per_minute,
+            daily_message_cap,
+        },
+    ))
+}
+
+/// Sets a tenant's limits; `false` if there is no such tenant.
+pub async fn set_limits(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    requests_per_minute: Option<i32>,
+    daily_message_cap: Option<i32>,
+) -> Result<bool, DbError> {
+    let mut updated = 0;
+    if let Some(rpm) = requests_per_minute {
+        updated = diesel::update(tenants::table.filter(tenants::id.eq(tenant.as_uuid())))
+            .set(tenants::requests_per_minute.eq(rpm))
+            .execute(conn)
+            .await?;
+    }
+    if let Some(cap) = daily_message_cap {
+        updated = diesel::update(tenants::table.filter(tenants::id.eq(tenant.as_uuid())))
+            .set(tenants::daily_message_cap.eq(cap))
+            .execute(conn)
+            .await?;
+    }
+    Ok(updated > 0)
 }
 
 /// Issues another key for a tenant; returns the plain text (shown once) and the row.

@@ -52,6 +52,10 @@ pub enum ApiError {
     NotCancellable(String),
     #[error("{0}")]
     FrequencyCapExceeded(String),
+    #[error("too many requests with this API key: at most {limit} per minute")]
+    RateLimited { limit: i32, retry_after: u64 },
+    #[error("the tenant has reached its cap of {cap} messages today (UTC); raise it or wait")]
+    DailyMessageCapReached { cap: i32, retry_after: u64 },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still in progress; retry later")]
@@ -79,6 +83,8 @@ impl ApiError {
             ApiError::ConsentRequired(_) => "consent-required",
             ApiError::NotCancellable(_) => "not-cancellable",
             ApiError::FrequencyCapExceeded(_) => "frequency-cap-exceeded",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::DailyMessageCapReached { .. } => "daily-message-cap-reached",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
             ApiError::Unavailable(_) => "unavailable",
@@ -98,6 +104,8 @@ impl ApiError {
             ApiError::ConsentRequired(_) => "Consent required",
             ApiError::NotCancellable(_) => "Too late to cancel",
             ApiError::FrequencyCapExceeded(_) => "Frequency cap exceeded",
+            ApiError::RateLimited { .. } => "Too many requests",
+            ApiError::DailyMessageCapReached { .. } => "Daily message cap reached",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::IdempotencyKeyInFlight => "Request in progress",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -144,6 +152,9 @@ impl ResponseError for ApiError {
             | ApiError::IdempotencyKeyReused
             | ApiError::FrequencyCapExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight | ApiError::NotCancellable(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } | ApiError::DailyMessageCapReached { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -174,6 +185,15 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            ApiError::RateLimited { limit, retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+                for header in crate::limits::rate_limit_headers(*limit, 0, *retry_after) {
+                    response.insert_header(header);
+                }
+            }
+            ApiError::DailyMessageCapReached { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

@@ -1,4 +1,5 @@
-//! Periodic clean-up that any API replica may do: purging expired idempotency keys.
+//! Periodic clean-up that any API replica may do: purging expired idempotency keys and
+//! old rate-limit windows.
 //! Deleting is idempotent, so replicas doing it at once is harmless.
 
 use std::time::Duration;
@@ -12,8 +13,10 @@ pub async fn run(pool: DbPool, stop: CancellationToken) {
     loop {
         match purge(&pool).await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
-            Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+            Ok(purged) => {
+                tracing::info!(purged, "expired idempotency keys and rate windows purged")
+            }
+            Err(error) => tracing::warn!(%error, "housekeeping failed"),
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -24,5 +27,7 @@ pub async fn run(pool: DbPool, stop: CancellationToken) {
 
 async fn purge(pool: &DbPool) -> Result<usize, nudge_db::DbError> {
     let mut conn = pool.get().await?;
-    nudge_db::idempotency::purge_expired(&mut conn).await
+    let keys = nudge_db::idempotency::purge_expired(&mut conn).await?;
+    let windows = nudge_db::limits::purge_old_windows(&mut conn).await?;
+    Ok(keys + windows)
 }

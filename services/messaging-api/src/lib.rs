@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod limits;
 pub mod outbox_relay;
 pub mod request_span;
 pub mod routes;

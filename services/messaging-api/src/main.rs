@@ -35,6 +35,15 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Change a tenant's limits (requests per minute per API key, messages per UTC day).
+    SetLimits {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+        #[arg(long)]
+        requests_per_minute: Option<u16>,
+        #[arg(long)]
+        daily_messages: Option<u32>,
+    },
 }
 
 /// What the one-shot commands need: only the database.
@@ -83,6 +92,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut conn =
                 nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
             println!("{}", admin::create_tenant(&mut conn, &name).await?);
+        }
+        Command::Admin {
+            command:
+                AdminCommand::SetLimits {
+                    tenant,
+                    requests_per_minute,
+                    daily_messages,
+                },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let rpm = requests_per_minute.map(i32::from);
+            let daily = daily_messages.map(i32::try_from).transpose()?;
+            anyhow::ensure!(rpm != Some(0), "--requests-per-minute must be at least 1");
+            anyhow::ensure!(
+                nudge_db::tenants::set_limits(&mut conn, tenant, rpm, daily).await?,
+                "no tenant {tenant} (or nothing to change)"
+            );
+            println!("limits updated for tenant {tenant}");
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use nudge_db::messages::{Accepted, FrequencyCap};
 use nudge_db::models::{Customer, Message, OutboxRow, Shop};
+use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
     count_segments, phone_time_zone, Consent, ConsentRefusal, CustomerId, Envelope,
@@ -76,10 +77,11 @@ fn check_send_at(
 /// Validates and stores a send request; returns the stored (`queued`) message.
 pub async fn accept(
     conn: &mut AsyncPgConnection,
-    tenant: TenantId,
+    owner: KeyOwner,
     request: SendRequest,
     traceparent: Option<String>,
 ) -> Result<Message, ApiError> {
+    let tenant = owner.tenant;
     let mut errors = Vec::new();
     let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
     let (to, customer) = recipient(conn, tenant, shop.as_ref(), &request, &mut errors).await?;
@@ -107,6 +109,19 @@ pub async fn accept(
         request.data,
         customer.as_ref(),
     )?;
+    // The daily cap: approximate under concurrency (sends in flight at the same moment
+    // may pass it together), which bounds spending without serialising a tenant's sends.
+    let today = nudge_db::limits::messages_today(conn, tenant).await?;
+    if today >= i64::from(owner.daily_message_cap) {
+        let tomorrow = (now + Duration::days(1))
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
+        return Err(ApiError::DailyMessageCapReached {
+            cap: owner.daily_message_cap,
+            retry_after: u64::try_from((tomorrow - now).num_seconds().max(1)).unwrap_or(86_400),
+        });
+    }
     // Consent after every validation: a bad request is fixed first, whoever it is for.
     let category = requested_category.unwrap_or(template_category);
     let consent = customer

@@ -29,7 +29,7 @@ async fn send(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let traceparent = nudge_telemetry::current_traceparent();
-    let message = accept(&mut conn, auth.tenant, request, traceparent).await?;
+    let message = accept(&mut conn, auth.owner, request, traceparent).await?;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
     state.relay_wakeup.notify_one();

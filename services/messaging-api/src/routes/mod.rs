@@ -8,6 +8,7 @@ mod messages;
 mod shops;
 mod templates;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 pub use templates::check_category;
@@ -17,9 +18,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(
             web::scope("/v1")
-                .wrap(actix_web::middleware::from_fn(
-                    crate::idempotency::middleware,
-                ))
+                // The last wrap runs first: authenticate and count, then idempotency.
+                .wrap(from_fn(crate::idempotency::middleware))
+                .wrap(from_fn(crate::limits::middleware))
                 .configure(api_keys::configure)
                 .configure(shops::configure)
                 .configure(customers::configure)

@@ -13,6 +13,7 @@ mod frequency_cap;
 mod health;
 mod helpers;
 mod idempotency;
+mod limits;
 mod messages;
 mod outbox;
 mod quiet_hours;

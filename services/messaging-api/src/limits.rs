@@ -1,0 +1,69 @@
+//! The per-key rate limit, as middleware on `/v1`: every authenticated request counts
+//! in a one-minute window shared by all replicas (the database). Responses carry the
+//! IETF `RateLimit-*` headers; over the limit, `429` with `Retry-After`.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error};
+use chrono::Utc;
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let auth = req.extract::<Authenticated>().await?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+    let usage = {
+        let mut conn = state.conn().await?;
+        nudge_db::limits::count_request(&mut conn, auth.owner.api_key_id)
+            .await
+            .map_err(ApiError::from)?
+    };
+    let limit = auth.owner.requests_per_minute;
+    let reset = u64::try_from((usage.window_end - Utc::now()).num_seconds().max(1)).unwrap_or(60);
+    if usage.requests > limit {
+        return Err(ApiError::RateLimited {
+            limit,
+            retry_after: reset,
+        }
+        .into());
+    }
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    let remaining = limit - usage.requests;
+    for (name, value) in rate_limit_headers(limit, remaining, reset) {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`
+/// (draft-ietf-httpapi-ratelimit-headers).
+pub fn rate_limit_headers(
+    limit: i32,
+    remaining: i32,
+    reset: u64,
+) -> Vec<(HeaderName, HeaderValue)> {
+    [
+        ("ratelimit-limit", limit.to_string()),
+        ("ratelimit-remaining", remaining.max(0).to_string()),
+        ("ratelimit-reset", reset.to_string()),
+        ("ratelimit-policy", format!("{limit};w=60")),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        Some((
+            HeaderName::from_static(name),
+            HeaderValue::from_str(&value).ok()?,
+        ))
+    })
+    .collect()
+}
