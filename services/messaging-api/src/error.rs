@@ -138,6 +138,24 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
+impl ApiError {
+    /// The problem+json body of this error (also used per item of a batch).
+    pub fn problem(&self) -> serde_json::Value {
+        let status = self.status_code();
+        let problem = Problem {
+            kind: format!("{PROBLEM_BASE}{}", self.slug()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.public_detail(),
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors),
+                _ => None,
+            },
+        };
+        serde_json::to_value(problem).unwrap_or_default()
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -167,16 +185,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let status = self.status_code();
-        let problem = Problem {
-            kind: format!("{PROBLEM_BASE}{}", self.slug()),
-            title: self.title(),
-            status: status.as_u16(),
-            detail: self.public_detail(),
-            errors: match self {
-                ApiError::Validation(errors) => Some(errors),
-                _ => None,
-            },
-        };
+        let problem = self.problem();
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {

@@ -1,20 +1,24 @@
 //! `/v1/messages`: send one message (202: accepted, delivery follows) and the log.
 
+use actix_web::ResponseError;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use nudge_db::messages::{Cancel, MessageFilter};
 use nudge_domain::{MessageId, MessageStatus, PhoneNumber, ShopId};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, parse_json, path_id, JsonBody, PageQuery};
 use crate::send::{accept, SendRequest};
 use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(send)
+    // The batch route before `/messages/{id}` routes: literal segments first.
+    cfg.service(send_batch)
+        .service(send)
         .service(list)
         .service(show)
         .service(cancel);
@@ -36,6 +40,66 @@ async fn send(
     let id = MessageId::from_uuid(message.id);
     let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
     Ok(HttpResponse::Accepted().json(MessageView::new(message, Some(events))))
+}
+
+/// Most recipients one batch may carry.
+const MAX_BATCH: usize = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    /// Each item is a complete send request.
+    messages: Vec<serde_json::Value>,
+}
+
+/// Up to 1,000 sends in one call. Each item is accepted or refused on its own (its own
+/// transaction), with one result per item in order: partial success is normal.
+#[post("/messages/batch")]
+#[tracing::instrument(skip_all, fields(items))]
+async fn send_batch(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    JsonBody(batch): JsonBody<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if batch.messages.is_empty() || batch.messages.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "messages",
+            format!(
+                "must hold 1 to {MAX_BATCH} items, has {}",
+                batch.messages.len()
+            ),
+        ));
+    }
+    tracing::Span::current().record("items", batch.messages.len());
+    let traceparent = nudge_telemetry::current_traceparent();
+    let mut conn = state.conn().await?;
+    let mut results = Vec::with_capacity(batch.messages.len());
+    let mut accepted = 0;
+    for (index, item) in batch.messages.into_iter().enumerate() {
+        // Parsed like a single send's body, so that errors name the item's field.
+        let outcome = match parse_json::<SendRequest>(item.to_string().as_bytes()) {
+            Ok(request) => accept(&mut conn, auth.owner, request, traceparent.clone()).await,
+            Err(error) => Err(error),
+        };
+        results.push(match outcome {
+            Ok(message) => {
+                accepted += 1;
+                json!({"index": index, "status": 202, "message": MessageView::new(message, None)})
+            }
+            Err(error) => {
+                if error.status_code().is_server_error() {
+                    tracing::warn!(index, error = ?error, "batch item failed on our side");
+                }
+                json!({"index": index, "status": error.status_code().as_u16(), "problem": error.problem()})
+            }
+        });
+    }
+    if accepted > 0 {
+        state.relay_wakeup.notify_one();
+    }
+    let refused = results.len() - accepted;
+    Ok(HttpResponse::Ok()
+        .json(json!({"accepted": accepted, "refused": refused, "results": results})))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@
 )]
 
 mod api_keys;
+mod batch;
 mod consent;
 mod frequency_cap;
 mod health;
