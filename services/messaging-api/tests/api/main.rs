@@ -14,6 +14,7 @@ mod frequency_cap;
 mod health;
 mod helpers;
 mod idempotency;
+mod isolation;
 mod limits;
 mod messages;
 mod outbox;

@@ -1,0 +1,280 @@
+//! Tenant isolation for EVERY endpoint, generated from the route table: the routes are
+//! read from the `#[get(...)]`-style attributes in `src/routes/`, and the test fails if
+//! one has no case below. So a new endpoint cannot be forgotten.
+//!
+//! For each route, tenant B (the intruder) calls it with tenant A's ids: reads, changes
+//! and deletes are 404, lists show none of A's data, and creations cannot reference A's
+//! resources. At the end, A's data is checked unchanged.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{problem, spawn_app};
+
+/// What tenant B must get from a route.
+enum Case {
+    /// `{id}` is one of A's resources of this kind: 404 whatever the body.
+    ById(&'static str, Value),
+    /// A list: none of A's ids may appear.
+    List,
+    /// A creation that references A's resources: refused, nothing of A's used.
+    CreateReferencing(Value),
+    /// A creation with no reference: it lands in B's own tenant (checked by A's lists).
+    CreateOwn(Value),
+}
+
+fn routes_in_source() -> Vec<(Method, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let mut routes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in source.lines() {
+            let line = line.trim();
+            for method in ["get", "post", "patch", "delete", "put"] {
+                if let Some(rest) = line.strip_prefix(&format!("#[{method}(\"")) {
+                    let path = rest.split('"').next().unwrap();
+                    routes.push((
+                        Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                        path.to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
+    let app = spawn_app().await;
+    // Tenant A's world.
+    let shop = app.create_shop().await;
+    let shop_id = shop["id"].as_str().unwrap().to_owned();
+    let customer = app.create_customer(&shop_id, "+14155550100").await;
+    let template = app.create_template("cart", "Hi {{customer.name}}").await;
+    let scheduled: Value = app
+        .post(
+            "/v1/messages",
+            &json!({"shop_id": shop_id, "customer_id": customer["id"], "template": "cart",
+                    "send_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let extra_key: Value = app
+        .post("/v1/api-keys", &json!({"name": "A's second key"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: BTreeMap<&str, String> = [
+        ("shops", shop_id.clone()),
+        ("customers", customer["id"].as_str().unwrap().to_owned()),
+        ("templates", template["id"].as_str().unwrap().to_owned()),
+        ("messages", scheduled["id"].as_str().unwrap().to_owned()),
+        ("api-keys", extra_key["id"].as_str().unwrap().to_owned()),
+    ]
+    .into();
+    let intruder = app.other_tenant().await;
+
+    let send = json!({"shop_id": shop_id, "customer_id": customer["id"], "template": "cart", "category": "transactional"});
+    let cases: BTreeMap<(Method, &str), Case> = BTreeMap::from([
+        ((Method::GET, "/api-keys"), Case::List),
+        (
+            (Method::POST, "/api-keys"),
+            Case::CreateOwn(json!({"name": "B's key"})),
+        ),
+        (
+            (Method::DELETE, "/api-keys/{id}"),
+            Case::ById("api-keys", json!(null)),
+        ),
+        ((Method::GET, "/shops"), Case::List),
+        (
+            (Method::POST, "/shops"),
+            Case::CreateOwn(json!({"name": "B's shop", "sender_number": "+15017122669"})),
+        ),
+        (
+            (Method::GET, "/shops/{id}"),
+            Case::ById("shops", json!(null)),
+        ),
+        (
+            (Method::PATCH, "/shops/{id}"),
+            Case::ById("shops", json!({"name": "hijacked"})),
+        ),
+        (
+            (Method::DELETE, "/shops/{id}"),
+            Case::ById("shops", json!(null)),
+        ),
+        ((Method::GET, "/customers"), Case::List),
+        (
+            (Method::POST, "/customers"),
+            Case::CreateReferencing(json!({"shop_id": shop_id, "phone": "+14155550111"})),
+        ),
+        (
+            (Method::GET, "/customers/{id}"),
+            Case::ById("customers", json!(null)),
+        ),
+        (
+            (Method::PATCH, "/customers/{id}"),
+            Case::ById("customers", json!({"name": "hijacked"})),
+        ),
+        (
+            (Method::DELETE, "/customers/{id}"),
+            Case::ById("customers", json!(null)),
+        ),
+        (
+            (Method::GET, "/customers/{id}/consent"),
+            Case::ById("customers", json!(null)),
+        ),
+        (
+            (Method::POST, "/customers/{id}/consent"),
+            Case::ById("customers", json!({"state": "opted_out"})),
+        ),
+        ((Method::GET, "/templates"), Case::List),
+        (
+            (Method::POST, "/templates"),
+            Case::CreateOwn(json!({"name": "cart", "body": "B's own cart template"})),
+        ),
+        (
+            (Method::GET, "/templates/{id}"),
+            Case::ById("templates", json!(null)),
+        ),
+        (
+            (Method::PATCH, "/templates/{id}"),
+            Case::ById("templates", json!({"name": "hijacked"})),
+        ),
+        (
+            (Method::DELETE, "/templates/{id}"),
+            Case::ById("templates", json!(null)),
+        ),
+        ((Method::GET, "/messages"), Case::List),
+        (
+            (Method::POST, "/messages"),
+            Case::CreateReferencing(send.clone()),
+        ),
+        (
+            (Method::POST, "/messages/batch"),
+            Case::CreateReferencing(json!({"messages": [send.clone()]})),
+        ),
+        (
+            (Method::GET, "/messages/{id}"),
+            Case::ById("messages", json!(null)),
+        ),
+        (
+            (Method::POST, "/messages/{id}/cancel"),
+            Case::ById("messages", json!({})),
+        ),
+    ]);
+
+    // Every tenant-scoped route in the source has a case, and every case a route.
+    let routes: Vec<(Method, String)> = routes_in_source()
+        .into_iter()
+        .filter(|(_, path)| path != "/healthz" && path != "/readyz")
+        .collect();
+    for (method, path) in &routes {
+        assert!(
+            cases.contains_key(&(method.clone(), path.as_str())),
+            "{method} /v1{path} has no tenant-isolation case: add one to tests/api/isolation.rs"
+        );
+    }
+    assert_eq!(
+        routes.len(),
+        cases.len(),
+        "a case for a route that no longer exists"
+    );
+
+    let a_ids: Vec<&String> = ids.values().collect();
+    for ((method, path), case) in &cases {
+        let call = |path: String, body: &Value| {
+            let request = app.request(method.clone(), &format!("/v1{path}"), &intruder);
+            if body.is_null() {
+                request
+            } else {
+                request.json(body)
+            }
+            .send()
+        };
+        match case {
+            Case::ById(kind, body) => {
+                let concrete = path.replace("{id}", &ids[kind]);
+                let response = call(concrete.clone(), body).await.unwrap();
+                let status = response.status();
+                assert_eq!(status, 404, "{method} {concrete}");
+                problem(response, 404).await;
+            }
+            Case::List => {
+                let text = call(path.to_string(), &Value::Null)
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                for id in &a_ids {
+                    assert!(
+                        !text.contains(id.as_str()),
+                        "{method} {path} shows A's {id}"
+                    );
+                }
+            }
+            Case::CreateReferencing(body) => {
+                let response = call(path.to_string(), body).await.unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                if *path == "/messages/batch" {
+                    let body: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(body["accepted"], 0, "{text}");
+                } else {
+                    assert_eq!(status, 422, "{method} {path}: {text}");
+                }
+            }
+            Case::CreateOwn(body) => {
+                let status = call(path.to_string(), body).await.unwrap().status();
+                assert!(status.is_success(), "{method} {path}: {status}");
+            }
+        }
+    }
+
+    // A's world is as it was.
+    let app = &app;
+    let owned = |path: String| async move { app.get(&path).await.json::<Value>().await.unwrap() };
+    assert_eq!(
+        owned(format!("/v1/shops/{shop_id}")).await["name"],
+        "XYZ Bags"
+    );
+    assert_eq!(
+        owned(format!("/v1/customers/{}", ids["customers"])).await["consent"],
+        "opted_in"
+    );
+    assert_eq!(
+        owned(format!("/v1/templates/{}", ids["templates"])).await["name"],
+        "cart"
+    );
+    assert_eq!(
+        owned(format!("/v1/messages/{}", ids["messages"])).await["status"],
+        "scheduled"
+    );
+    let keys = owned("/v1/api-keys".into()).await;
+    assert!(keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["revoked_at"].is_null()));
+    assert_eq!(
+        owned("/v1/shops".into()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        owned("/v1/templates".into()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(app.stored_messages().await.0, 1);
+}
