@@ -224,3 +224,78 @@ impl From<DbError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One value of every variant: adding a variant without listing it here fails to
+    /// compile the match below, and its type missing from docs/errors.md fails the test.
+    fn every_variant() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::Unauthorized,
+            ApiError::NotFound("x"),
+            ApiError::Validation(vec![]),
+            ApiError::MalformedJson(String::new()),
+            ApiError::UnsupportedMediaType,
+            ApiError::Conflict(String::new()),
+            ApiError::RecipientOptedOut(String::new()),
+            ApiError::ConsentRequired(String::new()),
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInFlight,
+            ApiError::NotCancellable(String::new()),
+            ApiError::FrequencyCapExceeded(String::new()),
+            ApiError::RateLimited {
+                limit: 1,
+                retry_after: 1,
+            },
+            ApiError::DailyMessageCapReached {
+                cap: 1,
+                retry_after: 1,
+            },
+            ApiError::Unavailable(String::new()),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for error in &all {
+            match error {
+                ApiError::Unauthorized
+                | ApiError::NotFound(_)
+                | ApiError::Validation(_)
+                | ApiError::MalformedJson(_)
+                | ApiError::UnsupportedMediaType
+                | ApiError::Conflict(_)
+                | ApiError::RecipientOptedOut(_)
+                | ApiError::ConsentRequired(_)
+                | ApiError::IdempotencyKeyReused
+                | ApiError::IdempotencyKeyInFlight
+                | ApiError::NotCancellable(_)
+                | ApiError::FrequencyCapExceeded(_)
+                | ApiError::RateLimited { .. }
+                | ApiError::DailyMessageCapReached { .. }
+                | ApiError::Unavailable(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_problem_type_is_in_the_catalogue_with_its_status() {
+        let catalogue = include_str!("../../../docs/errors.md");
+        for error in every_variant() {
+            let row = format!("| `{}` | {} |", error.slug(), error.status_code().as_u16());
+            assert!(
+                catalogue.contains(&row),
+                "docs/errors.md lacks the row {row}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let problem = ApiError::Internal(anyhow::anyhow!("password=hunter2 at db:5432")).problem();
+        assert!(!problem.to_string().contains("hunter2"));
+        let problem = ApiError::Unavailable("connect to 10.0.0.5 refused".into()).problem();
+        assert!(!problem.to_string().contains("10.0.0.5"));
+    }
+}
