@@ -1,0 +1,191 @@
+//! Accepting one message (`POST /v1/messages`): validate everything, render, count
+//! segments, and store the message, its first event and its outbox row in one
+//! transaction. Nothing is stored unless everything is valid.
+
+use chrono::{DateTime, Duration, Utc};
+use nudge_db::messages::{Accepted, FrequencyCap};
+use nudge_db::models::{Message, OutboxRow};
+use nudge_db::tenants::KeyOwner;
+use nudge_db::AsyncPgConnection;
+use nudge_domain::{
+    count_segments, Envelope, MessageCategory, MessageId, MessageKind, MessageStatus,
+    OutboundSmsV1, ShopId,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::check;
+use crate::routes::check_category;
+
+mod lookup;
+mod policy;
+
+use lookup::{find_shop, recipient, render, template};
+use policy::{apply_quiet_hours, check_consent, check_daily_cap};
+
+/// The logical queue outbound messages go to (the relay maps it to the real queue).
+pub const OUTBOUND_QUEUE: &str = "outbound-sms";
+
+/// Twilio refuses bodies over 1,600 characters.
+pub(crate) const MAX_RENDERED_CHARS: usize = 1_600;
+
+/// `POST /v1/messages`. Fields are optional here so that every problem is reported at
+/// once; the rules are in [`accept`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    pub shop_id: Option<String>,
+    pub to: Option<String>,
+    pub customer_id: Option<String>,
+    /// A template's id or name.
+    pub template: Option<String>,
+    /// A literal body (it may use `{{variables}}` too).
+    pub body: Option<String>,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    /// `transactional` or `marketing`; default: the template's, or marketing.
+    pub category: Option<String>,
+    /// When to send (RFC 3339), from 1 minute to 35 days ahead; default now.
+    pub send_at: Option<String>,
+}
+
+const MIN_SCHEDULE_AHEAD_SECONDS: i64 = 60;
+const MAX_SCHEDULE_AHEAD_DAYS: i64 = 35;
+
+fn check_send_at(
+    raw: &str,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let Ok(at) = DateTime::parse_from_rfc3339(raw) else {
+        errors.push(FieldError::new(
+            "send_at",
+            "must be an RFC 3339 time, e.g. 2026-11-24T09:30:00Z",
+        ));
+        return None;
+    };
+    let at = at.with_timezone(&Utc);
+    if at < now + Duration::seconds(MIN_SCHEDULE_AHEAD_SECONDS)
+        || at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS)
+    {
+        errors.push(FieldError::new(
+            "send_at",
+            "must be from 1 minute to 35 days ahead",
+        ));
+        return None;
+    }
+    Some(at)
+}
+
+/// Validates and stores a send request; returns the stored (`queued`) message.
+pub async fn accept(
+    conn: &mut AsyncPgConnection,
+    owner: KeyOwner,
+    request: SendRequest,
+    traceparent: Option<String>,
+) -> Result<Message, ApiError> {
+    let tenant = owner.tenant;
+    let mut errors = Vec::new();
+    let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
+    let (to, customer) = recipient(conn, tenant, shop.as_ref(), &request, &mut errors).await?;
+    let template = template(conn, tenant, &request, &mut errors).await?;
+    let requested_category = request
+        .category
+        .as_deref()
+        .map(|c| check_category(c, &mut errors));
+    let now = Utc::now();
+    let send_at = request
+        .send_at
+        .as_deref()
+        .and_then(|raw| check_send_at(raw, now, &mut errors));
+    check(errors)?;
+    let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
+        // Unreachable: each missing piece pushed an error above.
+        return Err(ApiError::invalid("body", "incomplete request"));
+    };
+    let (template_id, template, template_category) =
+        (resolved.id, resolved.template, resolved.category);
+
+    let body = render(
+        &template,
+        template_id.is_some(),
+        request.data,
+        customer.as_ref(),
+    )?;
+    // The rules, in the order a merchant would want to hear about them.
+    check_daily_cap(conn, owner, now).await?;
+    let category = requested_category.unwrap_or(template_category);
+    check_consent(category, customer.as_ref())?;
+    let (send_at, first_event_detail) =
+        apply_quiet_hours(category, send_at, now, customer.as_ref(), &to, &shop);
+    let segments = count_segments(&body);
+    let message_id = MessageId::new();
+    let envelope = Envelope::new(
+        tenant,
+        OutboundSmsV1 {
+            message_id,
+            shop_id: ShopId::from_uuid(shop.id),
+            to: to.clone(),
+        },
+    );
+    let status = if send_at.is_some() {
+        MessageStatus::Scheduled
+    } else {
+        MessageStatus::Queued
+    };
+    let message = Message {
+        id: message_id.as_uuid(),
+        tenant_id: tenant.as_uuid(),
+        shop_id: shop.id,
+        customer_id: customer.as_ref().map(|c| c.id),
+        template_id: template_id.map(|t| t.as_uuid()),
+        to_number: to.to_string(),
+        from_number: shop.sender_number.clone(),
+        body,
+        segments: i32::try_from(segments.segments).unwrap_or(i32::MAX),
+        encoding: segments.encoding.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        provider_sid: None,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        category: category.as_str().to_owned(),
+        send_at,
+    };
+    let outbox_row = OutboxRow {
+        id: envelope.id,
+        tenant_id: tenant.as_uuid(),
+        queue: OUTBOUND_QUEUE.to_owned(),
+        message_type: OutboundSmsV1::TYPE.to_owned(),
+        body: serde_json::to_value(
+            envelope
+                .to_raw()
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?,
+        traceparent,
+        created_at: now,
+        attempts: 0,
+        last_error: None,
+        // The schedule: the relay takes the row when it becomes available.
+        available_at: send_at.unwrap_or(now),
+        message_id: Some(message_id.as_uuid()),
+    };
+    let cap = (category == MessageCategory::Marketing).then(|| FrequencyCap {
+        count: i64::from(shop.marketing_cap_count),
+        window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
+    });
+    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail)
+        .await?
+    {
+        Accepted::Stored(message) => Ok(*message),
+        Accepted::CapReached { already } => Err(ApiError::FrequencyCapExceeded(format!(
+            "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
+            shop.marketing_cap_window_hours, shop.marketing_cap_count
+        ))),
+    }
+}

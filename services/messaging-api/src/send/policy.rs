@@ -1,0 +1,105 @@
+//! The rules a valid send must pass, in the order a merchant would want to hear about
+//! them: the tenant's daily cap, consent, then quiet hours (which hold, not refuse).
+//! The frequency cap is checked inside the insert transaction (`nudge_db::messages`).
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use nudge_db::models::{Customer, Shop};
+use nudge_db::tenants::KeyOwner;
+use nudge_db::AsyncPgConnection;
+use nudge_domain::{
+    phone_time_zone, Consent, ConsentRefusal, MessageCategory, PhoneNumber, QuietHours,
+};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// The daily cap: approximate under concurrency (sends in flight at the same moment may
+/// pass it together), which bounds spending without serialising a tenant's sends.
+pub async fn check_daily_cap(
+    conn: &mut AsyncPgConnection,
+    owner: KeyOwner,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let today = nudge_db::limits::messages_today(conn, owner.tenant).await?;
+    if today < i64::from(owner.daily_message_cap) {
+        return Ok(());
+    }
+    let tomorrow = (now + Duration::days(1))
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    Err(ApiError::DailyMessageCapReached {
+        cap: owner.daily_message_cap,
+        retry_after: u64::try_from((tomorrow - now).num_seconds().max(1)).unwrap_or(86_400),
+    })
+}
+
+/// Marketing needs an opt-in; nothing goes to a customer who opted out.
+pub fn check_consent(
+    category: MessageCategory,
+    customer: Option<&Customer>,
+) -> Result<(), ApiError> {
+    let consent = customer
+        .and_then(|c| Consent::parse(&c.consent))
+        .unwrap_or(Consent::Unknown);
+    category
+        .permitted_by(consent)
+        .map_err(|refusal| match refusal {
+            ConsentRefusal::OptedOut => ApiError::RecipientOptedOut(refusal.to_string()),
+            ConsentRefusal::OptInRequired(_) => ApiError::ConsentRequired(format!(
+                "{refusal}; send it as transactional only if it is an order or shipping update"
+            )),
+        })
+}
+
+/// Marketing that would land in the shop's quiet hours, in the recipient's local time,
+/// waits for their end. Returns the send time to use and the first event's detail.
+pub fn apply_quiet_hours(
+    category: MessageCategory,
+    requested: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    customer: Option<&Customer>,
+    to: &PhoneNumber,
+    shop: &Shop,
+) -> (Option<DateTime<Utc>>, Value) {
+    let hold = (category == MessageCategory::Marketing)
+        .then(|| {
+            let zone = recipient_zone(customer, to, shop);
+            let quiet = QuietHours {
+                start: shop.quiet_hours_start,
+                end: shop.quiet_hours_end,
+            };
+            quiet
+                .hold_until(requested.unwrap_or(now), zone)
+                .map(|until| (until, zone))
+        })
+        .flatten();
+    match (hold, requested) {
+        (Some((until, zone)), requested) => (
+            Some(until),
+            serde_json::json!({
+                "send_at": until,
+                "reason": "quiet_hours",
+                "time_zone": zone.name(),
+                "requested_send_at": requested,
+            }),
+        ),
+        (None, Some(at)) => (
+            Some(at),
+            serde_json::json!({ "send_at": at, "reason": "requested" }),
+        ),
+        (None, None) => (None, serde_json::json!({})),
+    }
+}
+
+/// The time zone quiet hours are read in: the customer's, else the phone number's
+/// country's (single-zone countries), else the shop's.
+fn recipient_zone(customer: Option<&Customer>, to: &PhoneNumber, shop: &Shop) -> Tz {
+    customer
+        .and_then(|c| c.time_zone.as_deref())
+        .and_then(|zone| zone.parse().ok())
+        .or_else(|| phone_time_zone(to))
+        .or_else(|| shop.time_zone.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
