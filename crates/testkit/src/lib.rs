@@ -4,6 +4,7 @@
 //!   per migration set, under an advisory lock, so parallel test processes share it);
 //! - [`TestQueue`]: an SQS queue with a random name and its own dead-letter queue on
 //!   the shared LocalStack;
+//! - [`queued_message`]: a message and its outbox row as the API would store them;
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
 //!   "forwards to X", to take a dependency away and bring it back mid-test.
 //!
@@ -18,10 +19,12 @@
 
 mod aws;
 mod db;
+mod fixtures;
 mod proxy;
 
 pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
 pub use db::TestDb;
+pub use fixtures::queued_message;
 pub use proxy::TcpProxy;
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.

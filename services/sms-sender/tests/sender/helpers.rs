@@ -4,10 +4,8 @@ use std::time::Duration;
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use nudge_db::models::{Message, MessageEvent, OutboxRow, Shop};
-use nudge_domain::{
-    Envelope, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
-};
+use nudge_db::models::{Message, MessageEvent, Shop};
+use nudge_domain::{MessageId, ShopId, TenantId};
 use nudge_queue::SqsQueue;
 use nudge_testkit::{TestDb, TestQueue};
 use secrecy::SecretString;
@@ -93,51 +91,9 @@ impl Harness {
 
     /// Stores a `queued` message as the API would, and returns it with its envelope.
     pub async fn queued_message(&self, to: &str, body: &str) -> (MessageId, String) {
-        let id = MessageId::new();
-        let envelope = Envelope::new(
-            self.tenant,
-            OutboundSmsV1 {
-                message_id: id,
-                shop_id: self.shop,
-                to: PhoneNumber::parse(to).unwrap(),
-            },
-        );
-        let now = Utc::now();
-        let message = Message {
-            id: id.as_uuid(),
-            tenant_id: self.tenant.as_uuid(),
-            shop_id: self.shop.as_uuid(),
-            customer_id: None,
-            template_id: None,
-            to_number: to.into(),
-            from_number: "+15017122661".into(),
-            body: body.into(),
-            segments: 1,
-            encoding: "gsm7".into(),
-            status: "queued".into(),
-            provider_sid: None,
-            error_code: None,
-            error_message: None,
-            attempts: 0,
-            created_at: now,
-            updated_at: now,
-            sent_at: None,
-            category: "transactional".into(),
-            send_at: None,
-        };
-        let outbox = OutboxRow {
-            id: envelope.id,
-            tenant_id: self.tenant.as_uuid(),
-            queue: "outbound-sms".into(),
-            message_type: OutboundSmsV1::TYPE.into(),
-            body: json!({}),
-            traceparent: None,
-            created_at: now,
-            attempts: 0,
-            last_error: None,
-            available_at: now,
-            message_id: Some(id.as_uuid()),
-        };
+        let (message, outbox, envelope) =
+            nudge_testkit::queued_message(self.tenant, self.shop, to, body, "outbound-sms");
+        let id = envelope.payload.message_id;
         let mut conn = self.db.connect().await;
         nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
             .await

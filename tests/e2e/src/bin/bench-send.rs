@@ -19,10 +19,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use messaging_api::{Application, Config};
 use nudge_db::models::{Message, OutboxRow};
-use nudge_domain::{MessageId, TenantId};
+use nudge_domain::{ShopId, TenantId};
 use nudge_testkit::{localstack_config, TestDb, TestQueue};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -204,7 +203,7 @@ async fn closed_loop(
 async fn raw_inserts(
     db: &TestDb,
     tenant: TenantId,
-    shop: uuid::Uuid,
+    shop: ShopId,
     phase: Duration,
 ) -> (usize, Vec<Duration>) {
     let pool = nudge_db::build_pool(&db.url, CONCURRENCY).unwrap();
@@ -234,45 +233,15 @@ async fn raw_inserts(
     (all.len(), all)
 }
 
-fn rows(tenant: TenantId, shop: uuid::Uuid) -> (Message, OutboxRow) {
-    let id = MessageId::new().as_uuid();
-    let now = Utc::now();
-    let message = Message {
-        id,
-        tenant_id: tenant.as_uuid(),
-        shop_id: shop,
-        customer_id: None,
-        template_id: None,
-        to_number: "+14155550100".into(),
-        from_number: "+15017122661".into(),
-        body: "Your order #1001 has shipped".into(),
-        segments: 1,
-        encoding: "gsm7".into(),
-        status: "queued".into(),
-        provider_sid: None,
-        error_code: None,
-        error_message: None,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
-        category: "transactional".into(),
-        send_at: None,
-    };
-    let outbox = OutboxRow {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: tenant.as_uuid(),
-        // A queue no relay drains, so that the raw phase measures only the inserts.
-        queue: "bench-raw".into(),
-        message_type: "outbound_sms.v1".into(),
-        body: json!({"message_id": id}),
-        traceparent: None,
-        created_at: now,
-        attempts: 0,
-        last_error: None,
-        available_at: now,
-        message_id: Some(id),
-    };
+fn rows(tenant: TenantId, shop: ShopId) -> (Message, OutboxRow) {
+    // A queue no relay drains, so that the raw phase measures only the inserts.
+    let (message, outbox, _) = nudge_testkit::queued_message(
+        tenant,
+        shop,
+        "+14155550100",
+        "Your order #1001 has shipped",
+        "bench-raw",
+    );
     (message, outbox)
 }
 

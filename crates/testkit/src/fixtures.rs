@@ -1,0 +1,63 @@
+use chrono::Utc;
+use nudge_db::models::{Message, OutboxRow};
+use nudge_domain::{
+    Envelope, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
+};
+
+/// A transactional message as the API stores it when accepting a send (`queued`, from
+/// +15017122661), with its outbox row carrying the real envelope; for tests and
+/// benchmarks that write messages without going through the API.
+pub fn queued_message(
+    tenant: TenantId,
+    shop: ShopId,
+    to: &str,
+    body: &str,
+    queue: &str,
+) -> (Message, OutboxRow, Envelope<OutboundSmsV1>) {
+    let id = MessageId::new();
+    let envelope = Envelope::new(
+        tenant,
+        OutboundSmsV1 {
+            message_id: id,
+            shop_id: shop,
+            to: PhoneNumber::parse(to).expect("an E.164 number"),
+        },
+    );
+    let now = Utc::now();
+    let message = Message {
+        id: id.as_uuid(),
+        tenant_id: tenant.as_uuid(),
+        shop_id: shop.as_uuid(),
+        customer_id: None,
+        template_id: None,
+        to_number: to.into(),
+        from_number: "+15017122661".into(),
+        body: body.into(),
+        segments: 1,
+        encoding: "gsm7".into(),
+        status: "queued".into(),
+        provider_sid: None,
+        error_code: None,
+        error_message: None,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        category: "transactional".into(),
+        send_at: None,
+    };
+    let outbox = OutboxRow {
+        id: envelope.id,
+        tenant_id: tenant.as_uuid(),
+        queue: queue.into(),
+        message_type: OutboundSmsV1::TYPE.into(),
+        body: serde_json::to_value(envelope.to_raw().expect("envelope")).expect("json"),
+        traceparent: None,
+        created_at: now,
+        attempts: 0,
+        last_error: None,
+        available_at: now,
+        message_id: Some(id.as_uuid()),
+    };
+    (message, outbox, envelope)
+}
