@@ -11,7 +11,7 @@ use serde::Serialize;
 pub const PROBLEM_BASE: &str = "https://nudge.dev/problems/";
 
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {

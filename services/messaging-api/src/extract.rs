@@ -107,6 +107,15 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The page asked for, or a 422 naming `limit` / `cursor`.
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let mut errors = Vec::new();
+        let page = self.to_request(&mut errors);
+        check(errors)?;
+        Ok(page)
+    }
+
+    /// The page asked for; problems join `errors` (for handlers with other filters).
     pub fn to_request(&self, errors: &mut Vec<FieldError>) -> PageRequest {
         let limit = match self.limit.as_deref().map(str::parse::<i64>) {
             None => DEFAULT_LIMIT,

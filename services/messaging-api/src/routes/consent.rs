@@ -65,9 +65,7 @@ async fn show(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id: CustomerId = path_id(&id, "customer")?;
-    let mut errors = Vec::new();
-    let page = query.to_request(&mut errors);
-    check(errors)?;
+    let page = query.page()?;
     let mut conn = state.conn().await?;
     let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
         .await?

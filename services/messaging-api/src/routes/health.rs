@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 
+use crate::error::{ApiError, RETRY_AFTER_SECONDS};
 use crate::startup::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -40,14 +41,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if let Err(error) = &queue {
         tracing::warn!(%error, "readiness: queue unavailable");
     }
+    // The API's own unavailable problem, plus which dependency is down.
+    let mut problem = ApiError::Unavailable("readiness check".into()).problem();
+    problem["checks"] = checks;
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
-        .insert_header((header::RETRY_AFTER, "5"))
-        .json(json!({
-            "type": format!("{}unavailable", crate::error::PROBLEM_BASE),
-            "title": "Service unavailable",
-            "status": 503,
-            "detail": "A dependency of the service is unavailable.",
-            "checks": checks,
-        }))
+        .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
+        .json(problem)
 }

@@ -176,9 +176,7 @@ async fn list(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Vec::new();
-    let page = query.to_request(&mut errors);
-    check(errors)?;
+    let page = query.page()?;
     let mut conn = state.conn().await?;
     let page = nudge_db::shops::list(&mut conn, auth.tenant, page).await?;
     Ok(HttpResponse::Ok().json(ListView::from_page(page, ShopView::from)))
