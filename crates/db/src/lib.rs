@@ -5,6 +5,7 @@
 //! The sender and the outbox relay work across tenants by nature (they drain queues);
 //! their functions still carry the tenant the queue message names.
 
+pub mod campaigns;
 pub mod consent;
 pub mod customers;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod shops;
 pub mod templates;
 pub mod tenants;
 
+pub use diesel::result::Error as DieselError;
 pub use diesel_async::AsyncPgConnection;
 pub use error::DbError;
 pub use page::{Page, PageRequest};

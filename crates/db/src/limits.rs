@@ -65,3 +65,15 @@ pub async fn messages_today(
         .get_result(conn)
         .await?)
 }
+
+/// The tenant's daily message cap (campaign expansion reads it per page).
+pub async fn daily_message_cap(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> Result<i32, DbError> {
+    Ok(crate::schema::tenants::table
+        .filter(crate::schema::tenants::id.eq(tenant.as_uuid()))
+        .select(crate::schema::tenants::daily_message_cap)
+        .first(conn)
+        .await?)
+}

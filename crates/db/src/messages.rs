@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nudge_domain::{MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
+use nudge_domain::{CampaignId, MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -16,13 +16,14 @@ use crate::{DbError, Page, PageRequest};
 #[derive(Debug, Default, Clone)]
 pub struct MessageFilter {
     pub shop_id: Option<ShopId>,
+    pub campaign_id: Option<CampaignId>,
     pub status: Option<MessageStatus>,
     pub to: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
-fn new_event(message: &Message, kind: MessageEventType, detail: Value) -> MessageEvent {
+pub(crate) fn new_event(message: &Message, kind: MessageEventType, detail: Value) -> MessageEvent {
     MessageEvent {
         id: Uuid::now_v7(),
         tenant_id: message.tenant_id,
@@ -187,6 +188,9 @@ pub async fn list(
         .into_boxed();
     if let Some(shop) = filter.shop_id {
         query = query.filter(messages::shop_id.eq(shop.as_uuid()));
+    }
+    if let Some(campaign) = filter.campaign_id {
+        query = query.filter(messages::campaign_id.eq(campaign.as_uuid()));
     }
     if let Some(status) = filter.status {
         query = query.filter(messages::status.eq(status.as_str()));

@@ -8,8 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schema::{
-    api_keys, consent_events, customers, message_events, messages, outbox, queue_rejections, shops,
-    templates, tenants,
+    api_keys, campaigns, consent_events, customers, message_events, messages, outbox,
+    queue_rejections, shops, templates, tenants,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -157,6 +157,8 @@ pub struct Message {
     pub sent_at: Option<DateTime<Utc>>,
     pub category: String,
     pub send_at: Option<DateTime<Utc>>,
+    /// The campaign that created it, if any.
+    pub campaign_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -196,4 +198,34 @@ pub struct QueueRejection {
     pub body_excerpt: String,
     pub receive_count: i32,
     pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = campaigns, check_for_backend(diesel::pg::Pg))]
+pub struct Campaign {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Uuid,
+    pub template_id: Uuid,
+    pub name: String,
+    pub category: String,
+    /// A `nudge_domain::Segment`.
+    pub segment: Value,
+    pub data: Value,
+    pub send_at: Option<DateTime<Utc>>,
+    /// `expanding`, `expanded` or `cancelled`.
+    pub status: String,
+    pub cursor: Option<Uuid>,
+    pub available_at: DateTime<Utc>,
+    pub waiting_reason: Option<String>,
+    pub audience_estimate: i32,
+    pub recipients: i32,
+    pub queued: i32,
+    pub scheduled: i32,
+    /// Skipped recipients by reason: `{"opted_out": 3, ...}`.
+    pub skipped: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expanded_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
 }

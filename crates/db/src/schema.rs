@@ -21,6 +21,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    campaigns (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Uuid,
+        template_id -> Uuid,
+        name -> Text,
+        category -> Text,
+        segment -> Jsonb,
+        data -> Jsonb,
+        send_at -> Nullable<Timestamptz>,
+        status -> Text,
+        cursor -> Nullable<Uuid>,
+        available_at -> Timestamptz,
+        waiting_reason -> Nullable<Text>,
+        audience_estimate -> Int4,
+        recipients -> Int4,
+        queued -> Int4,
+        scheduled -> Int4,
+        skipped -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        expanded_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     consent_events (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -95,6 +122,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         category -> Text,
         send_at -> Nullable<Timestamptz>,
+        campaign_id -> Nullable<Uuid>,
     }
 }
 
@@ -166,6 +194,7 @@ diesel::table! {
 
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
@@ -176,6 +205,7 @@ diesel::joinable!(templates -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_key_usage,
     api_keys,
+    campaigns,
     consent_events,
     customers,
     idempotency_keys,

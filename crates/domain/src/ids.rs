@@ -78,6 +78,10 @@ typed_id!(
     /// One outbound or inbound message.
     MessageId
 );
+typed_id!(
+    /// A template sent to a segment of a shop's customers.
+    CampaignId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,14 +11,16 @@ pub mod ids;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;
+pub mod segment;
 pub mod segments;
 pub mod template;
 
 pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
 pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvelope};
-pub use ids::{CustomerId, MessageId, ShopId, TemplateId, TenantId};
+pub use ids::{CampaignId, CustomerId, MessageId, ShopId, TemplateId, TenantId};
 pub use message::{MessageEventType, MessageStatus};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use quiet_hours::{phone_time_zone, QuietHours};
+pub use segment::{Segment, SegmentError};
 pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
 pub use template::{RenderError, Template, TemplateError};

@@ -45,6 +45,7 @@ pub fn queued_message(
         sent_at: None,
         category: "transactional".into(),
         send_at: None,
+        campaign_id: None,
     };
     let outbox = OutboxRow {
         id: envelope.id,

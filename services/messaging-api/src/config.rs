@@ -1,5 +1,6 @@
 //! `messaging-api`'s configuration, from environment variables (docs/configuration.md).
 
+use nudge_domain::config::ConfigError;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -19,6 +20,9 @@ pub struct Config {
     /// How often the outbox relay looks for work when nothing wakes it (milliseconds).
     #[serde(default = "defaults::relay_interval_ms")]
     pub outbox_relay_interval_ms: u64,
+    /// Customers a campaign expands per transaction (1 to 1,000).
+    #[serde(default = "defaults::campaign_page_size")]
+    pub campaign_page_size: i64,
 }
 
 mod defaults {
@@ -37,10 +41,50 @@ mod defaults {
     pub fn relay_interval_ms() -> u64 {
         1_000
     }
+    pub fn campaign_page_size() -> i64 {
+        200
+    }
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, nudge_domain::config::ConfigError> {
-        nudge_domain::config::from_env()
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads and checks the configuration from the given variables.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let config: Self = nudge_domain::config::from_iter(vars)?;
+        if !(1..=1_000).contains(&config.campaign_page_size) {
+            return Err(ConfigError::Invalid(format!(
+                "CAMPAIGN_PAGE_SIZE must be from 1 to 1000, not {}",
+                config.campaign_page_size
+            )));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        [("DATABASE_URL", "postgres://localhost/nudge")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_and_bad_values_are_named() {
+        let config = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(config.campaign_page_size, 200);
+        let error = Config::from_vars(vars(&[("CAMPAIGN_PAGE_SIZE", "0")])).unwrap_err();
+        assert!(error.to_string().contains("CAMPAIGN_PAGE_SIZE"), "{error}");
+        let error = Config::from_vars(vars(&[("HTTP_PORT", "eighty")])).unwrap_err();
+        assert!(error.to_string().contains("eighty"), "{error}");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod campaigns;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub outbound_queue: SqsQueue,
     /// Wakes the outbox relay as soon as a message is accepted.
     pub relay_wakeup: Arc<Notify>,
+    /// Wakes the campaign expander as soon as a campaign is created.
+    pub campaign_wakeup: Arc<Notify>,
 }
 
 impl AppState {
@@ -58,6 +60,15 @@ impl Application {
             Duration::from_millis(config.outbox_relay_interval_ms),
             stop_background.clone(),
         ));
+        let campaign_wakeup = Arc::new(Notify::new());
+        let expander = tokio::spawn(crate::campaigns::expander::run(
+            pool.clone(),
+            config.campaign_page_size,
+            campaign_wakeup.clone(),
+            wakeup.clone(),
+            Duration::from_millis(config.outbox_relay_interval_ms),
+            stop_background.clone(),
+        ));
         let housekeeping = tokio::spawn(crate::housekeeping::run(
             pool.clone(),
             stop_background.clone(),
@@ -66,6 +77,7 @@ impl Application {
             pool,
             outbound_queue: queue,
             relay_wakeup: wakeup,
+            campaign_wakeup,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();
@@ -92,7 +104,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            background: vec![relay, housekeeping],
+            background: vec![relay, expander, housekeeping],
             stop_background,
         })
     }

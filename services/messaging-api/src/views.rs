@@ -1,8 +1,12 @@
 //! What the API shows of each resource: the JSON representations, kept apart from the
 //! rows so that a column can change without changing the contract (docs/openapi.yaml).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use nudge_db::models::{ApiKey, ConsentEvent, Customer, Message, MessageEvent, Shop, TemplateRow};
+use nudge_db::models::{
+    ApiKey, Campaign, ConsentEvent, Customer, Message, MessageEvent, Shop, TemplateRow,
+};
 use nudge_db::Page;
 use serde::Serialize;
 use serde_json::Value;
@@ -155,6 +159,8 @@ pub struct MessageView {
     pub shop_id: Uuid,
     pub customer_id: Option<Uuid>,
     pub template_id: Option<Uuid>,
+    /// The campaign that created it, if any.
+    pub campaign_id: Option<Uuid>,
     pub to: String,
     pub from: String,
     pub body: String,
@@ -186,6 +192,7 @@ impl MessageView {
             shop_id: message.shop_id,
             customer_id: message.customer_id,
             template_id: message.template_id,
+            campaign_id: message.campaign_id,
             to: message.to_number,
             from: message.from_number,
             body: message.body,
@@ -243,6 +250,78 @@ impl From<ApiKey> for ApiKeyView {
             prefix: key.prefix,
             created_at: key.created_at,
             revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A campaign and its progress. `recipients = queued + scheduled + skipped` (summed over
+/// reasons) at every moment; `messages` counts its messages by their current status.
+#[derive(Serialize)]
+pub struct CampaignView {
+    pub id: Uuid,
+    pub shop_id: Uuid,
+    pub template_id: Uuid,
+    pub name: String,
+    pub category: String,
+    pub segment: Value,
+    pub data: Value,
+    pub send_at: Option<DateTime<Utc>>,
+    /// `expanding` (messages being created), `expanded` (all created) or `cancelled`.
+    pub status: String,
+    /// Why expansion is paused, e.g. `daily_message_cap`, and until when.
+    pub waiting: Option<Value>,
+    pub progress: CampaignProgress,
+    /// Present on single-campaign responses: its messages by current status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<BTreeMap<String, i64>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expanded_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+pub struct CampaignProgress {
+    /// Customers in the segment when the campaign was created.
+    pub audience_estimate: i32,
+    /// Customers expanded so far.
+    pub recipients: i32,
+    /// Messages created to go now.
+    pub queued: i32,
+    /// Messages created to go later (the campaign's `send_at`, or quiet hours).
+    pub scheduled: i32,
+    /// Recipients who got no message, by reason.
+    pub skipped: Value,
+}
+
+impl CampaignView {
+    pub fn new(campaign: Campaign, messages: Option<BTreeMap<String, i64>>) -> Self {
+        let waiting = campaign
+            .waiting_reason
+            .map(|reason| serde_json::json!({ "reason": reason, "until": campaign.available_at }));
+        CampaignView {
+            id: campaign.id,
+            shop_id: campaign.shop_id,
+            template_id: campaign.template_id,
+            name: campaign.name,
+            category: campaign.category,
+            segment: campaign.segment,
+            data: campaign.data,
+            send_at: campaign.send_at,
+            status: campaign.status,
+            waiting,
+            progress: CampaignProgress {
+                audience_estimate: campaign.audience_estimate,
+                recipients: campaign.recipients,
+                queued: campaign.queued,
+                scheduled: campaign.scheduled,
+                skipped: campaign.skipped,
+            },
+            messages,
+            created_at: campaign.created_at,
+            updated_at: campaign.updated_at,
+            expanded_at: campaign.expanded_at,
+            cancelled_at: campaign.cancelled_at,
         }
     }
 }

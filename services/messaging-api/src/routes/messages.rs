@@ -4,7 +4,7 @@ use actix_web::ResponseError;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use nudge_db::messages::{Cancel, MessageFilter};
-use nudge_domain::{MessageId, MessageStatus, PhoneNumber, ShopId};
+use nudge_domain::{CampaignId, MessageId, MessageStatus, PhoneNumber, ShopId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -105,6 +105,7 @@ async fn send_batch(
 #[derive(Deserialize)]
 struct LogQuery {
     shop_id: Option<String>,
+    campaign_id: Option<String>,
     status: Option<String>,
     to: Option<String>,
     since: Option<String>,
@@ -140,6 +141,13 @@ impl LogQuery {
             }
             parsed
         });
+        let campaign_id = self.campaign_id.as_deref().and_then(|raw| {
+            let parsed = raw.parse::<CampaignId>().ok();
+            if parsed.is_none() {
+                errors.push(FieldError::new("campaign_id", "is not a campaign id"));
+            }
+            parsed
+        });
         let status = self.status.as_deref().and_then(|raw| {
             let parsed = MessageStatus::parse(raw);
             if parsed.is_none() {
@@ -163,6 +171,7 @@ impl LogQuery {
             });
         MessageFilter {
             shop_id,
+            campaign_id,
             status,
             to,
             since: parse_time("since", self.since.as_deref(), errors),

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource. `configure` is the whole routing table.
 
 mod api_keys;
+mod campaigns;
 mod consent;
 mod customers;
 mod health;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(customers::configure)
                 .configure(consent::configure)
                 .configure(templates::configure)
-                .configure(messages::configure),
+                .configure(messages::configure)
+                .configure(campaigns::configure),
         );
 }

@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nudge_db::messages::{Accepted, FrequencyCap};
+use nudge_db::models::{Customer, Shop};
 use nudge_db::models::{Message, OutboxRow};
 use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
-    count_segments, Envelope, MessageCategory, MessageId, MessageKind, MessageStatus,
-    OutboundSmsV1, ShopId,
+    count_segments, CampaignId, Envelope, MessageCategory, MessageId, MessageKind, MessageStatus,
+    OutboundSmsV1, PhoneNumber, ShopId, TemplateId, TenantId,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -21,7 +22,8 @@ use crate::routes::check_category;
 mod lookup;
 mod policy;
 
-use lookup::{find_shop, recipient, render, template};
+pub(crate) use lookup::render;
+use lookup::{find_shop, recipient, template};
 use policy::{apply_quiet_hours, check_consent, check_daily_cap};
 
 /// The logical queue outbound messages go to (the relay maps it to the real queue).
@@ -53,7 +55,7 @@ pub struct SendRequest {
 const MIN_SCHEDULE_AHEAD_SECONDS: i64 = 60;
 const MAX_SCHEDULE_AHEAD_DAYS: i64 = 35;
 
-fn check_send_at(
+pub(crate) fn check_send_at(
     raw: &str,
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
@@ -115,10 +117,56 @@ pub async fn accept(
     )?;
     // The rules, in the order a merchant would want to hear about them.
     check_daily_cap(conn, owner, now).await?;
-    let category = requested_category.unwrap_or(template_category);
-    check_consent(category, customer.as_ref())?;
+    let delivery = Delivery {
+        shop: &shop,
+        to,
+        customer: customer.as_ref(),
+        template_id,
+        body,
+        category: requested_category.unwrap_or(template_category),
+        send_at,
+        campaign_id: None,
+    };
+    store(conn, tenant, delivery, now, traceparent).await
+}
+
+/// A rendered message for one recipient, not yet checked against the recipient's
+/// consent, quiet hours and frequency cap.
+pub(crate) struct Delivery<'a> {
+    pub shop: &'a Shop,
+    pub to: PhoneNumber,
+    pub customer: Option<&'a Customer>,
+    pub template_id: Option<TemplateId>,
+    pub body: String,
+    pub category: MessageCategory,
+    /// The requested send time, if any; quiet hours may move it later.
+    pub send_at: Option<DateTime<Utc>>,
+    pub campaign_id: Option<CampaignId>,
+}
+
+/// Applies the per-recipient rules (consent, quiet hours, frequency cap) and stores the
+/// message, its first event and its outbox row in one transaction. Shared by single
+/// sends, batches and campaign expansion, so that every path obeys the same rules.
+pub(crate) async fn store(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    delivery: Delivery<'_>,
+    now: DateTime<Utc>,
+    traceparent: Option<String>,
+) -> Result<Message, ApiError> {
+    let Delivery {
+        shop,
+        to,
+        customer,
+        template_id,
+        body,
+        category,
+        send_at,
+        campaign_id,
+    } = delivery;
+    check_consent(category, customer)?;
     let (send_at, first_event_detail) =
-        apply_quiet_hours(category, send_at, now, customer.as_ref(), &to, &shop);
+        apply_quiet_hours(category, send_at, now, customer, &to, shop);
     let segments = count_segments(&body);
     let message_id = MessageId::new();
     let envelope = Envelope::new(
@@ -138,7 +186,7 @@ pub async fn accept(
         id: message_id.as_uuid(),
         tenant_id: tenant.as_uuid(),
         shop_id: shop.id,
-        customer_id: customer.as_ref().map(|c| c.id),
+        customer_id: customer.map(|c| c.id),
         template_id: template_id.map(|t| t.as_uuid()),
         to_number: to.to_string(),
         from_number: shop.sender_number.clone(),
@@ -155,6 +203,7 @@ pub async fn accept(
         sent_at: None,
         category: category.as_str().to_owned(),
         send_at,
+        campaign_id: campaign_id.map(|c| c.as_uuid()),
     };
     let outbox_row = OutboxRow {
         id: envelope.id,

@@ -25,6 +25,19 @@ pub struct TestApp {
 pub struct Overrides {
     pub database_url: Option<String>,
     pub sqs_endpoint: Option<String>,
+    pub campaign_page_size: Option<i64>,
+}
+
+fn config(database_url: String, queue: &TestQueue, campaign_page_size: Option<i64>) -> Config {
+    Config {
+        database_url: SecretString::from(database_url),
+        database_pool_size: 4,
+        http_host: "127.0.0.1".into(),
+        http_port: 0,
+        outbound_sms_queue: queue.url.clone(),
+        outbox_relay_interval_ms: 200,
+        campaign_page_size: campaign_page_size.unwrap_or(200),
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -38,14 +51,11 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     let db = TestDb::new().await;
     let queue = TestQueue::new("outbound", 3).await;
     let overrides = overrides(&db);
-    let config = Config {
-        database_url: SecretString::from(overrides.database_url.unwrap_or_else(|| db.url.clone())),
-        database_pool_size: 4,
-        http_host: "127.0.0.1".into(),
-        http_port: 0,
-        outbound_sms_queue: queue.url.clone(),
-        outbox_relay_interval_ms: 200,
-    };
+    let config = config(
+        overrides.database_url.unwrap_or_else(|| db.url.clone()),
+        &queue,
+        overrides.campaign_page_size,
+    );
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
         None => localstack_config(),
@@ -72,6 +82,18 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
 }
 
 impl TestApp {
+    /// Starts another replica of the app on the same database and queue (its relay and
+    /// campaign expander compete with the first's); returns its address.
+    pub async fn spawn_replica(&self, campaign_page_size: Option<i64>) -> String {
+        let config = config(self.db.url.clone(), &self.queue, campaign_page_size);
+        let app = Application::build(config, &localstack_config())
+            .await
+            .expect("build replica");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     /// Another tenant with its own key, in the same database.
     pub async fn other_tenant(&self) -> String {
         let mut conn = self.db.connect().await;

@@ -70,12 +70,38 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         .json()
         .await
         .unwrap();
+    let campaign: Value = app
+        .post(
+            "/v1/campaigns",
+            &json!({"shop_id": shop_id, "name": "A's campaign", "template": "cart",
+                    "send_at": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339()}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let campaign_id = campaign["id"].as_str().unwrap().to_owned();
+    nudge_testkit::eventually(
+        "A's campaign to expand",
+        std::time::Duration::from_secs(20),
+        || async {
+            let now: Value = app
+                .get(&format!("/v1/campaigns/{campaign_id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            (now["status"] == "expanded").then_some(())
+        },
+    )
+    .await;
     let ids: BTreeMap<&str, String> = [
         ("shops", shop_id.clone()),
         ("customers", customer["id"].as_str().unwrap().to_owned()),
         ("templates", template["id"].as_str().unwrap().to_owned()),
         ("messages", scheduled["id"].as_str().unwrap().to_owned()),
         ("api-keys", extra_key["id"].as_str().unwrap().to_owned()),
+        ("campaigns", campaign_id.clone()),
     ]
     .into();
     let intruder = app.other_tenant().await;
@@ -166,6 +192,21 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         (
             (Method::POST, "/messages/{id}/cancel"),
             Case::ById("messages", json!({})),
+        ),
+        ((Method::GET, "/campaigns"), Case::List),
+        (
+            (Method::POST, "/campaigns"),
+            Case::CreateReferencing(
+                json!({"shop_id": shop_id, "name": "B's", "template": ids["templates"]}),
+            ),
+        ),
+        (
+            (Method::GET, "/campaigns/{id}"),
+            Case::ById("campaigns", json!(null)),
+        ),
+        (
+            (Method::POST, "/campaigns/{id}/cancel"),
+            Case::ById("campaigns", json!({})),
         ),
     ]);
 
@@ -276,5 +317,12 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             .len(),
         1
     );
-    assert_eq!(app.stored_messages().await.0, 1);
+    let campaign = owned(format!("/v1/campaigns/{}", ids["campaigns"])).await;
+    assert_eq!(campaign["status"], "expanded");
+    assert_eq!(campaign["messages"], json!({"scheduled": 1}));
+    assert_eq!(
+        app.stored_messages().await.0,
+        2,
+        "A's message and A's campaign's"
+    );
 }

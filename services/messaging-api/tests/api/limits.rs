@@ -7,7 +7,11 @@ use serde_json::json;
 
 use crate::helpers::{problem, spawn_app, TestApp};
 
-async fn set_limits(app: &TestApp, requests_per_minute: Option<i32>, daily: Option<i32>) {
+pub(crate) async fn set_limits(
+    app: &TestApp,
+    requests_per_minute: Option<i32>,
+    daily: Option<i32>,
+) {
     let mut conn = app.db.connect().await;
     let tenant: TenantId = app.tenant_id.parse().unwrap();
     assert!(

@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod batch;
+mod campaigns;
 mod consent;
 mod frequency_cap;
 mod health;

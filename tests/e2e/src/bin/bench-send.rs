@@ -45,6 +45,7 @@ async fn main() {
         http_port: 0,
         outbound_sms_queue: queue.url.clone(),
         outbox_relay_interval_ms: 200,
+        campaign_page_size: 200,
     };
     let app = Application::build(config, &localstack_config())
         .await

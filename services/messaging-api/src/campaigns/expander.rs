@@ -1,0 +1,247 @@
+//! The campaign expander: turns campaigns into messages in the background, in every API
+//! replica. One page of recipients per transaction (see `nudge_db::campaigns`): the
+//! campaign row is locked with SKIP LOCKED, so replicas share campaigns and never
+//! expand one twice; a crash rolls the page back and the next pass redoes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use diesel_async::AsyncConnection;
+use nudge_db::campaigns::PageOutcome;
+use nudge_db::models::{Campaign, Customer, Shop};
+use nudge_db::{AsyncPgConnection, DbError, DbPool};
+use nudge_domain::{
+    CampaignId, MessageCategory, MessageStatus, PhoneNumber, Segment, ShopId, Template, TemplateId,
+    TenantId,
+};
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::send::{render, store, Delivery};
+
+/// Why a recipient got no message; the keys of a campaign's `skipped` counts.
+pub mod skip {
+    pub const OPTED_OUT: &str = "opted_out";
+    pub const CONSENT_REQUIRED: &str = "consent_required";
+    pub const FREQUENCY_CAP: &str = "frequency_cap";
+    pub const RENDER_FAILED: &str = "render_failed";
+    pub const INVALID_PHONE: &str = "invalid_phone";
+}
+
+/// The waiting reason when the tenant's daily cap stops expansion until tomorrow.
+pub const WAITING_FOR_DAILY_CAP: &str = "daily_message_cap";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpandError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("storing a campaign message failed: {0}")]
+    Store(ApiError),
+}
+
+impl From<nudge_db::DieselError> for ExpandError {
+    fn from(error: nudge_db::DieselError) -> Self {
+        ExpandError::Db(error.into())
+    }
+}
+
+/// Runs until `stop`; wakes on `wakeup` (a campaign was created) or every `interval`.
+/// Wakes the outbox relay after each page that queued messages.
+/// `page_size` is recipients per transaction: big enough to be quick, small enough that
+/// a page holds its locks briefly and a cancel waits at most one page.
+pub async fn run(
+    pool: DbPool,
+    page_size: i64,
+    wakeup: Arc<Notify>,
+    relay_wakeup: Arc<Notify>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        match expand_next_page(&pool, page_size).await {
+            Ok(Some(campaign)) => {
+                if campaign.queued > 0 {
+                    relay_wakeup.notify_one();
+                }
+                if stop.is_cancelled() {
+                    return;
+                }
+                continue; // more pages may be due
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "campaign expansion failed; will retry"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = wakeup.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Expands one page of the campaign that is due longest. Returns the campaign as the
+/// page left it, or `None` when no campaign is due.
+pub async fn expand_next_page(
+    pool: &DbPool,
+    page_size: i64,
+) -> Result<Option<Campaign>, ExpandError> {
+    let mut conn = pool.get().await.map_err(DbError::from)?;
+    conn.transaction::<_, ExpandError, _>(async |conn| {
+        let Some(campaign) = nudge_db::campaigns::claim_next(conn).await? else {
+            return Ok(None);
+        };
+        let span = tracing::info_span!("campaign page", campaign_id = %campaign.id);
+        expand_page(conn, campaign, page_size)
+            .instrument(span)
+            .await
+            .map(Some)
+    })
+    .await
+}
+
+async fn expand_page(
+    conn: &mut AsyncPgConnection,
+    campaign: Campaign,
+    page_size: i64,
+) -> Result<Campaign, ExpandError> {
+    let tenant = TenantId::from_uuid(campaign.tenant_id);
+    let now = Utc::now();
+    let remaining_today = i64::from(nudge_db::limits::daily_message_cap(conn, tenant).await?)
+        - nudge_db::limits::messages_today(conn, tenant).await?;
+    if remaining_today <= 0 {
+        let tomorrow = now.duration_trunc(chrono::Duration::days(1)).unwrap_or(now)
+            + chrono::Duration::days(1);
+        nudge_db::campaigns::wait_until(conn, &campaign, tomorrow, WAITING_FOR_DAILY_CAP).await?;
+        tracing::info!(until = %tomorrow, "campaign waits for the tenant's daily cap");
+        return Ok(Campaign {
+            queued: 0,
+            ..campaign
+        });
+    }
+    let context = Context::load(conn, &campaign).await?;
+    let limit = page_size.min(remaining_today);
+    let recipients =
+        nudge_db::campaigns::next_recipients(conn, &campaign, &context.segment, limit).await?;
+    let mut outcome = PageOutcome {
+        last_customer: recipients.last().map(|c| c.id),
+        finished: (recipients.len() as i64) < limit,
+        ..PageOutcome::default()
+    };
+    let traceparent = nudge_telemetry::current_traceparent();
+    for customer in &recipients {
+        outcome.recipients += 1;
+        match deliver(conn, &context, customer, now, traceparent.clone()).await? {
+            Ok(MessageStatus::Scheduled) => outcome.scheduled += 1,
+            Ok(_) => outcome.queued += 1,
+            Err(reason) => *outcome.skipped.entry(reason.to_owned()).or_default() += 1,
+        }
+    }
+    let updated = nudge_db::campaigns::record_page(conn, &campaign, &outcome).await?;
+    tracing::info!(
+        recipients = outcome.recipients,
+        queued = outcome.queued,
+        scheduled = outcome.scheduled,
+        finished = outcome.finished,
+        "campaign page expanded"
+    );
+    // Report this page's own numbers to the loop (it wakes the relay on `queued`).
+    Ok(Campaign {
+        queued: outcome.queued,
+        ..updated
+    })
+}
+
+/// What every recipient of a campaign shares, read once per page.
+struct Context {
+    campaign_id: CampaignId,
+    tenant: TenantId,
+    shop: Shop,
+    template_id: TemplateId,
+    template: Template,
+    category: MessageCategory,
+    data: Map<String, Value>,
+    segment: Segment,
+    send_at: Option<DateTime<Utc>>,
+}
+
+impl Context {
+    async fn load(conn: &mut AsyncPgConnection, campaign: &Campaign) -> Result<Self, DbError> {
+        let tenant = TenantId::from_uuid(campaign.tenant_id);
+        let corrupt = |what: String| DbError::Corrupt(format!("campaign {}: {what}", campaign.id));
+        let shop = nudge_db::shops::find(conn, tenant, ShopId::from_uuid(campaign.shop_id))
+            .await?
+            .ok_or_else(|| corrupt("its shop is gone".into()))?;
+        let template_id = TemplateId::from_uuid(campaign.template_id);
+        let row = nudge_db::templates::find(conn, tenant, template_id)
+            .await?
+            .ok_or_else(|| corrupt("its template is gone".into()))?;
+        let template = Template::parse(&row.body).map_err(|e| corrupt(e.to_string()))?;
+        let category = MessageCategory::parse(&campaign.category)
+            .ok_or_else(|| corrupt(format!("category '{}'", campaign.category)))?;
+        let segment: Segment = serde_json::from_value(campaign.segment.clone())
+            .map_err(|e| corrupt(format!("segment: {e}")))?;
+        let data = match &campaign.data {
+            Value::Object(data) => data.clone(),
+            other => return Err(corrupt(format!("data is not an object: {other}"))),
+        };
+        Ok(Context {
+            campaign_id: CampaignId::from_uuid(campaign.id),
+            tenant,
+            shop,
+            template_id,
+            template,
+            category,
+            data,
+            segment,
+            // A campaign that waited past its send time sends now.
+            send_at: campaign.send_at.filter(|at| *at > Utc::now()),
+        })
+    }
+}
+
+/// One recipient: their message's status, or why they were skipped. Errors other than
+/// the recipient's own rules abort the page (and roll it back).
+async fn deliver(
+    conn: &mut AsyncPgConnection,
+    context: &Context,
+    customer: &Customer,
+    now: DateTime<Utc>,
+    traceparent: Option<String>,
+) -> Result<Result<MessageStatus, &'static str>, ExpandError> {
+    let Ok(to) = PhoneNumber::parse(&customer.phone) else {
+        return Ok(Err(skip::INVALID_PHONE));
+    };
+    let Ok(body) = render(
+        &context.template,
+        true,
+        context.data.clone(),
+        Some(customer),
+    ) else {
+        return Ok(Err(skip::RENDER_FAILED));
+    };
+    let delivery = Delivery {
+        shop: &context.shop,
+        to,
+        customer: Some(customer),
+        template_id: Some(context.template_id),
+        body,
+        category: context.category,
+        send_at: context.send_at,
+        campaign_id: Some(context.campaign_id),
+    };
+    match store(conn, context.tenant, delivery, now, traceparent).await {
+        Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {
+            MessageStatus::Scheduled
+        } else {
+            MessageStatus::Queued
+        })),
+        Err(ApiError::RecipientOptedOut(_)) => Ok(Err(skip::OPTED_OUT)),
+        Err(ApiError::ConsentRequired(_)) => Ok(Err(skip::CONSENT_REQUIRED)),
+        Err(ApiError::FrequencyCapExceeded(_)) => Ok(Err(skip::FREQUENCY_CAP)),
+        Err(other) => Err(ExpandError::Store(other)),
+    }
+}
