@@ -6,6 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use nudge_db::DbError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Base of every problem `type`; docs/api.md lists them.
 pub const PROBLEM_BASE: &str = "https://nudge.dev/problems/";
@@ -13,7 +14,9 @@ pub const PROBLEM_BASE: &str = "https://nudge.dev/problems/";
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One field's problem: `field` is the JSON path of the field (`consent.state`,
+/// `quiet_hours.start`) or the query parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub detail: String,
@@ -127,15 +130,22 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as `application/problem+json` (RFC 9457). `type` is stable: branch on it,
+/// not on `title` or `detail` (docs/errors.md lists every type).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://nudge.dev/problems/<slug>`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    #[schema(format = "uri")]
+    pub kind: String,
+    pub title: String,
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What went wrong with this request, in a sentence.
+    pub detail: String,
+    /// Present on `validation` problems: every field that is wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl ApiError {
@@ -144,11 +154,11 @@ impl ApiError {
         let status = self.status_code();
         let problem = Problem {
             kind: format!("{PROBLEM_BASE}{}", self.slug()),
-            title: self.title(),
+            title: self.title().to_owned(),
             status: status.as_u16(),
             detail: self.public_detail(),
             errors: match self {
-                ApiError::Validation(errors) => Some(errors),
+                ApiError::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
         };

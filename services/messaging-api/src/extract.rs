@@ -14,6 +14,7 @@ use nudge_db::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use nudge_db::PageRequest;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
@@ -100,9 +101,13 @@ fn strip_position(message: &str) -> String {
 }
 
 /// `?limit=&cursor=` of every list endpoint.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

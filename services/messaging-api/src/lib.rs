@@ -15,6 +15,7 @@ pub mod extract;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod limits;
+pub mod openapi;
 pub mod outbox_relay;
 pub mod request_span;
 pub mod routes;

@@ -21,6 +21,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 description (YAML) and exit; docs/openapi.yaml is this.
+    Openapi,
     /// Operator commands.
     Admin {
         #[command(subcommand)]
@@ -73,6 +75,9 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Openapi => {
+            print!("{}", messaging_api::openapi::yaml()?);
+        }
         Command::Serve => {
             let config = Config::from_env()?;
             let aws = nudge_queue::load_aws_config().await;

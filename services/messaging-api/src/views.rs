@@ -10,12 +10,13 @@ use nudge_db::models::{
 use nudge_db::Page;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::encode_cursor;
 
 /// A page of a list endpoint.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ListView<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
@@ -32,16 +33,16 @@ impl<T> ListView<T> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ShopView {
     pub id: Uuid,
     pub name: String,
     pub sender_number: String,
     pub time_zone: String,
     /// At most `count` marketing messages per recipient in any `window_hours`.
-    pub frequency_cap: Value,
+    pub frequency_cap: FrequencyCapView,
     /// Local `HH:MM` window in which marketing waits (in the recipient's time zone).
-    pub quiet_hours: Value,
+    pub quiet_hours: QuietHoursView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,26 +54,40 @@ impl From<Shop> for ShopView {
             name: shop.name,
             sender_number: shop.sender_number,
             time_zone: shop.time_zone,
-            frequency_cap: serde_json::json!({
-                "count": shop.marketing_cap_count,
-                "window_hours": shop.marketing_cap_window_hours,
-            }),
-            quiet_hours: serde_json::json!({
-                "start": shop.quiet_hours_start.format("%H:%M").to_string(),
-                "end": shop.quiet_hours_end.format("%H:%M").to_string(),
-            }),
+            frequency_cap: FrequencyCapView {
+                count: shop.marketing_cap_count,
+                window_hours: shop.marketing_cap_window_hours,
+            },
+            quiet_hours: QuietHoursView {
+                start: shop.quiet_hours_start.format("%H:%M").to_string(),
+                end: shop.quiet_hours_end.format("%H:%M").to_string(),
+            },
             created_at: shop.created_at,
             updated_at: shop.updated_at,
         }
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+pub struct FrequencyCapView {
+    pub count: i32,
+    pub window_hours: i32,
+}
+
+/// Local times `HH:MM`; equal times: no quiet hours.
+#[derive(Serialize, ToSchema)]
+pub struct QuietHoursView {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct CustomerView {
     pub id: Uuid,
     pub shop_id: Uuid,
     pub phone: String,
     pub name: Option<String>,
+    #[schema(value_type = Object)]
     pub attributes: Value,
     /// `opted_in`, `opted_out` or `unknown`; its history is at `/consent`.
     pub consent: String,
@@ -98,7 +113,7 @@ impl From<Customer> for CustomerView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TemplateView {
     pub id: Uuid,
     pub name: String,
@@ -129,17 +144,19 @@ impl From<TemplateRow> for TemplateView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ErrorView {
     pub code: Option<i32>,
     pub message: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventView {
     #[serde(rename = "type")]
     pub kind: String,
     pub at: DateTime<Utc>,
+    /// What happened, by event type (attempt, provider sid, error, reason...).
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 
@@ -153,7 +170,7 @@ impl From<MessageEvent> for EventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MessageView {
     pub id: Uuid,
     pub shop_id: Uuid,
@@ -212,10 +229,11 @@ impl MessageView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConsentEventView {
     pub state: String,
     pub source: String,
+    #[schema(value_type = Object)]
     pub evidence: Value,
     pub at: DateTime<Utc>,
 }
@@ -232,7 +250,7 @@ impl From<ConsentEvent> for ConsentEventView {
 }
 
 /// A key as listed: never its secret nor its hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiKeyView {
     pub id: Uuid,
     pub name: String,
@@ -256,20 +274,22 @@ impl From<ApiKey> for ApiKeyView {
 
 /// A campaign and its progress. `recipients = queued + scheduled + skipped` (summed over
 /// reasons) at every moment; `messages` counts its messages by their current status.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CampaignView {
     pub id: Uuid,
     pub shop_id: Uuid,
     pub template_id: Uuid,
     pub name: String,
     pub category: String,
+    #[schema(value_type = crate::campaigns::SegmentSchema)]
     pub segment: Value,
+    #[schema(value_type = Object)]
     pub data: Value,
     pub send_at: Option<DateTime<Utc>>,
     /// `expanding` (messages being created), `expanded` (all created) or `cancelled`.
     pub status: String,
     /// Why expansion is paused, e.g. `daily_message_cap`, and until when.
-    pub waiting: Option<Value>,
+    pub waiting: Option<WaitingView>,
     pub progress: CampaignProgress,
     /// Present on single-campaign responses: its messages by current status.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,7 +300,14 @@ pub struct CampaignView {
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+pub struct WaitingView {
+    /// `daily_message_cap`.
+    pub reason: String,
+    pub until: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct CampaignProgress {
     /// Customers in the segment when the campaign was created.
     pub audience_estimate: i32,
@@ -291,14 +318,16 @@ pub struct CampaignProgress {
     /// Messages created to go later (the campaign's `send_at`, or quiet hours).
     pub scheduled: i32,
     /// Recipients who got no message, by reason.
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub skipped: Value,
 }
 
 impl CampaignView {
     pub fn new(campaign: Campaign, messages: Option<BTreeMap<String, i64>>) -> Self {
-        let waiting = campaign
-            .waiting_reason
-            .map(|reason| serde_json::json!({ "reason": reason, "until": campaign.available_at }));
+        let waiting = campaign.waiting_reason.map(|reason| WaitingView {
+            reason,
+            until: campaign.available_at,
+        });
         CampaignView {
             id: campaign.id,
             shop_id: campaign.shop_id,
@@ -324,4 +353,55 @@ impl CampaignView {
             cancelled_at: campaign.cancelled_at,
         }
     }
+}
+
+/// A new key: the listed fields plus the secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiKeyView {
+    #[serde(flatten)]
+    pub listed: ApiKeyView,
+    /// The secret: `Authorization: Bearer <key>`. Not retrievable later.
+    pub key: String,
+}
+
+/// A customer's consent and a page of its ledger.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentLedgerView {
+    pub customer_id: Uuid,
+    /// The current state.
+    pub state: String,
+    /// Changes, newest first.
+    pub data: Vec<ConsentEventView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to a batch: one result per item, in order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    pub accepted: usize,
+    pub refused: usize,
+    pub results: Vec<BatchItemView>,
+}
+
+/// One item of a batch: `message` when accepted (`status` 202), else `problem`.
+#[derive(Serialize, ToSchema)]
+pub struct BatchItemView {
+    pub index: usize,
+    /// The status the item would have had as a single send.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::error::Problem>)]
+    pub problem: Option<Value>,
+}
+
+/// `/healthz` and `/readyz` when all is well.
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok` (alive) or `ready`.
+    pub status: String,
+    /// Each dependency's state (`/readyz` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, String>>,
 }

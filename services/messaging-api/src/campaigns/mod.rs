@@ -13,6 +13,7 @@ use nudge_db::AsyncPgConnection;
 use nudge_domain::{CampaignId, Segment, ShopId, Template, TemplateId, TenantId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::check;
@@ -20,7 +21,7 @@ use crate::routes::check_category;
 use crate::send::check_send_at;
 
 /// `POST /v1/campaigns`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
     pub shop_id: Option<String>,
@@ -29,14 +30,29 @@ pub struct CreateCampaign {
     pub template: Option<String>,
     /// Data shared by every recipient; each also gets `customer`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub data: Map<String, Value>,
     /// Default: the template's category.
     pub category: Option<String>,
     /// Default: every customer of the shop.
     #[serde(default)]
+    #[schema(value_type = Option<SegmentSchema>)]
     pub segment: Option<Value>,
     /// RFC 3339, from 1 minute to 35 days ahead; default: now.
     pub send_at: Option<String>,
+}
+
+/// The audience of a campaign (documentation of `nudge_domain::Segment`, which the
+/// domain crate keeps free of web concerns).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "read by the OpenAPI description only")]
+pub struct SegmentSchema {
+    /// Customers whose attributes contain this object (JSON containment, `@>`).
+    #[schema(value_type = Object)]
+    attributes: Option<Value>,
+    /// Customers in one of these consent states; empty or absent: any.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["opted_in"]))]
+    consent: Option<Vec<String>>,
 }
 
 const MAX_NAME_CHARS: usize = 200;

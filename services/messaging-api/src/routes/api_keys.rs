@@ -3,25 +3,33 @@
 //! guess can be tested against a leaked hash, and there is no pepper to lose or rotate).
 //! Keys are listed by prefix; a revoked key is refused from the next request on.
 
+use crate::error::Problem;
 use actix_web::{delete, get, post, web, HttpResponse};
 use nudge_db::tenants::Revoke;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, path_id, JsonBody, PageQuery};
 use crate::startup::AppState;
-use crate::views::{ApiKeyView, ListView};
+use crate::views::{ApiKeyView, CreatedApiKeyView, ListView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create).service(list).service(revoke);
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(create, list, revoke))]
+pub struct Api;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
+    /// What the key is for, 1 to 100 characters; default `default`.
     #[serde(default = "default_name")]
     name: String,
 }
@@ -30,6 +38,13 @@ fn default_name() -> String {
     "default".into()
 }
 
+#[utoipa::path(
+    post, path = "/v1/api-keys", tag = "api-keys",
+    summary = "Issue an API key",
+    description = "The secret (`key`) is shown in this answer only; Nudge keeps its SHA-256.",
+    request_body = CreateKey,
+    responses((status = 201, description = "The key, with its secret", body = CreatedApiKeyView))
+)]
 #[post("/api-keys")]
 async fn create(
     auth: Authenticated,
@@ -42,12 +57,18 @@ async fn create(
     }
     let mut conn = state.conn().await?;
     let (plain_text, row) = nudge_db::tenants::issue_key(&mut conn, auth.tenant, name).await?;
-    let mut view =
-        serde_json::to_value(ApiKeyView::from(row)).map_err(|e| ApiError::Internal(e.into()))?;
-    view["key"] = json!(plain_text);
-    Ok(HttpResponse::Created().json(view))
+    Ok(HttpResponse::Created().json(CreatedApiKeyView {
+        listed: ApiKeyView::from(row),
+        key: plain_text,
+    }))
 }
 
+#[utoipa::path(
+    get, path = "/v1/api-keys", tag = "api-keys",
+    summary = "List the tenant's API keys (never their secrets)",
+    params(PageQuery),
+    responses((status = 200, description = "A page of keys", body = ListView<ApiKeyView>))
+)]
 #[get("/api-keys")]
 async fn list(
     auth: Authenticated,
@@ -60,6 +81,16 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, ApiKeyView::from)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    summary = "Revoke an API key",
+    description = "Refused from the next request on. The last active key cannot be revoked.",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 409, description = "`conflict`: it is the tenant's last active key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/api-keys/{id}")]
 async fn revoke(
     auth: Authenticated,

@@ -5,6 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use nudge_db::campaigns::{CampaignFilter, Cancel};
 use nudge_domain::{CampaignId, ShopId};
 use serde::Deserialize;
+use utoipa::OpenApi;
 
 use crate::auth::Authenticated;
 use crate::campaigns::{create as create_campaign, CreateCampaign};
@@ -20,6 +21,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cancel);
 }
 
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(create, list, show, cancel))]
+pub struct Api;
+
+#[utoipa::path(
+    post, path = "/v1/campaigns", tag = "campaigns",
+    summary = "Send a template to a segment of a shop's customers",
+    description = "Accepted (`202`) and expanded into messages in the background; see docs/campaigns.md.",
+    request_body = CreateCampaign,
+    responses((status = 202, description = "The campaign, `expanding`", body = CampaignView))
+)]
 #[post("/campaigns")]
 #[tracing::instrument(skip_all, fields(campaign_id))]
 async fn create(
@@ -49,6 +62,16 @@ struct ListQuery {
     page: PageQuery,
 }
 
+#[utoipa::path(
+    get, path = "/v1/campaigns", tag = "campaigns",
+    summary = "List campaigns",
+    params(
+        ("shop_id" = Option<Uuid>, Query, description = "Only this shop's campaigns"),
+        ("status" = Option<String>, Query, description = "`expanding`, `expanded` or `cancelled`"),
+        PageQuery,
+    ),
+    responses((status = 200, description = "A page of campaigns, newest first", body = ListView<CampaignView>))
+)]
 #[get("/campaigns")]
 async fn list(
     auth: Authenticated,
@@ -81,6 +104,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, |c| CampaignView::new(c, None))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/campaigns/{id}", tag = "campaigns",
+    summary = "Show a campaign and its progress",
+    params(("id" = Uuid, Path, description = "The campaign's id")),
+    responses((status = 200, description = "The campaign, with its messages by status", body = CampaignView))
+)]
 #[get("/campaigns/{id}")]
 async fn show(
     auth: Authenticated,
@@ -98,6 +127,13 @@ async fn show(
 
 /// Stops the expansion and cancels every message of the campaign that has not gone to
 /// the queue. Cancelling a cancelled campaign is harmless (it takes back what is left).
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns",
+    summary = "Cancel a campaign",
+    description = "Stops the expansion and cancels its messages that have not gone to the queue. Harmless to repeat.",
+    params(("id" = Uuid, Path, description = "The campaign's id")),
+    responses((status = 200, description = "The cancelled campaign", body = CampaignView))
+)]
 #[post("/campaigns/{id}/cancel")]
 async fn cancel(
     auth: Authenticated,

@@ -5,27 +5,37 @@
 use actix_web::{get, post, web, HttpResponse};
 use nudge_domain::{Consent, ConsentSource, CustomerId};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, encode_cursor, path_id, JsonBody, PageQuery};
 use crate::startup::AppState;
-use crate::views::{ConsentEventView, CustomerView};
+use crate::views::{ConsentEventView, ConsentLedgerView, CustomerView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(show).service(change);
 }
 
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(show, change))]
+pub struct Api;
+
 /// A consent change as a client states it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentChange {
+    /// `opted_in`, `opted_out` or `unknown`.
     state: String,
+    /// `api` (the default) or `import`; `keyword` is for texted keywords only.
     #[serde(default = "default_source")]
     source: String,
     /// What proves it: the form, the checkbox text, an IP address... kept as given.
     #[serde(default)]
+    #[schema(value_type = Object)]
     evidence: Map<String, Value>,
 }
 
@@ -57,6 +67,12 @@ impl ConsentChange {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/customers/{id}/consent", tag = "customers",
+    summary = "A customer's consent and its ledger",
+    params(("id" = Uuid, Path, description = "The customer's id"), PageQuery),
+    responses((status = 200, description = "The current state and the ledger, newest first", body = ConsentLedgerView))
+)]
 #[get("/customers/{id}/consent")]
 async fn show(
     auth: Authenticated,
@@ -71,14 +87,25 @@ async fn show(
         .await?
         .ok_or(ApiError::NotFound("customer"))?;
     let ledger = nudge_db::consent::ledger(&mut conn, auth.tenant, id, page).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "customer_id": customer.id,
-        "state": customer.consent,
-        "data": ledger.items.into_iter().map(ConsentEventView::from).collect::<Vec<_>>(),
-        "next_cursor": ledger.next.map(encode_cursor),
-    })))
+    Ok(HttpResponse::Ok().json(ConsentLedgerView {
+        customer_id: customer.id,
+        state: customer.consent,
+        data: ledger
+            .items
+            .into_iter()
+            .map(ConsentEventView::from)
+            .collect(),
+        next_cursor: ledger.next.map(encode_cursor),
+    }))
 }
 
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/consent", tag = "customers",
+    summary = "Record a consent change",
+    params(("id" = Uuid, Path, description = "The customer's id")),
+    request_body = ConsentChange,
+    responses((status = 201, description = "The customer with the new state", body = CustomerView))
+)]
 #[post("/customers/{id}/consent")]
 async fn change(
     auth: Authenticated,

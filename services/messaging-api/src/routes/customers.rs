@@ -1,5 +1,6 @@
 //! `/v1/customers`: a shop's customers, one per phone number, with free-form attributes.
 
+use crate::error::Problem;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{Customer, CustomerChanges};
@@ -7,6 +8,8 @@ use nudge_db::DbError;
 use nudge_domain::{Consent, CustomerId, PhoneNumber, ShopId};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -23,13 +26,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove);
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(create, list, show, update, remove))]
+pub struct Api;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateCustomer {
     shop_id: String,
     phone: String,
     name: Option<String>,
+    /// Free-form, for templates (`{{customer.tier}}`) and campaign segments.
     #[serde(default)]
+    #[schema(value_type = Object)]
     attributes: Map<String, Value>,
     /// The consent the customer gave when they were collected (checkout checkbox...).
     consent: Option<ConsentChange>,
@@ -37,13 +47,15 @@ struct CreateCustomer {
     time_zone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateCustomer {
     phone: Option<String>,
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
     name: Option<Option<String>>,
+    /// Replaces the attributes.
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "present")]
     time_zone: Option<Option<String>>,
@@ -98,6 +110,15 @@ fn conflict(error: DbError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/customers", tag = "customers",
+    summary = "Create a customer",
+    request_body = CreateCustomer,
+    responses(
+        (status = 201, description = "The customer", body = CustomerView),
+        (status = 409, description = "`conflict`: the shop already has a customer with this phone", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/customers")]
 async fn create(
     auth: Authenticated,
@@ -138,6 +159,12 @@ async fn create(
     Ok(HttpResponse::Created().json(CustomerView::from(customer)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/customers", tag = "customers",
+    summary = "List customers",
+    params(PageQuery, ("shop_id" = Option<Uuid>, Query, description = "Only this shop's customers")),
+    responses((status = 200, description = "A page of customers, newest first", body = ListView<CustomerView>))
+)]
 #[get("/customers")]
 async fn list(
     auth: Authenticated,
@@ -160,6 +187,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, CustomerView::from)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/customers/{id}", tag = "customers",
+    summary = "Show a customer",
+    params(("id" = Uuid, Path, description = "The customer's id")),
+    responses((status = 200, description = "The customer", body = CustomerView))
+)]
 #[get("/customers/{id}")]
 async fn show(
     auth: Authenticated,
@@ -174,6 +207,17 @@ async fn show(
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
 }
 
+#[utoipa::path(
+    patch, path = "/v1/customers/{id}", tag = "customers",
+    summary = "Change a customer",
+    description = "Consent is changed through `/consent`, which keeps the ledger.",
+    params(("id" = Uuid, Path, description = "The customer's id")),
+    request_body = UpdateCustomer,
+    responses(
+        (status = 200, description = "The changed customer", body = CustomerView),
+        (status = 409, description = "`conflict`: the shop already has a customer with this phone", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[patch("/customers/{id}")]
 async fn update(
     auth: Authenticated,
@@ -203,6 +247,13 @@ async fn update(
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/customers/{id}", tag = "customers",
+    summary = "Delete a customer",
+    description = "Their messages stay in the log.",
+    params(("id" = Uuid, Path, description = "The customer's id")),
+    responses((status = 204, description = "Deleted"))
+)]
 #[delete("/customers/{id}")]
 async fn remove(
     auth: Authenticated,

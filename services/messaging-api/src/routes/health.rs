@@ -1,7 +1,10 @@
 //! `/healthz`: the process answers. `/readyz`: it can do its work (database and queue
 //! reachable); a load balancer sends traffic only when this says 200.
 
+use crate::error::Problem;
+use std::collections::BTreeMap;
 use std::time::Duration;
+use utoipa::OpenApi;
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
@@ -9,14 +12,39 @@ use serde_json::json;
 
 use crate::error::{ApiError, RETRY_AFTER_SECONDS};
 use crate::startup::AppState;
+use crate::views::HealthView;
+
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub struct Api;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    summary = "Liveness: the process answers",
+    security(()),
+    responses((status = 200, description = "Alive", body = HealthView))
+)]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(HealthView {
+        status: "ok".into(),
+        checks: None,
+    })
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    summary = "Readiness: the database and the queue answer",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = HealthView),
+        (status = 503, description = "`unavailable`, with `checks`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = tokio::time::timeout(CHECK_TIMEOUT, async {
@@ -31,9 +59,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .and_then(|r| r.map_err(|e| e.to_string()));
 
     let verdict = |result: &Result<_, String>| if result.is_ok() { "ok" } else { "unavailable" };
-    let checks = json!({ "database": verdict(&database), "queue": verdict(&queue) });
+    let checks = BTreeMap::from([
+        ("database".to_owned(), verdict(&database).to_owned()),
+        ("queue".to_owned(), verdict(&queue).to_owned()),
+    ]);
     if database.is_ok() && queue.is_ok() {
-        return HttpResponse::Ok().json(json!({ "status": "ready", "checks": checks }));
+        return HttpResponse::Ok().json(HealthView {
+            status: "ready".into(),
+            checks: Some(checks),
+        });
     }
     if let Err(error) = &database {
         tracing::warn!(%error, "readiness: database unavailable");
@@ -43,7 +77,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     // The API's own unavailable problem, plus which dependency is down.
     let mut problem = ApiError::Unavailable("readiness check".into()).problem();
-    problem["checks"] = checks;
+    problem["checks"] = json!(checks);
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))

@@ -1,19 +1,21 @@
 //! `/v1/messages`: send one message (202: accepted, delivery follows) and the log.
 
+use crate::error::Problem;
 use actix_web::ResponseError;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use nudge_db::messages::{Cancel, MessageFilter};
 use nudge_domain::{CampaignId, MessageId, MessageStatus, PhoneNumber, ShopId};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, parse_json, path_id, JsonBody, PageQuery};
 use crate::send::{accept, SendRequest};
 use crate::startup::AppState;
-use crate::views::{ListView, MessageView};
+use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The batch route before `/messages/{id}` routes: literal segments first.
@@ -24,6 +26,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cancel);
 }
 
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(send, send_batch, list, show, cancel))]
+pub struct Api;
+
+#[utoipa::path(
+    post, path = "/v1/messages", tag = "messages",
+    summary = "Send one message",
+    description = "Accepted (`202`) means stored with its outbox row: delivery follows. Give `to` or `customer_id`, and `template` or `body`.",
+    request_body = SendRequest,
+    responses(
+        (status = 202, description = "Accepted: the message, `queued` or `scheduled`, with its first event", body = MessageView),
+        (status = 422, description = "`validation`, `recipient-opted-out`, `consent-required`, `frequency-cap-exceeded` or `idempotency-key-reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate-limited`, or `daily-message-cap-reached`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 #[post("/messages")]
 #[tracing::instrument(skip_all, fields(message_id))]
 async fn send(
@@ -45,15 +64,23 @@ async fn send(
 /// Most recipients one batch may carry.
 const MAX_BATCH: usize = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchRequest {
-    /// Each item is a complete send request.
+    /// Each item is a complete send request (1 to 1,000 items).
+    #[schema(value_type = Vec<SendRequest>)]
     messages: Vec<serde_json::Value>,
 }
 
 /// Up to 1,000 sends in one call. Each item is accepted or refused on its own (its own
 /// transaction), with one result per item in order: partial success is normal.
+#[utoipa::path(
+    post, path = "/v1/messages/batch", tag = "messages",
+    summary = "Send up to 1,000 messages",
+    description = "Each item is accepted or refused on its own; one result per item, in order.",
+    request_body = BatchRequest,
+    responses((status = 200, description = "One result per item", body = BatchView))
+)]
 #[post("/messages/batch")]
 #[tracing::instrument(skip_all, fields(items))]
 async fn send_batch(
@@ -84,13 +111,23 @@ async fn send_batch(
         results.push(match outcome {
             Ok(message) => {
                 accepted += 1;
-                json!({"index": index, "status": 202, "message": MessageView::new(message, None)})
+                BatchItemView {
+                    index,
+                    status: 202,
+                    message: Some(MessageView::new(message, None)),
+                    problem: None,
+                }
             }
             Err(error) => {
                 if error.status_code().is_server_error() {
                     tracing::warn!(index, error = ?error, "batch item failed on our side");
                 }
-                json!({"index": index, "status": error.status_code().as_u16(), "problem": error.problem()})
+                BatchItemView {
+                    index,
+                    status: error.status_code().as_u16(),
+                    message: None,
+                    problem: Some(error.problem()),
+                }
             }
         });
     }
@@ -98,8 +135,11 @@ async fn send_batch(
         state.relay_wakeup.notify_one();
     }
     let refused = results.len() - accepted;
-    Ok(HttpResponse::Ok()
-        .json(json!({"accepted": accepted, "refused": refused, "results": results})))
+    Ok(HttpResponse::Ok().json(BatchView {
+        accepted,
+        refused,
+        results,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -180,6 +220,20 @@ impl LogQuery {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/messages", tag = "messages",
+    summary = "The message log",
+    params(
+        ("shop_id" = Option<Uuid>, Query, description = "Only this shop's messages"),
+        ("campaign_id" = Option<Uuid>, Query, description = "Only this campaign's messages"),
+        ("status" = Option<String>, Query, description = "Only messages in this status"),
+        ("to" = Option<String>, Query, description = "Only messages to this E.164 number"),
+        ("since" = Option<DateTime<Utc>>, Query, description = "Accepted at or after (RFC 3339)"),
+        ("until" = Option<DateTime<Utc>>, Query, description = "Accepted before (RFC 3339)"),
+        PageQuery,
+    ),
+    responses((status = 200, description = "A page of messages, newest first", body = ListView<MessageView>))
+)]
 #[get("/messages")]
 async fn list(
     auth: Authenticated,
@@ -195,6 +249,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, |m| MessageView::new(m, None))))
 }
 
+#[utoipa::path(
+    get, path = "/v1/messages/{id}", tag = "messages",
+    summary = "Show a message with its timeline",
+    params(("id" = Uuid, Path, description = "The message's id")),
+    responses((status = 200, description = "The message and its events, oldest first", body = MessageView))
+)]
 #[get("/messages/{id}")]
 async fn show(
     auth: Authenticated,
@@ -212,6 +272,15 @@ async fn show(
 
 /// Cancels a message that has not gone to the queue (scheduled, or accepted while the
 /// queue was unreachable).
+#[utoipa::path(
+    post, path = "/v1/messages/{id}/cancel", tag = "messages",
+    summary = "Cancel a message that has not gone to the queue",
+    params(("id" = Uuid, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The cancelled message", body = MessageView),
+        (status = 409, description = "`not-cancellable`: it has gone to the queue", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/messages/{id}/cancel")]
 async fn cancel(
     auth: Authenticated,

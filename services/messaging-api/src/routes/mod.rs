@@ -1,13 +1,14 @@
 //! HTTP routes, one module per resource. `configure` is the whole routing table.
 
-mod api_keys;
-mod campaigns;
-mod consent;
-mod customers;
-mod health;
-mod messages;
-mod shops;
-mod templates;
+pub(crate) mod api_keys;
+pub(crate) mod campaigns;
+pub(crate) mod consent;
+pub(crate) mod customers;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod messages;
+pub(crate) mod shops;
+pub(crate) mod templates;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -17,6 +18,7 @@ pub use templates::check_category;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .configure(docs::configure)
         .service(
             web::scope("/v1")
                 // The last wrap runs first: authenticate and count, then idempotency.

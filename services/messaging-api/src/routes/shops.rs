@@ -1,10 +1,13 @@
 //! `/v1/shops`: a tenant's shops, each with its sender number and IANA time zone.
 
+use crate::error::Problem;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{NaiveTime, Utc};
 use nudge_db::models::{Shop, ShopChanges};
 use nudge_domain::{PhoneNumber, ShopId};
 use serde::Deserialize;
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -20,7 +23,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove);
 }
 
-#[derive(Deserialize)]
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(create, list, show, update, remove))]
+pub struct Api;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateShop {
     name: String,
@@ -32,7 +40,7 @@ struct CreateShop {
 }
 
 /// Local times, `HH:MM`; the window may cross midnight; equal times turn it off.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct QuietHoursBody {
     start: String,
@@ -65,7 +73,9 @@ fn default_quiet_hours() -> (NaiveTime, NaiveTime) {
 }
 
 /// At most `count` marketing messages per recipient in any `window_hours`.
-#[derive(Deserialize)]
+/// At most `count` (0 to 1,000) marketing messages per recipient in any `window_hours`
+/// (1 to 720).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FrequencyCapBody {
     count: i32,
@@ -96,7 +106,7 @@ fn default_time_zone() -> String {
     "UTC".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateShop {
     name: Option<String>,
@@ -134,6 +144,12 @@ fn check_time_zone(raw: &str, errors: &mut Vec<FieldError>) -> String {
     raw.to_owned()
 }
 
+#[utoipa::path(
+    post, path = "/v1/shops", tag = "shops",
+    summary = "Create a shop",
+    request_body = CreateShop,
+    responses((status = 201, description = "The shop", body = ShopView))
+)]
 #[post("/shops")]
 async fn create(
     auth: Authenticated,
@@ -170,6 +186,12 @@ async fn create(
     Ok(HttpResponse::Created().json(ShopView::from(shop)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/shops", tag = "shops",
+    summary = "List shops",
+    params(PageQuery),
+    responses((status = 200, description = "A page of shops, newest first", body = ListView<ShopView>))
+)]
 #[get("/shops")]
 async fn list(
     auth: Authenticated,
@@ -182,6 +204,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, ShopView::from)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/shops/{id}", tag = "shops",
+    summary = "Show a shop",
+    params(("id" = Uuid, Path, description = "The shop's id")),
+    responses((status = 200, description = "The shop", body = ShopView))
+)]
 #[get("/shops/{id}")]
 async fn show(
     auth: Authenticated,
@@ -196,6 +224,13 @@ async fn show(
     Ok(HttpResponse::Ok().json(ShopView::from(shop)))
 }
 
+#[utoipa::path(
+    patch, path = "/v1/shops/{id}", tag = "shops",
+    summary = "Change a shop",
+    params(("id" = Uuid, Path, description = "The shop's id")),
+    request_body = UpdateShop,
+    responses((status = 200, description = "The changed shop", body = ShopView))
+)]
 #[patch("/shops/{id}")]
 async fn update(
     auth: Authenticated,
@@ -233,6 +268,15 @@ async fn update(
     Ok(HttpResponse::Ok().json(ShopView::from(shop)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/shops/{id}", tag = "shops",
+    summary = "Delete a shop",
+    params(("id" = Uuid, Path, description = "The shop's id")),
+    responses(
+        (status = 204, description = "Deleted, with its customers"),
+        (status = 409, description = "`conflict`: the shop has messages or campaigns", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/shops/{id}")]
 async fn remove(
     auth: Authenticated,

@@ -1,12 +1,15 @@
 //! `/v1/templates`: named message bodies with `{{variable}}` placeholders, unique by
 //! name within a tenant. A body is parsed on the way in, so a stored template renders.
 
+use crate::error::Problem;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{TemplateChanges, TemplateRow};
 use nudge_db::DbError;
 use nudge_domain::{MessageCategory, Template, TemplateId};
 use serde::Deserialize;
+use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -22,10 +25,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove);
 }
 
+/// This module's part of the OpenAPI description (merged in `crate::openapi`).
+#[derive(OpenApi)]
+#[openapi(paths(create, list, show, update, remove))]
+pub struct Api;
+
 /// A template body longer than this could never be one SMS (Twilio's limit is 1,600).
 const MAX_BODY_CHARS: usize = 1_600;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTemplate {
     name: String,
@@ -34,7 +42,7 @@ struct CreateTemplate {
     category: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateTemplate {
     name: Option<String>,
@@ -94,6 +102,15 @@ fn conflict(error: DbError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/templates", tag = "templates",
+    summary = "Create a template",
+    request_body = CreateTemplate,
+    responses(
+        (status = 201, description = "The template, with the variables it uses", body = TemplateView),
+        (status = 409, description = "`conflict`: a template with this name exists", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[post("/templates")]
 async fn create(
     auth: Authenticated,
@@ -127,6 +144,12 @@ async fn create(
     Ok(HttpResponse::Created().json(TemplateView::from(row)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/templates", tag = "templates",
+    summary = "List templates",
+    params(PageQuery),
+    responses((status = 200, description = "A page of templates, newest first", body = ListView<TemplateView>))
+)]
 #[get("/templates")]
 async fn list(
     auth: Authenticated,
@@ -139,6 +162,12 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListView::from_page(page, TemplateView::from)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/templates/{id}", tag = "templates",
+    summary = "Show a template",
+    params(("id" = Uuid, Path, description = "The template's id")),
+    responses((status = 200, description = "The template", body = TemplateView))
+)]
 #[get("/templates/{id}")]
 async fn show(
     auth: Authenticated,
@@ -153,6 +182,17 @@ async fn show(
     Ok(HttpResponse::Ok().json(TemplateView::from(row)))
 }
 
+#[utoipa::path(
+    patch, path = "/v1/templates/{id}", tag = "templates",
+    summary = "Change a template",
+    description = "Messages already accepted keep their rendered body.",
+    params(("id" = Uuid, Path, description = "The template's id")),
+    request_body = UpdateTemplate,
+    responses(
+        (status = 200, description = "The changed template", body = TemplateView),
+        (status = 409, description = "`conflict`: a template with this name exists", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[patch("/templates/{id}")]
 async fn update(
     auth: Authenticated,
@@ -183,6 +223,15 @@ async fn update(
     Ok(HttpResponse::Ok().json(TemplateView::from(row)))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/templates/{id}", tag = "templates",
+    summary = "Delete a template",
+    params(("id" = Uuid, Path, description = "The template's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "`conflict`: a campaign uses it", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[delete("/templates/{id}")]
 async fn remove(
     auth: Authenticated,

@@ -14,6 +14,7 @@ use nudge_domain::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::check;
@@ -34,7 +35,7 @@ pub(crate) const MAX_RENDERED_CHARS: usize = 1_600;
 
 /// `POST /v1/messages`. Fields are optional here so that every problem is reported at
 /// once; the rules are in [`accept`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub shop_id: Option<String>,
@@ -44,7 +45,9 @@ pub struct SendRequest {
     pub template: Option<String>,
     /// A literal body (it may use `{{variables}}` too).
     pub body: Option<String>,
+    /// Values for the template's variables; a known customer is `customer`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub data: Map<String, Value>,
     /// `transactional` or `marketing`; default: the template's, or marketing.
     pub category: Option<String>,

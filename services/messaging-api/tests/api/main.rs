@@ -18,6 +18,7 @@ mod idempotency;
 mod isolation;
 mod limits;
 mod messages;
+mod openapi;
 mod outbox;
 mod quiet_hours;
 mod resources;
