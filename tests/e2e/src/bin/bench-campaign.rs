@@ -1,0 +1,152 @@
+//! Benchmark of campaign expansion (docs/benchmarks.md): how fast a campaign to N
+//! customers becomes N stored messages (recipients expanded per second), and how long
+//! until all of them are on the SQS queue, for several page sizes.
+//!
+//! Runs the real app in-process against a fresh database and a fresh LocalStack queue:
+//!   cargo run --release -p nudge-e2e --bin bench-campaign -- [customers]
+//! Needs Postgres and LocalStack running (./nudge up starts both).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: failing loudly is right"
+)]
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use messaging_api::{Application, Config};
+use nudge_db::models::Customer;
+use nudge_domain::TenantId;
+use nudge_testkit::{localstack_config, TestDb, TestQueue};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() {
+    let customers: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    println!("| page size | customers | expanded in s | recipients/s | all on SQS in s |");
+    println!("| --- | --- | --- | --- | --- |");
+    for page_size in [50, 200, 1_000] {
+        run(page_size, customers).await;
+    }
+}
+
+async fn run(page_size: i64, customers: usize) {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new("bench-campaign", 5).await;
+    let config = Config {
+        database_url: SecretString::from(db.url.clone()),
+        database_pool_size: 10,
+        http_host: "127.0.0.1".into(),
+        http_port: 0,
+        outbound_sms_queue: queue.url.clone(),
+        outbox_relay_interval_ms: 200,
+        campaign_page_size: page_size,
+    };
+    let app = Application::build(config, &localstack_config())
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let mut conn = db.connect().await;
+    let created: Value = serde_json::from_str(
+        &messaging_api::admin::create_tenant(&mut conn, "bench")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let tenant: TenantId = created["tenant_id"].as_str().unwrap().parse().unwrap();
+    nudge_db::tenants::set_limits(&mut conn, tenant, Some(i32::MAX), Some(i32::MAX))
+        .await
+        .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let shop: Value = post(
+        "/v1/shops",
+        json!({"name": "Bench", "sender_number": "+15017122661",
+               "quiet_hours": {"start": "00:00", "end": "00:00"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let shop_id: uuid::Uuid = shop["id"].as_str().unwrap().parse().unwrap();
+    for n in 0..customers {
+        let now = Utc::now();
+        let customer = Customer {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: tenant.as_uuid(),
+            shop_id,
+            phone: format!("+1415{:07}", n),
+            name: Some(format!("Customer {n}")),
+            attributes: json!({"tier": "gold"}),
+            created_at: now,
+            updated_at: now,
+            consent: "opted_in".into(),
+            time_zone: None,
+        };
+        nudge_db::customers::insert(&mut conn, &customer)
+            .await
+            .unwrap();
+    }
+    post(
+        "/v1/templates",
+        json!({"name": "promo", "body": "Hi {{customer.name}}, 20% off gold items today"}),
+    )
+    .await
+    .unwrap();
+
+    let started = Instant::now();
+    let campaign: Value = post(
+        "/v1/campaigns",
+        json!({"shop_id": shop_id, "name": "Bench", "template": "promo",
+               "segment": {"attributes": {"tier": "gold"}}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = campaign["id"].as_str().unwrap();
+    let expanded = loop {
+        let now: Value = http
+            .get(format!("{base}/v1/campaigns/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["status"] == "expanded" {
+            assert_eq!(now["progress"]["queued"], customers, "{now}");
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let drained = loop {
+        let left: i64 = nudge_db::outbox::pending(&mut conn).await.unwrap();
+        if left == 0 {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "| {page_size} | {customers} | {:.2} | {:.0} | {:.2} |",
+        expanded.as_secs_f64(),
+        customers as f64 / expanded.as_secs_f64(),
+        drained.as_secs_f64()
+    );
+}
