@@ -4,12 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nudge_domain::{CampaignId, MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
+use nudge_domain::{
+    recipient_zone, CampaignId, Consent, ConsentRefusal, Envelope, MessageCategory,
+    MessageEventType, MessageId, MessageKind, MessageStatus, OutboundSmsV1, PhoneNumber,
+    QuietHours, ShopId, TenantId,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::models::{Message, MessageEvent, OutboxRow};
-use crate::schema::{message_events, messages, outbox};
+use crate::schema::{customers, message_events, messages, outbox};
 use crate::{DbError, Page, PageRequest};
 
 /// Filters of the message log; all optional, all combined with AND.
@@ -218,22 +222,67 @@ pub enum Claim {
     Claimed(Box<Message>),
     /// It is not `queued`: someone sent it, failed it, or is sending it.
     NotQueued(MessageStatus),
+    /// The recipient's consent no longer allows it (a STOP that arrived after the
+    /// message was accepted wins): it is now `cancelled`, with the reason.
+    Withdrawn(ConsentRefusal),
+    /// Marketing that would now land inside the recipient's quiet hours (it waited in
+    /// the queue, or for retries): `scheduled` again until `until`, with a new outbox row.
+    Held { until: DateTime<Utc> },
     /// No such message for that tenant.
     Missing,
 }
 
-/// Moves `queued -> sending` with a conditional update, so that of two workers holding
-/// the same (redelivered) queue message, exactly one gets to send it.
+/// Moves `queued -> sending`, re-checking at the moment of sending what may have
+/// changed since the API accepted the message: the recipient's consent and, for
+/// marketing, quiet hours. The message row is locked for the check and the move, so
+/// of two workers holding the same (redelivered) queue message exactly one sends it,
+/// and a concurrent cancel or consent change is either before or after, never between.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     id: MessageId,
 ) -> Result<Claim, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        let claimed = diesel::update(messages::table)
+        let message = messages::table
             .filter(messages::tenant_id.eq(tenant.as_uuid()))
             .filter(messages::id.eq(id.as_uuid()))
-            .filter(messages::status.eq(MessageStatus::Queued.as_str()))
+            .select(Message::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(message) = message else {
+            return Ok(Claim::Missing);
+        };
+        let corrupt = |what: &str| DbError::Corrupt(format!("message {id}: {what}"));
+        let status =
+            MessageStatus::parse(&message.status).ok_or_else(|| corrupt("unknown status"))?;
+        if status != MessageStatus::Queued {
+            return Ok(Claim::NotQueued(status));
+        }
+        let category =
+            MessageCategory::parse(&message.category).ok_or_else(|| corrupt("unknown category"))?;
+        let recipient = recipient_now(conn, &message).await?;
+        if let Err(refusal) = category.permitted_by(recipient.consent) {
+            withdraw(conn, &message, refusal).await?;
+            return Ok(Claim::Withdrawn(refusal));
+        }
+        if category == MessageCategory::Marketing {
+            let shop = crate::shops::find(conn, tenant, ShopId::from_uuid(message.shop_id))
+                .await?
+                .ok_or_else(|| corrupt("its shop is gone"))?;
+            let to = PhoneNumber::parse(&message.to_number).map_err(|e| corrupt(&e.to_string()))?;
+            let zone = recipient_zone(recipient.time_zone.as_deref(), &to, &shop.time_zone);
+            let quiet = QuietHours {
+                start: shop.quiet_hours_start,
+                end: shop.quiet_hours_end,
+            };
+            if let Some(until) = quiet.hold_until(Utc::now(), zone) {
+                hold(conn, &message, to, until, zone.name()).await?;
+                return Ok(Claim::Held { until });
+            }
+        }
+        let claimed = diesel::update(messages::table.filter(messages::id.eq(message.id)))
             .set((
                 messages::status.eq(MessageStatus::Sending.as_str()),
                 messages::attempts.eq(messages::attempts + 1),
@@ -241,32 +290,146 @@ pub async fn claim(
             ))
             .returning(Message::as_returning())
             .get_result(conn)
-            .await
-            .optional()?;
-        if let Some(message) = claimed {
-            let detail = serde_json::json!({ "attempt": message.attempts });
-            add_event(
-                conn,
-                &new_event(&message, MessageEventType::Sending, detail),
-            )
             .await?;
-            return Ok(Claim::Claimed(Box::new(message)));
-        }
-        let status = messages::table
-            .filter(messages::tenant_id.eq(tenant.as_uuid()))
-            .filter(messages::id.eq(id.as_uuid()))
-            .select(messages::status)
-            .first::<String>(conn)
-            .await
-            .optional()?;
-        match status {
-            None => Ok(Claim::Missing),
-            Some(status) => MessageStatus::parse(&status)
-                .map(Claim::NotQueued)
-                .ok_or_else(|| DbError::Corrupt(format!("message {id} has status '{status}'"))),
-        }
+        let detail = serde_json::json!({ "attempt": claimed.attempts });
+        add_event(
+            conn,
+            &new_event(&claimed, MessageEventType::Sending, detail),
+        )
+        .await?;
+        Ok(Claim::Claimed(Box::new(claimed)))
     })
     .await
+}
+
+/// The recipient as they are now.
+struct RecipientNow {
+    consent: Consent,
+    time_zone: Option<String>,
+}
+
+/// The shop's customer with the message's number, and the customer the message was
+/// addressed to (their number may have changed since): if either opted out, the
+/// recipient has. No customer at all is `unknown` consent (transactional to a raw number).
+async fn recipient_now(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+) -> Result<RecipientNow, DbError> {
+    let rows: Vec<(Uuid, String, Option<String>)> = customers::table
+        .filter(customers::tenant_id.eq(message.tenant_id))
+        .filter(customers::shop_id.eq(message.shop_id))
+        .filter(
+            customers::phone
+                .eq(&message.to_number)
+                .or(customers::id.nullable().eq(message.customer_id)),
+        )
+        .select((customers::id, customers::consent, customers::time_zone))
+        .load(conn)
+        .await?;
+    let parse = |raw: &str| {
+        Consent::parse(raw).ok_or_else(|| DbError::Corrupt(format!("customer consent '{raw}'")))
+    };
+    let mut now = RecipientNow {
+        consent: Consent::Unknown,
+        time_zone: None,
+    };
+    // The addressed customer first, then the number's owner overrides; opted-out wins.
+    let mut ordered = rows;
+    ordered.sort_by_key(|(id, _, _)| Some(*id) != message.customer_id);
+    for (_, consent, time_zone) in &ordered {
+        let consent = parse(consent)?;
+        if now.consent != Consent::OptedOut {
+            now.consent = consent;
+        }
+        if time_zone.is_some() {
+            now.time_zone.clone_from(time_zone);
+        }
+    }
+    Ok(now)
+}
+
+async fn withdraw(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    refusal: ConsentRefusal,
+) -> Result<(), DbError> {
+    let cancelled = diesel::update(messages::table.filter(messages::id.eq(message.id)))
+        .set((
+            messages::status.eq(MessageStatus::Cancelled.as_str()),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Message::as_returning())
+        .get_result(conn)
+        .await?;
+    let reason = match refusal {
+        ConsentRefusal::OptedOut => "recipient_opted_out",
+        ConsentRefusal::OptInRequired(_) => "consent_required",
+    };
+    let detail = serde_json::json!({
+        "reason": reason,
+        "detail": refusal.to_string(),
+        "checked": "at the moment of sending",
+    });
+    add_event(
+        conn,
+        &new_event(&cancelled, MessageEventType::Cancelled, detail),
+    )
+    .await
+}
+
+async fn hold(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    to: PhoneNumber,
+    until: DateTime<Utc>,
+    zone: &str,
+) -> Result<(), DbError> {
+    let held = diesel::update(messages::table.filter(messages::id.eq(message.id)))
+        .set((
+            messages::status.eq(MessageStatus::Scheduled.as_str()),
+            messages::send_at.eq(until),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Message::as_returning())
+        .get_result(conn)
+        .await?;
+    let envelope = Envelope::new(
+        TenantId::from_uuid(message.tenant_id),
+        OutboundSmsV1 {
+            message_id: MessageId::from_uuid(message.id),
+            shop_id: ShopId::from_uuid(message.shop_id),
+            to,
+        },
+    );
+    let body = envelope
+        .to_raw()
+        .ok()
+        .and_then(|raw| serde_json::to_value(raw).ok())
+        .ok_or_else(|| DbError::Corrupt(format!("message {}: envelope", message.id)))?;
+    let now = Utc::now();
+    diesel::insert_into(outbox::table)
+        .values(&OutboxRow {
+            id: envelope.id,
+            tenant_id: message.tenant_id,
+            queue: crate::outbox::OUTBOUND_SMS_QUEUE.to_owned(),
+            message_type: OutboundSmsV1::TYPE.to_owned(),
+            body,
+            traceparent: None,
+            created_at: now,
+            attempts: 0,
+            last_error: None,
+            available_at: until,
+            message_id: Some(message.id),
+        })
+        .execute(conn)
+        .await?;
+    let detail = serde_json::json!({
+        "send_at": until,
+        "reason": "quiet_hours",
+        "time_zone": zone,
+        "checked": "at the moment of sending",
+    });
+    add_event(conn, &new_event(&held, MessageEventType::Scheduled, detail)).await
 }
 
 /// `sending -> sent` with the provider's id.

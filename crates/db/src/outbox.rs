@@ -13,6 +13,9 @@ use crate::models::OutboxRow;
 use crate::schema::outbox;
 use crate::DbError;
 
+/// The logical queue of outbound SMS (the relay maps it to the configured SQS queue).
+pub const OUTBOUND_SMS_QUEUE: &str = "outbound-sms";
+
 /// What happened to one batch.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RelayOutcome {

@@ -20,7 +20,7 @@ pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvel
 pub use ids::{CampaignId, CustomerId, MessageId, ShopId, TemplateId, TenantId};
 pub use message::{MessageEventType, MessageStatus};
 pub use phone::{PhoneNumber, PhoneNumberError};
-pub use quiet_hours::{phone_time_zone, QuietHours};
+pub use quiet_hours::{phone_time_zone, recipient_zone, QuietHours};
 pub use segment::{Segment, SegmentError};
 pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
 pub use template::{RenderError, Template, TemplateError};

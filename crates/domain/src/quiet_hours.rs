@@ -52,6 +52,17 @@ fn resolve_local(zone: Tz, naive: chrono::NaiveDateTime) -> DateTime<Utc> {
 
 /// The time zone of a number's country, for countries with a single zone. Numbers of
 /// multi-zone plans (+1, +7, +61, +55...) have none: the shop's zone applies.
+/// The time zone quiet hours are read in: the customer's (an IANA name), else the phone
+/// number's country's (single-zone countries), else the shop's, else UTC. The API uses
+/// it when accepting a message and the sender again at the moment of sending.
+pub fn recipient_zone(customer_zone: Option<&str>, to: &PhoneNumber, shop_zone: &str) -> Tz {
+    customer_zone
+        .and_then(|zone| zone.parse().ok())
+        .or_else(|| phone_time_zone(to))
+        .or_else(|| shop_zone.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
 pub fn phone_time_zone(phone: &PhoneNumber) -> Option<Tz> {
     const SINGLE_ZONE: [(&str, Tz); 24] = [
         ("44", Tz::Europe__London),

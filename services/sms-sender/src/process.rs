@@ -53,6 +53,15 @@ impl Sender {
                 // after SQS has the message.
                 Disposition::RetryAfter(RELEASE_RETRY_SECONDS)
             }
+            Ok(Claim::Withdrawn(refusal)) => {
+                tracing::info!(%refusal, "not sent: consent changed after acceptance; cancelled");
+                Disposition::Delete
+            }
+            Ok(Claim::Held { until }) => {
+                // A new outbox row brings it back at `until`; this queue message is done.
+                tracing::info!(%until, "held: inside the recipient's quiet hours now");
+                Disposition::Delete
+            }
             Ok(Claim::NotQueued(status)) => {
                 tracing::info!(
                     status = status.as_str(),

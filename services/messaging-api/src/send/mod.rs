@@ -28,7 +28,7 @@ use lookup::{find_shop, recipient, template};
 use policy::{apply_quiet_hours, check_consent, check_daily_cap};
 
 /// The logical queue outbound messages go to (the relay maps it to the real queue).
-pub const OUTBOUND_QUEUE: &str = "outbound-sms";
+pub const OUTBOUND_QUEUE: &str = nudge_db::outbox::OUTBOUND_SMS_QUEUE;
 
 /// Twilio refuses bodies over 1,600 characters.
 pub(crate) const MAX_RENDERED_CHARS: usize = 1_600;

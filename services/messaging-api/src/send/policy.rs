@@ -3,12 +3,11 @@
 //! The frequency cap is checked inside the insert transaction (`nudge_db::messages`).
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use nudge_db::models::{Customer, Shop};
 use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
-    phone_time_zone, Consent, ConsentRefusal, MessageCategory, PhoneNumber, QuietHours,
+    recipient_zone, Consent, ConsentRefusal, MessageCategory, PhoneNumber, QuietHours,
 };
 use serde_json::Value;
 
@@ -65,7 +64,11 @@ pub fn apply_quiet_hours(
 ) -> (Option<DateTime<Utc>>, Value) {
     let hold = (category == MessageCategory::Marketing)
         .then(|| {
-            let zone = recipient_zone(customer, to, shop);
+            let zone = recipient_zone(
+                customer.and_then(|c| c.time_zone.as_deref()),
+                to,
+                &shop.time_zone,
+            );
             let quiet = QuietHours {
                 start: shop.quiet_hours_start,
                 end: shop.quiet_hours_end,
@@ -91,15 +94,4 @@ pub fn apply_quiet_hours(
         ),
         (None, None) => (None, serde_json::json!({})),
     }
-}
-
-/// The time zone quiet hours are read in: the customer's, else the phone number's
-/// country's (single-zone countries), else the shop's.
-fn recipient_zone(customer: Option<&Customer>, to: &PhoneNumber, shop: &Shop) -> Tz {
-    customer
-        .and_then(|c| c.time_zone.as_deref())
-        .and_then(|zone| zone.parse().ok())
-        .or_else(|| phone_time_zone(to))
-        .or_else(|| shop.time_zone.parse().ok())
-        .unwrap_or(Tz::UTC)
 }

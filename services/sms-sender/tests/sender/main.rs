@@ -10,5 +10,6 @@
 mod delivery;
 mod failures;
 mod helpers;
+mod recheck;
 mod trace_context;
 mod twilio_contract;
