@@ -11,7 +11,7 @@ use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
 use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
-use crate::retry::backoff_seconds;
+use crate::retry::{classify, next_attempt_in};
 use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
 /// Seconds before a message whose database was unreachable is tried again.
@@ -125,12 +125,18 @@ impl Sender {
                     }
                 }
             }
-            Err(error) if error.is_retryable() && received.receive_count < self.max_attempts => {
-                let delay = backoff_seconds(received.receive_count);
-                tracing::warn!(%error, attempt = received.receive_count, delay, "send failed; will retry");
+            Err(error) => {
+                let action = classify(&error);
+                let delay = next_attempt_in(action, received.receive_count)
+                    .filter(|_| received.receive_count < self.max_attempts);
+                let Some(delay) = delay else {
+                    return self.fail(&message, &error, received.receive_count).await;
+                };
+                tracing::warn!(%error, attempt = received.receive_count, delay, policy = action.as_str(), "send failed; will retry");
                 let detail = json!({
                     "attempt": received.receive_count,
                     "retry_in_seconds": delay,
+                    "policy": action.as_str(),
                     "error_code": error.code(),
                     "error": error.to_string(),
                 });
@@ -148,7 +154,6 @@ impl Sender {
                 }
                 Disposition::RetryAfter(delay)
             }
-            Err(error) => self.fail(&message, &error, received.receive_count).await,
         }
     }
 

@@ -60,30 +60,7 @@ pub enum ProviderError {
     BadResponse { http_status: u16, detail: String },
 }
 
-/// Twilio error codes that are worth retrying even though they come with a 4xx.
-const RETRYABLE_CODES: [i32; 1] = [
-    20429, // Too Many Requests
-];
-
 impl ProviderError {
-    /// Whether trying again later can succeed. Errors about the request itself (bad
-    /// number, opted-out recipient, unknown sender...) never will; rate limits,
-    /// Twilio's own failures and network trouble may.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ProviderError::Rejected {
-                http_status, code, ..
-            } => {
-                *http_status == 429
-                    || *http_status >= 500
-                    || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
-            }
-            ProviderError::Transport(_) => true,
-            // A 2xx we cannot read may have been sent: never retry it (no double sends).
-            ProviderError::BadResponse { http_status, .. } => *http_status >= 500,
-        }
-    }
-
     pub fn code(&self) -> Option<i32> {
         match self {
             ProviderError::Rejected { code, .. } => *code,
@@ -162,36 +139,5 @@ impl TwilioClient {
                 more_info: None,
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rejected(http_status: u16, code: i32) -> ProviderError {
-        ProviderError::Rejected {
-            http_status,
-            code: Some(code),
-            message: String::new(),
-            more_info: None,
-        }
-    }
-
-    #[test]
-    fn request_errors_are_permanent_and_capacity_errors_retryable() {
-        for code in [21211, 21610, 21614, 21408, 21612, 21602, 21604, 20003] {
-            assert!(!rejected(400, code).is_retryable(), "{code}");
-        }
-        assert!(rejected(429, 20429).is_retryable());
-        assert!(rejected(400, 20429).is_retryable());
-        assert!(rejected(500, 20500).is_retryable());
-        assert!(rejected(503, 20503).is_retryable());
-        assert!(ProviderError::Transport("reset".into()).is_retryable());
-        assert!(!ProviderError::BadResponse {
-            http_status: 201,
-            detail: String::new()
-        }
-        .is_retryable());
     }
 }
