@@ -220,7 +220,13 @@ pub async fn list(
 pub enum Claim {
     /// It is ours to send: it was `queued` and is now `sending`.
     Claimed(Box<Message>),
-    /// It is not `queued`: someone sent it, failed it, or is sending it.
+    /// It was `sending` under an expired lease (its worker died mid-send): it is now
+    /// leased to us, and the caller must ask the provider whether it already has it
+    /// before sending (see `docs/ARCHITECTURE.md`).
+    TakenOver(Box<Message>),
+    /// Another worker is sending it and its lease runs until `lease_until`.
+    InFlight { lease_until: DateTime<Utc> },
+    /// It is neither `queued` nor `sending`: sent, failed, cancelled or scheduled.
     NotQueued(MessageStatus),
     /// The recipient's consent no longer allows it (a STOP that arrived after the
     /// message was accepted wins): it is now `cancelled`, with the reason.
@@ -241,6 +247,7 @@ pub async fn claim(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     id: MessageId,
+    lease: &Lease<'_>,
 ) -> Result<Claim, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         let message = messages::table
@@ -257,6 +264,9 @@ pub async fn claim(
         let corrupt = |what: &str| DbError::Corrupt(format!("message {id}: {what}"));
         let status =
             MessageStatus::parse(&message.status).ok_or_else(|| corrupt("unknown status"))?;
+        if status == MessageStatus::Sending {
+            return take_over(conn, &message, lease).await;
+        }
         if status != MessageStatus::Queued {
             return Ok(Claim::NotQueued(status));
         }
@@ -286,12 +296,14 @@ pub async fn claim(
             .set((
                 messages::status.eq(MessageStatus::Sending.as_str()),
                 messages::attempts.eq(messages::attempts + 1),
+                messages::claimed_by.eq(lease.worker),
+                messages::lease_until.eq(Utc::now() + lease.duration),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .returning(Message::as_returning())
             .get_result(conn)
             .await?;
-        let detail = serde_json::json!({ "attempt": claimed.attempts });
+        let detail = serde_json::json!({ "attempt": claimed.attempts, "worker": lease.worker });
         add_event(
             conn,
             &new_event(&claimed, MessageEventType::Sending, detail),
@@ -300,6 +312,46 @@ pub async fn claim(
         Ok(Claim::Claimed(Box::new(claimed)))
     })
     .await
+}
+
+/// Who claims a message for sending, and for how long they answer for it. The lease
+/// must outlast a provider call (its timeout) by a margin.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub worker: &'a str,
+    pub duration: chrono::Duration,
+}
+
+/// A `sending` message: in flight if its lease runs, else ours to reconcile.
+async fn take_over(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    lease: &Lease<'_>,
+) -> Result<Claim, DbError> {
+    let now = Utc::now();
+    if let Some(lease_until) = message.lease_until.filter(|until| *until > now) {
+        return Ok(Claim::InFlight { lease_until });
+    }
+    let taken = diesel::update(messages::table.filter(messages::id.eq(message.id)))
+        .set((
+            messages::claimed_by.eq(lease.worker),
+            messages::lease_until.eq(now + lease.duration),
+            messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Message::as_returning())
+        .get_result(conn)
+        .await?;
+    let detail = serde_json::json!({
+        "previous_worker": message.claimed_by,
+        "lease_expired_at": message.lease_until,
+        "worker": lease.worker,
+    });
+    add_event(
+        conn,
+        &new_event(&taken, MessageEventType::Reconciling, detail),
+    )
+    .await?;
+    Ok(Claim::TakenOver(Box::new(taken)))
 }
 
 /// The recipient as they are now.
@@ -432,6 +484,22 @@ async fn hold(
     add_event(conn, &new_event(&held, MessageEventType::Scheduled, detail)).await
 }
 
+/// Which of these provider sids some message already holds (reconciliation must not
+/// adopt another message's sid). Across tenants: a sid is the provider's, unique.
+pub async fn known_provider_sids(
+    conn: &mut AsyncPgConnection,
+    sids: &[String],
+) -> Result<Vec<String>, DbError> {
+    if sids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(messages::table
+        .filter(messages::provider_sid.eq_any(sids))
+        .select(messages::provider_sid.assume_not_null())
+        .load(conn)
+        .await?)
+}
+
 /// `sending -> sent` with the provider's id.
 pub async fn record_sent(
     conn: &mut AsyncPgConnection,
@@ -449,6 +517,7 @@ pub async fn record_sent(
                 messages::status.eq(MessageStatus::Sent.as_str()),
                 messages::provider_sid.eq(provider_sid),
                 messages::sent_at.eq(diesel::dsl::now),
+                messages::lease_until.eq(None::<DateTime<Utc>>),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)
@@ -476,6 +545,7 @@ pub async fn record_failed(
                 messages::status.eq(MessageStatus::Failed.as_str()),
                 messages::error_code.eq(error_code),
                 messages::error_message.eq(error_message),
+                messages::lease_until.eq(None::<DateTime<Utc>>),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)
@@ -499,6 +569,7 @@ pub async fn release_for_retry(
             .filter(messages::status.eq(MessageStatus::Sending.as_str()))
             .set((
                 messages::status.eq(MessageStatus::Queued.as_str()),
+                messages::lease_until.eq(None::<DateTime<Utc>>),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)

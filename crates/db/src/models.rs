@@ -159,6 +159,9 @@ pub struct Message {
     pub send_at: Option<DateTime<Utc>>,
     /// The campaign that created it, if any.
     pub campaign_id: Option<Uuid>,
+    /// The worker that claimed it for sending, and until when it answers for it.
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

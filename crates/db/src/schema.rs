@@ -123,6 +123,8 @@ diesel::table! {
         category -> Text,
         send_at -> Nullable<Timestamptz>,
         campaign_id -> Nullable<Uuid>,
+        claimed_by -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
     }
 }
 

@@ -71,6 +71,9 @@ pub enum MessageEventType {
     Failed,
     /// Cancelled before it reached the queue.
     Cancelled,
+    /// A worker took over a message whose sender's lease expired (it died mid-send) and
+    /// asks the provider whether it already has it before sending.
+    Reconciling,
 }
 
 impl MessageEventType {
@@ -83,6 +86,7 @@ impl MessageEventType {
             MessageEventType::RetryScheduled => "retry_scheduled",
             MessageEventType::Failed => "failed",
             MessageEventType::Cancelled => "cancelled",
+            MessageEventType::Reconciling => "reconciling",
         }
     }
 }

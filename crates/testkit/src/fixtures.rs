@@ -46,6 +46,8 @@ pub fn queued_message(
         category: "transactional".into(),
         send_at: None,
         campaign_id: None,
+        claimed_by: None,
+        lease_until: None,
     };
     let outbox = OutboxRow {
         id: envelope.id,

@@ -14,6 +14,7 @@ use crate::Credentials;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_message)
+        .service(list_messages)
         .service(fetch_message)
         .service(list_sent)
         .service(clear_sent)
@@ -255,6 +256,77 @@ async fn fetch_message(
         Some(message) => HttpResponse::Ok().json(message_resource(&message)),
         None => TwilioError::new(404, 20404, "The requested resource was not found").response(),
     }
+}
+
+/// `ListMessage`'s query: filters and paging (Twilio's names).
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(rename = "To")]
+    to: Option<String>,
+    #[serde(rename = "From")]
+    from: Option<String>,
+    #[serde(rename = "PageSize")]
+    page_size: Option<usize>,
+    #[serde(rename = "Page")]
+    page: Option<usize>,
+}
+
+/// Twilio's list of Messages: newest first, filtered by `To` and `From`, in pages of
+/// `PageSize` (default 50, at most 1,000) linked by `next_page_uri`.
+#[get("/2010-04-01/Accounts/{account_sid}/Messages.json")]
+async fn list_messages(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+    store: web::Data<Store>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    let account_sid = path.into_inner();
+    if let Err(error) = authenticate(&req, &credentials, &account_sid) {
+        return error.response();
+    }
+    let page_size = query.page_size.unwrap_or(50);
+    if !(1..=1_000).contains(&page_size) {
+        return TwilioError::new(400, 20001, "PageSize must be between 1 and 1000").response();
+    }
+    let page = query.page.unwrap_or(0);
+    let mut matching: Vec<SentMessage> = store
+        .all()
+        .into_iter()
+        .filter(|m| m.account_sid == account_sid)
+        .filter(|m| query.to.as_ref().is_none_or(|to| &m.to == to))
+        .filter(|m| query.from.as_ref().is_none_or(|from| &m.from == from))
+        .collect();
+    matching.reverse();
+    let start = page.saturating_mul(page_size);
+    let slice: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .map(message_resource)
+        .collect();
+    let base = format!("/2010-04-01/Accounts/{account_sid}/Messages.json");
+    let filters: Vec<(&str, &String)> = [("To", &query.to), ("From", &query.from)]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (name, v)))
+        .collect();
+    let filters = match serde_urlencoded::to_string(&filters) {
+        Ok(encoded) if !encoded.is_empty() => format!("&{encoded}"),
+        _ => String::new(),
+    };
+    let page_uri = |page: usize| format!("{base}?PageSize={page_size}&Page={page}{filters}");
+    let more = start + slice.len() < matching.len();
+    HttpResponse::Ok().json(json!({
+        "messages": slice,
+        "end": (start + slice.len()).saturating_sub(1),
+        "first_page_uri": page_uri(0),
+        "next_page_uri": if more { Some(page_uri(page + 1)) } else { None },
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": if page > 0 { Some(page_uri(page - 1)) } else { None },
+        "start": start,
+        "uri": page_uri(page),
+    }))
 }
 
 /// Everything the sandbox accepted, oldest first.

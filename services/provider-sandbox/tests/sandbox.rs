@@ -295,3 +295,85 @@ async fn errors_have_twilios_codes_and_body_shape_and_record_nothing() {
         .unwrap();
     assert_eq!(recorded["messages"], Value::Array(vec![]));
 }
+
+#[tokio::test]
+async fn the_message_list_filters_by_to_and_from_newest_first_in_linked_pages() {
+    let sandbox = start().await;
+    for (to, body) in [
+        ("+14155550100", "first"),
+        ("+14155550199", "someone else"),
+        ("+14155550100", "second"),
+        ("+14155550100", "third"),
+    ] {
+        let (status, _) = sandbox
+            .create(&[("To", to), ("From", "+15017122661"), ("Body", body)])
+            .await;
+        assert_eq!(status, 201);
+    }
+    let get = |uri: String| {
+        let client = sandbox.client.clone();
+        let url = format!("{}{uri}", sandbox.base);
+        async move {
+            let response = client
+                .get(url)
+                .basic_auth(SID, Some(TOKEN))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let first = get(format!(
+        "/2010-04-01/Accounts/{SID}/Messages.json?To=%2B14155550100&From=%2B15017122661&PageSize=2"
+    ))
+    .await;
+    // The page has every property of the spec's ListMessageResponse.
+    let spec = spec();
+    let list_schema = resolve(
+        &spec,
+        &spec["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"]["get"]["responses"]
+            ["200"]["content"]["application/json"]["schema"],
+    );
+    let expected: BTreeSet<&str> = list_schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let actual: BTreeSet<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(actual, expected);
+    let bodies = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_is_a_message_resource(m);
+                m["body"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(bodies(&first), vec!["third", "second"]);
+    let next = first["next_page_uri"].as_str().unwrap().to_owned();
+    let second = get(next).await;
+    assert_eq!(bodies(&second), vec!["first"]);
+    assert!(second["next_page_uri"].is_null());
+    // Wrong credentials: Twilio's 401 / 20003.
+    let response = sandbox
+        .client
+        .get(format!(
+            "{}/2010-04-01/Accounts/{SID}/Messages.json",
+            sandbox.base
+        ))
+        .basic_auth(SID, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}

@@ -47,6 +47,10 @@ async fn run() -> anyhow::Result<()> {
         status_callback: config.status_callback_url(),
         queue_name: config.outbound_sms_queue.clone(),
         max_attempts: config.sender_max_attempts,
+        worker_id: config.worker_id(),
+        lease: chrono::Duration::seconds(
+            i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
+        ),
     });
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nudge_db::messages::Claim;
+use nudge_db::messages::{Claim, Lease};
 use nudge_db::models::Message;
 use nudge_db::{DbError, DbPool};
 use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
@@ -28,7 +28,16 @@ pub struct Sender {
     /// Where poison messages are recorded as coming from.
     pub queue_name: String,
     pub max_attempts: u32,
+    /// This replica's name in the leases it takes.
+    pub worker_id: String,
+    /// How long a claim protects a message being sent (outlasts a provider call).
+    pub lease: chrono::Duration,
 }
+
+/// How far back, before a message was created, a provider's clock may be.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+/// Most of the provider's list read when reconciling (50 per page).
+const RECONCILE_LIST_LIMIT: usize = 200;
 
 impl Sender {
     /// Processes one received message. Never panics, never loops: every path ends in a
@@ -42,11 +51,12 @@ impl Sender {
         tracing::Span::current().record("message_id", tracing::field::display(message_id));
         match self.claim(&envelope).await {
             Ok(Claim::Claimed(message)) => self.send(received, *message).await,
-            Ok(Claim::NotQueued(MessageStatus::Sending)) => {
-                // Another worker holds it (or died holding it: reconciliation is the
-                // job of the lease, see docs/ARCHITECTURE.md). Look again later.
-                tracing::info!("message is being sent by another worker");
-                Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS)
+            Ok(Claim::TakenOver(message)) => self.reconcile(received, *message).await,
+            Ok(Claim::InFlight { lease_until }) => {
+                // Another worker is sending it; look again just after its lease ends.
+                tracing::info!(%lease_until, "message is being sent by another worker");
+                let left = (lease_until - chrono::Utc::now()).num_seconds().max(0) + 1;
+                Disposition::RetryAfter(u32::try_from(left).unwrap_or(IN_FLIGHT_RETRY_SECONDS))
             }
             Ok(Claim::NotQueued(MessageStatus::Scheduled)) => {
                 // Relayed at its send_at; the relay's move to `queued` commits a moment
@@ -85,7 +95,91 @@ impl Sender {
 
     async fn claim(&self, envelope: &Envelope<OutboundSmsV1>) -> Result<Claim, DbError> {
         let mut conn = self.pool.get().await?;
-        nudge_db::messages::claim(&mut conn, envelope.tenant_id, envelope.payload.message_id).await
+        let lease = Lease {
+            worker: &self.worker_id,
+            duration: self.lease,
+        };
+        nudge_db::messages::claim(
+            &mut conn,
+            envelope.tenant_id,
+            envelope.payload.message_id,
+            &lease,
+        )
+        .await
+    }
+
+    /// A message whose previous sender died mid-send: it may or may not be at the
+    /// provider. Look for it there (same To and From, same body, created since the
+    /// message was, and not a sid we already recorded for another message); adopt its
+    /// sid if found, send only if not.
+    async fn reconcile(&self, received: &ReceivedMessage, message: Message) -> Disposition {
+        let listed = match self
+            .twilio
+            .list_messages(
+                &message.to_number,
+                &message.from_number,
+                RECONCILE_LIST_LIMIT,
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            Err(error) => {
+                // Still ours until the lease ends; whoever sees it next reconciles.
+                tracing::warn!(%error, "could not list the provider's messages; will reconcile later");
+                let seconds =
+                    u32::try_from(self.lease.num_seconds() + 1).unwrap_or(IN_FLIGHT_RETRY_SECONDS);
+                return Disposition::RetryAfter(seconds);
+            }
+        };
+        let since = message.created_at - CLOCK_SKEW;
+        let candidates: Vec<_> = listed
+            .into_iter()
+            .filter(|m| m.body == message.body && m.created_at().is_some_and(|at| at >= since))
+            .collect();
+        let sids: Vec<String> = candidates.iter().map(|m| m.sid.clone()).collect();
+        let known = match self.known_sids(&sids).await {
+            Ok(known) => known,
+            Err(error) => {
+                tracing::warn!(%error, "could not reconcile; will look again");
+                return Disposition::RetryAfter(DATABASE_RETRY_SECONDS);
+            }
+        };
+        // Oldest first: the provider lists newest first.
+        let adopted = candidates.iter().rev().find(|m| !known.contains(&m.sid));
+        let Some(found) = adopted else {
+            tracing::info!("not at the provider; sending");
+            return self.send(received, message).await;
+        };
+        let detail = json!({
+            "provider_sid": found.sid,
+            "provider_status": found.status,
+            "num_segments": found.num_segments,
+            "reconciled": true,
+        });
+        let (pool, message_ref, sid) = (&self.pool, &message, found.sid.as_str());
+        let recorded = with_retries(|| {
+            let detail = detail.clone();
+            async move {
+                let mut conn = pool.get().await?;
+                nudge_db::messages::record_sent(&mut conn, message_ref, sid, detail).await
+            }
+        })
+        .await;
+        match recorded {
+            Ok(()) => {
+                tracing::info!(provider_sid = %found.sid, "found at the provider; adopted, not resent");
+                Disposition::Delete
+            }
+            Err(error) => {
+                tracing::error!(provider_sid = %found.sid, %error, "found at the provider, but could not record it");
+                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+            }
+        }
+    }
+
+    async fn known_sids(&self, sids: &[String]) -> Result<Vec<String>, DbError> {
+        let mut conn = self.pool.get().await?;
+        nudge_db::messages::known_provider_sids(&mut conn, sids).await
     }
 
     async fn send(&self, received: &ReceivedMessage, message: Message) -> Disposition {

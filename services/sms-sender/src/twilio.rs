@@ -1,6 +1,7 @@
-//! A client for the one Twilio call the sender makes: create a Message
-//! (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, basic auth),
-//! as `shared/reference/twilio_api_v2010.json` specifies it. The base URL is
+//! A client for the two Twilio calls the sender makes: create a Message
+//! (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, basic auth)
+//! and, to reconcile after a crash, list Messages (`GET` on the same path, filtered by
+//! `To` and `From`), as `shared/reference/twilio_api_v2010.json` specifies them. The base URL is
 //! configurable so that tests and the demo use the sandbox; nothing here knows.
 
 use std::time::Duration;
@@ -31,6 +32,34 @@ pub struct CreatedMessage {
     pub status: String,
     #[serde(default)]
     pub num_segments: Option<String>,
+}
+
+/// A Message as Twilio lists it: what reconciliation matches on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedMessage {
+    pub sid: String,
+    pub body: String,
+    pub status: String,
+    /// RFC 2822, e.g. `Thu, 24 Aug 2023 05:01:45 +0000`.
+    pub date_created: Option<String>,
+    #[serde(default)]
+    pub num_segments: Option<String>,
+}
+
+impl ListedMessage {
+    pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let raw = self.date_created.as_deref()?;
+        chrono::DateTime::parse_from_rfc2822(raw)
+            .ok()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    }
+}
+
+/// A page of Twilio's Message list (`ListMessageResponse`).
+#[derive(Debug, Clone, Deserialize)]
+struct MessagePage {
+    messages: Vec<ListedMessage>,
+    next_page_uri: Option<String>,
 }
 
 /// Twilio's error body: `{"code", "message", "more_info", "status"}`.
@@ -96,6 +125,63 @@ impl TwilioClient {
         )
     }
 
+    /// The account's messages from `from` to `to`, newest first, at most `limit` of
+    /// them (following `next_page_uri`). Not filtered by `DateSent`: a message Twilio
+    /// has accepted but not yet handed to a carrier has no `date_sent`, and it is
+    /// exactly the one a reconciling worker must find.
+    pub async fn list_messages(
+        &self,
+        to: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<ListedMessage>, ProviderError> {
+        let mut found = Vec::new();
+        let mut url = reqwest::Url::parse_with_params(
+            &self.messages_url(),
+            &[("To", to), ("From", from), ("PageSize", "50")],
+        )
+        .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        loop {
+            let page: MessagePage = self.get_json(url.clone()).await?;
+            found.extend(page.messages);
+            match page.next_page_uri {
+                Some(next) if found.len() < limit => {
+                    url = url
+                        .join(&next)
+                        .map_err(|e| ProviderError::Transport(e.to_string()))?;
+                }
+                _ => break,
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+    ) -> Result<T, ProviderError> {
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+        let http_status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+        if (200..300).contains(&http_status) {
+            return serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse {
+                http_status,
+                detail: e.to_string(),
+            });
+        }
+        Err(error_from(http_status, &bytes))
+    }
+
     /// Creates the message at Twilio.
     pub async fn create_message(
         &self,
@@ -125,19 +211,24 @@ impl TwilioClient {
                 detail: e.to_string(),
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(ProviderError::Rejected {
-                http_status,
-                code: body.code,
-                message: body.message.unwrap_or_else(|| "no message".into()),
-                more_info: body.more_info,
-            }),
-            Err(_) => Err(ProviderError::Rejected {
-                http_status,
-                code: None,
-                message: format!("HTTP {http_status} without a Twilio error body"),
-                more_info: None,
-            }),
-        }
+        Err(error_from(http_status, &bytes))
+    }
+}
+
+/// A Twilio error answer, from its body when it has one.
+fn error_from(http_status: u16, bytes: &[u8]) -> ProviderError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => ProviderError::Rejected {
+            http_status,
+            code: body.code,
+            message: body.message.unwrap_or_else(|| "no message".into()),
+            more_info: body.more_info,
+        },
+        Err(_) => ProviderError::Rejected {
+            http_status,
+            code: None,
+            message: format!("HTTP {http_status} without a Twilio error body"),
+            more_info: None,
+        },
     }
 }

@@ -207,6 +207,8 @@ pub(crate) async fn store(
         category: category.as_str().to_owned(),
         send_at,
         campaign_id: campaign_id.map(|c| c.as_uuid()),
+        claimed_by: None,
+        lease_until: None,
     };
     let outbox_row = OutboxRow {
         id: envelope.id,

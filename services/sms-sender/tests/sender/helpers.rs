@@ -77,6 +77,8 @@ impl Harness {
             status_callback: Some("https://hooks.example.com/twilio/status".into()),
             queue_name: queue.name.clone(),
             max_attempts,
+            worker_id: "test-worker".into(),
+            lease: chrono::Duration::seconds(30),
         });
         Self {
             db,

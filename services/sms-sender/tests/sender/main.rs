@@ -11,5 +11,6 @@ mod delivery;
 mod failures;
 mod helpers;
 mod recheck;
+mod reconcile;
 mod trace_context;
 mod twilio_contract;
