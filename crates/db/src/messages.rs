@@ -215,6 +215,20 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page, |message| message.id))
 }
 
+/// The tenant's messages by status (operations and tests).
+pub async fn count_by_status(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
+    let rows: Vec<(String, i64)> = messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .group_by(messages::status)
+        .select((messages::status, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// What a sender found when it tried to claim a message.
 #[derive(Debug)]
 pub enum Claim {

@@ -64,3 +64,22 @@ pub fn queued_message(
     };
     (message, outbox, envelope)
 }
+
+/// A shop of `tenant` sending from +15017122661, in UTC, with quiet hours off (so that
+/// tests do not depend on the time of day) and the default frequency cap.
+pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
+    let now = Utc::now();
+    nudge_db::models::Shop {
+        id: ShopId::new().as_uuid(),
+        tenant_id: tenant.as_uuid(),
+        name: "XYZ Bags".into(),
+        sender_number: "+15017122661".into(),
+        time_zone: "UTC".into(),
+        created_at: now,
+        updated_at: now,
+        marketing_cap_count: 3,
+        marketing_cap_window_hours: 24,
+        quiet_hours_start: chrono::NaiveTime::MIN,
+        quiet_hours_end: chrono::NaiveTime::MIN,
+    }
+}

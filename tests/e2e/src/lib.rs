@@ -1,1 +1,98 @@
-//! Cross-service end-to-end tests live in `tests/`; this crate has no library code.
+//! Helpers of the cross-service end-to-end tests (in `tests/`): the workspace's real
+//! binaries started as processes, killed when the test ends.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a panic is how a test fails"
+)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub const ACCOUNT_SID: &str = "AC0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e";
+pub const AUTH_TOKEN: &str = "e2e-token";
+
+/// The directory holding the workspace's binaries (next to this test's `deps/`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process that is killed when the test ends, with its output in a log file.
+pub struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    pub fn start(
+        name: &'static str,
+        args: &[&str],
+        env: &[(&str, String)],
+        logs: &std::path::Path,
+    ) -> Self {
+        let binary = bin_dir().join(name);
+        assert!(
+            binary.exists(),
+            "{} is not built; run `cargo build --workspace --bins` first",
+            binary.display()
+        );
+        let log = logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(&binary)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        Self { name, child, log }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} log ({}) ---", self.name, self.log.display());
+            eprintln!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
+    }
+}
+
+impl Service {
+    /// SIGKILL: no chance to clean up, as in a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// LocalStack's endpoint and dummy credentials, for the services' AWS SDK.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "AWS_ENDPOINT_URL",
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+        ),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}

@@ -8,78 +8,12 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use nudge_e2e::{aws_env, bin_dir, free_port, Service, ACCOUNT_SID, AUTH_TOKEN};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use serde_json::{json, Value};
-
-const ACCOUNT_SID: &str = "AC0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e";
-const AUTH_TOKEN: &str = "e2e-token";
-
-/// The directory holding the workspace's binaries (next to this test's `deps/`).
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process that is killed when the test ends, with its output in a log file.
-struct Service {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    fn start(
-        name: &'static str,
-        args: &[&str],
-        env: &[(&str, String)],
-        logs: &std::path::Path,
-    ) -> Self {
-        let binary = bin_dir().join(name);
-        assert!(
-            binary.exists(),
-            "{} is not built; run `cargo build --workspace --bins` first",
-            binary.display()
-        );
-        let log = logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(&binary)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
-        Self { name, child, log }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- {} log ({}) ---", self.name, self.log.display());
-            eprintln!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_the_log() {
@@ -88,15 +22,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     let logs = std::env::temp_dir().join(format!("nudge-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let (api_port, sandbox_port) = (free_port(), free_port());
-    let aws = [
-        (
-            "AWS_ENDPOINT_URL",
-            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
-        ),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-    ];
+    let aws = aws_env();
     let database = ("DATABASE_URL", db.url.clone());
 
     // The operator's commands: migrate (a no-op on this database), create a tenant.

@@ -1,10 +1,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use nudge_db::models::{Message, MessageEvent, Shop};
+use nudge_db::models::{Message, MessageEvent};
 use nudge_domain::{MessageId, ShopId, TenantId};
 use nudge_queue::SqsQueue;
 use nudge_testkit::{TestDb, TestQueue};
@@ -46,25 +45,9 @@ impl Harness {
                 .tenant
                 .id,
         );
-        let now = Utc::now();
-        let shop = nudge_db::shops::insert(
-            &mut conn,
-            &Shop {
-                id: ShopId::new().as_uuid(),
-                tenant_id: tenant.as_uuid(),
-                name: "XYZ Bags".into(),
-                sender_number: "+15017122661".into(),
-                time_zone: "UTC".into(),
-                created_at: now,
-                updated_at: now,
-                marketing_cap_count: 3,
-                marketing_cap_window_hours: 24,
-                quiet_hours_start: chrono::NaiveTime::MIN,
-                quiet_hours_end: chrono::NaiveTime::MIN,
-            },
-        )
-        .await
-        .unwrap();
+        let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
+            .await
+            .unwrap();
         let sender = Arc::new(Sender {
             pool: db.pool(),
             twilio: TwilioClient::new(

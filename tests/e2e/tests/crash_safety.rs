@@ -1,0 +1,182 @@
+//! `sms-sender` can be killed with SIGKILL at any moment: a run of messages with a sender
+//! killed again and again at random moments ends with every message sent exactly once
+//! at the provider (the sandbox, a real process), none lost, none twice.
+//!
+//! Size: `NUDGE_CHAOS_MESSAGES` (default 2,000) and `NUDGE_CHAOS_KILLS` (default 20);
+//! docs/operations.md has the bigger run.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use nudge_domain::{ShopId, TenantId};
+use nudge_e2e::{aws_env, free_port, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_queue::{OutgoingMessage, SqsQueue};
+use nudge_testkit::{eventually, TestDb, TestQueue};
+use rand::Rng;
+use serde_json::Value;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
+    let count = setting("NUDGE_CHAOS_MESSAGES", 2_000);
+    let kills = setting("NUDGE_CHAOS_KILLS", 20);
+    let db = TestDb::new().await;
+    // Kills make messages come back many times: keep them out of the DLQ.
+    let queue = TestQueue::new("chaos", 1_000).await;
+    let logs = std::env::temp_dir().join(format!("nudge-chaos-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+
+    // Accepted messages, each with a distinct number and body, on the queue.
+    let mut conn = db.connect().await;
+    let tenant = TenantId::from_uuid(
+        nudge_db::tenants::create_with_key(&mut conn, "chaos")
+            .await
+            .unwrap()
+            .tenant
+            .id,
+    );
+    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
+        .await
+        .unwrap();
+    let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let (message, outbox, envelope) = nudge_testkit::queued_message(
+            tenant,
+            ShopId::from_uuid(shop.id),
+            &format!("+1415{i:07}"),
+            &format!("chaos #{i}"),
+            "outbound-sms",
+        );
+        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
+            .await
+            .unwrap();
+        batch.push(OutgoingMessage {
+            entry_id: batch.len().to_string(),
+            body: envelope.to_json().unwrap(),
+            traceparent: None,
+        });
+        if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
+            assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
+            batch.clear();
+        }
+    }
+
+    let sandbox_port = free_port();
+    let _sandbox = Service::start(
+        "provider-sandbox",
+        &[],
+        &[
+            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
+            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        &logs,
+    );
+    let mut sender_env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
+        (
+            "TWILIO_API_BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        ),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ("SENDER_CONCURRENCY", "10".into()),
+        // Short leases so that what a killed sender held is reconciled soon.
+        ("PROVIDER_TIMEOUT_MS", "1000".into()),
+        ("SENDER_LEASE_SECONDS", "6".into()),
+    ];
+    sender_env.extend(aws_env());
+
+    let statuses = || async {
+        let mut conn = db.connect().await;
+        nudge_db::messages::count_by_status(&mut conn, tenant)
+            .await
+            .unwrap()
+    };
+    for kill in 0..kills {
+        let sender = Service::start("sms-sender", &[], &sender_env, &logs);
+        let alive = rand::rng().random_range(300..1_500);
+        tokio::time::sleep(Duration::from_millis(alive)).await;
+        sender.kill();
+        eprintln!("kill {}: {:?}", kill + 1, statuses().await);
+    }
+    let _last = Service::start("sms-sender", &[], &sender_env, &logs);
+    let timeout = Duration::from_secs(120 + (count as u64) / 20);
+    eventually("every message sent", timeout, || async {
+        let now = statuses().await;
+        (now.get("sent").copied() == Some(count as i64)).then_some(())
+    })
+    .await;
+
+    // The provider got each message exactly once, and each message holds its sid.
+    let http = reqwest::Client::new();
+    let recorded: Value = http
+        .get(format!("http://127.0.0.1:{sandbox_port}/sandbox/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sids_by_body: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for sent in recorded["messages"].as_array().unwrap() {
+        sids_by_body
+            .entry(sent["body"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(sent["sid"].as_str().unwrap().to_owned());
+    }
+    let twice: Vec<_> = sids_by_body
+        .iter()
+        .filter(|(_, sids)| sids.len() > 1)
+        .collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    assert_eq!(
+        sids_by_body.len(),
+        count,
+        "every message reached the provider"
+    );
+    let mut conn = db.connect().await;
+    let mut cursor = None;
+    let mut checked = 0;
+    loop {
+        let page = nudge_db::messages::list(
+            &mut conn,
+            tenant,
+            &nudge_db::messages::MessageFilter::default(),
+            nudge_db::PageRequest {
+                limit: 200,
+                before: cursor,
+            },
+        )
+        .await
+        .unwrap();
+        for message in &page.items {
+            assert_eq!(
+                message.provider_sid.as_ref(),
+                sids_by_body[&message.body].first(),
+                "{}",
+                message.body
+            );
+            checked += 1;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(checked, count);
+}
