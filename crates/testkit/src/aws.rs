@@ -45,6 +45,15 @@ pub struct TestQueue {
 impl TestQueue {
     /// `max_receive_count`: receives before SQS moves a message to the DLQ.
     pub async fn new(purpose: &str, max_receive_count: u32) -> Self {
+        Self::with_visibility(purpose, max_receive_count, 30).await
+    }
+
+    /// As [`TestQueue::new`], with the queue's visibility timeout in seconds.
+    pub async fn with_visibility(
+        purpose: &str,
+        max_receive_count: u32,
+        visibility_seconds: u32,
+    ) -> Self {
         let client = sqs_client();
         let name = format!("test-{purpose}-{}", uuid::Uuid::new_v4().simple());
         let dlq_name = format!("{name}-dlq");
@@ -74,7 +83,10 @@ impl TestQueue {
             .queue_name(&name)
             .set_attributes(Some(HashMap::from([
                 (QueueAttributeName::RedrivePolicy, redrive),
-                (QueueAttributeName::VisibilityTimeout, "30".to_owned()),
+                (
+                    QueueAttributeName::VisibilityTimeout,
+                    visibility_seconds.to_string(),
+                ),
             ])))
             .send()
             .await

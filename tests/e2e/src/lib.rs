@@ -77,6 +77,26 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// SIGTERM, as an orchestrator stops a container; waits up to `bound` for the exit.
+    /// Returns whether it exited successfully in time.
+    pub fn terminate(&mut self, bound: std::time::Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(
+            signalled.is_ok_and(|s| s.success()),
+            "could not signal {}",
+            self.name
+        );
+        let deadline = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    }
+
     /// SIGKILL: no chance to clean up, as in a crash.
     pub fn kill(mut self) {
         let _ = self.child.kill();

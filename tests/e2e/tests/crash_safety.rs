@@ -180,3 +180,100 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
     }
     assert_eq!(checked, count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_sender_promptly_and_hands_back_what_it_holds() {
+    let count = 300;
+    let db = TestDb::new().await;
+    // A long visibility timeout: a message the stopping sender kept would stay hidden
+    // for two minutes, so a quick finish below proves it handed everything back.
+    let queue = TestQueue::with_visibility("sigterm", 1_000, 120).await;
+    let logs = std::env::temp_dir().join(format!("nudge-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut conn = db.connect().await;
+    let tenant = TenantId::from_uuid(
+        nudge_db::tenants::create_with_key(&mut conn, "sigterm")
+            .await
+            .unwrap()
+            .tenant
+            .id,
+    );
+    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
+        .await
+        .unwrap();
+    let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let (message, outbox, envelope) = nudge_testkit::queued_message(
+            tenant,
+            ShopId::from_uuid(shop.id),
+            &format!("+1415{i:07}"),
+            &format!("term #{i}"),
+            "outbound-sms",
+        );
+        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
+            .await
+            .unwrap();
+        batch.push(OutgoingMessage {
+            entry_id: batch.len().to_string(),
+            body: envelope.to_json().unwrap(),
+            traceparent: None,
+        });
+        if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
+            assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
+            batch.clear();
+        }
+    }
+    let sandbox_port = free_port();
+    let _sandbox = Service::start(
+        "provider-sandbox",
+        &[],
+        &[
+            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
+            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        &logs,
+    );
+    let mut sender_env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
+        (
+            "TWILIO_API_BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        ),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+    ];
+    sender_env.extend(aws_env());
+    let statuses = || async {
+        let mut conn = db.connect().await;
+        nudge_db::messages::count_by_status(&mut conn, tenant)
+            .await
+            .unwrap()
+    };
+
+    let mut sender = Service::start("sms-sender", &[], &sender_env, &logs);
+    eventually("some messages sent", Duration::from_secs(30), || async {
+        (statuses().await.get("sent").copied().unwrap_or(0) > 20).then_some(())
+    })
+    .await;
+    // Stopping within the worker's drain bound (30 s) plus a margin for start-up noise.
+    assert!(
+        sender.terminate(Duration::from_secs(45)),
+        "the sender did not exit cleanly in time after SIGTERM"
+    );
+    let after_stop = statuses().await;
+    assert_eq!(
+        after_stop.get("sending"),
+        None,
+        "what was in flight was finished, not abandoned: {after_stop:?}"
+    );
+    let _next = Service::start("sms-sender", &[], &sender_env, &logs);
+    eventually(
+        "the rest sent by the next sender, well before the 120 s visibility timeout",
+        Duration::from_secs(60),
+        || async { (statuses().await.get("sent").copied() == Some(count as i64)).then_some(()) },
+    )
+    .await;
+}
