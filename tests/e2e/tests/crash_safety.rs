@@ -28,110 +28,144 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Accepted messages on a queue, the sandbox as the provider, and a sender's settings.
+struct Run {
+    db: TestDb,
+    _queue: TestQueue,
+    tenant: TenantId,
+    logs: std::path::PathBuf,
+    sandbox_port: u16,
+    _sandbox: Service,
+    sender_env: Vec<(&'static str, String)>,
+}
+
+impl Run {
+    /// `count` accepted messages, each with its own number and body (`{purpose} #{i}`),
+    /// on a fresh queue that never dead-letters them, with this visibility timeout.
+    async fn prepare(purpose: &str, count: usize, visibility_seconds: u32) -> Self {
+        let db = TestDb::new().await;
+        let queue = TestQueue::with_visibility(purpose, 1_000, visibility_seconds).await;
+        let logs = std::env::temp_dir().join(format!("nudge-{purpose}-{}", std::process::id()));
+        std::fs::create_dir_all(&logs).unwrap();
+        let mut conn = db.connect().await;
+        let tenant = TenantId::from_uuid(
+            nudge_db::tenants::create_with_key(&mut conn, purpose)
+                .await
+                .unwrap()
+                .tenant
+                .id,
+        );
+        let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
+            .await
+            .unwrap();
+        let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
+        let mut batch = Vec::new();
+        for i in 0..count {
+            let (message, outbox, envelope) = nudge_testkit::queued_message(
+                tenant,
+                ShopId::from_uuid(shop.id),
+                &format!("+1415{i:07}"),
+                &format!("{purpose} #{i}"),
+                "outbound-sms",
+            );
+            nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
+                .await
+                .unwrap();
+            batch.push(OutgoingMessage {
+                entry_id: batch.len().to_string(),
+                body: envelope.to_json().unwrap(),
+                traceparent: None,
+            });
+            if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
+                assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
+                batch.clear();
+            }
+        }
+        let sandbox_port = free_port();
+        let sandbox = Service::start(
+            "provider-sandbox",
+            &[],
+            &[
+                ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
+                ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+                ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+            ],
+            &logs,
+        );
+        let mut sender_env = vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
+            (
+                "TWILIO_API_BASE_URL",
+                format!("http://127.0.0.1:{sandbox_port}"),
+            ),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ];
+        sender_env.extend(aws_env());
+        Self {
+            db,
+            _queue: queue,
+            tenant,
+            logs,
+            sandbox_port,
+            _sandbox: sandbox,
+            sender_env,
+        }
+    }
+
+    fn start_sender(&self) -> Service {
+        Service::start("sms-sender", &[], &self.sender_env, &self.logs)
+    }
+
+    async fn statuses(&self) -> BTreeMap<String, i64> {
+        let mut conn = self.db.connect().await;
+        nudge_db::messages::count_by_status(&mut conn, self.tenant)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_until_sent(&self, count: usize, what: &str, timeout: Duration) {
+        eventually(what, timeout, || async {
+            (self.statuses().await.get("sent").copied() == Some(count as i64)).then_some(())
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
     let count = setting("NUDGE_CHAOS_MESSAGES", 2_000);
     let kills = setting("NUDGE_CHAOS_KILLS", 20);
-    let db = TestDb::new().await;
-    // Kills make messages come back many times: keep them out of the DLQ.
-    let queue = TestQueue::new("chaos", 1_000).await;
-    let logs = std::env::temp_dir().join(format!("nudge-chaos-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).unwrap();
-
-    // Accepted messages, each with a distinct number and body, on the queue.
-    let mut conn = db.connect().await;
-    let tenant = TenantId::from_uuid(
-        nudge_db::tenants::create_with_key(&mut conn, "chaos")
-            .await
-            .unwrap()
-            .tenant
-            .id,
-    );
-    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-        .await
-        .unwrap();
-    let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
-    let mut batch = Vec::new();
-    for i in 0..count {
-        let (message, outbox, envelope) = nudge_testkit::queued_message(
-            tenant,
-            ShopId::from_uuid(shop.id),
-            &format!("+1415{i:07}"),
-            &format!("chaos #{i}"),
-            "outbound-sms",
-        );
-        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
-            .await
-            .unwrap();
-        batch.push(OutgoingMessage {
-            entry_id: batch.len().to_string(),
-            body: envelope.to_json().unwrap(),
-            traceparent: None,
-        });
-        if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
-            assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
-            batch.clear();
-        }
-    }
-
-    let sandbox_port = free_port();
-    let _sandbox = Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
-    let mut sender_env = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
-        (
-            "TWILIO_API_BASE_URL",
-            format!("http://127.0.0.1:{sandbox_port}"),
-        ),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ("SENDER_CONCURRENCY", "10".into()),
+    let mut run = Run::prepare("chaos", count, 30).await;
+    run.sender_env.extend([
+        ("SENDER_CONCURRENCY", "10".to_owned()),
         // Short leases so that what a killed sender held is reconciled soon.
-        ("PROVIDER_TIMEOUT_MS", "1000".into()),
-        ("SENDER_LEASE_SECONDS", "6".into()),
-    ];
-    sender_env.extend(aws_env());
-
-    let statuses = || async {
-        let mut conn = db.connect().await;
-        nudge_db::messages::count_by_status(&mut conn, tenant)
-            .await
-            .unwrap()
-    };
+        ("PROVIDER_TIMEOUT_MS", "1000".to_owned()),
+        ("SENDER_LEASE_SECONDS", "6".to_owned()),
+    ]);
     for kill in 0..kills {
-        let sender = Service::start("sms-sender", &[], &sender_env, &logs);
+        let sender = run.start_sender();
         let alive = rand::rng().random_range(300..1_500);
         tokio::time::sleep(Duration::from_millis(alive)).await;
         sender.kill();
-        eprintln!("kill {}: {:?}", kill + 1, statuses().await);
+        eprintln!("kill {}: {:?}", kill + 1, run.statuses().await);
     }
-    let _last = Service::start("sms-sender", &[], &sender_env, &logs);
+    let _last = run.start_sender();
     let timeout = Duration::from_secs(120 + (count as u64) / 20);
-    eventually("every message sent", timeout, || async {
-        let now = statuses().await;
-        (now.get("sent").copied() == Some(count as i64)).then_some(())
-    })
-    .await;
+    run.wait_until_sent(count, "every message sent", timeout)
+        .await;
 
     // The provider got each message exactly once, and each message holds its sid.
-    let http = reqwest::Client::new();
-    let recorded: Value = http
-        .get(format!("http://127.0.0.1:{sandbox_port}/sandbox/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let recorded: Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/sandbox/messages",
+        run.sandbox_port
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let mut sids_by_body: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for sent in recorded["messages"].as_array().unwrap() {
         sids_by_body
@@ -149,13 +183,13 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
         count,
         "every message reached the provider"
     );
-    let mut conn = db.connect().await;
+    let mut conn = run.db.connect().await;
     let mut cursor = None;
     let mut checked = 0;
     loop {
         let page = nudge_db::messages::list(
             &mut conn,
-            tenant,
+            run.tenant,
             &nudge_db::messages::MessageFilter::default(),
             nudge_db::PageRequest {
                 limit: 200,
@@ -184,78 +218,12 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_sender_promptly_and_hands_back_what_it_holds() {
     let count = 300;
-    let db = TestDb::new().await;
     // A long visibility timeout: a message the stopping sender kept would stay hidden
     // for two minutes, so a quick finish below proves it handed everything back.
-    let queue = TestQueue::with_visibility("sigterm", 1_000, 120).await;
-    let logs = std::env::temp_dir().join(format!("nudge-sigterm-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).unwrap();
-    let mut conn = db.connect().await;
-    let tenant = TenantId::from_uuid(
-        nudge_db::tenants::create_with_key(&mut conn, "sigterm")
-            .await
-            .unwrap()
-            .tenant
-            .id,
-    );
-    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-        .await
-        .unwrap();
-    let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
-    let mut batch = Vec::new();
-    for i in 0..count {
-        let (message, outbox, envelope) = nudge_testkit::queued_message(
-            tenant,
-            ShopId::from_uuid(shop.id),
-            &format!("+1415{i:07}"),
-            &format!("term #{i}"),
-            "outbound-sms",
-        );
-        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
-            .await
-            .unwrap();
-        batch.push(OutgoingMessage {
-            entry_id: batch.len().to_string(),
-            body: envelope.to_json().unwrap(),
-            traceparent: None,
-        });
-        if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
-            assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
-            batch.clear();
-        }
-    }
-    let sandbox_port = free_port();
-    let _sandbox = Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
-    let mut sender_env = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
-        (
-            "TWILIO_API_BASE_URL",
-            format!("http://127.0.0.1:{sandbox_port}"),
-        ),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-    ];
-    sender_env.extend(aws_env());
-    let statuses = || async {
-        let mut conn = db.connect().await;
-        nudge_db::messages::count_by_status(&mut conn, tenant)
-            .await
-            .unwrap()
-    };
-
-    let mut sender = Service::start("sms-sender", &[], &sender_env, &logs);
+    let run = Run::prepare("sigterm", count, 120).await;
+    let mut sender = run.start_sender();
     eventually("some messages sent", Duration::from_secs(30), || async {
-        (statuses().await.get("sent").copied().unwrap_or(0) > 20).then_some(())
+        (run.statuses().await.get("sent").copied().unwrap_or(0) > 20).then_some(())
     })
     .await;
     // Stopping within the worker's drain bound (30 s) plus a margin for start-up noise.
@@ -263,17 +231,17 @@ async fn sigterm_stops_the_sender_promptly_and_hands_back_what_it_holds() {
         sender.terminate(Duration::from_secs(45)),
         "the sender did not exit cleanly in time after SIGTERM"
     );
-    let after_stop = statuses().await;
+    let after_stop = run.statuses().await;
     assert_eq!(
         after_stop.get("sending"),
         None,
         "what was in flight was finished, not abandoned: {after_stop:?}"
     );
-    let _next = Service::start("sms-sender", &[], &sender_env, &logs);
-    eventually(
+    let _next = run.start_sender();
+    run.wait_until_sent(
+        count,
         "the rest sent by the next sender, well before the 120 s visibility timeout",
         Duration::from_secs(60),
-        || async { (statuses().await.get("sent").copied() == Some(count as i64)).then_some(()) },
     )
     .await;
 }
