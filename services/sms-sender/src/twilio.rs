@@ -161,25 +161,7 @@ impl TwilioClient {
         &self,
         url: reqwest::Url,
     ) -> Result<T, ProviderError> {
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
-        let http_status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
-        if (200..300).contains(&http_status) {
-            return serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse {
-                http_status,
-                detail: e.to_string(),
-            });
-        }
-        Err(error_from(http_status, &bytes))
+        self.call(self.http.get(url)).await
     }
 
     /// Creates the message at Twilio.
@@ -191,11 +173,18 @@ impl TwilioClient {
         if let Some(callback) = sms.status_callback {
             form.push(("StatusCallback", callback));
         }
-        let response = self
-            .http
-            .post(self.messages_url())
+        self.call(self.http.post(self.messages_url()).form(&form))
+            .await
+    }
+
+    /// Sends an authenticated request and reads Twilio's answer: the resource on 2xx,
+    /// else Twilio's error.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        let response = request
             .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .form(&form)
             .send()
             .await
             // without_url: the error's text must not carry request details into logs.

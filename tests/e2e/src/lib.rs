@@ -116,3 +116,54 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
     ]
 }
+
+/// The real `messaging-api` in-process for the benchmark tools, on a fresh database and
+/// LocalStack queue, with a tenant whose limits are out of the way.
+pub struct BenchApp {
+    pub db: nudge_testkit::TestDb,
+    pub queue: nudge_testkit::TestQueue,
+    pub base: String,
+    pub key: String,
+    pub tenant: nudge_domain::TenantId,
+}
+
+impl BenchApp {
+    pub async fn start(pool_size: usize, campaign_page_size: i64) -> Self {
+        let db = nudge_testkit::TestDb::new().await;
+        let queue = nudge_testkit::TestQueue::new("bench", 5).await;
+        let config = messaging_api::Config {
+            database_url: secrecy::SecretString::from(db.url.clone()),
+            database_pool_size: pool_size,
+            http_host: "127.0.0.1".into(),
+            http_port: 0,
+            outbound_sms_queue: queue.url.clone(),
+            outbox_relay_interval_ms: 200,
+            campaign_page_size,
+        };
+        let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
+            .await
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let mut conn = db.connect().await;
+        let created: serde_json::Value = serde_json::from_str(
+            &messaging_api::admin::create_tenant(&mut conn, "bench")
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let tenant: nudge_domain::TenantId =
+            created["tenant_id"].as_str().unwrap().parse().unwrap();
+        nudge_db::tenants::set_limits(&mut conn, tenant, Some(i32::MAX), Some(i32::MAX))
+            .await
+            .unwrap();
+        let key = created["api_key"].as_str().unwrap().to_owned();
+        Self {
+            db,
+            queue,
+            base,
+            key,
+            tenant,
+        }
+    }
+}

@@ -15,11 +15,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use messaging_api::{Application, Config};
 use nudge_db::models::Customer;
-use nudge_domain::TenantId;
-use nudge_testkit::{localstack_config, TestDb, TestQueue};
-use secrecy::SecretString;
+use nudge_e2e::BenchApp;
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -36,35 +33,9 @@ async fn main() {
 }
 
 async fn run(page_size: i64, customers: usize) {
-    let db = TestDb::new().await;
-    let queue = TestQueue::new("bench-campaign", 5).await;
-    let config = Config {
-        database_url: SecretString::from(db.url.clone()),
-        database_pool_size: 10,
-        http_host: "127.0.0.1".into(),
-        http_port: 0,
-        outbound_sms_queue: queue.url.clone(),
-        outbox_relay_interval_ms: 200,
-        campaign_page_size: page_size,
-    };
-    let app = Application::build(config, &localstack_config())
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-
+    let app = BenchApp::start(10, page_size).await;
+    let (db, base, key, tenant) = (&app.db, app.base.clone(), app.key.clone(), app.tenant);
     let mut conn = db.connect().await;
-    let created: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "bench")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let tenant: TenantId = created["tenant_id"].as_str().unwrap().parse().unwrap();
-    nudge_db::tenants::set_limits(&mut conn, tenant, Some(i32::MAX), Some(i32::MAX))
-        .await
-        .unwrap();
-    let key = created["api_key"].as_str().unwrap().to_owned();
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))

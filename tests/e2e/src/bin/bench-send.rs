@@ -19,11 +19,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use messaging_api::{Application, Config};
 use nudge_db::models::{Message, OutboxRow};
 use nudge_domain::{ShopId, TenantId};
-use nudge_testkit::{localstack_config, TestDb, TestQueue};
-use secrecy::SecretString;
+use nudge_e2e::BenchApp;
+use nudge_testkit::TestDb;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -36,35 +35,8 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let phase = Duration::from_secs(seconds);
-    let db = TestDb::new().await;
-    let queue = TestQueue::new("bench", 5).await;
-    let config = Config {
-        database_url: SecretString::from(db.url.clone()),
-        database_pool_size: 20,
-        http_host: "127.0.0.1".into(),
-        http_port: 0,
-        outbound_sms_queue: queue.url.clone(),
-        outbox_relay_interval_ms: 200,
-        campaign_page_size: 200,
-    };
-    let app = Application::build(config, &localstack_config())
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-
-    let mut conn = db.connect().await;
-    let created: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "bench")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let tenant: TenantId = created["tenant_id"].as_str().unwrap().parse().unwrap();
-    nudge_db::tenants::set_limits(&mut conn, tenant, Some(i32::MAX), Some(i32::MAX))
-        .await
-        .unwrap();
-    let key = created["api_key"].as_str().unwrap().to_owned();
+    let app = BenchApp::start(20, 200).await;
+    let (db, base, key, tenant) = (&app.db, app.base.clone(), app.key.clone(), app.tenant);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
@@ -105,7 +77,7 @@ async fn main() {
         errors,
     );
     let (accepted, latencies) = raw_inserts(
-        &db,
+        db,
         tenant,
         shop["id"].as_str().unwrap().parse().unwrap(),
         phase,
