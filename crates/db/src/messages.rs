@@ -514,11 +514,13 @@ pub async fn known_provider_sids(
         .await?)
 }
 
-/// `sending -> sent` with the provider's id.
+/// `sending -> sent` with the provider's id and, when it says, the number of parts it
+/// actually sent (it may count differently from us, e.g. after its own encoding).
 pub async fn record_sent(
     conn: &mut AsyncPgConnection,
     message: &Message,
     provider_sid: &str,
+    provider_segments: Option<i32>,
     detail: Value,
 ) -> Result<(), DbError> {
     let event = new_event(message, MessageEventType::Sent, detail);
@@ -530,6 +532,7 @@ pub async fn record_sent(
             .set((
                 messages::status.eq(MessageStatus::Sent.as_str()),
                 messages::provider_sid.eq(provider_sid),
+                messages::segments.eq(provider_segments.unwrap_or(message.segments)),
                 messages::sent_at.eq(diesel::dsl::now),
                 messages::lease_until.eq(None::<DateTime<Utc>>),
                 messages::updated_at.eq(diesel::dsl::now),

@@ -48,6 +48,8 @@ pub struct Shop {
     pub marketing_cap_window_hours: i32,
     pub quiet_hours_start: NaiveTime,
     pub quiet_hours_end: NaiveTime,
+    /// Look-alike characters become GSM-7 before a message is stored and counted.
+    pub smart_encoding: bool,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -60,6 +62,7 @@ pub struct ShopChanges {
     pub marketing_cap_window_hours: Option<i32>,
     pub quiet_hours_start: Option<NaiveTime>,
     pub quiet_hours_end: Option<NaiveTime>,
+    pub smart_encoding: Option<bool>,
 }
 
 impl ShopChanges {
@@ -71,6 +74,7 @@ impl ShopChanges {
             && self.marketing_cap_window_hours.is_none()
             && self.quiet_hours_start.is_none()
             && self.quiet_hours_end.is_none()
+            && self.smart_encoding.is_none()
     }
 }
 

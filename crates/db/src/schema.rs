@@ -169,6 +169,7 @@ diesel::table! {
         marketing_cap_window_hours -> Int4,
         quiet_hours_start -> Time,
         quiet_hours_end -> Time,
+        smart_encoding -> Bool,
     }
 }
 

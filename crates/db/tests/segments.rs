@@ -7,28 +7,12 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use chrono::{NaiveTime, Utc};
+use chrono::Utc;
 use nudge_db::models::{Campaign, Customer, Shop};
 use nudge_domain::{Consent, Segment, ShopId, TenantId};
 use nudge_testkit::TestDb;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-fn new_shop(tenant: TenantId) -> Shop {
-    Shop {
-        id: Uuid::now_v7(),
-        tenant_id: tenant.as_uuid(),
-        name: "XYZ Bags".into(),
-        sender_number: "+15017122661".into(),
-        time_zone: "Europe/Paris".into(),
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        marketing_cap_count: 3,
-        marketing_cap_window_hours: 24,
-        quiet_hours_start: NaiveTime::MIN,
-        quiet_hours_end: NaiveTime::MIN,
-    }
-}
 
 fn customer(shop: &Shop, n: usize, consent: Consent, attributes: Value) -> Customer {
     Customer {
@@ -91,10 +75,10 @@ async fn sql_segments_select_what_the_domain_rule_selects() {
             .tenant
             .id,
     );
-    let shop = nudge_db::shops::insert(&mut conn, &new_shop(tenant))
+    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
         .await
         .unwrap();
-    let other_shop = nudge_db::shops::insert(&mut conn, &new_shop(other))
+    let other_shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(other))
         .await
         .unwrap();
     let attribute_sets = [

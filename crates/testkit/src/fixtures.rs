@@ -81,5 +81,6 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
         marketing_cap_window_hours: 24,
         quiet_hours_start: chrono::NaiveTime::MIN,
         quiet_hours_end: chrono::NaiveTime::MIN,
+        smart_encoding: false,
     }
 }

@@ -43,6 +43,8 @@ pub struct ShopView {
     pub frequency_cap: FrequencyCapView,
     /// Local `HH:MM` window in which marketing waits (in the recipient's time zone).
     pub quiet_hours: QuietHoursView,
+    /// Look-alike characters become GSM-7 before counting parts (docs/api.md).
+    pub smart_encoding: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -62,6 +64,7 @@ impl From<Shop> for ShopView {
                 start: shop.quiet_hours_start.format("%H:%M").to_string(),
                 end: shop.quiet_hours_end.format("%H:%M").to_string(),
             },
+            smart_encoding: shop.smart_encoding,
             created_at: shop.created_at,
             updated_at: shop.updated_at,
         }

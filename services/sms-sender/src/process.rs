@@ -157,11 +157,12 @@ impl Sender {
             "reconciled": true,
         });
         let (pool, message_ref, sid) = (&self.pool, &message, found.sid.as_str());
+        let segments = provider_segments(found.num_segments.as_deref());
         let recorded = with_retries(|| {
             let detail = detail.clone();
             async move {
                 let mut conn = pool.get().await?;
-                nudge_db::messages::record_sent(&mut conn, message_ref, sid, detail).await
+                nudge_db::messages::record_sent(&mut conn, message_ref, sid, segments, detail).await
             }
         })
         .await;
@@ -197,11 +198,13 @@ impl Sender {
                     "num_segments": created.num_segments,
                 });
                 let (pool, message, sid) = (&self.pool, &message, created.sid.as_str());
+                let segments = provider_segments(created.num_segments.as_deref());
                 let recorded = with_retries(|| {
                     let detail = detail.clone();
                     async move {
                         let mut conn = pool.get().await?;
-                        nudge_db::messages::record_sent(&mut conn, message, sid, detail).await
+                        nudge_db::messages::record_sent(&mut conn, message, sid, segments, detail)
+                            .await
                     }
                 })
                 .await;
@@ -312,6 +315,11 @@ impl Sender {
         }
         Disposition::DeadLetter
     }
+}
+
+/// Twilio's `num_segments` (a string in its resources), when it is a positive count.
+fn provider_segments(raw: Option<&str>) -> Option<i32> {
+    raw.and_then(|n| n.parse::<i32>().ok()).filter(|n| *n >= 1)
 }
 
 /// A database write that follows a provider call is worth a few quick retries: its

@@ -37,6 +37,10 @@ struct CreateShop {
     time_zone: String,
     frequency_cap: Option<FrequencyCapBody>,
     quiet_hours: Option<QuietHoursBody>,
+    /// Replace look-alike characters (curly quotes, long dashes...) with GSM-7 ones
+    /// before counting parts, as Twilio's Smart Encoding does. Default `false`.
+    #[serde(default)]
+    smart_encoding: bool,
 }
 
 /// Local times, `HH:MM`; the window may cross midnight; equal times turn it off.
@@ -114,6 +118,7 @@ struct UpdateShop {
     time_zone: Option<String>,
     frequency_cap: Option<FrequencyCapBody>,
     quiet_hours: Option<QuietHoursBody>,
+    smart_encoding: Option<bool>,
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -180,6 +185,7 @@ async fn create(
         marketing_cap_window_hours: cap_window,
         quiet_hours_start: quiet_start,
         quiet_hours_end: quiet_end,
+        smart_encoding: body.smart_encoding,
     };
     let mut conn = state.conn().await?;
     let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
@@ -256,6 +262,7 @@ async fn update(
         marketing_cap_window_hours: cap.map(|(_, window)| window),
         quiet_hours_start: quiet.map(|(start, _)| start),
         quiet_hours_end: quiet.map(|(_, end)| end),
+        smart_encoding: body.smart_encoding,
     };
     check(errors)?;
     let mut conn = state.conn().await?;

@@ -9,8 +9,8 @@ use nudge_db::models::{Message, OutboxRow};
 use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
-    count_segments, CampaignId, Envelope, MessageCategory, MessageId, MessageKind, MessageStatus,
-    OutboundSmsV1, PhoneNumber, ShopId, TemplateId, TenantId,
+    count_segments, smart_encode, CampaignId, Envelope, MessageCategory, MessageId, MessageKind,
+    MessageStatus, OutboundSmsV1, PhoneNumber, ShopId, TemplateId, TenantId,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -168,6 +168,11 @@ pub(crate) async fn store(
         campaign_id,
     } = delivery;
     check_consent(category, customer)?;
+    let body = if shop.smart_encoding {
+        smart_encode(&body).into_owned()
+    } else {
+        body
+    };
     let (send_at, first_event_detail) =
         apply_quiet_hours(category, send_at, now, customer, &to, shop);
     let segments = count_segments(&body);

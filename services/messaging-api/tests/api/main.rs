@@ -23,4 +23,5 @@ mod outbox;
 mod quiet_hours;
 mod resources;
 mod scheduling;
+mod smart_encoding;
 mod tenancy;

@@ -131,3 +131,32 @@ async fn a_stopping_worker_hands_back_what_its_last_poll_receives() {
     assert_eq!(visible.len(), 1);
     assert_eq!(harness.twilio.received_requests().await.unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn the_segment_count_recorded_is_the_one_the_provider_sent() {
+    let harness = Harness::new(3, 3).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "sid": "SMseg0seg0seg0seg0seg0seg0seg0se", "status": "queued", "num_segments": "2",
+                "account_sid": crate::helpers::ACCOUNT_SID, "direction": "outbound-api"
+            })),
+        )
+        .mount(&harness.twilio)
+        .await;
+    let (id, envelope) = harness.queued_message("+14155550100", "Hi").await;
+    assert_eq!(
+        harness.message(id).await.segments,
+        1,
+        "our count at acceptance"
+    );
+    let received = ReceivedMessage {
+        message_id: "m-1".into(),
+        receipt_handle: "r-1".into(),
+        body: envelope,
+        receive_count: 1,
+        traceparent: None,
+    };
+    assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
+    assert_eq!(harness.message(id).await.segments, 2, "what Twilio billed");
+}
