@@ -229,6 +229,24 @@ pub async fn count_by_status(
     Ok(rows.into_iter().collect())
 }
 
+/// The tenant's messages by the worker that last claimed them (operations and tests).
+pub async fn claimed_by_worker(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
+    let rows: Vec<(Option<String>, i64)> = messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::claimed_by.is_not_null())
+        .group_by(messages::claimed_by)
+        .select((messages::claimed_by, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(worker, n)| Some((worker?, n)))
+        .collect())
+}
+
 /// What a sender found when it tried to claim a message.
 #[derive(Debug)]
 pub enum Claim {

@@ -3,7 +3,8 @@
 //! at the provider (the sandbox, a real process), none lost, none twice.
 //!
 //! Size: `NUDGE_CHAOS_MESSAGES` (default 2,000) and `NUDGE_CHAOS_KILLS` (default 20);
-//! docs/operations.md has the bigger run.
+//! docs/operations.md has the bigger run. Also: SIGTERM, and three senders at once
+//! (`NUDGE_SCALE_OUT_MESSAGES`, default 3,000).
 
 #![allow(
     clippy::unwrap_used,
@@ -131,6 +132,66 @@ impl Run {
         })
         .await;
     }
+
+    /// The provider got each message exactly once, and each message holds its sid.
+    async fn assert_each_sent_exactly_once(&self, count: usize) {
+        let recorded: Value = reqwest::get(format!(
+            "http://127.0.0.1:{}/sandbox/messages",
+            self.sandbox_port
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let mut sids_by_body: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for sent in recorded["messages"].as_array().unwrap() {
+            sids_by_body
+                .entry(sent["body"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(sent["sid"].as_str().unwrap().to_owned());
+        }
+        let twice: Vec<_> = sids_by_body
+            .iter()
+            .filter(|(_, sids)| sids.len() > 1)
+            .collect();
+        assert!(twice.is_empty(), "sent more than once: {twice:?}");
+        assert_eq!(
+            sids_by_body.len(),
+            count,
+            "every message reached the provider"
+        );
+        let mut conn = self.db.connect().await;
+        let mut cursor = None;
+        let mut checked = 0;
+        loop {
+            let page = nudge_db::messages::list(
+                &mut conn,
+                self.tenant,
+                &nudge_db::messages::MessageFilter::default(),
+                nudge_db::PageRequest {
+                    limit: 200,
+                    before: cursor,
+                },
+            )
+            .await
+            .unwrap();
+            for message in &page.items {
+                assert_eq!(
+                    message.provider_sid.as_ref(),
+                    sids_by_body[&message.body].first(),
+                    "{}",
+                    message.body
+                );
+                checked += 1;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(checked, count);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,63 +217,7 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
     run.wait_until_sent(count, "every message sent", timeout)
         .await;
 
-    // The provider got each message exactly once, and each message holds its sid.
-    let recorded: Value = reqwest::get(format!(
-        "http://127.0.0.1:{}/sandbox/messages",
-        run.sandbox_port
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let mut sids_by_body: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for sent in recorded["messages"].as_array().unwrap() {
-        sids_by_body
-            .entry(sent["body"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(sent["sid"].as_str().unwrap().to_owned());
-    }
-    let twice: Vec<_> = sids_by_body
-        .iter()
-        .filter(|(_, sids)| sids.len() > 1)
-        .collect();
-    assert!(twice.is_empty(), "sent more than once: {twice:?}");
-    assert_eq!(
-        sids_by_body.len(),
-        count,
-        "every message reached the provider"
-    );
-    let mut conn = run.db.connect().await;
-    let mut cursor = None;
-    let mut checked = 0;
-    loop {
-        let page = nudge_db::messages::list(
-            &mut conn,
-            run.tenant,
-            &nudge_db::messages::MessageFilter::default(),
-            nudge_db::PageRequest {
-                limit: 200,
-                before: cursor,
-            },
-        )
-        .await
-        .unwrap();
-        for message in &page.items {
-            assert_eq!(
-                message.provider_sid.as_ref(),
-                sids_by_body[&message.body].first(),
-                "{}",
-                message.body
-            );
-            checked += 1;
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(checked, count);
+    run.assert_each_sent_exactly_once(count).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,4 +249,24 @@ async fn sigterm_stops_the_sender_promptly_and_hands_back_what_it_holds() {
         Duration::from_secs(60),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_senders_on_one_queue_send_every_message_exactly_once() {
+    let count = setting("NUDGE_SCALE_OUT_MESSAGES", 3_000);
+    let run = Run::prepare("scale", count, 30).await;
+    let _senders: Vec<Service> = (0..3).map(|_| run.start_sender()).collect();
+    run.wait_until_sent(
+        count,
+        "every message sent",
+        Duration::from_secs(120 + (count as u64) / 20),
+    )
+    .await;
+    run.assert_each_sent_exactly_once(count).await;
+    // All three took part: each claim records its worker.
+    let mut conn = run.db.connect().await;
+    let workers = nudge_db::messages::claimed_by_worker(&mut conn, run.tenant)
+        .await
+        .unwrap();
+    assert_eq!(workers.len(), 3, "{workers:?}");
 }
