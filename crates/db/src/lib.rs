@@ -17,6 +17,7 @@ pub mod models;
 pub mod outbox;
 pub mod page;
 pub mod pool;
+pub mod rate;
 pub mod rejections;
 pub mod schema;
 pub mod shops;

@@ -157,6 +157,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    send_rate_buckets (key) {
+        key -> Text,
+        tokens -> Float8,
+        refilled_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     shops (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -216,6 +224,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     outbox,
     queue_rejections,
+    send_rate_buckets,
     shops,
     templates,
     tenants,

@@ -13,6 +13,7 @@ pub mod phone;
 pub mod quiet_hours;
 pub mod segment;
 pub mod segments;
+pub mod sender_number;
 pub mod smart_encoding;
 pub mod template;
 
@@ -24,5 +25,6 @@ pub use phone::{PhoneNumber, PhoneNumberError};
 pub use quiet_hours::{phone_time_zone, recipient_zone, QuietHours};
 pub use segment::{Segment, SegmentError};
 pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
+pub use sender_number::SenderKind;
 pub use smart_encoding::smart_encode;
 pub use template::{RenderError, Template, TemplateError};

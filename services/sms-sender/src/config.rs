@@ -1,6 +1,8 @@
 //! `sms-sender`'s configuration, from environment variables (docs/configuration.md).
 
 use secrecy::SecretString;
+
+use crate::throughput::Limits;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,19 @@ pub struct Config {
     /// at least the provider timeout plus 5 seconds.
     #[serde(default = "defaults::lease_seconds")]
     pub sender_lease_seconds: u64,
+    /// Message segments per second per sender number, by kind (docs/configuration.md).
+    #[serde(default = "defaults::rate_long_code")]
+    pub sender_rate_long_code: f64,
+    #[serde(default = "defaults::rate_toll_free")]
+    pub sender_rate_toll_free: f64,
+    #[serde(default = "defaults::rate_short_code")]
+    pub sender_rate_short_code: f64,
+    /// Per-number rates: `+15017122661=10,+18885550100=30`.
+    #[serde(default)]
+    pub sender_rate_overrides: Option<String>,
+    /// Segments per second for the whole provider account.
+    #[serde(default = "defaults::rate_account")]
+    pub sender_rate_account: f64,
 }
 
 mod defaults {
@@ -59,6 +74,18 @@ mod defaults {
     }
     pub fn lease_seconds() -> u64 {
         60
+    }
+    pub fn rate_long_code() -> f64 {
+        1.0
+    }
+    pub fn rate_toll_free() -> f64 {
+        3.0
+    }
+    pub fn rate_short_code() -> f64 {
+        100.0
+    }
+    pub fn rate_account() -> f64 {
+        100.0
     }
 }
 
@@ -84,7 +111,37 @@ impl Config {
                 config.provider_timeout_ms + 5_000
             )));
         }
+        for (name, rate) in [
+            ("SENDER_RATE_LONG_CODE", config.sender_rate_long_code),
+            ("SENDER_RATE_TOLL_FREE", config.sender_rate_toll_free),
+            ("SENDER_RATE_SHORT_CODE", config.sender_rate_short_code),
+            ("SENDER_RATE_ACCOUNT", config.sender_rate_account),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(nudge_domain::config::ConfigError::Invalid(format!(
+                    "{name} must be a positive number of segments per second"
+                )));
+            }
+        }
+        config.limits()?;
         Ok(config)
+    }
+
+    /// The throughput limits, with the per-number overrides parsed.
+    pub fn limits(&self) -> Result<Limits, nudge_domain::config::ConfigError> {
+        let overrides = match &self.sender_rate_overrides {
+            Some(raw) => Limits::parse_overrides(raw).map_err(|e| {
+                nudge_domain::config::ConfigError::Invalid(format!("SENDER_RATE_OVERRIDES: {e}"))
+            })?,
+            None => Default::default(),
+        };
+        Ok(Limits {
+            long_code: self.sender_rate_long_code,
+            toll_free: self.sender_rate_toll_free,
+            short_code: self.sender_rate_short_code,
+            overrides,
+            account: self.sender_rate_account,
+        })
     }
 
     /// `SENDER_WORKER_ID`, or one made unique to this process.
@@ -133,6 +190,17 @@ mod tests {
             ("PROVIDER_TIMEOUT_MS", "5000")
         ]))
         .is_ok());
+        let error = Config::from_vars(vars(&[("SENDER_RATE_LONG_CODE", "0")])).unwrap_err();
+        assert!(
+            error.to_string().contains("SENDER_RATE_LONG_CODE"),
+            "{error}"
+        );
+        let error =
+            Config::from_vars(vars(&[("SENDER_RATE_OVERRIDES", "+15017122661")])).unwrap_err();
+        assert!(
+            error.to_string().contains("SENDER_RATE_OVERRIDES"),
+            "{error}"
+        );
         let error = Config::from_vars(vars(&[("SENDER_CONCURRENCY", "0")])).unwrap_err();
         assert!(error.to_string().contains("SENDER_CONCURRENCY"), "{error}");
     }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod process;
 pub mod retry;
+pub mod throughput;
 pub mod twilio;
 pub mod worker;
 

@@ -48,6 +48,7 @@ async fn run() -> anyhow::Result<()> {
         queue_name: config.outbound_sms_queue.clone(),
         max_attempts: config.sender_max_attempts,
         worker_id: config.worker_id(),
+        limits: config.limits()?,
         lease: chrono::Duration::seconds(
             i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
         ),

@@ -12,6 +12,7 @@ use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
 use crate::retry::{classify, next_attempt_in};
+use crate::throughput::{wait_for_turn, Limits};
 use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
 /// Seconds before a message whose database was unreachable is tried again.
@@ -32,7 +33,13 @@ pub struct Sender {
     pub worker_id: String,
     /// How long a claim protects a message being sent (outlasts a provider call).
     pub lease: chrono::Duration,
+    /// Throughput limits per sender number and for the account.
+    pub limits: Limits,
 }
+
+/// How long a message waits in the worker for its sender number's turn before it goes
+/// back to the queue (well within the queue's visibility timeout).
+const THROTTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How far back, before a message was created, a provider's clock may be.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
@@ -49,6 +56,9 @@ impl Sender {
         };
         let message_id = envelope.payload.message_id;
         tracing::Span::current().record("message_id", tracing::field::display(message_id));
+        if let Some(disposition) = self.throttle(&envelope).await {
+            return disposition;
+        }
         match self.claim(&envelope).await {
             Ok(Claim::Claimed(message)) => self.send(received, *message).await,
             Ok(Claim::TakenOver(message)) => self.reconcile(received, *message).await,
@@ -89,6 +99,46 @@ impl Sender {
             Err(error) => {
                 tracing::warn!(%error, "could not claim the message; will retry");
                 Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+            }
+        }
+    }
+
+    /// Waits for the sender number's (and the account's) turn before a queued message
+    /// is claimed; `Some` when it must go back to the queue instead. Other states are
+    /// left to the claim.
+    async fn throttle(&self, envelope: &Envelope<OutboundSmsV1>) -> Option<Disposition> {
+        let found = async {
+            let mut conn = self.pool.get().await?;
+            nudge_db::messages::find(&mut conn, envelope.tenant_id, envelope.payload.message_id)
+                .await
+        }
+        .await;
+        let message = match found {
+            Ok(Some(message)) if message.status == MessageStatus::Queued.as_str() => message,
+            Ok(_) => return None,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the message; will retry");
+                return Some(Disposition::RetryAfter(DATABASE_RETRY_SECONDS));
+            }
+        };
+        let turn = wait_for_turn(
+            &self.pool,
+            &self.limits,
+            self.twilio.account_sid(),
+            &message.from_number,
+            message.segments,
+            THROTTLE_PATIENCE,
+        )
+        .await;
+        match turn {
+            Ok(true) => None,
+            Ok(false) => {
+                tracing::info!(from = %message.from_number, "over the throughput limit; back to the queue");
+                Some(Disposition::RetryAfter(1))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not read the throughput limits; will retry");
+                Some(Disposition::RetryAfter(DATABASE_RETRY_SECONDS))
             }
         }
     }

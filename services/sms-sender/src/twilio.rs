@@ -118,6 +118,10 @@ impl TwilioClient {
         })
     }
 
+    pub fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+
     pub fn messages_url(&self) -> String {
         format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",

@@ -102,6 +102,9 @@ impl Run {
             ),
             ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+            // These tests are about crashes, not throughput limits (tested on their own).
+            ("SENDER_RATE_LONG_CODE", "10000".into()),
+            ("SENDER_RATE_ACCOUNT", "10000".into()),
         ];
         sender_env.extend(aws_env());
         Self {

@@ -30,6 +30,32 @@ pub struct Harness {
     stop: CancellationToken,
 }
 
+/// A sender as `main` builds one, against the test's database, queue and fake Twilio.
+pub fn sender(
+    db: &TestDb,
+    twilio: &MockServer,
+    queue: &TestQueue,
+    max_attempts: u32,
+    limits: sms_sender::throughput::Limits,
+) -> Sender {
+    Sender {
+        pool: db.pool(),
+        twilio: TwilioClient::new(
+            &twilio.uri(),
+            ACCOUNT_SID,
+            SecretString::from(AUTH_TOKEN),
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+        status_callback: Some("https://hooks.example.com/twilio/status".into()),
+        queue_name: queue.name.clone(),
+        max_attempts,
+        worker_id: "test-worker".into(),
+        lease: chrono::Duration::seconds(30),
+        limits,
+    }
+}
+
 impl Harness {
     /// `max_receive_count`: receives before the queue dead-letters a message;
     /// `max_attempts`: the sender's own limit for retryable failures.
@@ -48,21 +74,7 @@ impl Harness {
         let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
             .await
             .unwrap();
-        let sender = Arc::new(Sender {
-            pool: db.pool(),
-            twilio: TwilioClient::new(
-                &twilio.uri(),
-                ACCOUNT_SID,
-                SecretString::from(AUTH_TOKEN),
-                Duration::from_secs(5),
-            )
-            .unwrap(),
-            status_callback: Some("https://hooks.example.com/twilio/status".into()),
-            queue_name: queue.name.clone(),
-            max_attempts,
-            worker_id: "test-worker".into(),
-            lease: chrono::Duration::seconds(30),
-        });
+        let sender = Arc::new(sender(&db, &twilio, &queue, max_attempts, unlimited()));
         Self {
             db,
             queue,
@@ -177,4 +189,15 @@ fn created(sid: &str) -> Value {
 
 fn twilio_error(code: i32, status: u16, message: &str) -> Value {
     json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
+}
+
+/// Throughput limits too high to matter (tests about limits set their own).
+pub fn unlimited() -> sms_sender::throughput::Limits {
+    sms_sender::throughput::Limits {
+        long_code: 10_000.0,
+        toll_free: 10_000.0,
+        short_code: 10_000.0,
+        overrides: Default::default(),
+        account: 10_000.0,
+    }
 }

@@ -12,5 +12,6 @@ mod failures;
 mod helpers;
 mod recheck;
 mod reconcile;
+mod throughput;
 mod trace_context;
 mod twilio_contract;
