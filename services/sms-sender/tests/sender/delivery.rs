@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use nudge_queue::{Disposition, ReceivedMessage};
+use nudge_queue::Disposition;
 
-use crate::helpers::{twilio_accepts, Harness};
+use crate::helpers::{received, twilio_accepts, Harness};
 
 #[tokio::test]
 async fn a_queued_message_is_sent_recorded_and_removed_from_the_queue() {
@@ -91,13 +91,7 @@ async fn processing_the_same_queue_message_again_is_a_no_op() {
         .mount(&harness.twilio)
         .await;
     let (_, envelope) = harness.queued_message("+14155550100", "Hi").await;
-    let received = ReceivedMessage {
-        message_id: "m-1".into(),
-        receipt_handle: "r-1".into(),
-        body: envelope,
-        receive_count: 1,
-        traceparent: None,
-    };
+    let received = received(envelope, 1);
     assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
     assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
 }
@@ -150,13 +144,7 @@ async fn the_segment_count_recorded_is_the_one_the_provider_sent() {
         1,
         "our count at acceptance"
     );
-    let received = ReceivedMessage {
-        message_id: "m-1".into(),
-        receipt_handle: "r-1".into(),
-        body: envelope,
-        receive_count: 1,
-        traceparent: None,
-    };
+    let received = received(envelope, 1);
     assert_eq!(harness.sender.process(&received).await, Disposition::Delete);
     assert_eq!(harness.message(id).await.segments, 2, "what Twilio billed");
 }

@@ -201,3 +201,14 @@ pub fn unlimited() -> sms_sender::throughput::Limits {
         account: 10_000.0,
     }
 }
+
+/// A queue message as SQS hands it to the worker, delivered `receive_count` times.
+pub fn received(envelope: String, receive_count: u32) -> nudge_queue::ReceivedMessage {
+    nudge_queue::ReceivedMessage {
+        message_id: "m-1".into(),
+        receipt_handle: "r-1".into(),
+        body: envelope,
+        receive_count,
+        traceparent: None,
+    }
+}

@@ -7,20 +7,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::models::Customer;
 use nudge_domain::{Consent, ConsentSource, CustomerId};
-use nudge_queue::{Disposition, ReceivedMessage};
+use nudge_queue::Disposition;
 use serde_json::json;
 
-use crate::helpers::{twilio_accepts, Harness};
-
-fn received(envelope: String) -> ReceivedMessage {
-    ReceivedMessage {
-        message_id: "m-1".into(),
-        receipt_handle: "r-1".into(),
-        body: envelope,
-        receive_count: 1,
-        traceparent: None,
-    }
-}
+use crate::helpers::{received, twilio_accepts, Harness};
 
 async fn customer(harness: &Harness, phone: &str, consent: Consent) -> Customer {
     let mut conn = harness.db.connect().await;
@@ -70,7 +60,7 @@ async fn a_stop_recorded_after_acceptance_wins() {
     .unwrap();
 
     assert_eq!(
-        harness.sender.process(&received(envelope)).await,
+        harness.sender.process(&received(envelope, 1)).await,
         Disposition::Delete
     );
     let message = harness.message(id).await;
@@ -84,7 +74,7 @@ async fn a_stop_recorded_after_acceptance_wins() {
         .queued_message("+14155550199", "Your order shipped")
         .await;
     customer(&harness, "+14155550199", Consent::OptedOut).await;
-    harness.sender.process(&received(envelope)).await;
+    harness.sender.process(&received(envelope, 1)).await;
     assert_eq!(harness.message(id).await.status, "cancelled");
 }
 
@@ -119,7 +109,7 @@ async fn marketing_that_would_land_in_quiet_hours_now_waits_for_their_end() {
     let before: i64 = outbox::table.count().get_result(&mut conn).await.unwrap();
 
     assert_eq!(
-        harness.sender.process(&received(envelope)).await,
+        harness.sender.process(&received(envelope, 1)).await,
         Disposition::Delete
     );
     let message = harness.message(id).await;

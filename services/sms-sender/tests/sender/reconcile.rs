@@ -7,22 +7,12 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_domain::MessageId;
-use nudge_queue::{Disposition, ReceivedMessage};
+use nudge_queue::Disposition;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{twilio_accepts, Harness, ACCOUNT_SID, MESSAGES_PATH};
-
-fn received(envelope: String) -> ReceivedMessage {
-    ReceivedMessage {
-        message_id: "m-1".into(),
-        receipt_handle: "r-1".into(),
-        body: envelope,
-        receive_count: 2,
-        traceparent: None,
-    }
-}
+use crate::helpers::{received, twilio_accepts, Harness, ACCOUNT_SID, MESSAGES_PATH};
 
 /// What a worker that claimed the message and died leaves behind.
 async fn left_sending(harness: &Harness, id: MessageId, lease_until: chrono::DateTime<Utc>) {
@@ -112,7 +102,7 @@ async fn what_a_dead_sender_got_to_the_provider_is_adopted_not_resent() {
         .await;
 
     assert_eq!(
-        harness.sender.process(&received(envelope)).await,
+        harness.sender.process(&received(envelope, 2)).await,
         Disposition::Delete
     );
     let message = harness.message(id).await;
@@ -148,7 +138,7 @@ async fn what_a_dead_sender_never_got_to_the_provider_is_sent_once() {
     left_sending(&harness, id, Utc::now() - Duration::seconds(5)).await;
 
     assert_eq!(
-        harness.sender.process(&received(envelope)).await,
+        harness.sender.process(&received(envelope, 2)).await,
         Disposition::Delete
     );
     let message = harness.message(id).await;
@@ -179,7 +169,7 @@ async fn a_message_under_a_live_lease_is_left_to_its_sender() {
     let (id, envelope) = harness.queued_message("+14155550100", "Hi").await;
     left_sending(&harness, id, Utc::now() + Duration::seconds(20)).await;
 
-    match harness.sender.process(&received(envelope)).await {
+    match harness.sender.process(&received(envelope, 2)).await {
         Disposition::RetryAfter(seconds) => assert!((19..=22).contains(&seconds), "{seconds}"),
         other => panic!("expected a later look, got {other:?}"),
     }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nudge_queue::{Disposition, ReceivedMessage};
+use nudge_queue::Disposition;
 use sms_sender::throughput::Limits;
 
-use crate::helpers::{sender, unlimited, Harness};
+use crate::helpers::{received, sender, unlimited, Harness};
 
 #[tokio::test]
 async fn two_replicas_share_one_numbers_rate_and_nothing_fails() {
@@ -56,13 +56,7 @@ async fn two_replicas_share_one_numbers_rate_and_nothing_fails() {
         ids.push(id);
         let replica = replicas[i % 2].clone();
         tasks.push(tokio::spawn(async move {
-            let received = ReceivedMessage {
-                message_id: format!("m-{i}"),
-                receipt_handle: format!("r-{i}"),
-                body: envelope,
-                receive_count: 1,
-                traceparent: None,
-            };
+            let received = received(envelope, 1);
             replica.process(&received).await
         }));
     }
