@@ -282,14 +282,7 @@ pub async fn claim(
     lease: &Lease<'_>,
 ) -> Result<Claim, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        let message = messages::table
-            .filter(messages::tenant_id.eq(tenant.as_uuid()))
-            .filter(messages::id.eq(id.as_uuid()))
-            .select(Message::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
+        let message = lock(conn, tenant, id).await?;
         let Some(message) = message else {
             return Ok(Claim::Missing);
         };
@@ -344,6 +337,23 @@ pub async fn claim(
         Ok(Claim::Claimed(Box::new(claimed)))
     })
     .await
+}
+
+/// The tenant's message, its row locked until the transaction ends (claim and cancel
+/// serialise on it).
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Option<Message>, DbError> {
+    Ok(messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::id.eq(id.as_uuid()))
+        .select(Message::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 /// Who claims a message for sending, and for how long they answer for it. The lease
@@ -667,14 +677,7 @@ pub async fn cancel(
     id: MessageId,
 ) -> Result<Cancel, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        let message = messages::table
-            .filter(messages::tenant_id.eq(tenant.as_uuid()))
-            .filter(messages::id.eq(id.as_uuid()))
-            .select(Message::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
+        let message = lock(conn, tenant, id).await?;
         let Some(message) = message else {
             return Ok(Cancel::Missing);
         };
