@@ -4,7 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nudge_domain::{Consent, ConsentSource, CustomerId, TenantId};
+use nudge_domain::{Consent, ConsentSource, CustomerId, ShopId, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -93,6 +93,62 @@ pub async fn create_customer(
         recorded.map(|(customer, _)| customer).ok_or_else(|| {
             DbError::Corrupt(format!("customer {id} vanished inside its own transaction"))
         })
+    })
+    .await
+}
+
+/// Opts out whoever has `phone` at the shop because the provider says they unsubscribed
+/// (a customer is created for a number the shop never registered, so that the opt-out
+/// is remembered). Returns the customer, or `None` if they had already opted out.
+pub async fn record_provider_opt_out(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    shop: ShopId,
+    phone: &str,
+    evidence: Value,
+) -> Result<Option<CustomerId>, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let now = Utc::now();
+        // A concurrent create of the same customer (API, import) wins; we then opt it out.
+        diesel::insert_into(customers::table)
+            .values(&Customer {
+                id: Uuid::now_v7(),
+                tenant_id: tenant.as_uuid(),
+                shop_id: shop.as_uuid(),
+                phone: phone.to_owned(),
+                name: None,
+                attributes: serde_json::json!({}),
+                created_at: now,
+                updated_at: now,
+                consent: Consent::Unknown.as_str().to_owned(),
+                time_zone: None,
+            })
+            .on_conflict((customers::shop_id, customers::phone))
+            .do_nothing()
+            .execute(conn)
+            .await?;
+        let (id, consent): (Uuid, String) = customers::table
+            .filter(customers::tenant_id.eq(tenant.as_uuid()))
+            .filter(customers::shop_id.eq(shop.as_uuid()))
+            .filter(customers::phone.eq(phone))
+            .select((customers::id, customers::consent))
+            .for_update()
+            .first(conn)
+            .await?;
+        if consent == Consent::OptedOut.as_str() {
+            return Ok(None);
+        }
+        let id = CustomerId::from_uuid(id);
+        record(
+            conn,
+            tenant,
+            id,
+            Consent::OptedOut,
+            ConsentSource::Provider,
+            evidence,
+        )
+        .await?;
+        Ok(Some(id))
     })
     .await
 }

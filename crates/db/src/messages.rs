@@ -600,6 +600,35 @@ pub async fn record_failed(
     .await
 }
 
+/// `sending -> failed` because the recipient unsubscribed at the provider: the failure
+/// and the recipient's opt-out commit together, so later sends are refused up front.
+pub async fn record_failed_unsubscribed(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    error_code: i32,
+    error_message: &str,
+    detail: Value,
+) -> Result<(), DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        record_failed(conn, message, Some(error_code), error_message, detail).await?;
+        let evidence = serde_json::json!({
+            "error_code": error_code,
+            "message_id": message.id,
+            "from": message.from_number,
+        });
+        crate::consent::record_provider_opt_out(
+            conn,
+            TenantId::from_uuid(message.tenant_id),
+            ShopId::from_uuid(message.shop_id),
+            &message.to_number,
+            evidence,
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
 /// `sending -> queued` after an attempt that is worth retrying; the queue redelivers it.
 pub async fn release_for_retry(
     conn: &mut AsyncPgConnection,

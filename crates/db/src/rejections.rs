@@ -2,6 +2,7 @@
 //! policy moves them to the dead-letter queue, so an operator can see why.
 
 use chrono::Utc;
+use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ pub async fn record(
         queue: queue.to_owned(),
         sqs_message_id: sqs_message_id.to_owned(),
         reason: reason.to_owned(),
-        body_excerpt: body.chars().take(EXCERPT_CHARS).collect(),
+        body_excerpt: excerpt(body),
         receive_count,
         at: Utc::now(),
     };
@@ -34,4 +35,29 @@ pub async fn record(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The recorded rejections of these queue messages, newest first: matched by SQS
+/// message id, or by body for a message that came back under a new id (a redrive).
+pub async fn for_messages(
+    conn: &mut AsyncPgConnection,
+    sqs_message_ids: &[String],
+    bodies: &[String],
+) -> Result<Vec<QueueRejection>, DbError> {
+    let excerpts: Vec<String> = bodies.iter().map(|body| excerpt(body)).collect();
+    Ok(queue_rejections::table
+        .filter(
+            queue_rejections::sqs_message_id
+                .eq_any(sqs_message_ids)
+                .or(queue_rejections::body_excerpt.eq_any(excerpts)),
+        )
+        .order(queue_rejections::at.desc())
+        .select(QueueRejection::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// What is stored of a rejected body.
+pub fn excerpt(body: &str) -> String {
+    body.chars().take(EXCERPT_CHARS).collect()
 }

@@ -23,6 +23,9 @@ pub enum ConsentSource {
     Keyword,
     /// Brought in with an existing list.
     Import,
+    /// The SMS provider refused to deliver because the recipient unsubscribed there
+    /// (Twilio error 21610: they texted STOP to the sender number).
+    Provider,
 }
 
 /// What a message is for, which decides the consent it needs.
@@ -59,7 +62,7 @@ macro_rules! string_enum {
 }
 
 string_enum!(Consent { OptedIn => "opted_in", OptedOut => "opted_out", Unknown => "unknown" });
-string_enum!(ConsentSource { Api => "api", Keyword => "keyword", Import => "import" });
+string_enum!(ConsentSource { Api => "api", Keyword => "keyword", Import => "import", Provider => "provider" });
 string_enum!(MessageCategory { Transactional => "transactional", Marketing => "marketing" });
 
 impl MessageCategory {
@@ -111,6 +114,7 @@ mod tests {
             ConsentSource::Api,
             ConsentSource::Keyword,
             ConsentSource::Import,
+            ConsentSource::Provider,
         ] {
             assert_eq!(ConsentSource::parse(source.as_str()), Some(source));
         }

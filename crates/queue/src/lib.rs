@@ -7,9 +7,12 @@
 //! the consumer loop applies it. So the logic is tested as a plain function, and this
 //! adapter against LocalStack.
 
+mod dead_letter;
 mod sqs;
 
-pub use sqs::{BatchFailure, OutgoingMessage, QueueError, ReceivedMessage, SqsQueue};
+pub use dead_letter::{DeadLetter, RedriveReport};
+
+pub use sqs::{BatchFailure, OutgoingMessage, QueueDepth, QueueError, ReceivedMessage, SqsQueue};
 
 /// The SQS message attribute that carries the trace context.
 pub const TRACEPARENT_ATTRIBUTE: &str = "traceparent";

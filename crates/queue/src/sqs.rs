@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 use tokio::sync::OnceCell;
@@ -45,10 +46,21 @@ pub struct ReceivedMessage {
     pub traceparent: Option<String>,
 }
 
+/// A queue's approximate message counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet deleted (being processed, or waiting for a retry).
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed.
+    pub delayed: u64,
+}
+
 /// An SQS queue, named by its queue name or its full URL.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
-    client: Client,
+    pub(crate) client: Client,
     name: String,
     url: std::sync::Arc<OnceCell<String>>,
 }
@@ -95,7 +107,7 @@ impl SqsQueue {
             .map(String::as_str)
     }
 
-    fn call_error(&self, operation: &'static str, message: String) -> QueueError {
+    pub(crate) fn call_error(&self, operation: &'static str, message: String) -> QueueError {
         QueueError::Call {
             operation,
             queue: self.name.clone(),
@@ -214,13 +226,41 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// How many messages the queue holds, by state (SQS's approximate counts).
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let url = self.url().await?;
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| self.call_error("GetQueueAttributes", error_text(&e)))?
+            .attributes
+            .unwrap_or_default();
+        let count = |name: QueueAttributeName| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
     /// A cheap call that proves the queue is reachable (for readiness checks).
     pub async fn check(&self) -> Result<(), QueueError> {
         let url = self.url().await?;
         self.client
             .get_queue_attributes()
             .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
             .map_err(|e| self.call_error("GetQueueAttributes", error_text(&e)))?;
@@ -228,7 +268,7 @@ impl SqsQueue {
     }
 }
 
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, QueueError> {
+pub(crate) fn string_attribute(value: &str) -> Result<MessageAttributeValue, QueueError> {
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)
@@ -241,7 +281,7 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, QueueError> {
 }
 
 /// The SDK's `Display` of an error says only "service error"; the debug chain says what.
-fn error_text<E: std::error::Error>(error: &E) -> String {
+pub(crate) fn error_text<E: std::error::Error>(error: &E) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use diesel_async::AsyncConnection;
-use messaging_api::{admin, Application, Config};
+use messaging_api::admin::{self, dlq};
+use messaging_api::{Application, Config};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -45,6 +46,48 @@ enum AdminCommand {
         requests_per_minute: Option<u16>,
         #[arg(long)]
         daily_messages: Option<u32>,
+    },
+    /// Dead-letter queues: what is in them and why; moving messages back after a fix.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Show what each dead-letter queue holds, with the reason for every message.
+    /// The messages stay where they are.
+    List {
+        /// A source queue (name or URL) whose DLQ to show; repeatable.
+        /// Default: outbound-sms, inbound-sms and lead-searches.
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+        /// Most messages shown per queue.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// JSON (with the message bodies) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move messages from a queue's DLQ back to the queue.
+    Redrive {
+        /// The source queue (name or URL).
+        #[arg(long)]
+        queue: String,
+        /// An SQS message id to move, as `list` shows it; repeatable.
+        #[arg(
+            long = "message-id",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        message_ids: Vec<String>,
+        /// Move every message.
+        #[arg(long)]
+        all: bool,
+        /// Most messages looked at.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
     },
 }
 
@@ -117,6 +160,66 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "no tenant {tenant} (or nothing to change)"
             );
             println!("limits updated for tenant {tenant}");
+        }
+        Command::Admin {
+            command: AdminCommand::Dlq { command },
+        } => dead_letters(command).await?,
+    }
+    Ok(())
+}
+
+async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
+    let aws = nudge_queue::load_aws_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    match command {
+        DlqCommand::List {
+            queues,
+            limit,
+            json,
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let names = if queues.is_empty() {
+                dlq::QUEUES.iter().map(|q| (*q).to_owned()).collect()
+            } else {
+                queues
+            };
+            let mut listings = Vec::with_capacity(names.len());
+            for name in names {
+                let source = nudge_queue::SqsQueue::new(sqs.clone(), &name);
+                listings.push(dlq::list(&mut conn, &source, limit as usize).await?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listings)?);
+            } else {
+                print!("{}", dlq::table(&listings));
+            }
+        }
+        DlqCommand::Redrive {
+            queue,
+            message_ids,
+            all,
+            limit,
+        } => {
+            let source = nudge_queue::SqsQueue::new(sqs, &queue);
+            let selection = if all {
+                dlq::Selection::All
+            } else {
+                dlq::Selection::Ids(message_ids)
+            };
+            let report = dlq::redrive(&source, &selection, limit as usize).await?;
+            println!(
+                "moved {} message(s) back to {queue}; {} left in its DLQ",
+                report.moved.len(),
+                report.kept
+            );
+            for id in &report.moved {
+                println!("  moved {id}");
+            }
+            for id in &report.duplicated {
+                println!("  {id}: sent back, but still in the DLQ too (could not delete it there)");
+            }
         }
     }
     Ok(())

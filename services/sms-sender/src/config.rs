@@ -51,6 +51,9 @@ pub struct Config {
     /// Segments per second for the whole provider account.
     #[serde(default = "defaults::rate_account")]
     pub sender_rate_account: f64,
+    /// Where `/metrics` and `/healthz` listen (`host:port`; port 0 picks one), or `off`.
+    #[serde(default = "defaults::metrics_address")]
+    pub sender_metrics_address: String,
 }
 
 mod defaults {
@@ -86,6 +89,9 @@ mod defaults {
     }
     pub fn rate_account() -> f64 {
         100.0
+    }
+    pub fn metrics_address() -> String {
+        "0.0.0.0:9102".into()
     }
 }
 
@@ -124,7 +130,23 @@ impl Config {
             }
         }
         config.limits()?;
+        config.metrics_address()?;
         Ok(config)
+    }
+
+    /// The metrics listener's address; `None` when metrics are off.
+    pub fn metrics_address(
+        &self,
+    ) -> Result<Option<std::net::SocketAddr>, nudge_domain::config::ConfigError> {
+        if self.sender_metrics_address.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        self.sender_metrics_address.parse().map(Some).map_err(|_| {
+            nudge_domain::config::ConfigError::Invalid(format!(
+                "SENDER_METRICS_ADDRESS must be host:port (an IP address) or 'off', not '{}'",
+                self.sender_metrics_address
+            ))
+        })
     }
 
     /// The throughput limits, with the per-number overrides parsed.
@@ -203,6 +225,14 @@ mod tests {
         );
         let error = Config::from_vars(vars(&[("SENDER_CONCURRENCY", "0")])).unwrap_err();
         assert!(error.to_string().contains("SENDER_CONCURRENCY"), "{error}");
+        let error =
+            Config::from_vars(vars(&[("SENDER_METRICS_ADDRESS", "localhost")])).unwrap_err();
+        assert!(
+            error.to_string().contains("SENDER_METRICS_ADDRESS"),
+            "{error}"
+        );
+        let off = Config::from_vars(vars(&[("SENDER_METRICS_ADDRESS", "off")])).unwrap();
+        assert_eq!(off.metrics_address().unwrap(), None);
     }
 
     #[test]

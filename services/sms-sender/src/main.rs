@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use nudge_queue::SqsQueue;
 use secrecy::ExposeSecret;
+use sms_sender::metrics::Metrics;
 use sms_sender::process::Sender;
 use sms_sender::twilio::TwilioClient;
 use sms_sender::{worker, Config};
@@ -33,6 +35,26 @@ async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let aws = nudge_queue::load_aws_config().await;
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.outbound_sms_queue);
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let metrics_server = match config.metrics_address()? {
+        Some(address) => {
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("cannot listen on SENDER_METRICS_ADDRESS {address}"))?;
+            tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+            tokio::spawn(sms_sender::metrics::sample_queues(
+                metrics.clone(),
+                queue.clone(),
+                stop.clone(),
+            ));
+            Some(sms_sender::metrics::serve(
+                listener,
+                metrics.clone(),
+                stop.clone(),
+            )?)
+        }
+        None => None,
+    };
     let sender = Arc::new(Sender {
         pool: nudge_db::build_pool(
             config.database_url.expose_secret(),
@@ -52,11 +74,16 @@ async fn run() -> anyhow::Result<()> {
         lease: chrono::Duration::seconds(
             i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
         ),
+        metrics,
     });
-    let stop = CancellationToken::new();
     tokio::spawn(stop_on_signal(stop.clone()));
     tracing::info!(queue = %config.outbound_sms_queue, concurrency = config.sender_concurrency, "sms-sender running");
-    worker::run(sender, queue, config.sender_concurrency, stop).await;
+    worker::run(sender, queue, config.sender_concurrency, stop.clone()).await;
+    // The worker has drained; the metrics server stops with it.
+    stop.cancel();
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     tracing::info!("sms-sender stopped");
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! function over the database and the provider that returns what to do with the queue
 //! message; the worker applies it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nudge_db::messages::{Claim, Lease};
 use nudge_db::models::Message;
@@ -11,12 +11,17 @@ use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
 use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
-use crate::retry::{classify, next_attempt_in};
+use crate::metrics::{Metrics, Outcome};
+use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
 use crate::throughput::{wait_for_turn, Limits};
 use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
-/// Seconds before a message whose database was unreachable is tried again.
+/// Seconds before a message whose database was unreachable is tried again, doubled at
+/// each receive up to [`DATABASE_RETRY_CAP_SECONDS`]: with the queue's five receives a
+/// message rides out about five minutes of database outage (an RDS failover takes one
+/// or two) before it is dead-lettered.
 const DATABASE_RETRY_SECONDS: u32 = 10;
+const DATABASE_RETRY_CAP_SECONDS: u32 = 160;
 /// Seconds before a scheduled message that is not yet `queued` is looked at again.
 const RELEASE_RETRY_SECONDS: u32 = 5;
 /// Seconds before a message claimed by someone else is looked at again.
@@ -35,6 +40,7 @@ pub struct Sender {
     pub lease: chrono::Duration,
     /// Throughput limits per sender number and for the account.
     pub limits: Limits,
+    pub metrics: Metrics,
 }
 
 /// How long a message waits in the worker for its sender number's turn before it goes
@@ -56,7 +62,7 @@ impl Sender {
         };
         let message_id = envelope.payload.message_id;
         tracing::Span::current().record("message_id", tracing::field::display(message_id));
-        if let Some(disposition) = self.throttle(&envelope).await {
+        if let Some(disposition) = self.throttle(received, &envelope).await {
             return disposition;
         }
         match self.claim(&envelope).await {
@@ -66,28 +72,30 @@ impl Sender {
                 // Another worker is sending it; look again just after its lease ends.
                 tracing::info!(%lease_until, "message is being sent by another worker");
                 let left = (lease_until - chrono::Utc::now()).num_seconds().max(0) + 1;
-                Disposition::RetryAfter(u32::try_from(left).unwrap_or(IN_FLIGHT_RETRY_SECONDS))
+                let seconds = u32::try_from(left).unwrap_or(IN_FLIGHT_RETRY_SECONDS);
+                self.counted(Outcome::Deferred, None, Disposition::RetryAfter(seconds))
             }
             Ok(Claim::NotQueued(MessageStatus::Scheduled)) => {
                 // Relayed at its send_at; the relay's move to `queued` commits a moment
                 // after SQS has the message.
-                Disposition::RetryAfter(RELEASE_RETRY_SECONDS)
+                let retry = Disposition::RetryAfter(RELEASE_RETRY_SECONDS);
+                self.counted(Outcome::Deferred, None, retry)
             }
             Ok(Claim::Withdrawn(refusal)) => {
                 tracing::info!(%refusal, "not sent: consent changed after acceptance; cancelled");
-                Disposition::Delete
+                self.counted(Outcome::Withdrawn, None, Disposition::Delete)
             }
             Ok(Claim::Held { until }) => {
                 // A new outbox row brings it back at `until`; this queue message is done.
                 tracing::info!(%until, "held: inside the recipient's quiet hours now");
-                Disposition::Delete
+                self.counted(Outcome::Held, None, Disposition::Delete)
             }
             Ok(Claim::NotQueued(status)) => {
                 tracing::info!(
                     status = status.as_str(),
                     "duplicate delivery of a processed message; dropped"
                 );
-                Disposition::Delete
+                self.counted(Outcome::Duplicate, None, Disposition::Delete)
             }
             Ok(Claim::Missing) => {
                 self.reject(
@@ -98,15 +106,31 @@ impl Sender {
             }
             Err(error) => {
                 tracing::warn!(%error, "could not claim the message; will retry");
-                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+                let retry = database_retry(received.receive_count);
+                self.counted(Outcome::DatabaseError, None, retry)
             }
         }
+    }
+
+    /// Counts the outcome and passes the disposition on.
+    fn counted(
+        &self,
+        outcome: Outcome,
+        error_code: Option<String>,
+        disposition: Disposition,
+    ) -> Disposition {
+        self.metrics.outcome(outcome, error_code);
+        disposition
     }
 
     /// Waits for the sender number's (and the account's) turn before a queued message
     /// is claimed; `Some` when it must go back to the queue instead. Other states are
     /// left to the claim.
-    async fn throttle(&self, envelope: &Envelope<OutboundSmsV1>) -> Option<Disposition> {
+    async fn throttle(
+        &self,
+        received: &ReceivedMessage,
+        envelope: &Envelope<OutboundSmsV1>,
+    ) -> Option<Disposition> {
         let found = async {
             let mut conn = self.pool.get().await?;
             nudge_db::messages::find(&mut conn, envelope.tenant_id, envelope.payload.message_id)
@@ -118,7 +142,8 @@ impl Sender {
             Ok(_) => return None,
             Err(error) => {
                 tracing::warn!(%error, "could not read the message; will retry");
-                return Some(Disposition::RetryAfter(DATABASE_RETRY_SECONDS));
+                let retry = database_retry(received.receive_count);
+                return Some(self.counted(Outcome::DatabaseError, None, retry));
             }
         };
         let turn = wait_for_turn(
@@ -134,11 +159,12 @@ impl Sender {
             Ok(true) => None,
             Ok(false) => {
                 tracing::info!(from = %message.from_number, "over the throughput limit; back to the queue");
-                Some(Disposition::RetryAfter(1))
+                Some(self.counted(Outcome::Throttled, None, Disposition::RetryAfter(1)))
             }
             Err(error) => {
                 tracing::warn!(%error, "could not read the throughput limits; will retry");
-                Some(Disposition::RetryAfter(DATABASE_RETRY_SECONDS))
+                let retry = database_retry(received.receive_count);
+                Some(self.counted(Outcome::DatabaseError, None, retry))
             }
         }
     }
@@ -163,22 +189,27 @@ impl Sender {
     /// message was, and not a sid we already recorded for another message); adopt its
     /// sid if found, send only if not.
     async fn reconcile(&self, received: &ReceivedMessage, message: Message) -> Disposition {
-        let listed = match self
+        let started = Instant::now();
+        let listed = self
             .twilio
             .list_messages(
                 &message.to_number,
                 &message.from_number,
                 RECONCILE_LIST_LIMIT,
             )
-            .await
-        {
+            .await;
+        let took = started.elapsed();
+        self.metrics
+            .provider_call("list_messages", listed.is_ok(), took);
+        let listed = match listed {
             Ok(listed) => listed,
             Err(error) => {
                 // Still ours until the lease ends; whoever sees it next reconciles.
                 tracing::warn!(%error, "could not list the provider's messages; will reconcile later");
                 let seconds =
                     u32::try_from(self.lease.num_seconds() + 1).unwrap_or(IN_FLIGHT_RETRY_SECONDS);
-                return Disposition::RetryAfter(seconds);
+                let retry = Disposition::RetryAfter(seconds);
+                return self.counted(Outcome::Deferred, Some(error.label()), retry);
             }
         };
         let since = message.created_at - CLOCK_SKEW;
@@ -191,7 +222,8 @@ impl Sender {
             Ok(known) => known,
             Err(error) => {
                 tracing::warn!(%error, "could not reconcile; will look again");
-                return Disposition::RetryAfter(DATABASE_RETRY_SECONDS);
+                let retry = database_retry(received.receive_count);
+                return self.counted(Outcome::DatabaseError, None, retry);
             }
         };
         // Oldest first: the provider lists newest first.
@@ -219,11 +251,12 @@ impl Sender {
         match recorded {
             Ok(()) => {
                 tracing::info!(provider_sid = %found.sid, "found at the provider; adopted, not resent");
-                Disposition::Delete
+                self.counted(Outcome::Adopted, None, Disposition::Delete)
             }
             Err(error) => {
                 tracing::error!(provider_sid = %found.sid, %error, "found at the provider, but could not record it");
-                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+                let retry = database_retry(received.receive_count);
+                self.counted(Outcome::Unrecorded, None, retry)
             }
         }
     }
@@ -240,7 +273,11 @@ impl Sender {
             body: &message.body,
             status_callback: self.status_callback.as_deref(),
         };
-        match self.twilio.create_message(&sms).await {
+        let started = Instant::now();
+        let created = self.twilio.create_message(&sms).await;
+        self.metrics
+            .provider_call("create_message", created.is_ok(), started.elapsed());
+        match created {
             Ok(created) => {
                 let detail = json!({
                     "provider_sid": created.sid,
@@ -261,14 +298,15 @@ impl Sender {
                 match recorded {
                     Ok(()) => {
                         tracing::info!(provider_sid = %created.sid, "message sent");
-                        Disposition::Delete
+                        self.counted(Outcome::Sent, None, Disposition::Delete)
                     }
                     Err(error) => {
                         // Twilio has it; we could not write that down. Never resend: the
                         // row stays `sending` and the queue message goes to the DLQ,
                         // where an operator reconciles by the sid logged here.
                         tracing::error!(provider_sid = %created.sid, %error, "sent, but could not record it");
-                        Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS)
+                        let retry = Disposition::RetryAfter(IN_FLIGHT_RETRY_SECONDS);
+                        self.counted(Outcome::Unrecorded, None, retry)
                     }
                 }
             }
@@ -299,7 +337,8 @@ impl Sender {
                 if let Err(db_error) = released {
                     tracing::error!(%db_error, "could not release the message for retry");
                 }
-                Disposition::RetryAfter(delay)
+                let retry = Disposition::RetryAfter(delay);
+                self.counted(Outcome::Retry, Some(error.label()), retry)
             }
         }
     }
@@ -323,22 +362,30 @@ impl Sender {
             let detail = detail.clone();
             async move {
                 let mut conn = pool.get().await?;
-                nudge_db::messages::record_failed(
-                    &mut conn,
-                    message,
-                    error.code(),
-                    text_ref,
-                    detail,
-                )
-                .await
+                match error.code() {
+                    // The recipient texted STOP to the sender number: remember it.
+                    Some(code @ UNSUBSCRIBED) => {
+                        nudge_db::messages::record_failed_unsubscribed(
+                            &mut conn, message, code, text_ref, detail,
+                        )
+                        .await
+                    }
+                    code => {
+                        nudge_db::messages::record_failed(
+                            &mut conn, message, code, text_ref, detail,
+                        )
+                        .await
+                    }
+                }
             }
         })
         .await;
         match recorded {
-            Ok(()) => Disposition::Delete,
+            Ok(()) => self.counted(Outcome::Failed, Some(error.label()), Disposition::Delete),
             Err(db_error) => {
                 tracing::error!(%db_error, "could not record the failure; will look again");
-                Disposition::RetryAfter(DATABASE_RETRY_SECONDS)
+                let retry = database_retry(attempt);
+                self.counted(Outcome::DatabaseError, None, retry)
             }
         }
     }
@@ -363,8 +410,17 @@ impl Sender {
         if let Err(error) = recorded {
             tracing::warn!(%error, "could not record the poison message");
         }
-        Disposition::DeadLetter
+        self.counted(Outcome::Poison, None, Disposition::DeadLetter)
     }
+}
+
+/// When to look again at a message whose database work failed on its `receive_count`th
+/// delivery.
+fn database_retry(receive_count: u32) -> Disposition {
+    let doubled = DATABASE_RETRY_SECONDS
+        .saturating_mul(1 << receive_count.saturating_sub(1).min(8))
+        .min(DATABASE_RETRY_CAP_SECONDS);
+    Disposition::RetryAfter(doubled)
 }
 
 /// Twilio's `num_segments` (a string in its resources), when it is a positive count.
@@ -388,4 +444,19 @@ where
         tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
     }
     Err(last.unwrap_or_else(|| DbError::Unavailable("no attempt made".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_retry;
+    use nudge_queue::Disposition;
+
+    #[test]
+    fn database_retries_double_up_to_a_cap() {
+        let delays: Vec<_> = (1..=7).map(database_retry).collect();
+        let expected = [10, 20, 40, 80, 160, 160, 160].map(Disposition::RetryAfter);
+        assert_eq!(delays, expected);
+        assert_eq!(database_retry(0), Disposition::RetryAfter(10));
+        assert_eq!(database_retry(u32::MAX), Disposition::RetryAfter(160));
+    }
 }

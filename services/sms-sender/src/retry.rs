@@ -32,6 +32,10 @@ impl Action {
     }
 }
 
+/// Twilio's "attempt to send to unsubscribed recipient": besides failing the message,
+/// the recipient is opted out in the consent ledger (source `provider`).
+pub const UNSUBSCRIBED: i32 = 21610;
+
 /// Twilio error codes and what they mean for a retry (code, action, Twilio's name).
 pub const POLICY_BY_CODE: &[(i32, Action, &str)] = &[
     (
@@ -49,7 +53,7 @@ pub const POLICY_BY_CODE: &[(i32, Action, &str)] = &[
     (21602, Action::Permanent, "Message body is required"),
     (21604, Action::Permanent, "'To' phone number is required"),
     (
-        21610,
+        UNSUBSCRIBED,
         Action::Permanent,
         "The recipient replied STOP (unsubscribed)",
     ),

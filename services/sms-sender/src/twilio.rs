@@ -96,6 +96,19 @@ impl ProviderError {
             _ => None,
         }
     }
+
+    /// A short name for the failure (a metric label): Twilio's code, else
+    /// `http_<status>`, else `transport`.
+    pub fn label(&self) -> String {
+        match self {
+            ProviderError::Rejected {
+                code: Some(code), ..
+            } => code.to_string(),
+            ProviderError::Rejected { http_status, .. }
+            | ProviderError::BadResponse { http_status, .. } => format!("http_{http_status}"),
+            ProviderError::Transport(_) => "transport".into(),
+        }
+    }
 }
 
 impl TwilioClient {

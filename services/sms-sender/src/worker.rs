@@ -83,6 +83,7 @@ pub async fn handle(sender: &Sender, queue: &SqsQueue, message: ReceivedMessage)
     if let Some(traceparent) = &message.traceparent {
         nudge_telemetry::set_remote_parent(&span, traceparent);
     }
+    let _in_flight = sender.metrics.in_flight();
     async {
         let disposition = sender.process(&message).await;
         let applied = match disposition {

@@ -105,6 +105,8 @@ impl Run {
             // These tests are about crashes, not throughput limits (tested on their own).
             ("SENDER_RATE_LONG_CODE", "10000".into()),
             ("SENDER_RATE_ACCOUNT", "10000".into()),
+            // Several senders at once: each picks a free port for its metrics.
+            ("SENDER_METRICS_ADDRESS", "127.0.0.1:0".into()),
         ];
         sender_env.extend(aws_env());
         Self {

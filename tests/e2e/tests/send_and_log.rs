@@ -21,7 +21,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     let queue = TestQueue::new("e2e", 3).await;
     let logs = std::env::temp_dir().join(format!("nudge-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
-    let (api_port, sandbox_port) = (free_port(), free_port());
+    let (api_port, sandbox_port, metrics_port) = (free_port(), free_port(), free_port());
     let aws = aws_env();
     let database = ("DATABASE_URL", db.url.clone());
 
@@ -80,6 +80,10 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
         ("PUBLIC_BASE_URL", "https://hooks.example.com".into()),
+        (
+            "SENDER_METRICS_ADDRESS",
+            format!("127.0.0.1:{metrics_port}"),
+        ),
     ];
     sender_env.extend(aws.iter().cloned());
     let _sender = Service::start("sms-sender", &[], &sender_env, &logs);
@@ -204,4 +208,20 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         "https://hooks.example.com/twilio/status"
     );
     assert_eq!(recorded[0]["sid"], message["provider_sid"]);
+
+    // The sender counted it, and says so on /metrics.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "nudge_sender_messages_total{outcome=\"sent\",error_code=\"\"} 1"),
+        "{metrics}"
+    );
 }

@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ pub fn sender(
         worker_id: "test-worker".into(),
         lease: chrono::Duration::seconds(30),
         limits,
+        metrics: sms_sender::metrics::Metrics::new(),
     }
 }
 
@@ -60,8 +62,18 @@ impl Harness {
     /// `max_receive_count`: receives before the queue dead-letters a message;
     /// `max_attempts`: the sender's own limit for retryable failures.
     pub async fn new(max_receive_count: u32, max_attempts: u32) -> Self {
+        Self::with_visibility(max_receive_count, max_attempts, 30).await
+    }
+
+    /// As [`Harness::new`], with the queue's visibility timeout in seconds.
+    pub async fn with_visibility(
+        max_receive_count: u32,
+        max_attempts: u32,
+        visibility_seconds: u32,
+    ) -> Self {
         let db = TestDb::new().await;
-        let queue = TestQueue::new("outbound", max_receive_count).await;
+        let queue =
+            TestQueue::with_visibility("outbound", max_receive_count, visibility_seconds).await;
         let twilio = MockServer::start().await;
         let mut conn = db.connect().await;
         let tenant = TenantId::from_uuid(
@@ -100,7 +112,12 @@ impl Harness {
 
     /// Runs the real worker loop until the harness is dropped.
     pub fn start_worker(&self) {
-        let queue = SqsQueue::new(nudge_testkit::sqs_client(), &self.queue.url);
+        self.start_worker_with(nudge_testkit::sqs_client());
+    }
+
+    /// Runs the real worker loop, reaching SQS through `sqs` (a proxy, say).
+    pub fn start_worker_with(&self, sqs: aws_sdk_sqs::Client) {
+        let queue = SqsQueue::new(sqs, &self.queue.url);
         tokio::spawn(sms_sender::worker::run(
             self.sender.clone(),
             queue,
@@ -146,6 +163,17 @@ impl Harness {
         self.queue.peek(url, Duration::from_secs(1)).await.len()
     }
 
+    /// The tenant's messages now `sent`.
+    pub async fn sent_count(&self) -> i64 {
+        let mut conn = self.db.connect().await;
+        nudge_db::messages::count_by_status(&mut conn, self.tenant)
+            .await
+            .unwrap()
+            .get("sent")
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub async fn rejections(&self) -> Vec<String> {
         use nudge_db::schema::queue_rejections;
         let mut conn = self.db.connect().await;
@@ -170,6 +198,24 @@ pub fn twilio_accepts(sid: &str) -> Mock {
         .respond_with(ResponseTemplate::new(201).set_body_json(created(sid)))
 }
 
+/// Twilio accepting every create-message request, each with a sid of its own.
+pub fn twilio_accepts_each() -> Mock {
+    twilio_accepts_each_after(Duration::ZERO)
+}
+
+/// As [`twilio_accepts_each`], answering after `delay`.
+pub fn twilio_accepts_each_after(delay: Duration) -> Mock {
+    let created_count = AtomicUsize::new(0);
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(move |_: &wiremock::Request| {
+            let n = created_count.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(201)
+                .set_body_json(created(&format!("SM{n:032x}")))
+                .set_delay(delay)
+        })
+}
+
 /// Twilio refusing a create-message request with an error body.
 pub fn twilio_refuses(status: u16, code: i32, message: &str) -> Mock {
     Mock::given(method("POST"))
@@ -180,14 +226,14 @@ pub fn twilio_refuses(status: u16, code: i32, message: &str) -> Mock {
 }
 
 /// A 201 answer shaped like Twilio's.
-fn created(sid: &str) -> Value {
+pub fn created(sid: &str) -> Value {
     json!({
         "sid": sid, "status": "queued", "num_segments": "1", "account_sid": ACCOUNT_SID,
         "api_version": "2010-04-01", "direction": "outbound-api"
     })
 }
 
-fn twilio_error(code: i32, status: u16, message: &str) -> Value {
+pub fn twilio_error(code: i32, status: u16, message: &str) -> Value {
     json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status})
 }
 

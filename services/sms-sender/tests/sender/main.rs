@@ -10,8 +10,11 @@
 mod delivery;
 mod failures;
 mod helpers;
+mod metrics;
+mod outages;
 mod recheck;
 mod reconcile;
 mod throughput;
 mod trace_context;
 mod twilio_contract;
+mod unsubscribed;

@@ -1,4 +1,7 @@
-//! Operator commands: `messaging-api admin create-tenant --name NAME`.
+//! Operator commands (`messaging-api admin ...`): tenants and their limits here,
+//! dead-letter queues in [`dlq`].
+
+pub mod dlq;
 
 use nudge_db::AsyncPgConnection;
 use serde_json::json;

@@ -1,0 +1,342 @@
+//! Benchmark of the send pipeline (docs/benchmarks.md): API -> outbox -> SQS ->
+//! `sms-sender` -> provider (`provider-sandbox`), with real processes.
+//!
+//! 1. raw SQS: the same number of messages through a queue with nothing but receive and
+//!    delete, by 1 and 3 consumers shaped like the sender (10 received at a time, 10 in
+//!    flight, one delete each): the ceiling the sender is compared with;
+//! 2. drain: N messages accepted while no sender runs, then 1 (then 3) senders start;
+//!    messages sent per second until the last is `sent`;
+//! 3. latency: one sender running, messages accepted at a steady rate; from the API's
+//!    acceptance to the provider's answer being recorded, p50 / p99;
+//! 4. memory: each sender's resident set when idle, and its peak after the load.
+//!
+//!   cargo build --release --workspace --bins
+//!   ~/.cache/nudge/target/release/bench-pipeline [messages, default 3000]
+//! Needs Postgres and LocalStack running (./nudge up starts both).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: failing loudly is right"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nudge_e2e::{aws_env, free_port, BenchApp, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_queue::{OutgoingMessage, SqsQueue};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+/// The sender's default: messages received per call and processed at once.
+const SENDER_CONCURRENCY: usize = 10;
+/// Messages per `POST /v1/messages/batch`.
+const BATCH: usize = 500;
+
+#[tokio::main]
+async fn main() {
+    let messages: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000);
+    let logs = std::env::temp_dir().join(format!("nudge-bench-pipeline-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let sandbox_port = free_port();
+    let _sandbox = Service::start(
+        "provider-sandbox",
+        &[],
+        &[
+            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
+            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        &logs,
+    );
+
+    println!("| phase | messages | messages/s | vs raw SQS |");
+    println!("| --- | --- | --- | --- |");
+    let mut raw_rates = Vec::new();
+    for consumers in [1usize, 3] {
+        let rate = raw_sqs(messages, consumers).await;
+        raw_rates.push(rate);
+        println!(
+            "| raw SQS receive + delete, {consumers} consumer(s) | {messages} | {rate:.0} | 100% |"
+        );
+    }
+    let mut memory = Vec::new();
+    for (senders, raw) in [1usize, 3].into_iter().zip(&raw_rates) {
+        let (rate, rss) = drain(messages, senders, sandbox_port, &logs).await;
+        memory.extend(rss);
+        println!(
+            "| pipeline drain, {senders} sender(s) | {messages} | {rate:.0} | {:.0}% |",
+            100.0 * rate / raw
+        );
+    }
+    println!();
+    let rate = 50;
+    let (p50, p99, count) = latency(rate, Duration::from_secs(20), sandbox_port, &logs).await;
+    println!("| accept -> provider, 1 sender | offered | messages | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!("| steady load | {rate}/s | {count} | {p50:.1} | {p99:.1} |");
+    println!();
+    println!("| sender | idle RSS MiB | peak RSS MiB (after the drain) |");
+    println!("| --- | --- | --- |");
+    for (i, (idle, peak)) in memory.iter().enumerate() {
+        println!(
+            "| #{} | {:.1} | {:.1} |",
+            i + 1,
+            kib_to_mib(*idle),
+            kib_to_mib(*peak)
+        );
+    }
+}
+
+fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `n` messages through a fresh queue with only receive and delete; messages/s.
+async fn raw_sqs(n: usize, consumers: usize) -> f64 {
+    let test_queue = nudge_testkit::TestQueue::new("bench-raw", 5).await;
+    let queue = SqsQueue::new(nudge_testkit::sqs_client(), &test_queue.url);
+    let bodies: Vec<OutgoingMessage> = (0..n)
+        .map(|i| OutgoingMessage {
+            entry_id: (i % 10).to_string(),
+            body: json!({"n": i, "pad": "x".repeat(300)}).to_string(),
+            traceparent: None,
+        })
+        .collect();
+    let producers = Arc::new(Semaphore::new(8));
+    let mut sends = Vec::new();
+    for chunk in bodies.chunks(10) {
+        let (queue, chunk, permit) = (
+            queue.clone(),
+            chunk.to_vec(),
+            producers.clone().acquire_owned().await.unwrap(),
+        );
+        sends.push(tokio::spawn(async move {
+            let failed = queue.send_batch(&chunk).await.unwrap();
+            assert!(failed.is_empty(), "{failed:?}");
+            drop(permit);
+        }));
+    }
+    for send in sends {
+        send.await.unwrap();
+    }
+    let deleted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..consumers)
+        .map(|_| {
+            let (queue, deleted) = (queue.clone(), deleted.clone());
+            tokio::spawn(async move {
+                let in_flight = Arc::new(Semaphore::new(SENDER_CONCURRENCY));
+                while deleted.load(std::sync::atomic::Ordering::SeqCst) < n {
+                    let received = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+                    for message in received {
+                        let permit = in_flight.clone().acquire_owned().await.unwrap();
+                        let (queue, deleted) = (queue.clone(), deleted.clone());
+                        tokio::spawn(async move {
+                            queue.delete(&message.receipt_handle).await.unwrap();
+                            deleted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            drop(permit);
+                        });
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The API in-process with a shop that sends to raw numbers, and an HTTP client.
+async fn app_with_shop() -> (BenchApp, reqwest::Client, String) {
+    let app = BenchApp::start(20, 200).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .build()
+        .unwrap();
+    let shop: Value = http
+        .post(format!("{}/v1/shops", app.base))
+        .bearer_auth(&app.key)
+        .json(&json!({"name": "Bench", "sender_number": "+15017122661", "quiet_hours": {"start": "00:00", "end": "00:00"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop_id = shop["id"].as_str().unwrap().to_owned();
+    (app, http, shop_id)
+}
+
+fn transactional(shop_id: &str, i: usize) -> Value {
+    json!({"shop_id": shop_id, "to": format!("+1415{:07}", i), "body": format!("Your order #{i} has shipped"), "category": "transactional"})
+}
+
+fn sender_env(app: &BenchApp, sandbox_port: u16) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("DATABASE_URL", app.db.url.clone()),
+        ("OUTBOUND_SMS_QUEUE", app.queue.url.clone()),
+        (
+            "TWILIO_API_BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        ),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        // The pipeline's own speed, not the carriers' limits (measured on their own).
+        ("SENDER_RATE_LONG_CODE", "100000".into()),
+        ("SENDER_RATE_ACCOUNT", "100000".into()),
+        ("SENDER_METRICS_ADDRESS", "127.0.0.1:0".into()),
+    ];
+    env.extend(aws_env());
+    env
+}
+
+async fn count_sent(app: &BenchApp) -> i64 {
+    let mut conn = app.db.connect().await;
+    nudge_db::messages::count_by_status(&mut conn, app.tenant)
+        .await
+        .unwrap()
+        .get("sent")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Accepts `n` messages with no sender running, waits for all of them to be on SQS,
+/// then starts `senders` and times them until every message is `sent`. Returns
+/// messages/s and each sender's (idle, peak) resident set in KiB.
+async fn drain(
+    n: usize,
+    senders: usize,
+    sandbox_port: u16,
+    logs: &std::path::Path,
+) -> (f64, Vec<(u64, u64)>) {
+    let (app, http, shop_id) = app_with_shop().await;
+    for start in (0..n).step_by(BATCH) {
+        let batch: Vec<Value> = (start..(start + BATCH).min(n))
+            .map(|i| transactional(&shop_id, i))
+            .collect();
+        let answer: Value = http
+            .post(format!("{}/v1/messages/batch", app.base))
+            .bearer_auth(&app.key)
+            .json(&json!({"messages": batch}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["refused"], 0, "{answer}");
+    }
+    nudge_testkit::eventually("the outbox on SQS", Duration::from_secs(300), || async {
+        (app.queue.depth(&app.queue.url).await >= n as u64).then_some(())
+    })
+    .await;
+    let env = sender_env(&app, sandbox_port);
+    let processes: Vec<Service> = (0..senders)
+        .map(|i| {
+            let dir = logs.join(format!("drain-{senders}-{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            Service::start("sms-sender", &[], &env, &dir)
+        })
+        .collect();
+    let started = Instant::now();
+    // Idle: started, connected, before its first message is done (a fair lower bound).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).0).collect();
+    nudge_testkit::eventually("every message sent", Duration::from_secs(600), || async {
+        (count_sent(&app).await >= n as i64).then_some(())
+    })
+    .await;
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let peaks: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).1).collect();
+    (rate, idle.into_iter().zip(peaks).collect())
+}
+
+/// One sender running; `rate` messages a second accepted one by one for `phase`; the
+/// time from each message's acceptance to its `sent` event. Returns p50 and p99 in ms
+/// and the count.
+async fn latency(
+    rate: u64,
+    phase: Duration,
+    sandbox_port: u16,
+    logs: &std::path::Path,
+) -> (f64, f64, usize) {
+    let (app, http, shop_id) = app_with_shop().await;
+    let dir = logs.join("latency");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _sender = Service::start("sms-sender", &[], &sender_env(&app, sandbox_port), &dir);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let start = Instant::now();
+    let mut posts = Vec::new();
+    let mut i = 0usize;
+    while start.elapsed() < phase {
+        tokio::time::sleep_until((start + interval * u32::try_from(i).unwrap()).into()).await;
+        let (http, url, key, body) = (
+            http.clone(),
+            format!("{}/v1/messages", app.base),
+            app.key.clone(),
+            transactional(&shop_id, i),
+        );
+        posts.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        }));
+        i += 1;
+    }
+    for post in posts {
+        post.await.unwrap();
+    }
+    nudge_testkit::eventually("every message sent", Duration::from_secs(120), || async {
+        (count_sent(&app).await >= i as i64).then_some(())
+    })
+    .await;
+    let mut millis = sent_latencies(&app).await;
+    millis.sort_by(f64::total_cmp);
+    let percentile = |p: f64| millis[((millis.len() as f64 - 1.0) * p).round() as usize];
+    (percentile(0.50), percentile(0.99), millis.len())
+}
+
+/// For every sent message: its `sent` event's time minus its acceptance, in ms.
+async fn sent_latencies(app: &BenchApp) -> Vec<f64> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use nudge_db::schema::{message_events, messages};
+    let mut conn = app.db.connect().await;
+    let rows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+        message_events::table
+            .inner_join(messages::table.on(messages::id.eq(message_events::message_id)))
+            .filter(messages::tenant_id.eq(app.tenant.as_uuid()))
+            .filter(message_events::event_type.eq("sent"))
+            .select((messages::created_at, message_events::at))
+            .load(&mut conn)
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(accepted, sent)| (sent - accepted).num_microseconds().unwrap() as f64 / 1000.0)
+        .collect()
+}
+
+/// (VmRSS, VmHWM) of a process, in KiB, from /proc.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
