@@ -3,8 +3,12 @@
 //! filters on it; there is no function here that reads a merchant's row without one.
 //!
 //! The sender and the outbox relay work across tenants by nature (they drain queues);
-//! their functions still carry the tenant the queue message names.
+//! their functions still carry the tenant the queue message names. The one lookup
+//! without a tenant is a provider's callback finding its message by the provider's
+//! sid (`callbacks`): the provider does not know tenants; what follows is scoped by the
+//! tenant of the message found.
 
+pub mod callbacks;
 pub mod campaigns;
 pub mod consent;
 pub mod customers;

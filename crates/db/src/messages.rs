@@ -38,7 +38,10 @@ pub(crate) fn new_event(message: &Message, kind: MessageEventType, detail: Value
     }
 }
 
-async fn add_event(conn: &mut AsyncPgConnection, event: &MessageEvent) -> Result<(), DbError> {
+pub(crate) async fn add_event(
+    conn: &mut AsyncPgConnection,
+    event: &MessageEvent,
+) -> Result<(), DbError> {
     diesel::insert_into(message_events::table)
         .values(event)
         .execute(conn)
@@ -553,7 +556,7 @@ pub async fn record_sent(
 ) -> Result<(), DbError> {
     let event = new_event(message, MessageEventType::Sent, detail);
     conn.transaction::<_, DbError, _>(async |conn| {
-        diesel::update(messages::table)
+        let sent = diesel::update(messages::table)
             .filter(messages::tenant_id.eq(message.tenant_id))
             .filter(messages::id.eq(message.id))
             .filter(messages::status.eq(MessageStatus::Sending.as_str()))
@@ -565,9 +568,16 @@ pub async fn record_sent(
                 messages::lease_until.eq(None::<DateTime<Utc>>),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
-            .execute(conn)
-            .await?;
-        add_event(conn, &event).await
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        add_event(conn, &event).await?;
+        // Status callbacks that beat us to it wait for the sid; apply them now.
+        if let Some(sent) = sent {
+            crate::callbacks::apply_pending(conn, sent).await?;
+        }
+        Ok(())
     })
     .await
 }

@@ -145,6 +145,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    provider_callbacks (id) {
+        id -> Uuid,
+        provider_sid -> Text,
+        provider_status -> Text,
+        idempotency_token -> Nullable<Text>,
+        error_code -> Nullable<Int4>,
+        params -> Jsonb,
+        received_at -> Timestamptz,
+        tenant_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        applied -> Bool,
+    }
+}
+
+diesel::table! {
     queue_rejections (id) {
         id -> Uuid,
         queue -> Text,
@@ -210,6 +225,7 @@ diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
 diesel::joinable!(messages -> templates (template_id));
+diesel::joinable!(provider_callbacks -> messages (message_id));
 diesel::joinable!(shops -> tenants (tenant_id));
 diesel::joinable!(templates -> tenants (tenant_id));
 
@@ -223,6 +239,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_events,
     messages,
     outbox,
+    provider_callbacks,
     queue_rejections,
     send_rate_buckets,
     shops,

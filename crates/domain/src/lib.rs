@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod consent;
+pub mod delivery;
 pub mod envelope;
 pub mod ids;
 pub mod message;
@@ -16,8 +17,10 @@ pub mod segments;
 pub mod sender_number;
 pub mod smart_encoding;
 pub mod template;
+pub mod twilio_signature;
 
 pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
+pub use delivery::{next_status, ProviderStatus};
 pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvelope};
 pub use ids::{CampaignId, CustomerId, MessageId, ShopId, TemplateId, TenantId};
 pub use message::{MessageEventType, MessageStatus};

@@ -15,8 +15,12 @@ pub enum MessageStatus {
     Sending,
     /// The provider accepted it.
     Sent,
+    /// The carrier delivered it (a delivery receipt).
     Delivered,
+    /// The carrier could not deliver it; the message's error code says why.
     Undelivered,
+    /// The recipient read it (channels with read receipts; never SMS).
+    Read,
     /// Will not be sent; the message's error says why.
     Failed,
     /// Cancelled by the merchant before it reached the queue.
@@ -24,13 +28,14 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 8] = [
+    pub const ALL: [MessageStatus; 9] = [
         MessageStatus::Scheduled,
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
         MessageStatus::Delivered,
         MessageStatus::Undelivered,
+        MessageStatus::Read,
         MessageStatus::Failed,
         MessageStatus::Cancelled,
     ];
@@ -43,6 +48,7 @@ impl MessageStatus {
             MessageStatus::Sent => "sent",
             MessageStatus::Delivered => "delivered",
             MessageStatus::Undelivered => "undelivered",
+            MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
             MessageStatus::Cancelled => "cancelled",
         }
@@ -74,6 +80,9 @@ pub enum MessageEventType {
     /// A worker took over a message whose sender's lease expired (it died mid-send) and
     /// asks the provider whether it already has it before sending.
     Reconciling,
+    /// A status callback from the provider (delivery receipt); the detail holds the
+    /// reported status, its error code, and whether it moved the message's status.
+    ProviderStatus,
 }
 
 impl MessageEventType {
@@ -87,6 +96,7 @@ impl MessageEventType {
             MessageEventType::Failed => "failed",
             MessageEventType::Cancelled => "cancelled",
             MessageEventType::Reconciling => "reconciling",
+            MessageEventType::ProviderStatus => "provider_status",
         }
     }
 }

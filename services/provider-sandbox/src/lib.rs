@@ -4,8 +4,11 @@
 //! It follows `shared/reference/twilio_api_v2010.json`: create and fetch a Message with
 //! Twilio's response shape, basic auth with the account SID and auth token, Twilio's
 //! error bodies and codes, and Twilio's magic test numbers. It records every request it
-//! accepted; `GET /sandbox/messages` lists them.
+//! accepted; `GET /sandbox/messages` lists them. It posts signed status callbacks
+//! (`sent`, then `delivered` or an error for its magic numbers) to each message's
+//! `StatusCallback`, as Twilio does.
 
+pub mod callbacks;
 pub mod store;
 pub mod twilio;
 
@@ -65,9 +68,16 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
         account_sid: config.sandbox_account_sid.clone(),
         auth_token: config.sandbox_auth_token.clone(),
     });
+    let http = web::Data::new(
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(std::io::Error::other)?,
+    );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
+            .app_data(http.clone())
             .app_data(credentials.clone())
             .configure(twilio::configure)
     })

@@ -49,6 +49,17 @@ impl Store {
             .cloned()
     }
 
+    /// Moves a message along its life (what its callbacks report).
+    pub fn set_status(&self, sid: &str, status: &str) {
+        let mut messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(message) = messages.iter_mut().find(|m| m.sid == sid) {
+            status.clone_into(&mut message.status);
+        }
+    }
+
     pub fn all(&self) -> Vec<SentMessage> {
         self.messages
             .lock()

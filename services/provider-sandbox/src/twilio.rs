@@ -213,6 +213,7 @@ async fn create_message(
     body: web::Bytes,
     store: web::Data<Store>,
     credentials: web::Data<Credentials>,
+    http: web::Data<reqwest::Client>,
 ) -> HttpResponse {
     if let Err(error) = authenticate(&req, &credentials, &path) {
         return error.response();
@@ -237,7 +238,13 @@ async fn create_message(
         date_created: Utc::now(),
     };
     let resource = message_resource(&message);
-    store.add(message);
+    store.add(message.clone());
+    crate::callbacks::spawn(
+        http.get_ref().clone(),
+        store,
+        credentials.auth_token.clone(),
+        message,
+    );
     HttpResponse::Created().json(resource)
 }
 

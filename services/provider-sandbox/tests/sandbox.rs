@@ -128,7 +128,7 @@ async fn create_and_fetch_answer_with_twilios_message_resource() {
             ("To", "+14155550100"),
             ("From", "+15017122661"),
             ("Body", "Hi Asha 😀"),
-            ("StatusCallback", "http://127.0.0.1:8081/twilio/status"),
+            ("StatusCallback", "http://127.0.0.1:9/twilio/status"),
         ])
         .await;
     assert_eq!(status, 201);
@@ -151,7 +151,12 @@ async fn create_and_fetch_answer_with_twilios_message_resource() {
         .json()
         .await
         .unwrap();
-    assert_eq!(fetched, created);
+    // The same resource; its status may have moved on (the callbacks run meanwhile).
+    let without_status = |mut resource: Value| {
+        resource.as_object_mut().unwrap().remove("status");
+        resource
+    };
+    assert_eq!(without_status(fetched), without_status(created.clone()));
 
     let recorded: Value = sandbox
         .client
@@ -167,7 +172,7 @@ async fn create_and_fetch_answer_with_twilios_message_resource() {
     assert_eq!(messages[0]["body"], "Hi Asha 😀");
     assert_eq!(
         messages[0]["status_callback"],
-        "http://127.0.0.1:8081/twilio/status"
+        "http://127.0.0.1:9/twilio/status"
     );
 }
 
@@ -376,4 +381,121 @@ async fn the_message_list_filters_by_to_and_from_newest_first_in_linked_pages() 
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// What a status-callback endpoint received: (status, error code, signature valid,
+/// idempotency token).
+async fn callbacks_received(
+    server: &wiremock::MockServer,
+    url: &str,
+) -> Vec<(String, Option<String>, bool, String)> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|request| {
+            let params: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&request.body).unwrap();
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let header = |name: &str| {
+                request
+                    .headers
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default()
+            };
+            let valid = nudge_domain::twilio_signature::verify(
+                TOKEN,
+                url,
+                &params,
+                &header("x-twilio-signature"),
+            );
+            (
+                get("MessageStatus").unwrap(),
+                get("ErrorCode"),
+                valid,
+                header("i-twilio-idempotency-token"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn accepted_messages_are_reported_sent_then_delivered_with_signed_callbacks() {
+    let sandbox = start().await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let url = format!("{}/twilio/status", receiver.uri());
+    let (status, created) = sandbox
+        .create(&[
+            ("To", "+14155550100"),
+            ("From", "+15017122661"),
+            ("Body", "Hi"),
+            ("StatusCallback", &url),
+        ])
+        .await;
+    assert_eq!(status, 201);
+    let (_, undelivered) = sandbox
+        .create(&[
+            ("To", "+15005559003"),
+            ("From", "+15017122661"),
+            ("Body", "Hi"),
+            ("StatusCallback", &url),
+        ])
+        .await;
+    let mut received = Vec::new();
+    for _ in 0..50 {
+        received = callbacks_received(&receiver, &url).await;
+        if received.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert!(
+        received.iter().all(|(_, _, valid, _)| *valid),
+        "every callback signed: {received:?}"
+    );
+    let tokens: BTreeSet<_> = received
+        .iter()
+        .map(|(_, _, _, token)| token.clone())
+        .collect();
+    assert_eq!(tokens.len(), 4, "one idempotency token per callback");
+    let statuses: BTreeSet<_> = received
+        .iter()
+        .map(|(s, code, _, _)| (s.clone(), code.clone()))
+        .collect();
+    let expected: BTreeSet<_> = [
+        ("sent".to_owned(), None),
+        ("delivered".to_owned(), None),
+        ("undelivered".to_owned(), Some("30003".to_owned())),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(statuses, expected);
+    // The resource follows.
+    let fetch = |uri: &str| {
+        let request = sandbox
+            .client
+            .get(format!("{}{uri}", sandbox.base))
+            .basic_auth(SID, Some(TOKEN));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(
+        fetch(created["uri"].as_str().unwrap()).await["status"],
+        "delivered"
+    );
+    assert_eq!(
+        fetch(undelivered["uri"].as_str().unwrap()).await["status"],
+        "undelivered"
+    );
 }

@@ -14,13 +14,16 @@ use std::process::{Child, Command, Stdio};
 pub const ACCOUNT_SID: &str = "AC0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e";
 pub const AUTH_TOKEN: &str = "e2e-token";
 
-/// The directory holding the workspace's binaries (next to this test's `deps/`).
+/// The directory holding the workspace's binaries: the parent of a test's `deps/`, or
+/// the directory of a binary (the benchmark tools) built beside them.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf()
+    let dir = exe.parent().unwrap();
+    if dir.ends_with("deps") {
+        dir.parent().unwrap().to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn free_port() -> u16 {

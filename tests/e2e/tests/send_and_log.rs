@@ -1,6 +1,7 @@
 //! The walking skeleton end to end, as separate processes: the real `messaging-api`,
-//! `sms-sender` and `provider-sandbox` binaries, a fresh database, a fresh SQS queue on
-//! LocalStack. A merchant sends one templated SMS over HTTP and reads its log.
+//! `sms-sender`, `webhook-listener` and `provider-sandbox` binaries, a fresh database, a
+//! fresh SQS queue on LocalStack. A merchant sends one templated SMS over HTTP and reads
+//! its log: queued, sent, then delivered by the provider's signed status callbacks.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,7 +22,9 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     let queue = TestQueue::new("e2e", 3).await;
     let logs = std::env::temp_dir().join(format!("nudge-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
-    let (api_port, sandbox_port, metrics_port) = (free_port(), free_port(), free_port());
+    let (api_port, sandbox_port, metrics_port, listener_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let listener_url = format!("http://127.0.0.1:{listener_port}");
     let aws = aws_env();
     let database = ("DATABASE_URL", db.url.clone());
 
@@ -79,7 +82,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         ),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ("PUBLIC_BASE_URL", "https://hooks.example.com".into()),
+        ("PUBLIC_BASE_URL", listener_url.clone()),
         (
             "SENDER_METRICS_ADDRESS",
             format!("127.0.0.1:{metrics_port}"),
@@ -87,6 +90,18 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     ];
     sender_env.extend(aws.iter().cloned());
     let _sender = Service::start("sms-sender", &[], &sender_env, &logs);
+    let _listener = Service::start(
+        "webhook-listener",
+        &[],
+        &[
+            database.clone(),
+            ("HTTP_HOST", "127.0.0.1".into()),
+            ("HTTP_PORT", listener_port.to_string()),
+            ("PUBLIC_BASE_URL", listener_url.clone()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        &logs,
+    );
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -94,7 +109,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         .unwrap();
     let api = format!("http://127.0.0.1:{api_port}");
     let sandbox = format!("http://127.0.0.1:{sandbox_port}");
-    for base in [&api, &sandbox] {
+    for base in [&api, &sandbox, &listener_url] {
         eventually(
             &format!("{base} to be healthy"),
             Duration::from_secs(30),
@@ -153,8 +168,9 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     assert_eq!(accepted["body"], expected_body);
 
     // show_log()
+    // The sandbox reports sent, then delivered, to the listener, signed as Twilio signs.
     let message = eventually(
-        "the message to be sent",
+        "the message to be delivered",
         Duration::from_secs(60),
         || async {
             let message: Value = http
@@ -166,7 +182,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
                 .json()
                 .await
                 .ok()?;
-            (message["status"] == "sent").then_some(message)
+            (message["status"] == "delivered").then_some(message)
         },
     )
     .await;
@@ -176,7 +192,21 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         .iter()
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(events, vec!["queued", "sending", "sent"]);
+    assert_eq!(
+        events,
+        vec![
+            "queued",
+            "sending",
+            "sent",
+            "provider_status",
+            "provider_status"
+        ]
+    );
+    let reported: Vec<&str> = message["events"].as_array().unwrap()[3..]
+        .iter()
+        .map(|e| e["detail"]["provider_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(reported, vec!["sent", "delivered"]);
     let log: Value = http
         .get(format!("{api}/v1/messages"))
         .bearer_auth(&key)
@@ -187,7 +217,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         .await
         .unwrap();
     assert_eq!(log["data"][0]["id"], id.as_str());
-    assert_eq!(log["data"][0]["status"], "sent");
+    assert_eq!(log["data"][0]["status"], "delivered");
 
     // The provider got exactly that message, once, with a status callback to the listener.
     let recorded: Value = http
@@ -205,7 +235,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     assert_eq!(recorded[0]["body"], expected_body);
     assert_eq!(
         recorded[0]["status_callback"],
-        "https://hooks.example.com/twilio/status"
+        format!("{listener_url}/twilio/status")
     );
     assert_eq!(recorded[0]["sid"], message["provider_sid"]);
 

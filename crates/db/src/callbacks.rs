@@ -1,0 +1,181 @@
+//! Provider status callbacks (delivery receipts). Each is stored once (a repeat, by sid
+//! and status or by Twilio's idempotency token, is recognised by the unique indexes),
+//! then applied to the message with that provider sid: its status moves only forward
+//! (`nudge_domain::next_status`) and every callback is an event in its timeline.
+//!
+//! A callback can arrive before the sender has stored the sid (Twilio calls back within
+//! milliseconds). It is then kept unmatched, and [`apply_pending`] applies it when
+//! `messages::record_sent` stores the sid, in the same transaction.
+//!
+//! The lookup is by provider sid, not by tenant: the provider does not know tenants.
+//! Everything written after it is scoped by the tenant of the message found.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use nudge_domain::{
+    next_status, MessageEventType, MessageId, MessageStatus, ProviderStatus, TenantId,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::messages::{add_event, new_event};
+use crate::models::Message;
+use crate::schema::{messages, provider_callbacks};
+use crate::DbError;
+
+/// A status callback as received.
+#[derive(Debug, Clone)]
+pub struct NewCallback<'a> {
+    pub provider_sid: &'a str,
+    pub status: ProviderStatus,
+    pub idempotency_token: Option<&'a str>,
+    pub error_code: Option<i32>,
+    /// The form's parameters, kept for inspection.
+    pub params: Value,
+}
+
+/// What became of a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// Seen before: nothing stored, nothing changed.
+    Duplicate,
+    /// No message has this sid (yet): stored, applied when the sid is recorded.
+    Unmatched,
+    /// In the message's timeline; `moved_to` when it changed the message's status.
+    Recorded {
+        tenant: TenantId,
+        message: MessageId,
+        moved_to: Option<MessageStatus>,
+    },
+}
+
+/// Stores a callback and applies it to its message, in one transaction.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    callback: &NewCallback<'_>,
+) -> Result<CallbackOutcome, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let id = Uuid::now_v7();
+        let inserted = diesel::insert_into(provider_callbacks::table)
+            .values((
+                provider_callbacks::id.eq(id),
+                provider_callbacks::provider_sid.eq(callback.provider_sid),
+                provider_callbacks::provider_status.eq(callback.status.as_str()),
+                provider_callbacks::idempotency_token.eq(callback.idempotency_token),
+                provider_callbacks::error_code.eq(callback.error_code),
+                provider_callbacks::params.eq(&callback.params),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 0 {
+            return Ok(CallbackOutcome::Duplicate);
+        }
+        let message = messages::table
+            .filter(messages::provider_sid.eq(callback.provider_sid))
+            .select(Message::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(message) = message else {
+            return Ok(CallbackOutcome::Unmatched);
+        };
+        apply(conn, id, &message, callback.status, callback.error_code).await
+    })
+    .await
+}
+
+/// Applies the callbacks that arrived for `message`'s sid before it was known, oldest
+/// first. Call inside the transaction that stores the sid, with the row as stored.
+pub(crate) async fn apply_pending(
+    conn: &mut AsyncPgConnection,
+    message: Message,
+) -> Result<(), DbError> {
+    let Some(sid) = message.provider_sid.clone() else {
+        return Ok(());
+    };
+    let pending: Vec<(Uuid, String, Option<i32>)> = provider_callbacks::table
+        .filter(provider_callbacks::provider_sid.eq(&sid))
+        .filter(provider_callbacks::message_id.is_null())
+        .order(provider_callbacks::received_at.asc())
+        .select((
+            provider_callbacks::id,
+            provider_callbacks::provider_status,
+            provider_callbacks::error_code,
+        ))
+        .for_update()
+        .load(conn)
+        .await?;
+    let mut message = message;
+    for (id, status, error_code) in pending {
+        let status = ProviderStatus::parse(&status)
+            .ok_or_else(|| DbError::Corrupt(format!("callback {id}: status '{status}'")))?;
+        apply(conn, id, &message, status, error_code).await?;
+        message = messages::table
+            .filter(messages::id.eq(message.id))
+            .select(Message::as_select())
+            .first(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Moves the message forward if the report says so, adds the event, and links the
+/// callback to the message.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    callback_id: Uuid,
+    message: &Message,
+    reported: ProviderStatus,
+    error_code: Option<i32>,
+) -> Result<CallbackOutcome, DbError> {
+    let current = MessageStatus::parse(&message.status).ok_or_else(|| {
+        DbError::Corrupt(format!(
+            "message {}: status '{}'",
+            message.id, message.status
+        ))
+    })?;
+    let moved_to = next_status(current, reported);
+    if let Some(next) = moved_to {
+        let failed = matches!(next, MessageStatus::Undelivered | MessageStatus::Failed);
+        diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .set((
+                messages::status.eq(next.as_str()),
+                messages::error_code.eq(if failed {
+                    error_code
+                } else {
+                    message.error_code
+                }),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    let detail = json!({
+        "provider_status": reported.as_str(),
+        "error_code": error_code,
+        "applied": moved_to.is_some(),
+        "status_before": current.as_str(),
+    });
+    add_event(
+        conn,
+        &new_event(message, MessageEventType::ProviderStatus, detail),
+    )
+    .await?;
+    diesel::update(provider_callbacks::table.filter(provider_callbacks::id.eq(callback_id)))
+        .set((
+            provider_callbacks::tenant_id.eq(message.tenant_id),
+            provider_callbacks::message_id.eq(message.id),
+            provider_callbacks::applied.eq(moved_to.is_some()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(CallbackOutcome::Recorded {
+        tenant: TenantId::from_uuid(message.tenant_id),
+        message: MessageId::from_uuid(message.id),
+        moved_to,
+    })
+}

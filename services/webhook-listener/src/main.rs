@@ -1,0 +1,31 @@
+//! `webhook-listener` binary: loads config, serves until SIGTERM.
+
+use std::process::ExitCode;
+
+use webhook_listener::{Application, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _telemetry = match nudge_telemetry::init("webhook-listener") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("webhook-listener: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("webhook-listener: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let app = Application::build(config)?;
+    tracing::info!(port = app.port(), "webhook-listener listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+use actix_web::{web, HttpResponse};
+
+use crate::startup::AppState;
+
+/// The process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// The database answers: callbacks can be stored.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let pinged = async {
+        let mut conn = state.conn().await.map_err(|e| e.to_string())?;
+        nudge_db::ping(&mut conn).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match pinged {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST /twilio/status`: a status callback (delivery receipt) for a message we sent.
+//!
+//! Stored once and applied in one transaction, then answered 200 with an empty body.
+//! Unknown sids are kept (a callback can beat the sender's write of the sid) and
+//! answered 200 too: Twilio would otherwise retry a callback nobody will ever match.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use nudge_db::callbacks::{CallbackOutcome, NewCallback};
+use nudge_domain::ProviderStatus;
+
+use crate::error::ListenerError;
+use crate::routes::SignedForm;
+use crate::startup::AppState;
+
+/// Twilio's header naming one callback across its retries.
+const IDEMPOTENCY_HEADER: &str = "I-Twilio-Idempotency-Token";
+
+pub async fn receive(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ListenerError> {
+    let form = SignedForm::verify(&state, &request, &body)?;
+    let sid = form
+        .get("MessageSid")
+        .or_else(|| form.get("SmsSid"))
+        .filter(|sid| is_message_sid(sid))
+        .ok_or_else(|| {
+            ListenerError::BadRequest(
+                "MessageSid must be a message sid (SM or MM and 32 hex digits)".into(),
+            )
+        })?;
+    let raw_status = form
+        .get("MessageStatus")
+        .or_else(|| form.get("SmsStatus"))
+        .ok_or_else(|| ListenerError::BadRequest("MessageStatus is required".into()))?;
+    let status = ProviderStatus::parse(raw_status).ok_or_else(|| {
+        ListenerError::BadRequest(format!(
+            "MessageStatus '{raw_status}' is not a Twilio message status"
+        ))
+    })?;
+    let error_code = match form.get("ErrorCode").filter(|code| !code.is_empty()) {
+        Some(code) => Some(code.parse::<i32>().map_err(|_| {
+            ListenerError::BadRequest(format!("ErrorCode '{code}' is not a number"))
+        })?),
+        None => None,
+    };
+    let token = request
+        .headers()
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|token| !token.is_empty() && token.len() <= 200);
+    let callback = NewCallback {
+        provider_sid: sid,
+        status,
+        idempotency_token: token,
+        error_code,
+        params: form.to_json(),
+    };
+    let mut conn = state.conn().await?;
+    let outcome = nudge_db::callbacks::record(&mut conn, &callback).await?;
+    match &outcome {
+        CallbackOutcome::Duplicate => {
+            tracing::info!(sid, status = status.as_str(), "repeated callback ignored")
+        }
+        CallbackOutcome::Unmatched => tracing::info!(
+            sid,
+            status = status.as_str(),
+            "callback for an unknown sid kept"
+        ),
+        CallbackOutcome::Recorded {
+            message, moved_to, ..
+        } => tracing::info!(
+            sid,
+            %message,
+            status = status.as_str(),
+            moved_to = moved_to.map(|s| s.as_str()),
+            "callback recorded"
+        ),
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `SM` (SMS) or `MM` (MMS) and 32 hex digits.
+fn is_message_sid(sid: &str) -> bool {
+    sid.len() == 34
+        && (sid.starts_with("SM") || sid.starts_with("MM"))
+        && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_message_sid;
+
+    #[test]
+    fn message_sids_are_recognised() {
+        assert!(is_message_sid("SM1234567890abcdef1234567890abcdef"));
+        assert!(is_message_sid("MM1234567890ABCDEF1234567890ABCDEF"));
+        assert!(!is_message_sid("CA1234567890abcdef1234567890abcdef"));
+        assert!(!is_message_sid("SM1234"));
+        assert!(!is_message_sid("SM1234567890abcdef1234567890abcdeg"));
+    }
+}

@@ -1,0 +1,12 @@
+//! webhook-listener's integration tests: the real app on a random port against a fresh
+//! database, called the way Twilio calls it (signed forms).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
+mod helpers;
+mod signatures;
+mod status_callbacks;
