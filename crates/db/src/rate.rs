@@ -4,10 +4,9 @@
 //! `min(need, burst)` are there, and may leave the bucket below zero, so that a long
 //! message is sent at once and the seconds after it pay for it.
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{Double, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Double, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::DbError;
 
@@ -19,14 +18,41 @@ pub struct Rate {
 }
 
 #[derive(QueryableByName)]
-struct Bucket {
+struct Verdict {
+    /// Seconds to wait; zero or less when the tokens were taken.
     #[diesel(sql_type = Double)]
-    tokens: f64,
-    #[diesel(sql_type = Timestamptz)]
-    refilled_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    now: DateTime<Utc>,
+    wait: f64,
+    /// Buckets found (fewer than asked: some do not exist yet).
+    #[diesel(sql_type = BigInt)]
+    found: i64,
 }
+
+/// One statement: refill every bucket of the call from the database's clock, decide,
+/// and take (all or none: nothing is taken unless all `$5` buckets exist). The buckets are hot rows shared by every worker, so the
+/// locks are held for this statement only, not across round trips, and always taken
+/// in key order (no deadlock between two calls naming the same buckets).
+const TAKE: &str = "\
+WITH wanted AS (
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS w(key, per_second, burst)
+), locked AS (
+    SELECT b.key, w.per_second,
+           LEAST(b.tokens + w.per_second * EXTRACT(EPOCH FROM (now() - b.refilled_at))::float8,
+                 w.burst) AS available,
+           LEAST($4, w.burst) AS enough
+    FROM send_rate_buckets b JOIN wanted w ON w.key = b.key
+    ORDER BY b.key
+    FOR UPDATE OF b
+), verdict AS (
+    SELECT COALESCE(MAX(GREATEST((enough - available) / per_second, 0)), 0)::float8 AS wait,
+           count(*) AS found
+    FROM locked
+)
+UPDATE send_rate_buckets b
+SET tokens = l.available - CASE WHEN v.wait <= 0 AND v.found = $5 THEN $4 ELSE 0 END,
+    refilled_at = now()
+FROM locked l, verdict v
+WHERE b.key = l.key
+RETURNING v.wait, v.found";
 
 /// Takes `need` tokens from every bucket of `keys` (each with its rate), all or none.
 /// Returns `None` when taken, or how long to wait before trying again. Times are the
@@ -36,47 +62,40 @@ pub async fn take(
     keys: &[(&str, Rate)],
     need: f64,
 ) -> Result<Option<std::time::Duration>, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let mut refilled = Vec::with_capacity(keys.len());
-        let mut wait: f64 = 0.0;
-        for (key, rate) in keys {
-            diesel::sql_query(
-                "INSERT INTO send_rate_buckets (key, tokens, refilled_at) VALUES ($1, $2, now()) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind::<Text, _>(*key)
-            .bind::<Double, _>(rate.burst)
-            .execute(conn)
+    let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+    let rates: Vec<f64> = keys.iter().map(|(_, rate)| rate.per_second).collect();
+    let bursts: Vec<f64> = keys.iter().map(|(_, rate)| rate.burst).collect();
+    for first_try in [true, false] {
+        let verdicts: Vec<Verdict> = diesel::sql_query(TAKE)
+            .bind::<Array<Text>, _>(&names)
+            .bind::<Array<Double>, _>(&rates)
+            .bind::<Array<Double>, _>(&bursts)
+            .bind::<Double, _>(need)
+            .bind::<BigInt, _>(i64::try_from(keys.len()).unwrap_or(i64::MAX))
+            .load(conn)
             .await?;
-            let bucket: Bucket = diesel::sql_query(
-                "SELECT tokens, refilled_at, now() AS now FROM send_rate_buckets WHERE key = $1 FOR UPDATE",
-            )
-            .bind::<Text, _>(*key)
-            .get_result(conn)
-            .await?;
-            let elapsed = (bucket.now - bucket.refilled_at)
-                .to_std()
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            let available = (bucket.tokens + rate.per_second * elapsed).min(rate.burst);
-            let enough = need.min(rate.burst);
-            if available < enough {
-                wait = wait.max((enough - available) / rate.per_second);
-            }
-            refilled.push((*key, available));
+        // Every row carries the same verdict; none at all when no bucket exists yet.
+        let verdict = verdicts.into_iter().next();
+        let found = verdict.as_ref().map_or(0, |v| v.found);
+        if usize::try_from(found).is_ok_and(|found| found == keys.len()) {
+            let wait = verdict.map_or(0.0, |v| v.wait);
+            return Ok((wait > 0.0).then(|| std::time::Duration::from_secs_f64(wait)));
         }
-        let taken = wait <= 0.0;
-        for (key, available) in refilled {
-            let tokens = if taken { available - need } else { available };
-            diesel::sql_query(
-                "UPDATE send_rate_buckets SET tokens = $2, refilled_at = now() WHERE key = $1",
-            )
-            .bind::<Text, _>(key)
-            .bind::<Double, _>(tokens)
-            .execute(conn)
-            .await?;
+        if !first_try {
+            break;
         }
-        Ok((!taken).then(|| std::time::Duration::from_secs_f64(wait)))
-    })
-    .await
+        // A bucket's first use: create it full, then take.
+        diesel::sql_query(
+            "INSERT INTO send_rate_buckets (key, tokens, refilled_at) \
+             SELECT * , now() FROM unnest($1::text[], $2::float8[]) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind::<Array<Text>, _>(&names)
+        .bind::<Array<Double>, _>(&bursts)
+        .execute(conn)
+        .await?;
+    }
+    Err(DbError::Corrupt(format!(
+        "throughput buckets {names:?} missing right after being created"
+    )))
 }

@@ -53,3 +53,37 @@ async fn a_bucket_is_shared_and_taken_all_or_none() {
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     assert_eq!(take(&mut second, &keys, 1.0).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn concurrent_takers_never_get_more_than_the_bucket_holds() {
+    let db = TestDb::new().await;
+    let scarce = Rate {
+        per_second: 0.001,
+        burst: 5.0,
+    };
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        conns.push(db.connect().await);
+    }
+    let takers = conns.into_iter().map(|mut conn| {
+        tokio::spawn(async move {
+            let keys = [("number:+15017122661", scarce), ("account:AC1", PLENTY)];
+            take(&mut conn, &keys, 1.0).await.unwrap().is_none()
+        })
+    });
+    let mut taken = 0;
+    for taker in takers.collect::<Vec<_>>() {
+        taken += usize::from(taker.await.unwrap());
+    }
+    assert_eq!(taken, 5);
+    // A refusal charged nothing: the account still has its whole burst minus the five.
+    let mut conn = db.connect().await;
+    let account = [(
+        "account:AC1",
+        Rate {
+            per_second: 0.001,
+            burst: 100.0,
+        },
+    )];
+    assert_eq!(take(&mut conn, &account, 95.0).await.unwrap(), None);
+}
