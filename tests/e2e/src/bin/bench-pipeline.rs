@@ -8,7 +8,7 @@
 //!    messages sent per second until the last is `sent`;
 //! 3. latency: one sender running, messages accepted at a steady rate; from the API's
 //!    acceptance to the provider's answer being recorded, p50 / p99;
-//! 4. memory: each sender's resident set when idle, and its peak after the load.
+//! 4. memory: the sender's resident set idle (started, queue empty) and its peak.
 //!
 //!   cargo build --release --workspace --bins
 //!   ~/.cache/nudge/target/release/bench-pipeline [messages, default 3000]
@@ -63,10 +63,10 @@ async fn main() {
             "| raw SQS receive + delete, {consumers} consumer(s) | {messages} | {rate:.0} | 100% |"
         );
     }
-    let mut memory = Vec::new();
+    let mut peaks = Vec::new();
     for (senders, raw) in [1usize, 3].into_iter().zip(&raw_rates) {
-        let (rate, rss) = drain(messages, senders, sandbox_port, &logs).await;
-        memory.extend(rss);
+        let (rate, peak) = drain(messages, senders, sandbox_port, &logs).await;
+        peaks.extend(peak);
         println!(
             "| pipeline drain, {senders} sender(s) | {messages} | {rate:.0} | {:.0}% |",
             100.0 * rate / raw
@@ -74,21 +74,29 @@ async fn main() {
     }
     println!();
     let rate = 50;
-    let (p50, p99, count) = latency(rate, Duration::from_secs(20), sandbox_port, &logs).await;
+    let (p50, p99, count, idle, loaded) =
+        latency(rate, Duration::from_secs(20), sandbox_port, &logs).await;
     println!("| accept -> provider, 1 sender | offered | messages | p50 ms | p99 ms |");
     println!("| --- | --- | --- | --- | --- |");
     println!("| steady load | {rate}/s | {count} | {p50:.1} | {p99:.1} |");
     println!();
-    println!("| sender | idle RSS MiB | peak RSS MiB (after the drain) |");
-    println!("| --- | --- | --- |");
-    for (i, (idle, peak)) in memory.iter().enumerate() {
-        println!(
-            "| #{} | {:.1} | {:.1} |",
-            i + 1,
-            kib_to_mib(*idle),
-            kib_to_mib(*peak)
-        );
-    }
+    println!("| sender resident memory | MiB |");
+    println!("| --- | --- |");
+    println!(
+        "| idle (started, empty queue; heap / mapped binary) | {:.1} ({:.1} / {:.1}) |",
+        kib_to_mib(idle.rss),
+        kib_to_mib(idle.anon),
+        kib_to_mib(idle.file)
+    );
+    println!(
+        "| after the steady load (peak) | {:.1} |",
+        kib_to_mib(loaded)
+    );
+    let drains: Vec<String> = peaks
+        .iter()
+        .map(|p| format!("{:.1}", kib_to_mib(*p)))
+        .collect();
+    println!("| peak of each drain's senders | {} |", drains.join(", "));
 }
 
 fn kib_to_mib(kib: u64) -> f64 {
@@ -207,13 +215,13 @@ async fn count_sent(app: &BenchApp) -> i64 {
 
 /// Accepts `n` messages with no sender running, waits for all of them to be on SQS,
 /// then starts `senders` and times them until every message is `sent`. Returns
-/// messages/s and each sender's (idle, peak) resident set in KiB.
+/// messages/s and each sender's peak resident set in KiB.
 async fn drain(
     n: usize,
     senders: usize,
     sandbox_port: u16,
     logs: &std::path::Path,
-) -> (f64, Vec<(u64, u64)>) {
+) -> (f64, Vec<u64>) {
     let (app, http, shop_id) = app_with_shop().await;
     for start in (0..n).step_by(BATCH) {
         let batch: Vec<Value> = (start..(start + BATCH).min(n))
@@ -244,16 +252,13 @@ async fn drain(
         })
         .collect();
     let started = Instant::now();
-    // Idle: started, connected, before its first message is done (a fair lower bound).
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).0).collect();
     nudge_testkit::eventually("every message sent", Duration::from_secs(600), || async {
         (count_sent(&app).await >= n as i64).then_some(())
     })
     .await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    let peaks: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).1).collect();
-    (rate, idle.into_iter().zip(peaks).collect())
+    let peaks: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).peak).collect();
+    (rate, peaks)
 }
 
 /// One sender running; `rate` messages a second accepted one by one for `phase`; the
@@ -264,12 +269,14 @@ async fn latency(
     phase: Duration,
     sandbox_port: u16,
     logs: &std::path::Path,
-) -> (f64, f64, usize) {
+) -> (f64, f64, usize, Memory, u64) {
     let (app, http, shop_id) = app_with_shop().await;
     let dir = logs.join("latency");
     std::fs::create_dir_all(&dir).unwrap();
-    let _sender = Service::start("sms-sender", &[], &sender_env(&app, sandbox_port), &dir);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sender = Service::start("sms-sender", &[], &sender_env(&app, sandbox_port), &dir);
+    // Idle: up, polling an empty queue.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = memory_kib(sender.pid());
     let interval = Duration::from_nanos(1_000_000_000 / rate);
     let start = Instant::now();
     let mut posts = Vec::new();
@@ -304,7 +311,14 @@ async fn latency(
     let mut millis = sent_latencies(&app).await;
     millis.sort_by(f64::total_cmp);
     let percentile = |p: f64| millis[((millis.len() as f64 - 1.0) * p).round() as usize];
-    (percentile(0.50), percentile(0.99), millis.len())
+    let loaded = memory_kib(sender.pid()).peak;
+    (
+        percentile(0.50),
+        percentile(0.99),
+        millis.len(),
+        idle,
+        loaded,
+    )
 }
 
 /// For every sent message: its `sent` event's time minus its acceptance, in ms.
@@ -327,8 +341,17 @@ async fn sent_latencies(app: &BenchApp) -> Vec<f64> {
         .collect()
 }
 
-/// (VmRSS, VmHWM) of a process, in KiB, from /proc.
-fn memory_kib(pid: u32) -> (u64, u64) {
+/// A process's memory from /proc, in KiB.
+struct Memory {
+    /// Resident now (VmRSS) = anonymous (heap, stacks) + file-backed (the binary's code).
+    rss: u64,
+    anon: u64,
+    file: u64,
+    /// The most resident ever (VmHWM).
+    peak: u64,
+}
+
+fn memory_kib(pid: u32) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -338,5 +361,10 @@ fn memory_kib(pid: u32) -> (u64, u64) {
             .and_then(|kib| kib.parse().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    Memory {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+        peak: field("VmHWM:"),
+    }
 }
