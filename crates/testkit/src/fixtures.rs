@@ -84,3 +84,21 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
         smart_encoding: false,
     }
 }
+
+/// A new tenant (with an API key) and a [`shop`] of it, stored.
+pub async fn tenant_with_shop(
+    conn: &mut nudge_db::AsyncPgConnection,
+    name: &str,
+) -> (TenantId, ShopId) {
+    let tenant = TenantId::from_uuid(
+        nudge_db::tenants::create_with_key(conn, name)
+            .await
+            .expect("create a tenant")
+            .tenant
+            .id,
+    );
+    let shop = nudge_db::shops::insert(conn, &shop(tenant))
+        .await
+        .expect("create a shop");
+    (tenant, ShopId::from_uuid(shop.id))
+}

@@ -124,6 +124,31 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// What an `sms-sender` process needs to drain `queue` into the sandbox on
+/// `sandbox_port`, with the throughput limits out of the way (they are tested on their
+/// own) and metrics on a free port (several senders run at once).
+pub fn sender_env(
+    database_url: &str,
+    queue: &str,
+    sandbox_port: u16,
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("OUTBOUND_SMS_QUEUE", queue.to_owned()),
+        (
+            "TWILIO_API_BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        ),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ("SENDER_RATE_LONG_CODE", "100000".into()),
+        ("SENDER_RATE_ACCOUNT", "100000".into()),
+        ("SENDER_METRICS_ADDRESS", "127.0.0.1:0".into()),
+    ];
+    env.extend(aws_env());
+    env
+}
+
 /// The real `messaging-api` in-process for the benchmark tools, on a fresh database and
 /// LocalStack queue, with a tenant whose limits are out of the way.
 pub struct BenchApp {

@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use nudge_domain::{ShopId, TenantId};
-use nudge_e2e::{aws_env, free_port, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_domain::TenantId;
+use nudge_e2e::{free_port, sender_env, Service, ACCOUNT_SID, AUTH_TOKEN};
 use nudge_queue::{OutgoingMessage, SqsQueue};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use rand::Rng;
@@ -49,22 +49,13 @@ impl Run {
         let logs = std::env::temp_dir().join(format!("nudge-{purpose}-{}", std::process::id()));
         std::fs::create_dir_all(&logs).unwrap();
         let mut conn = db.connect().await;
-        let tenant = TenantId::from_uuid(
-            nudge_db::tenants::create_with_key(&mut conn, purpose)
-                .await
-                .unwrap()
-                .tenant
-                .id,
-        );
-        let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-            .await
-            .unwrap();
+        let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, purpose).await;
         let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
         let mut batch = Vec::new();
         for i in 0..count {
             let (message, outbox, envelope) = nudge_testkit::queued_message(
                 tenant,
-                ShopId::from_uuid(shop.id),
+                shop,
                 &format!("+1415{i:07}"),
                 &format!("{purpose} #{i}"),
                 "outbound-sms",
@@ -93,22 +84,7 @@ impl Run {
             ],
             &logs,
         );
-        let mut sender_env = vec![
-            ("DATABASE_URL", db.url.clone()),
-            ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
-            (
-                "TWILIO_API_BASE_URL",
-                format!("http://127.0.0.1:{sandbox_port}"),
-            ),
-            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-            // These tests are about crashes, not throughput limits (tested on their own).
-            ("SENDER_RATE_LONG_CODE", "10000".into()),
-            ("SENDER_RATE_ACCOUNT", "10000".into()),
-            // Several senders at once: each picks a free port for its metrics.
-            ("SENDER_METRICS_ADDRESS", "127.0.0.1:0".into()),
-        ];
-        sender_env.extend(aws_env());
+        let sender_env = sender_env(&db.url, &queue.url, sandbox_port);
         Self {
             db,
             _queue: queue,

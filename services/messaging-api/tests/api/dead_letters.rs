@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use messaging_api::admin::dlq::{self, Selection};
-use nudge_domain::ShopId;
 use nudge_queue::SqsQueue;
 use nudge_testkit::{TestDb, TestQueue};
 
@@ -52,19 +51,10 @@ async fn list_shows_each_dead_letter_with_its_reason_and_leaves_it_there() {
     let db = TestDb::new().await;
     let queue = TestQueue::new("dlq-list", 1).await;
     let mut conn = db.connect().await;
-    let tenant = nudge_domain::TenantId::from_uuid(
-        nudge_db::tenants::create_with_key(&mut conn, "t")
-            .await
-            .unwrap()
-            .tenant
-            .id,
-    );
-    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-        .await
-        .unwrap();
+    let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, "t").await;
     let (message, outbox, envelope) = nudge_testkit::queued_message(
         tenant,
-        ShopId::from_uuid(shop.id),
+        shop,
         "+14155550100",
         "Your order shipped",
         &queue.name,
@@ -72,13 +62,8 @@ async fn list_shows_each_dead_letter_with_its_reason_and_leaves_it_there() {
     nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
         .await
         .unwrap();
-    let (_, _, unknown) = nudge_testkit::queued_message(
-        tenant,
-        ShopId::from_uuid(shop.id),
-        "+14155550101",
-        "never stored",
-        &queue.name,
-    );
+    let (_, _, unknown) =
+        nudge_testkit::queued_message(tenant, shop, "+14155550101", "never stored", &queue.name);
     let bodies = vec![
         "this is not json".to_owned(),
         envelope.to_json().unwrap(),

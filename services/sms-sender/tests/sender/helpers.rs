@@ -75,24 +75,14 @@ impl Harness {
         let queue =
             TestQueue::with_visibility("outbound", max_receive_count, visibility_seconds).await;
         let twilio = MockServer::start().await;
-        let mut conn = db.connect().await;
-        let tenant = TenantId::from_uuid(
-            nudge_db::tenants::create_with_key(&mut conn, "t")
-                .await
-                .unwrap()
-                .tenant
-                .id,
-        );
-        let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-            .await
-            .unwrap();
+        let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut db.connect().await, "t").await;
         let sender = Arc::new(sender(&db, &twilio, &queue, max_attempts, unlimited()));
         Self {
             db,
             queue,
             twilio,
             tenant,
-            shop: ShopId::from_uuid(shop.id),
+            shop,
             sender,
             stop: CancellationToken::new(),
         }

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::messages::Lease;
 use nudge_db::models::{Message, MessageEvent};
-use nudge_domain::{MessageId, ShopId, TenantId};
+use nudge_domain::{MessageId, TenantId};
 use nudge_testkit::TestDb;
 use secrecy::SecretString;
 use webhook_listener::{Application, Config};
@@ -102,19 +102,10 @@ impl TestApp {
     /// A tenant, a shop and a message the sender has handed to the provider as `sid`.
     pub async fn sent_message(&self, sid: &str) -> (TenantId, MessageId) {
         let mut conn = self.db.connect().await;
-        let tenant = TenantId::from_uuid(
-            nudge_db::tenants::create_with_key(&mut conn, "t")
-                .await
-                .unwrap()
-                .tenant
-                .id,
-        );
-        let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-            .await
-            .unwrap();
+        let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, "t").await;
         let (message, outbox, envelope) = nudge_testkit::queued_message(
             tenant,
-            ShopId::from_uuid(shop.id),
+            shop,
             "+14155550100",
             "Your order shipped",
             "outbound-sms",

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nudge_e2e::{aws_env, free_port, BenchApp, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{free_port, sender_env, BenchApp, Service, ACCOUNT_SID, AUTH_TOKEN};
 use nudge_queue::{OutgoingMessage, SqsQueue};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
@@ -184,25 +184,6 @@ fn transactional(shop_id: &str, i: usize) -> Value {
     json!({"shop_id": shop_id, "to": format!("+1415{:07}", i), "body": format!("Your order #{i} has shipped"), "category": "transactional"})
 }
 
-fn sender_env(app: &BenchApp, sandbox_port: u16) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("DATABASE_URL", app.db.url.clone()),
-        ("OUTBOUND_SMS_QUEUE", app.queue.url.clone()),
-        (
-            "TWILIO_API_BASE_URL",
-            format!("http://127.0.0.1:{sandbox_port}"),
-        ),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        // The pipeline's own speed, not the carriers' limits (measured on their own).
-        ("SENDER_RATE_LONG_CODE", "100000".into()),
-        ("SENDER_RATE_ACCOUNT", "100000".into()),
-        ("SENDER_METRICS_ADDRESS", "127.0.0.1:0".into()),
-    ];
-    env.extend(aws_env());
-    env
-}
-
 async fn count_sent(app: &BenchApp) -> i64 {
     let mut conn = app.db.connect().await;
     nudge_db::messages::count_by_status(&mut conn, app.tenant)
@@ -243,7 +224,7 @@ async fn drain(
         (app.queue.depth(&app.queue.url).await >= n as u64).then_some(())
     })
     .await;
-    let env = sender_env(&app, sandbox_port);
+    let env = sender_env(&app.db.url, &app.queue.url, sandbox_port);
     let processes: Vec<Service> = (0..senders)
         .map(|i| {
             let dir = logs.join(format!("drain-{senders}-{i}"));
@@ -273,7 +254,12 @@ async fn latency(
     let (app, http, shop_id) = app_with_shop().await;
     let dir = logs.join("latency");
     std::fs::create_dir_all(&dir).unwrap();
-    let sender = Service::start("sms-sender", &[], &sender_env(&app, sandbox_port), &dir);
+    let sender = Service::start(
+        "sms-sender",
+        &[],
+        &sender_env(&app.db.url, &app.queue.url, sandbox_port),
+        &dir,
+    );
     // Idle: up, polling an empty queue.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = memory_kib(sender.pid());
