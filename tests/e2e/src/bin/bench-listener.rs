@@ -1,0 +1,190 @@
+//! Benchmark of `webhook-listener` (docs/benchmarks.md): signed status callbacks per
+//! second, and their latency, at a fixed concurrency:
+//!
+//! 1. new callbacks: each one a new (sid, status), so each is verified, stored, applied
+//!    to its message and added to its timeline;
+//! 2. repeats of those same callbacks: verified, recognised by the unique index, ignored;
+//! 3. refused: a wrong signature, answered 403 before the database is touched.
+//!
+//! Runs the real listener in-process against a fresh database:
+//!   cargo build --release -p nudge-e2e --bin bench-listener
+//!   ~/.cache/nudge/target/release/bench-listener [messages, default 2000]
+//! Needs Postgres running.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: failing loudly is right"
+)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nudge_db::messages::{Claim, Lease};
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+
+const CONCURRENCY: usize = 16;
+const TOKEN: &str = "bench-token";
+const PUBLIC_BASE: &str = "https://hooks.example.com";
+
+#[tokio::main]
+async fn main() {
+    let messages: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000);
+    let db = nudge_testkit::TestDb::new().await;
+    let sids = sent_messages(&db, messages).await;
+    let app = webhook_listener::Application::build(webhook_listener::Config {
+        database_url: SecretString::from(db.url.clone()),
+        database_pool_size: CONCURRENCY,
+        http_host: "127.0.0.1".into(),
+        http_port: 0,
+        public_base_url: PUBLIC_BASE.into(),
+        twilio_auth_token: SecretString::from(TOKEN),
+        webhook_body_limit_bytes: 64 * 1024,
+    })
+    .unwrap();
+    let address = format!("http://127.0.0.1:{}/twilio/status", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let callbacks: Vec<(String, &str)> = sids
+        .iter()
+        .flat_map(|sid| [(sid.clone(), "sent"), (sid.clone(), "delivered")])
+        .collect();
+    let callbacks = Arc::new(callbacks);
+    println!("| phase | callbacks | per second | p50 ms | p99 ms | unexpected answers |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (phase, signed, expected) in [
+        ("new callbacks (stored, applied)", true, 200),
+        ("the same again (repeats, ignored)", true, 200),
+        ("wrong signature (refused)", false, 403),
+    ] {
+        run(phase, &address, callbacks.clone(), signed, expected).await;
+    }
+}
+
+/// `count` messages handed to the provider, the way the sender leaves them; their sids.
+async fn sent_messages(db: &nudge_testkit::TestDb, count: usize) -> Vec<String> {
+    let mut conn = db.connect().await;
+    let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, "bench").await;
+    let lease = Lease {
+        worker: "bench",
+        duration: chrono::Duration::seconds(60),
+    };
+    let mut sids = Vec::with_capacity(count);
+    for i in 0..count {
+        let (message, outbox, envelope) = nudge_testkit::queued_message(
+            tenant,
+            shop,
+            &format!("+1415{i:07}"),
+            "Your order shipped",
+            "bench",
+        );
+        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
+            .await
+            .unwrap();
+        let Claim::Claimed(claimed) =
+            nudge_db::messages::claim(&mut conn, tenant, envelope.payload.message_id, &lease)
+                .await
+                .unwrap()
+        else {
+            panic!("not claimable");
+        };
+        let sid = format!("SM{:032x}", i);
+        nudge_db::messages::record_sent(&mut conn, &claimed, &sid, None, serde_json::json!({}))
+            .await
+            .unwrap();
+        sids.push(sid);
+    }
+    sids
+}
+
+/// Posts every callback once, `CONCURRENCY` at a time, and prints a row.
+async fn run(
+    phase: &str,
+    address: &str,
+    callbacks: Arc<Vec<(String, &'static str)>>,
+    signed: bool,
+    expected: u16,
+) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new((Vec::new(), 0usize)));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (http, callbacks, next, results) = (
+                http.clone(),
+                callbacks.clone(),
+                next.clone(),
+                results.clone(),
+            );
+            let address = address.to_owned();
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((sid, status)) = callbacks.get(i) else {
+                        break;
+                    };
+                    let params = form(sid, status);
+                    let url = format!("{PUBLIC_BASE}/twilio/status");
+                    let token = if signed { TOKEN } else { "not-the-token" };
+                    let signature = nudge_domain::twilio_signature::sign(token, &url, &params);
+                    let sent_at = Instant::now();
+                    let answer = http
+                        .post(&address)
+                        .header("X-Twilio-Signature", signature)
+                        .header("I-Twilio-Idempotency-Token", format!("{sid}-{status}"))
+                        .form(&params)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16());
+                    let took = sent_at.elapsed();
+                    let mut results = results.lock().await;
+                    results.0.push(took);
+                    if answer.ok() != Some(expected) {
+                        results.1 += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let (mut latencies, unexpected) = Arc::try_unwrap(results).unwrap().into_inner();
+    latencies.sort();
+    let percentile = |p: f64| -> f64 {
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    println!(
+        "| {phase} | {} | {:.0} | {:.1} | {:.1} | {unexpected} |",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.99),
+    );
+}
+
+fn form(sid: &str, status: &str) -> Vec<(String, String)> {
+    [
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("ApiVersion", "2010-04-01"),
+        ("From", "+15017122661"),
+        ("MessageSid", sid),
+        ("MessageStatus", status),
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("To", "+14155550100"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
