@@ -55,6 +55,7 @@ pub async fn record(
     callback: &NewCallback<'_>,
 ) -> Result<CallbackOutcome, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
+        lock_sid(conn, callback.provider_sid).await?;
         let id = Uuid::now_v7();
         let inserted = diesel::insert_into(provider_callbacks::table)
             .values((
@@ -86,8 +87,16 @@ pub async fn record(
     .await
 }
 
+/// Serialises, until the transaction ends, everything about one provider sid: a
+/// callback's "is the sid known?" and the sender's "store the sid, then apply what
+/// waited for it" cannot interleave, so no callback is left unmatched by a race.
+pub(crate) async fn lock_sid(conn: &mut AsyncPgConnection, sid: &str) -> Result<(), DbError> {
+    crate::locks::transaction_lock(conn, &format!("sid:{sid}")).await
+}
+
 /// Applies the callbacks that arrived for `message`'s sid before it was known, oldest
-/// first. Call inside the transaction that stores the sid, with the row as stored.
+/// first. Call inside the transaction that stores the sid (after [`lock_sid`]), with
+/// the row as stored.
 pub(crate) async fn apply_pending(
     conn: &mut AsyncPgConnection,
     message: Message,

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod error;
 pub mod idempotency;
 pub mod limits;
+mod locks;
 pub mod messages;
 pub mod migrate;
 pub mod models;

@@ -130,11 +130,8 @@ async fn count_in_window(
     message: &Message,
     window: chrono::Duration,
 ) -> Result<i64, DbError> {
-    use diesel::sql_types::Text;
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(format!("cap:{}:{}", message.shop_id, message.to_number))
-        .execute(conn)
-        .await?;
+    let key = format!("cap:{}:{}", message.shop_id, message.to_number);
+    crate::locks::transaction_lock(conn, &key).await?;
     let at = message.send_at.unwrap_or(message.created_at);
     let effective =
         diesel::dsl::sql::<diesel::sql_types::Timestamptz>("coalesce(send_at, created_at)");
@@ -556,6 +553,7 @@ pub async fn record_sent(
 ) -> Result<(), DbError> {
     let event = new_event(message, MessageEventType::Sent, detail);
     conn.transaction::<_, DbError, _>(async |conn| {
+        crate::callbacks::lock_sid(conn, provider_sid).await?;
         let sent = diesel::update(messages::table)
             .filter(messages::tenant_id.eq(message.tenant_id))
             .filter(messages::id.eq(message.id))
