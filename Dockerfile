@@ -7,9 +7,11 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --bins \
+    cargo build --profile dist --locked \
+        -p messaging-api -p sms-sender -p webhook-listener -p provider-sandbox \
     && mkdir -p /out \
-    && cp target/release/messaging-api target/release/sms-sender target/release/provider-sandbox /out/
+    && cp target/dist/messaging-api target/dist/sms-sender target/dist/webhook-listener \
+        target/dist/provider-sandbox /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
