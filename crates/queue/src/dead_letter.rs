@@ -46,6 +46,9 @@ pub struct RedriveReport {
     /// Sent back, but could not be deleted from the DLQ: they are in both queues now
     /// (harmless for Nudge's consumers; delete them from the DLQ by hand if you like).
     pub duplicated: Vec<String>,
+    /// Why the redrive stopped early (the source queue refused a message); what was
+    /// not moved yet is left in the DLQ, visible again.
+    pub stopped_by: Option<String>,
 }
 
 impl SqsQueue {
@@ -92,7 +95,8 @@ impl SqsQueue {
         let seen = self.receive_held(max).await?;
         let mut report = RedriveReport::default();
         let mut kept = Vec::new();
-        for letter in seen {
+        let mut pending = seen.into_iter();
+        while let Some(letter) = pending.next() {
             if !select(&letter) {
                 kept.push(letter);
                 continue;
@@ -101,10 +105,11 @@ impl SqsQueue {
                 .send_one(&letter.body, letter.traceparent.as_deref())
                 .await
             {
-                // Nothing moved: leave everything not yet moved where it was.
+                // This one and the rest stay in the DLQ, visible again at once.
+                report.stopped_by = Some(error.to_string());
                 kept.push(letter);
-                self.release_all(&kept).await;
-                return Err(error);
+                kept.extend(pending);
+                break;
             }
             match self.delete(&letter.receipt_handle).await {
                 Ok(()) => report.moved.push(letter.message_id),

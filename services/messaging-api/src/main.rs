@@ -220,6 +220,9 @@ async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
             for id in &report.duplicated {
                 println!("  {id}: sent back, but still in the DLQ too (could not delete it there)");
             }
+            if let Some(error) = report.stopped_by {
+                anyhow::bail!("redrive stopped early, the rest is still in the DLQ: {error}");
+            }
         }
     }
     Ok(())

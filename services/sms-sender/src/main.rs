@@ -79,7 +79,8 @@ async fn run() -> anyhow::Result<()> {
     tokio::spawn(stop_on_signal(stop.clone()));
     tracing::info!(queue = %config.outbound_sms_queue, concurrency = config.sender_concurrency, "sms-sender running");
     worker::run(sender, queue, config.sender_concurrency, stop.clone()).await;
-    // The worker has drained; the metrics server stops with it.
+    // The signal that stopped the worker stopped the metrics server and the sampler
+    // too (one token); wait for the server to finish its last scrape.
     stop.cancel();
     if let Some(server) = metrics_server {
         let _ = server.await;

@@ -137,12 +137,23 @@ async fn redrive_moves_the_chosen_messages_back_and_keeps_the_rest() {
     let ids = dead_letter(&queue, &bodies).await;
     let source = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
 
+    // A source queue that refuses: nothing moves, everything stays, visible again.
+    let dead_letters = source.dead_letter_queue().await.unwrap().unwrap();
+    let gone = SqsQueue::new(nudge_testkit::sqs_client(), "test-no-such-queue");
+    let report = dead_letters.redrive_to(&gone, 100, |_| true).await.unwrap();
+    assert!(report.stopped_by.is_some());
+    assert!(report.moved.is_empty());
+    assert_eq!(report.kept, 4);
+    assert_eq!(queue.depth(&queue.dlq_url).await, 4);
+    // (Visible again: the redrive below receives them at once.)
+
     let report = dlq::redrive(&source, &Selection::Ids(vec![ids[1].clone()]), 100)
         .await
         .unwrap();
     assert_eq!(report.moved, vec![ids[1].clone()]);
     assert_eq!(report.kept, 3);
     assert!(report.duplicated.is_empty());
+    assert_eq!(report.stopped_by, None);
     let back = queue.peek(&queue.url, Duration::from_secs(2)).await;
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].body.as_deref(), Some(bodies[1].as_str()));
