@@ -15,7 +15,11 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NUDGE_CACHE="${NUDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nudge}"
 LS_VERSION="4.8.1"
 VENV="$NUDGE_CACHE/localstack-$LS_VERSION/venv"
-LS_HOME="$NUDGE_CACHE/localstack-$LS_VERSION/home"
+# LOCALSTACK_HOME, LOCALSTACK_PORT, LOCALSTACK_PIDFILE and LOCALSTACK_SERVICES let a
+# test run a private instance beside the shared one (tests/e2e/tests/sqs_restart.rs).
+INSTALL_HOME="$NUDGE_CACHE/localstack-$LS_VERSION/home"
+LS_HOME="${LOCALSTACK_HOME:-$INSTALL_HOME}"
+LS_SERVICES="${LOCALSTACK_SERVICES:-sqs,kinesis}"
 LS_PORT="${LOCALSTACK_PORT:-4566}"
 LS_URL="http://127.0.0.1:$LS_PORT"
 PIDFILE="${LOCALSTACK_PIDFILE:-$NUDGE_CACHE/run/localstack.pid}"
@@ -30,13 +34,13 @@ install() {
   if [ -f "$VENV/.complete" ]; then return 0; fi
   log "installing LocalStack $LS_VERSION into $VENV (about 2 minutes, once per machine)"
   rm -rf "$VENV"
-  mkdir -p "$LS_HOME"
+  mkdir -p "$INSTALL_HOME"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "localstack-core[runtime]==$LS_VERSION" \
     'cryptography<44' 'pyopenssl<24.3' 'joserfc<1.1' 'cbor2<5.7' service_identity
   # Kinesis is emulated by an npm package: fetch it now rather than on the first CreateStream.
-  FILESYSTEM_ROOT="$LS_HOME" npm_config_cache="$LS_HOME/npm" \
+  FILESYSTEM_ROOT="$INSTALL_HOME" npm_config_cache="$INSTALL_HOME/npm" \
     "$VENV/bin/python" -m localstack.cli.lpm install kinesis-mock >/dev/null
   touch "$VENV/.complete"
 }
@@ -45,7 +49,7 @@ start() {
   if healthy; then log "already running at $LS_URL"; return 0; fi
   install
   mkdir -p "$(dirname "$PIDFILE")" "$LS_HOME"
-  GATEWAY_LISTEN="127.0.0.1:$LS_PORT" SERVICES=sqs,kinesis \
+  GATEWAY_LISTEN="127.0.0.1:$LS_PORT" SERVICES="$LS_SERVICES" \
   KINESIS_MOCK_PROVIDER_ENGINE=node KINESIS_PERSISTENCE=0 KINESIS_LATENCY=0 \
   OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$LS_HOME" npm_config_cache="$LS_HOME/npm" \
     nohup "$VENV/bin/python" -m localstack.runtime.main >"$LS_HOME/localstack.log" 2>&1 &
