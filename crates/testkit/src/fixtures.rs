@@ -102,3 +102,20 @@ pub async fn tenant_with_shop(
         .expect("create a shop");
     (tenant, ShopId::from_uuid(shop.id))
 }
+
+/// A status callback's form as Twilio posts it (what the webhook listener receives).
+pub fn twilio_status_callback(sid: &str, status: &str) -> Vec<(String, String)> {
+    [
+        ("AccountSid", "AC11111111111111111111111111111111"),
+        ("ApiVersion", "2010-04-01"),
+        ("From", "+15017122661"),
+        ("MessageSid", sid),
+        ("MessageStatus", status),
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("To", "+14155550100"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}

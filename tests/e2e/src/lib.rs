@@ -129,6 +129,20 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The `provider-sandbox` process on `port`, with the account these tests use.
+pub fn start_sandbox(port: u16, logs: &std::path::Path) -> Service {
+    Service::start(
+        "provider-sandbox",
+        &[],
+        &[
+            ("SANDBOX_HTTP_PORT", port.to_string()),
+            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ],
+        logs,
+    )
+}
+
 /// What an `sms-sender` process needs to drain `queue` into the sandbox on
 /// `sandbox_port`, with the throughput limits out of the way (they are tested on their
 /// own) and metrics on a free port (several senders run at once).

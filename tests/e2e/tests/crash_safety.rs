@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nudge_domain::TenantId;
-use nudge_e2e::{free_port, sender_env, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{free_port, sender_env, start_sandbox, Service};
 use nudge_queue::{OutgoingMessage, SqsQueue};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use rand::Rng;
@@ -74,16 +74,7 @@ impl Run {
             }
         }
         let sandbox_port = free_port();
-        let sandbox = Service::start(
-            "provider-sandbox",
-            &[],
-            &[
-                ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-                ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-                ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-            ],
-            &logs,
-        );
+        let sandbox = start_sandbox(sandbox_port, &logs);
         let sender_env = sender_env(&db.url, &queue.url, sandbox_port);
         Self {
             db,

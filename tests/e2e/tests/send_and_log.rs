@@ -12,7 +12,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use nudge_e2e::{aws_env, bin_dir, free_port, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{aws_env, bin_dir, free_port, start_sandbox, Service, ACCOUNT_SID, AUTH_TOKEN};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use serde_json::{json, Value};
 
@@ -54,16 +54,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     assert!(tenant["tenant_id"].is_string());
 
-    let _sandbox = Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
+    let _sandbox = start_sandbox(sandbox_port, &logs);
     let mut api_env = vec![
         database.clone(),
         ("HTTP_HOST", "127.0.0.1".into()),

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nudge_e2e::{free_port, sender_env, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{free_port, sender_env, start_sandbox, Service};
 use nudge_testkit::{eventually, TestDb};
 use serde_json::{json, Value};
 
@@ -102,16 +102,7 @@ async fn sqs_stopped_and_restarted_mid_run_loses_nothing_and_sends_nothing_twice
     ];
 
     let (api_port, sandbox_port) = (free_port(), free_port());
-    let _sandbox = Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
+    let _sandbox = start_sandbox(sandbox_port, &logs);
     let mut api_env = vec![
         ("DATABASE_URL", db.url.clone()),
         ("HTTP_HOST", "127.0.0.1".to_owned()),

@@ -42,22 +42,7 @@ pub async fn spawn_app_with_limit(body_limit: usize) -> TestApp {
     }
 }
 
-/// A status callback's form, as Twilio posts it.
-pub fn callback(sid: &str, status: &str) -> Vec<(String, String)> {
-    [
-        ("AccountSid", "AC11111111111111111111111111111111"),
-        ("ApiVersion", "2010-04-01"),
-        ("From", "+15017122661"),
-        ("MessageSid", sid),
-        ("MessageStatus", status),
-        ("SmsSid", sid),
-        ("SmsStatus", status),
-        ("To", "+14155550100"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect()
-}
+pub use nudge_testkit::twilio_status_callback as callback;
 
 impl TestApp {
     /// Posts `params` to `path`, signed as Twilio signs it for `signed_url`.

@@ -131,7 +131,7 @@ async fn run(
                     let Some((sid, status)) = callbacks.get(i) else {
                         break;
                     };
-                    let params = form(sid, status);
+                    let params = nudge_testkit::twilio_status_callback(sid, status);
                     let url = format!("{PUBLIC_BASE}/twilio/status");
                     let token = if signed { TOKEN } else { "not-the-token" };
                     let signature = nudge_domain::twilio_signature::sign(token, &url, &params);
@@ -171,20 +171,4 @@ async fn run(
         percentile(0.50),
         percentile(0.99),
     );
-}
-
-fn form(sid: &str, status: &str) -> Vec<(String, String)> {
-    [
-        ("AccountSid", "AC00000000000000000000000000000000"),
-        ("ApiVersion", "2010-04-01"),
-        ("From", "+15017122661"),
-        ("MessageSid", sid),
-        ("MessageStatus", status),
-        ("SmsSid", sid),
-        ("SmsStatus", status),
-        ("To", "+14155550100"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect()
 }

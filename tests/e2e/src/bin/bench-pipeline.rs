@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nudge_e2e::{free_port, sender_env, BenchApp, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{free_port, sender_env, start_sandbox, BenchApp, Service};
 use nudge_queue::{OutgoingMessage, SqsQueue};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
@@ -42,16 +42,7 @@ async fn main() {
     let logs = std::env::temp_dir().join(format!("nudge-bench-pipeline-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let sandbox_port = free_port();
-    let _sandbox = Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", sandbox_port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
+    let _sandbox = start_sandbox(sandbox_port, &logs);
 
     println!("| phase | messages | messages/s | vs raw SQS |");
     println!("| --- | --- | --- | --- |");
