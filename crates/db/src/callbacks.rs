@@ -162,6 +162,7 @@ async fn apply(
             ))
             .execute(conn)
             .await?;
+        crate::webhooks::emit_message_status(conn, message, next, error_code).await?;
     }
     let detail = json!({
         "provider_status": reported.as_str(),

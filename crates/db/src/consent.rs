@@ -108,33 +108,8 @@ pub async fn record_provider_opt_out(
     evidence: Value,
 ) -> Result<Option<CustomerId>, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        let now = Utc::now();
-        // A concurrent create of the same customer (API, import) wins; we then opt it out.
-        diesel::insert_into(customers::table)
-            .values(&Customer {
-                id: Uuid::now_v7(),
-                tenant_id: tenant.as_uuid(),
-                shop_id: shop.as_uuid(),
-                phone: phone.to_owned(),
-                name: None,
-                attributes: serde_json::json!({}),
-                created_at: now,
-                updated_at: now,
-                consent: Consent::Unknown.as_str().to_owned(),
-                time_zone: None,
-            })
-            .on_conflict((customers::shop_id, customers::phone))
-            .do_nothing()
-            .execute(conn)
-            .await?;
-        let (id, consent): (Uuid, String) = customers::table
-            .filter(customers::tenant_id.eq(tenant.as_uuid()))
-            .filter(customers::shop_id.eq(shop.as_uuid()))
-            .filter(customers::phone.eq(phone))
-            .select((customers::id, customers::consent))
-            .for_update()
-            .first(conn)
-            .await?;
+        let customer = crate::customers::ensure(conn, tenant, shop, phone).await?;
+        let (id, consent) = (customer.id, customer.consent);
         if consent == Consent::OptedOut.as_str() {
             return Ok(None);
         }

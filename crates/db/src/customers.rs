@@ -20,6 +20,43 @@ pub async fn insert(
         .await?)
 }
 
+/// The shop's customer with this phone, created (consent `unknown`) if the shop has
+/// none: for numbers that reach us before the merchant registered them (a reply, a
+/// provider's opt-out). A concurrent create of the same customer wins; we then read it.
+pub async fn ensure(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    shop: ShopId,
+    phone: &str,
+) -> Result<Customer, DbError> {
+    let now = chrono::Utc::now();
+    diesel::insert_into(customers::table)
+        .values(&Customer {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: tenant.as_uuid(),
+            shop_id: shop.as_uuid(),
+            phone: phone.to_owned(),
+            name: None,
+            attributes: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+            consent: nudge_domain::Consent::Unknown.as_str().to_owned(),
+            time_zone: None,
+        })
+        .on_conflict((customers::shop_id, customers::phone))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(customers::table
+        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .filter(customers::shop_id.eq(shop.as_uuid()))
+        .filter(customers::phone.eq(phone))
+        .select(Customer::as_select())
+        .for_update()
+        .first(conn)
+        .await?)
+}
+
 pub async fn find(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,

@@ -8,17 +8,21 @@
 //! sid (`callbacks`): the provider does not know tenants; what follows is scoped by the
 //! tenant of the message found.
 
+pub mod bot_rules;
 pub mod callbacks;
 pub mod campaigns;
 pub mod consent;
+pub mod conversations;
 pub mod customers;
 pub mod error;
 pub mod idempotency;
+pub mod inbound;
 pub mod limits;
 mod locks;
 pub mod messages;
 pub mod migrate;
 pub mod models;
+pub mod outbound;
 pub mod outbox;
 pub mod page;
 pub mod pool;
@@ -28,6 +32,7 @@ pub mod schema;
 pub mod shops;
 pub mod templates;
 pub mod tenants;
+pub mod webhooks;
 
 pub use diesel::result::Error as DieselError;
 pub use diesel_async::AsyncPgConnection;

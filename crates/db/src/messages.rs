@@ -573,6 +573,7 @@ pub async fn record_sent(
         add_event(conn, &event).await?;
         // Status callbacks that beat us to it wait for the sid; apply them now.
         if let Some(sent) = sent {
+            crate::webhooks::emit_message_status(conn, &sent, MessageStatus::Sent, None).await?;
             crate::callbacks::apply_pending(conn, sent).await?;
         }
         Ok(())
@@ -603,7 +604,10 @@ pub async fn record_failed(
             ))
             .execute(conn)
             .await?;
-        add_event(conn, &event).await
+        add_event(conn, &event).await?;
+        crate::webhooks::emit_message_status(conn, message, MessageStatus::Failed, error_code)
+            .await?;
+        Ok(())
     })
     .await
 }

@@ -8,8 +8,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schema::{
-    api_keys, campaigns, consent_events, customers, message_events, messages, outbox,
-    queue_rejections, shops, templates, tenants,
+    api_keys, bot_rules, campaigns, consent_events, conversations, customers, inbound_messages,
+    message_events, messages, outbox, queue_rejections, shops, templates, tenants,
+    webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -50,6 +51,12 @@ pub struct Shop {
     pub quiet_hours_end: NaiveTime,
     /// Look-alike characters become GSM-7 before a message is stored and counted.
     pub smart_encoding: bool,
+    /// The answer to HELP/INFO; unset: Twilio's default.
+    pub help_text: Option<String>,
+    /// The shop's own compliance words (JSON arrays of strings), added to Twilio's.
+    pub opt_out_keywords: Value,
+    pub opt_in_keywords: Value,
+    pub help_keywords: Value,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -63,6 +70,11 @@ pub struct ShopChanges {
     pub quiet_hours_start: Option<NaiveTime>,
     pub quiet_hours_end: Option<NaiveTime>,
     pub smart_encoding: Option<bool>,
+    /// `Some(None)` restores the default help text.
+    pub help_text: Option<Option<String>>,
+    pub opt_out_keywords: Option<Value>,
+    pub opt_in_keywords: Option<Value>,
+    pub help_keywords: Option<Value>,
 }
 
 impl ShopChanges {
@@ -75,6 +87,10 @@ impl ShopChanges {
             && self.quiet_hours_start.is_none()
             && self.quiet_hours_end.is_none()
             && self.smart_encoding.is_none()
+            && self.help_text.is_none()
+            && self.opt_out_keywords.is_none()
+            && self.opt_in_keywords.is_none()
+            && self.help_keywords.is_none()
     }
 }
 
@@ -166,6 +182,10 @@ pub struct Message {
     /// The worker that claimed it for sending, and until when it answers for it.
     pub claimed_by: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// A `nudge_domain::MessageOrigin`: the API, a campaign, the bot, an agent...
+    pub origin: String,
+    /// The inbound message this one answers, if any.
+    pub in_reply_to: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -235,4 +255,101 @@ pub struct Campaign {
     pub updated_at: DateTime<Utc>,
     pub expanded_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
+pub struct Conversation {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Uuid,
+    pub customer_id: Uuid,
+    pub phone: String,
+    pub needs_human: bool,
+    pub handoff_reason: Option<String>,
+    pub handed_off_at: Option<DateTime<Utc>>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = inbound_messages, check_for_backend(diesel::pg::Pg))]
+pub struct InboundMessage {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub conversation_id: Uuid,
+    pub provider_sid: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub body: String,
+    pub num_media: i32,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    /// What inbound processing did: `opted_out`, `help`, `bot_reply`, `handed_off`...
+    pub outcome: Option<String>,
+    pub outcome_detail: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = bot_rules, check_for_backend(diesel::pg::Pg))]
+pub struct BotRule {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Uuid,
+    pub name: String,
+    /// JSON arrays of strings.
+    pub keywords: Value,
+    pub examples: Value,
+    pub reply: Option<String>,
+    pub fulfilment_url: Option<String>,
+    /// The whsec_ secret fulfilment calls are signed with; never shown after creation.
+    pub fulfilment_secret: Option<String>,
+    pub priority: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub shop_id: Option<Uuid>,
+    pub url: String,
+    /// A JSON array of event types.
+    pub events: Value,
+    /// The whsec_ signing secret; never shown after creation.
+    pub secret: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_type: String,
+    pub payload: Value,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct WebhookAttempt {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub delivery_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub response_status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
 }

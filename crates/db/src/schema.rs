@@ -21,6 +21,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    bot_rules (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Uuid,
+        name -> Text,
+        keywords -> Jsonb,
+        examples -> Jsonb,
+        reply -> Nullable<Text>,
+        fulfilment_url -> Nullable<Text>,
+        fulfilment_secret -> Nullable<Text>,
+        priority -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     campaigns (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -60,6 +77,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Uuid,
+        customer_id -> Uuid,
+        phone -> Text,
+        needs_human -> Bool,
+        handoff_reason -> Nullable<Text>,
+        handed_off_at -> Nullable<Timestamptz>,
+        last_inbound_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -86,6 +119,23 @@ diesel::table! {
         created_at -> Timestamptz,
         locked_at -> Timestamptz,
         expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    inbound_messages (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        conversation_id -> Uuid,
+        provider_sid -> Text,
+        from_number -> Text,
+        to_number -> Text,
+        body -> Text,
+        num_media -> Int4,
+        received_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+        outcome_detail -> Jsonb,
     }
 }
 
@@ -125,6 +175,8 @@ diesel::table! {
         campaign_id -> Nullable<Uuid>,
         claimed_by -> Nullable<Text>,
         lease_until -> Nullable<Timestamptz>,
+        origin -> Text,
+        in_reply_to -> Nullable<Uuid>,
     }
 }
 
@@ -193,6 +245,10 @@ diesel::table! {
         quiet_hours_start -> Time,
         quiet_hours_end -> Time,
         smart_encoding -> Bool,
+        help_text -> Nullable<Text>,
+        opt_out_keywords -> Jsonb,
+        opt_in_keywords -> Jsonb,
+        help_keywords -> Jsonb,
     }
 }
 
@@ -218,24 +274,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        delivery_id -> Uuid,
+        at -> Timestamptz,
+        response_status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        duration_ms -> Int4,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        endpoint_id -> Uuid,
+        event_type -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        shop_id -> Nullable<Uuid>,
+        url -> Text,
+        events -> Jsonb,
+        secret -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
+diesel::joinable!(messages -> inbound_messages (in_reply_to));
 diesel::joinable!(messages -> templates (template_id));
 diesel::joinable!(provider_callbacks -> messages (message_id));
 diesel::joinable!(shops -> tenants (tenant_id));
 diesel::joinable!(templates -> tenants (tenant_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_key_usage,
     api_keys,
+    bot_rules,
     campaigns,
     consent_events,
+    conversations,
     customers,
     idempotency_keys,
+    inbound_messages,
     message_events,
     messages,
     outbox,
@@ -245,4 +348,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     shops,
     templates,
     tenants,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
 );

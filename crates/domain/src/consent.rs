@@ -36,6 +36,10 @@ pub enum MessageCategory {
     Transactional,
     /// Cart recovery, promotions: needs an opt-in.
     Marketing,
+    /// The answers carriers require to STOP, START and HELP: sent whatever the consent
+    /// (the opt-out confirmation goes to someone who just opted out). Only inbound
+    /// processing creates them; the API does not accept this category.
+    Compliance,
 }
 
 /// Why a message may not be sent to a customer.
@@ -63,12 +67,13 @@ macro_rules! string_enum {
 
 string_enum!(Consent { OptedIn => "opted_in", OptedOut => "opted_out", Unknown => "unknown" });
 string_enum!(ConsentSource { Api => "api", Keyword => "keyword", Import => "import", Provider => "provider" });
-string_enum!(MessageCategory { Transactional => "transactional", Marketing => "marketing" });
+string_enum!(MessageCategory { Transactional => "transactional", Marketing => "marketing", Compliance => "compliance" });
 
 impl MessageCategory {
     /// Whether a message of this category may go to a recipient with `consent`.
     pub fn permitted_by(self, consent: Consent) -> Result<(), ConsentRefusal> {
         match (self, consent) {
+            (MessageCategory::Compliance, _) => Ok(()),
             (_, Consent::OptedOut) => Err(ConsentRefusal::OptedOut),
             (MessageCategory::Transactional, _)
             | (MessageCategory::Marketing, Consent::OptedIn) => Ok(()),

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{MessageId, ShopId, TenantId};
+use crate::ids::{ConversationId, InboundMessageId, MessageId, ShopId, TenantId};
 use crate::phone::PhoneNumber;
 
 /// A payload type that travels in an envelope.
@@ -123,6 +123,23 @@ pub struct OutboundSmsV1 {
 
 impl MessageKind for OutboundSmsV1 {
     const TYPE: &'static str = "outbound_sms.v1";
+}
+
+/// `inbound_sms.v1`: an SMS a customer sent, stored by the webhook listener in its
+/// conversation and waiting for inbound processing (compliance keywords, the shop's bot,
+/// hand-off to care). The stored inbound message is the source of truth; its body is not
+/// repeated here, so a queue holds no message text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSmsV1 {
+    pub inbound_message_id: InboundMessageId,
+    pub conversation_id: ConversationId,
+    pub shop_id: ShopId,
+    pub from: PhoneNumber,
+}
+
+impl MessageKind for InboundSmsV1 {
+    const TYPE: &'static str = "inbound_sms.v1";
 }
 
 #[cfg(test)]

@@ -102,3 +102,19 @@ mod tests {
         assert!("not-an-id".parse::<ShopId>().is_err());
     }
 }
+typed_id!(
+    /// A shop's SMS thread with one customer phone number.
+    ConversationId
+);
+typed_id!(
+    /// One SMS a customer sent to a shop.
+    InboundMessageId
+);
+typed_id!(
+    /// One of a shop's bot rules (keywords or an intent, and its answer).
+    BotRuleId
+);
+typed_id!(
+    /// A merchant's endpoint subscribed to event webhooks.
+    WebhookEndpointId
+);

@@ -9,6 +9,8 @@ pub mod consent;
 pub mod delivery;
 pub mod envelope;
 pub mod ids;
+pub mod intent;
+pub mod keywords;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;
@@ -16,14 +18,22 @@ pub mod segment;
 pub mod segments;
 pub mod sender_number;
 pub mod smart_encoding;
+pub mod standard_webhooks;
 pub mod template;
 pub mod twilio_signature;
+pub mod webhook_target;
 
 pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
 pub use delivery::{next_status, ProviderStatus};
-pub use envelope::{Envelope, EnvelopeError, MessageKind, OutboundSmsV1, RawEnvelope};
-pub use ids::{CampaignId, CustomerId, MessageId, ShopId, TemplateId, TenantId};
-pub use message::{MessageEventType, MessageStatus};
+pub use envelope::{
+    Envelope, EnvelopeError, InboundSmsV1, MessageKind, OutboundSmsV1, RawEnvelope,
+};
+pub use ids::{
+    BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, MessageId, ShopId,
+    TemplateId, TenantId, WebhookEndpointId,
+};
+pub use keywords::{ComplianceKeyword, ComplianceKeywords};
+pub use message::{MessageEventType, MessageOrigin, MessageStatus};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use quiet_hours::{phone_time_zone, recipient_zone, QuietHours};
 pub use segment::{Segment, SegmentError};
@@ -31,3 +41,4 @@ pub use segments::{count as count_segments, SegmentCount, SmsEncoding};
 pub use sender_number::SenderKind;
 pub use smart_encoding::smart_encode;
 pub use template::{RenderError, Template, TemplateError};
+pub use webhook_target::{TargetPolicy, TargetRefusal};

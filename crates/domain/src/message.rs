@@ -101,6 +101,34 @@ impl MessageEventType {
     }
 }
 
+/// Who made an outbound message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageOrigin {
+    /// A merchant's `POST /v1/messages` (or a batch).
+    Api,
+    /// A campaign's expansion.
+    Campaign,
+    /// Inbound processing's answer to STOP, START or HELP.
+    Compliance,
+    /// The shop's bot (a static reply or a fulfilment's answer).
+    Bot,
+    /// A care agent answering in a conversation.
+    Agent,
+}
+
+impl MessageOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageOrigin::Api => "api",
+            MessageOrigin::Campaign => "campaign",
+            MessageOrigin::Compliance => "compliance",
+            MessageOrigin::Bot => "bot",
+            MessageOrigin::Agent => "agent",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

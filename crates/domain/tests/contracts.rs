@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 
 use nudge_domain::{
-    Envelope, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
+    ConversationId, Envelope, InboundMessageId, InboundSmsV1, MessageId, MessageKind,
+    OutboundSmsV1, PhoneNumber, ShopId, TenantId,
 };
 use serde_json::{json, Value};
 
@@ -38,6 +39,64 @@ fn outbound_sample() -> Value {
         },
     );
     serde_json::to_value(envelope.to_raw().unwrap()).unwrap()
+}
+
+fn inbound_sample() -> Value {
+    let envelope = Envelope::new(
+        TenantId::new(),
+        InboundSmsV1 {
+            inbound_message_id: InboundMessageId::new(),
+            conversation_id: ConversationId::new(),
+            shop_id: ShopId::new(),
+            from: PhoneNumber::parse("+14155550123").unwrap(),
+        },
+    );
+    serde_json::to_value(envelope.to_raw().unwrap()).unwrap()
+}
+
+#[test]
+fn inbound_sms_v1_schema_and_rust_agree() {
+    let validator = validator(InboundSmsV1::TYPE);
+    let sample = inbound_sample();
+    let errors: Vec<String> = validator
+        .iter_errors(&sample)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{sample}: {errors:?}");
+    Envelope::<InboundSmsV1>::from_json(&sample.to_string()).unwrap();
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "wrong type",
+            Box::new(|v| v["type"] = json!("outbound_sms.v1")),
+        ),
+        (
+            "bad phone",
+            Box::new(|v| v["payload"]["from"] = json!("555-0123")),
+        ),
+        (
+            "missing conversation",
+            Box::new(|v| {
+                v["payload"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("conversation_id");
+            }),
+        ),
+        (
+            "the text itself",
+            Box::new(|v| v["payload"]["body"] = json!("hi")),
+        ),
+    ];
+    for (what, mutate) in mutations {
+        let mut sample = inbound_sample();
+        mutate(&mut sample);
+        assert!(!validator.is_valid(&sample), "schema accepted: {what}");
+        assert!(
+            Envelope::<InboundSmsV1>::from_json(&sample.to_string()).is_err(),
+            "Rust accepted: {what}"
+        );
+    }
 }
 
 #[test]
@@ -98,7 +157,7 @@ fn outbound_sms_v1_schema_and_rust_agree_on_what_is_invalid() {
 
 #[test]
 fn every_schema_file_is_a_known_message_type() {
-    let known = [OutboundSmsV1::TYPE];
+    let known = [OutboundSmsV1::TYPE, InboundSmsV1::TYPE];
     for entry in std::fs::read_dir(schema_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(kind) = name.strip_suffix(".json") {

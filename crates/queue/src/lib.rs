@@ -7,7 +7,9 @@
 //! the consumer loop applies it. So the logic is tested as a plain function, and this
 //! adapter against LocalStack.
 
+pub mod consumer;
 mod dead_letter;
+pub mod relay;
 mod sqs;
 
 pub use dead_letter::{DeadLetter, RedriveReport};

@@ -48,6 +48,8 @@ pub fn queued_message(
         campaign_id: None,
         claimed_by: None,
         lease_until: None,
+        origin: "api".into(),
+        in_reply_to: None,
     };
     let outbox = OutboxRow {
         id: envelope.id,
@@ -82,6 +84,10 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
         quiet_hours_start: chrono::NaiveTime::MIN,
         quiet_hours_end: chrono::NaiveTime::MIN,
         smart_encoding: false,
+        help_text: None,
+        opt_out_keywords: serde_json::json!([]),
+        opt_in_keywords: serde_json::json!([]),
+        help_keywords: serde_json::json!([]),
     }
 }
 

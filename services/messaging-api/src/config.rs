@@ -23,6 +23,11 @@ pub struct Config {
     /// Customers a campaign expands per transaction (1 to 1,000).
     #[serde(default = "defaults::campaign_page_size")]
     pub campaign_page_size: i64,
+    /// Where merchants' webhook and fulfilment URLs may point: `public` (https to public
+    /// addresses only; production) or `any` (development). The webhook listener, which
+    /// calls them, reads the same variable.
+    #[serde(default = "defaults::webhook_targets")]
+    pub webhook_targets: String,
 }
 
 mod defaults {
@@ -44,6 +49,9 @@ mod defaults {
     pub fn campaign_page_size() -> i64 {
         200
     }
+    pub fn webhook_targets() -> String {
+        "public".into()
+    }
 }
 
 impl Config {
@@ -62,7 +70,17 @@ impl Config {
                 config.campaign_page_size
             )));
         }
+        config.target_policy()?;
         Ok(config)
+    }
+
+    pub fn target_policy(&self) -> Result<nudge_domain::TargetPolicy, ConfigError> {
+        nudge_domain::TargetPolicy::from_setting(&self.webhook_targets).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "WEBHOOK_TARGETS must be 'public' or 'any' (development), not '{}'",
+                self.webhook_targets.trim()
+            ))
+        })
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Layout: `startup` wires the app (the binary only loads config and calls it), `routes`
 //! holds one module per resource, `error` is the one place errors become HTTP, `auth`
-//! and `extract` turn requests into typed, validated values, and `outbox_relay` moves
-//! accepted messages from the database to SQS.
+//! and `extract` turn requests into typed, validated values. The outbox relay that moves
+//! accepted messages from the database to SQS is `nudge_queue::relay`, shared with the
+//! webhook listener.
 
 pub mod admin;
 pub mod auth;
@@ -16,7 +17,6 @@ pub mod housekeeping;
 pub mod idempotency;
 pub mod limits;
 pub mod openapi;
-pub mod outbox_relay;
 pub mod request_span;
 pub mod routes;
 pub mod send;

@@ -24,13 +24,15 @@ use crate::routes;
     info(
         title = "Nudge merchant API",
         version = "1",
-        description = "SMS for e-commerce merchants: shops, customers and their consent, templates, messages and campaigns. Guides: docs/api.md; error types: docs/errors.md.",
+        description = "SMS for e-commerce merchants: shops, customers and their consent, templates, messages and campaigns, conversations and the bot, event webhooks. Guides: docs/api.md; error types: docs/errors.md.",
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&Conventions),
     tags(
         (name = "messages", description = "Sending, the log and each message's timeline"),
         (name = "campaigns", description = "A template to a segment of a shop's customers"),
+        (name = "conversations", description = "Customers' texts, the bot that answers them and the care queue"),
+        (name = "webhooks", description = "Event webhooks to the merchant's endpoints, signed and retried"),
         (name = "customers", description = "A shop's customers and their SMS consent"),
         (name = "templates", description = "Message bodies with `{{variables}}`"),
         (name = "shops", description = "Sender number, time zone, quiet hours, frequency cap"),
@@ -47,6 +49,9 @@ pub fn document() -> Document {
     for part in [
         routes::messages::Api::openapi(),
         routes::campaigns::Api::openapi(),
+        routes::conversations::Api::openapi(),
+        routes::bot_rules::Api::openapi(),
+        routes::webhook_endpoints::Api::openapi(),
         routes::customers::Api::openapi(),
         routes::consent::Api::openapi(),
         routes::templates::Api::openapi(),

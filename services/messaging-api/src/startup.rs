@@ -17,7 +17,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::error::ApiError;
 use crate::request_span::NudgeRootSpan;
-use crate::{outbox_relay, routes, Config};
+use crate::{routes, Config};
 
 /// What handlers share.
 pub struct AppState {
@@ -27,6 +27,8 @@ pub struct AppState {
     pub relay_wakeup: Arc<Notify>,
     /// Wakes the campaign expander as soon as a campaign is created.
     pub campaign_wakeup: Arc<Notify>,
+    /// Where merchants' webhook and fulfilment URLs may point.
+    pub webhook_policy: nudge_domain::TargetPolicy,
 }
 
 impl AppState {
@@ -53,8 +55,9 @@ impl Application {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
         let wakeup = Arc::new(Notify::new());
         let stop_background = CancellationToken::new();
-        let relay = tokio::spawn(outbox_relay::run(
+        let relay = tokio::spawn(nudge_queue::relay::run(
             pool.clone(),
+            crate::send::OUTBOUND_QUEUE,
             queue.clone(),
             wakeup.clone(),
             Duration::from_millis(config.outbox_relay_interval_ms),
@@ -78,6 +81,7 @@ impl Application {
             outbound_queue: queue,
             relay_wakeup: wakeup,
             campaign_wakeup,
+            webhook_policy: config.target_policy()?,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();

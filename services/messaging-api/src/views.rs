@@ -45,8 +45,24 @@ pub struct ShopView {
     pub quiet_hours: QuietHoursView,
     /// Look-alike characters become GSM-7 before counting parts (docs/api.md).
     pub smart_encoding: bool,
+    /// How the shop answers customers' texts.
+    pub inbound: InboundSettingsView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboundSettingsView {
+    /// The answer to HELP and INFO; `null`: Twilio's default.
+    pub help_text: Option<String>,
+    /// The shop's words added to Twilio's defaults.
+    pub opt_out_keywords: Vec<String>,
+    pub opt_in_keywords: Vec<String>,
+    pub help_keywords: Vec<String>,
+}
+
+fn string_list(value: &Value) -> Vec<String> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
 impl From<Shop> for ShopView {
@@ -65,6 +81,12 @@ impl From<Shop> for ShopView {
                 end: shop.quiet_hours_end.format("%H:%M").to_string(),
             },
             smart_encoding: shop.smart_encoding,
+            inbound: InboundSettingsView {
+                opt_out_keywords: string_list(&shop.opt_out_keywords),
+                opt_in_keywords: string_list(&shop.opt_in_keywords),
+                help_keywords: string_list(&shop.help_keywords),
+                help_text: shop.help_text,
+            },
             created_at: shop.created_at,
             updated_at: shop.updated_at,
         }
@@ -187,6 +209,11 @@ pub struct MessageView {
     pub segments: i32,
     pub encoding: String,
     pub category: String,
+    /// Who made it: `api`, `campaign`, `compliance` (a STOP/START/HELP answer), `bot`
+    /// or `agent` (a care agent in a conversation).
+    pub origin: String,
+    /// The customer's message this one answers, if any.
+    pub in_reply_to: Option<Uuid>,
     pub status: String,
     pub provider_sid: Option<String>,
     pub error: Option<ErrorView>,
@@ -219,6 +246,8 @@ impl MessageView {
             segments: message.segments,
             encoding: message.encoding,
             category: message.category,
+            origin: message.origin,
+            in_reply_to: message.in_reply_to,
             status: message.status,
             provider_sid: message.provider_sid,
             error,

@@ -6,9 +6,11 @@
 //! error bodies and codes, and Twilio's magic test numbers. It records every request it
 //! accepted; `GET /sandbox/messages` lists them. It posts signed status callbacks
 //! (`sent`, then `delivered` or an error for its magic numbers) to each message's
-//! `StatusCallback`, as Twilio does.
+//! `StatusCallback`, as Twilio does, and `POST /sandbox/inbound` makes a customer text
+//! one of our numbers (a signed post to `SANDBOX_INBOUND_URL`).
 
 pub mod callbacks;
+pub mod inbound;
 pub mod store;
 pub mod twilio;
 
@@ -29,6 +31,14 @@ pub struct Config {
     pub sandbox_account_sid: String,
     #[serde(default = "defaults::auth_token")]
     pub sandbox_auth_token: String,
+    /// Where inbound SMS are posted (the listener's `/twilio/inbound`, as its public URL).
+    pub sandbox_inbound_url: Option<String>,
+}
+
+/// Where `POST /sandbox/inbound` posts.
+#[derive(Debug, Clone)]
+pub struct InboundTarget {
+    pub url: Option<String>,
 }
 
 mod defaults {
@@ -74,12 +84,17 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .build()
             .map_err(std::io::Error::other)?,
     );
+    let inbound_target = web::Data::new(InboundTarget {
+        url: config.sandbox_inbound_url.clone(),
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
             .app_data(http.clone())
             .app_data(credentials.clone())
+            .app_data(inbound_target.clone())
             .configure(twilio::configure)
+            .service(inbound::inject)
     })
     .listen(listener)?
     .run();

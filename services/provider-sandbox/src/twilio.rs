@@ -121,7 +121,7 @@ fn authenticate(
     Ok(())
 }
 
-fn new_sid() -> String {
+pub(crate) fn new_sid() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     format!("SM{}", hex::encode(bytes))

@@ -25,6 +25,7 @@ async fn start() -> Sandbox {
         sandbox_http_port: 0,
         sandbox_account_sid: SID.into(),
         sandbox_auth_token: TOKEN.into(),
+        sandbox_inbound_url: None,
     };
     let sandbox = provider_sandbox::build(&config).unwrap();
     let base = format!("http://127.0.0.1:{}", sandbox.port);

@@ -24,7 +24,8 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let app = Application::build(config)?;
+    let aws = nudge_queue::load_aws_config().await;
+    let app = Application::build(config, &aws).await?;
     tracing::info!(port = app.port(), "webhook-listener listening");
     app.run_until_stopped().await?;
     Ok(())

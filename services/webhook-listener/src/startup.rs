@@ -1,15 +1,30 @@
-//! Building and running the HTTP server. Tests call [`Application::build`] with port 0
-//! and read back the port.
+//! Building and running the service: the HTTP server for the provider's webhooks and,
+//! beside it, the background work that follows from them: the outbox relays
+//! (`inbound-sms`, and `outbound-sms` for the answers), inbound processing on
+//! `inbound-sms`, and the dispatcher of merchants' webhooks. Tests call
+//! [`Application::build`] with port 0 and read back the port.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
+use aws_config::SdkConfig;
+use nudge_db::inbound::INBOUND_SMS_QUEUE;
+use nudge_db::outbox::OUTBOUND_SMS_QUEUE;
 use nudge_db::{DbConn, DbPool};
+use nudge_queue::SqsQueue;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
+use crate::dispatch::Dispatcher;
 use crate::error::ListenerError;
+use crate::merchant_http::MerchantClient;
+use crate::processing::InboundProcessor;
 use crate::{routes, Config};
 
 /// What handlers share.
@@ -18,6 +33,8 @@ pub struct AppState {
     /// Where the provider calls us; signatures are over this plus the path and query.
     pub public_base_url: String,
     pub auth_token: SecretString,
+    /// Wakes the `inbound-sms` relay when an inbound SMS was stored.
+    pub relay_wakeup: Arc<Notify>,
 }
 
 impl AppState {
@@ -43,18 +60,74 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    background: Vec<JoinHandle<()>>,
+    stop_background: CancellationToken,
 }
 
 impl Application {
-    pub fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
         let pool = nudge_db::build_pool(
             config.database_url.expose_secret(),
             config.database_pool_size,
         )?;
+        let policy = config.target_policy()?;
+        let retry_delays = config.retry_delays()?;
+        let timeout = Duration::from_millis(config.webhook_timeout_ms);
+        let client = MerchantClient::new(policy, timeout)?;
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let inbound_queue = SqsQueue::new(sqs.clone(), &config.inbound_sms_queue);
+        let outbound_queue = SqsQueue::new(sqs, &config.outbound_sms_queue);
+        let relay_interval = Duration::from_millis(config.outbox_relay_interval_ms);
+        let stop = CancellationToken::new();
+        let inbound_wakeup = Arc::new(Notify::new());
+        let outbound_wakeup = Arc::new(Notify::new());
+
+        let processor = Arc::new(InboundProcessor {
+            pool: pool.clone(),
+            client: client.clone(),
+            relay_wakeup: outbound_wakeup.clone(),
+            queue_name: config.inbound_sms_queue.clone(),
+        });
+        let dispatcher = Dispatcher {
+            pool: pool.clone(),
+            client,
+            retry_delays,
+            timeout,
+        };
+        let background = vec![
+            tokio::spawn(nudge_queue::relay::run(
+                pool.clone(),
+                INBOUND_SMS_QUEUE,
+                inbound_queue.clone(),
+                inbound_wakeup.clone(),
+                relay_interval,
+                stop.clone(),
+            )),
+            tokio::spawn(nudge_queue::relay::run(
+                pool.clone(),
+                OUTBOUND_SMS_QUEUE,
+                outbound_queue,
+                outbound_wakeup,
+                relay_interval,
+                stop.clone(),
+            )),
+            tokio::spawn(nudge_queue::consumer::run(
+                processor,
+                inbound_queue,
+                config.inbound_concurrency,
+                stop.clone(),
+            )),
+            tokio::spawn(dispatcher.run(
+                Duration::from_millis(config.webhook_dispatch_interval_ms),
+                stop.clone(),
+            )),
+        ];
+
         let state = web::Data::new(AppState {
             pool,
             public_base_url: config.public_base_url,
             auth_token: config.twilio_auth_token,
+            relay_wakeup: inbound_wakeup,
         });
         let body_limit = config.webhook_body_limit_bytes;
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
@@ -69,15 +142,26 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            background,
+            stop_background: stop,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (actix handles both).
+    /// Serves until SIGINT/SIGTERM (actix handles both), then stops the background work
+    /// (inbound processing drains what it holds, within a bound).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.stop_background.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
+        result
     }
 }

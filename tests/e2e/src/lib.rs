@@ -190,6 +190,7 @@ impl BenchApp {
             outbound_sms_queue: queue.url.clone(),
             outbox_relay_interval_ms: 200,
             campaign_page_size,
+            webhook_targets: "public".into(),
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await

@@ -232,6 +232,7 @@ async fn deliver(
         category: context.category,
         send_at: context.send_at,
         campaign_id: Some(context.campaign_id),
+        origin: nudge_domain::MessageOrigin::Campaign,
     };
     match store(conn, context.tenant, delivery, now, traceparent).await {
         Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {

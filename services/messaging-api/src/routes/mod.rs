@@ -1,14 +1,17 @@
 //! HTTP routes, one module per resource. `configure` is the whole routing table.
 
 pub(crate) mod api_keys;
+pub(crate) mod bot_rules;
 pub(crate) mod campaigns;
 pub(crate) mod consent;
+pub(crate) mod conversations;
 pub(crate) mod customers;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod shops;
 pub(crate) mod templates;
+pub(crate) mod webhook_endpoints;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -30,6 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(consent::configure)
                 .configure(templates::configure)
                 .configure(messages::configure)
-                .configure(campaigns::configure),
+                .configure(campaigns::configure)
+                .configure(conversations::configure)
+                .configure(bot_rules::configure)
+                .configure(webhook_endpoints::configure),
         );
 }

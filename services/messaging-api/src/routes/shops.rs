@@ -119,6 +119,83 @@ struct UpdateShop {
     frequency_cap: Option<FrequencyCapBody>,
     quiet_hours: Option<QuietHoursBody>,
     smart_encoding: Option<bool>,
+    inbound: Option<InboundBody>,
+}
+
+/// How the shop answers customers' texts (docs/conversations.md).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct InboundBody {
+    /// The answer to HELP and INFO, 1 to 320 characters; `""` restores Twilio's default.
+    help_text: Option<String>,
+    /// Words added to Twilio's opt-out defaults (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END,
+    /// QUIT): one word each; replaces the shop's previous additions.
+    opt_out_keywords: Option<Vec<String>>,
+    /// Added to START, YES, UNSTOP.
+    opt_in_keywords: Option<Vec<String>>,
+    /// Added to HELP, INFO.
+    help_keywords: Option<Vec<String>>,
+}
+
+/// The inbound part of a shop's changes, checked against what the shop already has
+/// (a word may not mean two things across the lists).
+fn inbound_changes(
+    body: Option<InboundBody>,
+    current: Option<&nudge_db::models::Shop>,
+    changes: &mut ShopChanges,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(body) = body else {
+        return;
+    };
+    if let Some(text) = body.help_text {
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            changes.help_text = Some(None);
+        } else if text.chars().count() > 320 {
+            errors.push(FieldError::new(
+                "inbound.help_text",
+                "must be at most 320 characters",
+            ));
+        } else {
+            changes.help_text = Some(Some(text));
+        }
+    }
+    if body.opt_out_keywords.is_none()
+        && body.opt_in_keywords.is_none()
+        && body.help_keywords.is_none()
+    {
+        return;
+    }
+    let stored = |value: Option<&serde_json::Value>| -> Vec<String> {
+        value
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    };
+    let opt_out = body
+        .opt_out_keywords
+        .unwrap_or_else(|| stored(current.map(|s| &s.opt_out_keywords)));
+    let opt_in = body
+        .opt_in_keywords
+        .unwrap_or_else(|| stored(current.map(|s| &s.opt_in_keywords)));
+    let help = body
+        .help_keywords
+        .unwrap_or_else(|| stored(current.map(|s| &s.help_keywords)));
+    if opt_out.len() + opt_in.len() + help.len() > 50 {
+        errors.push(FieldError::new(
+            "inbound",
+            "at most 50 added keywords in all",
+        ));
+        return;
+    }
+    match nudge_domain::ComplianceKeywords::new(&opt_out, &opt_in, &help) {
+        Ok(keywords) => {
+            changes.opt_out_keywords = Some(serde_json::json!(keywords.opt_out));
+            changes.opt_in_keywords = Some(serde_json::json!(keywords.opt_in));
+            changes.help_keywords = Some(serde_json::json!(keywords.help));
+        }
+        Err(error) => errors.push(FieldError::new("inbound", error.to_string())),
+    }
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -186,6 +263,10 @@ async fn create(
         quiet_hours_start: quiet_start,
         quiet_hours_end: quiet_end,
         smart_encoding: body.smart_encoding,
+        help_text: None,
+        opt_out_keywords: serde_json::json!([]),
+        opt_in_keywords: serde_json::json!([]),
+        help_keywords: serde_json::json!([]),
     };
     let mut conn = state.conn().await?;
     let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
@@ -248,7 +329,16 @@ async fn update(
     let mut errors = Vec::new();
     let cap = body.frequency_cap.map(|c| c.check(&mut errors));
     let quiet = body.quiet_hours.map(|q| q.check(&mut errors));
-    let changes = ShopChanges {
+    let mut conn = state.conn().await?;
+    let current = match &body.inbound {
+        Some(_) => Some(
+            nudge_db::shops::find(&mut conn, auth.tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound("shop"))?,
+        ),
+        None => None,
+    };
+    let mut changes = ShopChanges {
         name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
         sender_number: body
             .sender_number
@@ -263,9 +353,10 @@ async fn update(
         quiet_hours_start: quiet.map(|(start, _)| start),
         quiet_hours_end: quiet.map(|(_, end)| end),
         smart_encoding: body.smart_encoding,
+        ..ShopChanges::default()
     };
+    inbound_changes(body.inbound, current.as_ref(), &mut changes, &mut errors);
     check(errors)?;
-    let mut conn = state.conn().await?;
     let shop = if changes.is_empty() {
         nudge_db::shops::find(&mut conn, auth.tenant, id).await?
     } else {

@@ -84,13 +84,16 @@ fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
 
 /// Parses a category field; shared with sends.
 pub fn check_category(raw: &str, errors: &mut Vec<FieldError>) -> MessageCategory {
-    MessageCategory::parse(raw).unwrap_or_else(|| {
-        errors.push(FieldError::new(
-            "category",
-            "must be transactional or marketing",
-        ));
-        MessageCategory::Marketing
-    })
+    // Compliance answers are inbound processing's alone: they bypass consent.
+    MessageCategory::parse(raw)
+        .filter(|category| *category != MessageCategory::Compliance)
+        .unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "category",
+                "must be transactional or marketing",
+            ));
+            MessageCategory::Marketing
+        })
 }
 
 fn conflict(error: DbError) -> ApiError {

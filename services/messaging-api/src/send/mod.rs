@@ -4,14 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nudge_db::messages::{Accepted, FrequencyCap};
+use nudge_db::models::Message;
 use nudge_db::models::{Customer, Shop};
-use nudge_db::models::{Message, OutboxRow};
+use nudge_db::outbound::{prepare, NewOutbound};
 use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
-use nudge_domain::{
-    count_segments, smart_encode, CampaignId, Envelope, MessageCategory, MessageId, MessageKind,
-    MessageStatus, OutboundSmsV1, PhoneNumber, ShopId, TemplateId, TenantId,
-};
+use nudge_domain::{CampaignId, MessageCategory, MessageOrigin, PhoneNumber, TemplateId, TenantId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -25,7 +23,8 @@ mod policy;
 
 pub(crate) use lookup::render;
 use lookup::{find_shop, recipient, template};
-use policy::{apply_quiet_hours, check_consent, check_daily_cap};
+pub(crate) use policy::check_daily_cap;
+use policy::{apply_quiet_hours, check_consent};
 
 /// The logical queue outbound messages go to (the relay maps it to the real queue).
 pub const OUTBOUND_QUEUE: &str = nudge_db::outbox::OUTBOUND_SMS_QUEUE;
@@ -129,6 +128,7 @@ pub async fn accept(
         category: requested_category.unwrap_or(template_category),
         send_at,
         campaign_id: None,
+        origin: MessageOrigin::Api,
     };
     store(conn, tenant, delivery, now, traceparent).await
 }
@@ -145,6 +145,7 @@ pub(crate) struct Delivery<'a> {
     /// The requested send time, if any; quiet hours may move it later.
     pub send_at: Option<DateTime<Utc>>,
     pub campaign_id: Option<CampaignId>,
+    pub origin: MessageOrigin,
 }
 
 /// Applies the per-recipient rules (consent, quiet hours, frequency cap) and stores the
@@ -166,74 +167,28 @@ pub(crate) async fn store(
         category,
         send_at,
         campaign_id,
+        origin,
     } = delivery;
     check_consent(category, customer)?;
-    let body = if shop.smart_encoding {
-        smart_encode(&body).into_owned()
-    } else {
-        body
-    };
     let (send_at, first_event_detail) =
         apply_quiet_hours(category, send_at, now, customer, &to, shop);
-    let segments = count_segments(&body);
-    let message_id = MessageId::new();
-    let envelope = Envelope::new(
+    let (message, outbox_row) = prepare(
         tenant,
-        OutboundSmsV1 {
-            message_id,
-            shop_id: ShopId::from_uuid(shop.id),
-            to: to.clone(),
+        NewOutbound {
+            shop,
+            to: &to,
+            customer_id: customer.map(|c| c.id),
+            template_id: template_id.map(|t| t.as_uuid()),
+            body,
+            category,
+            send_at,
+            campaign_id: campaign_id.map(|c| c.as_uuid()),
+            origin,
+            in_reply_to: None,
+            traceparent,
         },
-    );
-    let status = if send_at.is_some() {
-        MessageStatus::Scheduled
-    } else {
-        MessageStatus::Queued
-    };
-    let message = Message {
-        id: message_id.as_uuid(),
-        tenant_id: tenant.as_uuid(),
-        shop_id: shop.id,
-        customer_id: customer.map(|c| c.id),
-        template_id: template_id.map(|t| t.as_uuid()),
-        to_number: to.to_string(),
-        from_number: shop.sender_number.clone(),
-        body,
-        segments: i32::try_from(segments.segments).unwrap_or(i32::MAX),
-        encoding: segments.encoding.as_str().to_owned(),
-        status: status.as_str().to_owned(),
-        provider_sid: None,
-        error_code: None,
-        error_message: None,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        sent_at: None,
-        category: category.as_str().to_owned(),
-        send_at,
-        campaign_id: campaign_id.map(|c| c.as_uuid()),
-        claimed_by: None,
-        lease_until: None,
-    };
-    let outbox_row = OutboxRow {
-        id: envelope.id,
-        tenant_id: tenant.as_uuid(),
-        queue: OUTBOUND_QUEUE.to_owned(),
-        message_type: OutboundSmsV1::TYPE.to_owned(),
-        body: serde_json::to_value(
-            envelope
-                .to_raw()
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        )
-        .map_err(|e| ApiError::Internal(e.into()))?,
-        traceparent,
-        created_at: now,
-        attempts: 0,
-        last_error: None,
-        // The schedule: the relay takes the row when it becomes available.
-        available_at: send_at.unwrap_or(now),
-        message_id: Some(message_id.as_uuid()),
-    };
+        now,
+    )?;
     let cap = (category == MessageCategory::Marketing).then(|| FrequencyCap {
         count: i64::from(shop.marketing_cap_count),
         window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),

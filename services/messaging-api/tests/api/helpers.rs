@@ -26,9 +26,16 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub sqs_endpoint: Option<String>,
     pub campaign_page_size: Option<i64>,
+    /// `WEBHOOK_TARGETS`; default `public` (production's rule).
+    pub webhook_targets: Option<&'static str>,
 }
 
-fn config(database_url: String, queue: &TestQueue, campaign_page_size: Option<i64>) -> Config {
+fn config(
+    database_url: String,
+    queue: &TestQueue,
+    campaign_page_size: Option<i64>,
+    webhook_targets: Option<&str>,
+) -> Config {
     Config {
         database_url: SecretString::from(database_url),
         database_pool_size: 4,
@@ -37,6 +44,7 @@ fn config(database_url: String, queue: &TestQueue, campaign_page_size: Option<i6
         outbound_sms_queue: queue.url.clone(),
         outbox_relay_interval_ms: 200,
         campaign_page_size: campaign_page_size.unwrap_or(200),
+        webhook_targets: webhook_targets.unwrap_or("public").into(),
     }
 }
 
@@ -55,6 +63,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         overrides.database_url.unwrap_or_else(|| db.url.clone()),
         &queue,
         overrides.campaign_page_size,
+        overrides.webhook_targets,
     );
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
@@ -85,7 +94,7 @@ impl TestApp {
     /// Starts another replica of the app on the same database and queue (its relay and
     /// campaign expander compete with the first's); returns its address.
     pub async fn spawn_replica(&self, campaign_page_size: Option<i64>) -> String {
-        let config = config(self.db.url.clone(), &self.queue, campaign_page_size);
+        let config = config(self.db.url.clone(), &self.queue, campaign_page_size, None);
         let app = Application::build(config, &localstack_config())
             .await
             .expect("build replica");

@@ -100,6 +100,45 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         },
     )
     .await;
+    // A customer texted A's shop: a conversation. A's bot rule and webhook endpoint.
+    let conversation = {
+        let mut conn = app.db.connect().await;
+        let stored = nudge_db::inbound::store(
+            &mut conn,
+            nudge_db::inbound::ReceivedSms {
+                provider_sid: "SM00000000000000000000000000000a01",
+                from: &nudge_domain::PhoneNumber::parse("+14155550177").unwrap(),
+                to: shop["sender_number"].as_str().unwrap(),
+                body: "where is my order",
+                num_media: 0,
+                traceparent: None,
+            },
+        )
+        .await
+        .unwrap();
+        let nudge_db::inbound::Stored::New { conversation, .. } = stored else {
+            panic!("not stored: {stored:?}")
+        };
+        conversation.id.to_string()
+    };
+    let rule: Value = app
+        .post(
+            "/v1/bot-rules",
+            &json!({"shop_id": shop_id, "name": "hours", "keywords": ["HOURS"], "reply": "9 to 5"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let endpoint: Value = app
+        .post(
+            "/v1/webhook-endpoints",
+            &json!({"url": "https://hooks.example.com/a", "events": ["message.received"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let ids: BTreeMap<&str, String> = [
         ("shops", shop_id.clone()),
         ("customers", customer["id"].as_str().unwrap().to_owned()),
@@ -107,6 +146,12 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         ("messages", scheduled["id"].as_str().unwrap().to_owned()),
         ("api-keys", extra_key["id"].as_str().unwrap().to_owned()),
         ("campaigns", campaign_id.clone()),
+        ("conversations", conversation.clone()),
+        ("bot-rules", rule["id"].as_str().unwrap().to_owned()),
+        (
+            "webhook-endpoints",
+            endpoint["id"].as_str().unwrap().to_owned(),
+        ),
     ]
     .into();
     let intruder = app.other_tenant().await;
@@ -212,6 +257,52 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         (
             (Method::POST, "/campaigns/{id}/cancel"),
             Case::ById("campaigns", json!({})),
+        ),
+        ((Method::GET, "/conversations"), Case::List),
+        (
+            (Method::GET, "/conversations/{id}"),
+            Case::ById("conversations", json!(null)),
+        ),
+        (
+            (Method::POST, "/conversations/{id}/messages"),
+            Case::ById("conversations", json!({"body": "hijacked"})),
+        ),
+        (
+            (Method::PATCH, "/conversations/{id}"),
+            Case::ById("conversations", json!({"needs_human": true})),
+        ),
+        ((Method::GET, "/bot-rules"), Case::List),
+        (
+            (Method::POST, "/bot-rules"),
+            Case::CreateReferencing(
+                json!({"shop_id": shop_id, "name": "B's", "keywords": ["X"], "reply": "x"}),
+            ),
+        ),
+        (
+            (Method::GET, "/bot-rules/{id}"),
+            Case::ById("bot-rules", json!(null)),
+        ),
+        (
+            (Method::DELETE, "/bot-rules/{id}"),
+            Case::ById("bot-rules", json!(null)),
+        ),
+        ((Method::GET, "/webhook-endpoints"), Case::List),
+        (
+            (Method::POST, "/webhook-endpoints"),
+            Case::CreateReferencing(json!({"url": "https://hooks.example.com/b",
+                "events": ["message.received"], "shop_id": shop_id})),
+        ),
+        (
+            (Method::GET, "/webhook-endpoints/{id}"),
+            Case::ById("webhook-endpoints", json!(null)),
+        ),
+        (
+            (Method::DELETE, "/webhook-endpoints/{id}"),
+            Case::ById("webhook-endpoints", json!(null)),
+        ),
+        (
+            (Method::GET, "/webhook-endpoints/{id}/deliveries"),
+            Case::ById("webhook-endpoints", json!(null)),
         ),
     ]);
 
@@ -321,6 +412,21 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             .unwrap()
             .len(),
         1
+    );
+    let conversation = owned(format!("/v1/conversations/{conversation}")).await;
+    assert_eq!(conversation["needs_human"], false);
+    assert_eq!(conversation["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        owned(format!("/v1/bot-rules/{}", ids["bot-rules"])).await["reply"],
+        "9 to 5"
+    );
+    assert_eq!(
+        owned(format!(
+            "/v1/webhook-endpoints/{}",
+            ids["webhook-endpoints"]
+        ))
+        .await["url"],
+        "https://hooks.example.com/a"
     );
     let campaign = owned(format!("/v1/campaigns/{}", ids["campaigns"])).await;
     assert_eq!(campaign["status"], "expanded");

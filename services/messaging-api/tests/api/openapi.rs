@@ -507,6 +507,127 @@ async fn real_answers_match_the_description() {
     )
     .await;
 
+    // Conversations, the bot and webhook endpoints.
+    let conversation_id = {
+        let mut conn = app.db.connect().await;
+        let stored = nudge_db::inbound::store(
+            &mut conn,
+            nudge_db::inbound::ReceivedSms {
+                provider_sid: "SM00000000000000000000000000000d01",
+                from: &nudge_domain::PhoneNumber::parse("+14155550188").unwrap(),
+                to: shop["sender_number"].as_str().unwrap(),
+                body: "where is my order",
+                num_media: 0,
+                traceparent: None,
+            },
+        )
+        .await
+        .unwrap();
+        let nudge_db::inbound::Stored::New { conversation, .. } = stored else {
+            panic!("not stored")
+        };
+        conversation.id.to_string()
+    };
+    c.call(
+        &app,
+        M::GET,
+        "/v1/conversations",
+        "/v1/conversations?needs_human=false",
+        None,
+    )
+    .await;
+    let conversation_path = format!("/v1/conversations/{conversation_id}");
+    c.call(
+        &app,
+        M::GET,
+        "/v1/conversations/{id}",
+        &conversation_path,
+        None,
+    )
+    .await;
+    let (status, _) = c
+        .call(
+            &app,
+            M::POST,
+            "/v1/conversations/{id}/messages",
+            &format!("{conversation_path}/messages"),
+            Some(json!({"body": "It ships tomorrow."})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    c.call(
+        &app,
+        M::PATCH,
+        "/v1/conversations/{id}",
+        &conversation_path,
+        Some(json!({"needs_human": true})),
+    )
+    .await;
+    let (status, rule) = c
+        .call(
+            &app,
+            M::POST,
+            "/v1/bot-rules",
+            "/v1/bot-rules",
+            Some(json!({"shop_id": shop_id, "name": "order_status",
+                        "examples": ["where is my order"], "fulfilment_url": "https://merchant.example.com/bot"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let rule_path = format!("/v1/bot-rules/{}", rule["id"].as_str().unwrap());
+    c.call(&app, M::GET, "/v1/bot-rules", "/v1/bot-rules", None)
+        .await;
+    c.call(&app, M::GET, "/v1/bot-rules/{id}", &rule_path, None)
+        .await;
+    c.call(&app, M::DELETE, "/v1/bot-rules/{id}", &rule_path, None)
+        .await;
+    let (status, endpoint) = c
+        .call(
+            &app,
+            M::POST,
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints",
+            Some(
+                json!({"url": "https://hooks.example.com/nudge", "events": ["message.received"],
+                        "shop_id": shop_id, "description": "care desk"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let endpoint_path = format!("/v1/webhook-endpoints/{}", endpoint["id"].as_str().unwrap());
+    c.call(
+        &app,
+        M::GET,
+        "/v1/webhook-endpoints",
+        "/v1/webhook-endpoints",
+        None,
+    )
+    .await;
+    c.call(
+        &app,
+        M::GET,
+        "/v1/webhook-endpoints/{id}",
+        &endpoint_path,
+        None,
+    )
+    .await;
+    c.call(
+        &app,
+        M::GET,
+        "/v1/webhook-endpoints/{id}/deliveries",
+        &format!("{endpoint_path}/deliveries"),
+        None,
+    )
+    .await;
+    c.call(
+        &app,
+        M::DELETE,
+        "/v1/webhook-endpoints/{id}",
+        &endpoint_path,
+        None,
+    )
+    .await;
+
     // Errors any request can meet.
     let response = app
         .request(M::GET, "/v1/shops", "nudge_not-a-key")

@@ -42,8 +42,8 @@ async fn the_message_span_is_a_child_of_the_producers_span() {
     let spans = exporter.get_finished_spans().unwrap();
     let span = spans
         .iter()
-        .find(|s| s.name == "outbound_sms")
-        .expect("an outbound_sms span");
+        .find(|s| s.name == "queue_message")
+        .expect("a queue_message span");
     assert_eq!(
         span.span_context.trace_id().to_string(),
         "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -55,4 +55,10 @@ async fn the_message_span_is_a_child_of_the_producers_span() {
         .find(|kv| kv.key.as_str() == "message_id")
         .unwrap();
     assert_eq!(message_id.value.to_string(), id.to_string());
+    let queue_name = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "queue")
+        .unwrap();
+    assert_eq!(queue_name.value.to_string(), queue.name());
 }

@@ -82,7 +82,7 @@ pub async fn receive(
 }
 
 /// `SM` (SMS) or `MM` (MMS) and 32 hex digits.
-fn is_message_sid(sid: &str) -> bool {
+pub(crate) fn is_message_sid(sid: &str) -> bool {
     sid.len() == 34
         && (sid.starts_with("SM") || sid.starts_with("MM"))
         && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())

@@ -1,10 +1,9 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::messages::Lease;
-use nudge_db::models::{Message, MessageEvent};
-use nudge_domain::{MessageId, TenantId};
-use nudge_testkit::TestDb;
-use secrecy::SecretString;
+use nudge_db::models::{Customer, InboundMessage, Message, MessageEvent};
+use nudge_domain::{MessageId, ShopId, TenantId};
+use nudge_testkit::{TestDb, TestQueue};
 use webhook_listener::{Application, Config};
 
 pub const AUTH_TOKEN: &str = "listener-test-token";
@@ -15,30 +14,70 @@ pub struct TestApp {
     pub db: TestDb,
     pub address: String,
     pub http: reqwest::Client,
+    /// What the listener puts on `inbound-sms` and, for its answers, `outbound-sms`.
+    pub inbound_queue: TestQueue,
+    pub outbound_queue: TestQueue,
+}
+
+/// How a test wants the listener set up.
+pub struct Options {
+    pub body_limit: usize,
+    /// `WEBHOOK_TARGETS`: tests with local fake endpoints use `any`.
+    pub webhook_targets: &'static str,
+    pub retry_delays: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            webhook_targets: "any",
+            retry_delays: "1,1,1",
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with_limit(64 * 1024).await
+    spawn_app_with(Options::default()).await
 }
 
 pub async fn spawn_app_with_limit(body_limit: usize) -> TestApp {
+    spawn_app_with(Options {
+        body_limit,
+        ..Options::default()
+    })
+    .await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
     let db = TestDb::new().await;
+    let inbound_queue = TestQueue::new("inbound", 3).await;
+    let outbound_queue = TestQueue::new("replies", 3).await;
     let config = Config {
-        database_url: SecretString::from(db.url.clone()),
         database_pool_size: 4,
         http_host: "127.0.0.1".into(),
         http_port: 0,
-        public_base_url: PUBLIC_BASE.into(),
-        twilio_auth_token: SecretString::from(AUTH_TOKEN),
-        webhook_body_limit_bytes: body_limit,
+        webhook_body_limit_bytes: options.body_limit,
+        inbound_sms_queue: inbound_queue.url.clone(),
+        outbound_sms_queue: outbound_queue.url.clone(),
+        outbox_relay_interval_ms: 200,
+        webhook_targets: options.webhook_targets.into(),
+        webhook_retry_delays_seconds: options.retry_delays.into(),
+        webhook_timeout_ms: 2_000,
+        webhook_dispatch_interval_ms: 200,
+        ..Config::new(&db.url, PUBLIC_BASE, AUTH_TOKEN)
     };
-    let app = Application::build(config).unwrap();
+    let app = Application::build(config, &nudge_testkit::localstack_config())
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
         db,
         address,
         http: reqwest::Client::new(),
+        inbound_queue,
+        outbound_queue,
     }
 }
 
@@ -151,4 +190,99 @@ impl TestApp {
             .map(|(sid, status, message)| (sid, status, message.is_some()))
             .collect()
     }
+
+    /// A customer texts the shop's number: a signed inbound webhook, with a new sid.
+    pub async fn inbound(&self, from: &str, body: &str) -> (String, reqwest::Response) {
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        let response = self.inbound_with_sid(&sid, from, body).await;
+        (sid, response)
+    }
+
+    pub async fn inbound_with_sid(&self, sid: &str, from: &str, body: &str) -> reqwest::Response {
+        let params: Vec<(String, String)> = [
+            ("AccountSid", "AC11111111111111111111111111111111"),
+            ("ApiVersion", "2010-04-01"),
+            ("Body", body),
+            ("From", from),
+            ("MessageSid", sid),
+            ("NumMedia", "0"),
+            ("NumSegments", "1"),
+            ("SmsMessageSid", sid),
+            ("SmsSid", sid),
+            ("SmsStatus", "received"),
+            ("To", SHOP_NUMBER),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        self.post_signed("/twilio/inbound", &params).await
+    }
+
+    /// The inbound message with this sid once inbound processing has acted on it.
+    pub async fn processed(&self, sid: &str) -> InboundMessage {
+        use nudge_db::schema::inbound_messages as i;
+        let mut conn = self.db.connect().await;
+        for _ in 0..150 {
+            let found: Option<InboundMessage> = i::table
+                .filter(i::provider_sid.eq(sid))
+                .filter(i::processed_at.is_not_null())
+                .select(InboundMessage::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .unwrap();
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("inbound {sid} was not processed within 15 s");
+    }
+
+    /// The outbound messages answering an inbound message.
+    pub async fn replies_to(&self, inbound: uuid::Uuid) -> Vec<Message> {
+        use nudge_db::schema::messages as m;
+        let mut conn = self.db.connect().await;
+        m::table
+            .filter(m::in_reply_to.eq(inbound))
+            .select(Message::as_select())
+            .order(m::id.asc())
+            .load(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    /// The shop's customer with this phone.
+    pub async fn customer(&self, tenant: TenantId, shop: ShopId, phone: &str) -> Customer {
+        let mut conn = self.db.connect().await;
+        nudge_db::customers::find_by_phone(
+            &mut conn,
+            tenant,
+            shop,
+            &nudge_domain::PhoneNumber::parse(phone).unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the customer exists")
+    }
+
+    /// A tenant and its shop, which sends from [`SHOP_NUMBER`].
+    pub async fn shop(&self) -> (TenantId, ShopId) {
+        let mut conn = self.db.connect().await;
+        nudge_testkit::tenant_with_shop(&mut conn, "t").await
+    }
+
+    /// Waits until `check` holds, polling for up to 15 s.
+    pub async fn eventually<T>(&self, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+        for _ in 0..150 {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{what}: not within 15 s");
+    }
 }
+
+/// The test shop's number (`nudge_testkit::shop`).
+pub const SHOP_NUMBER: &str = "+15017122661";

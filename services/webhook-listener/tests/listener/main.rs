@@ -7,6 +7,8 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod care;
 mod helpers;
+mod inbound;
 mod signatures;
 mod status_callbacks;

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nudge_db::messages::{Claim, Lease};
-use secrecy::SecretString;
 use tokio::sync::Mutex;
 
 const CONCURRENCY: usize = 16;
@@ -36,16 +35,21 @@ async fn main() {
         .unwrap_or(2_000);
     let db = nudge_testkit::TestDb::new().await;
     let sids = sent_messages(&db, messages).await;
-    let app = webhook_listener::Application::build(webhook_listener::Config {
-        database_url: SecretString::from(db.url.clone()),
+    let queues = (
+        nudge_testkit::TestQueue::new("bench-inbound", 5).await,
+        nudge_testkit::TestQueue::new("bench-outbound", 5).await,
+    );
+    let config = webhook_listener::Config {
         database_pool_size: CONCURRENCY,
         http_host: "127.0.0.1".into(),
         http_port: 0,
-        public_base_url: PUBLIC_BASE.into(),
-        twilio_auth_token: SecretString::from(TOKEN),
-        webhook_body_limit_bytes: 64 * 1024,
-    })
-    .unwrap();
+        inbound_sms_queue: queues.0.url.clone(),
+        outbound_sms_queue: queues.1.url.clone(),
+        ..webhook_listener::Config::new(&db.url, PUBLIC_BASE, TOKEN)
+    };
+    let app = webhook_listener::Application::build(config, &nudge_testkit::localstack_config())
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}/twilio/status", app.port());
     tokio::spawn(app.run_until_stopped());
 

@@ -1,30 +1,32 @@
-//! The outbox relay: moves accepted messages from the `outbox` table to SQS. It runs in
-//! every API replica; `FOR UPDATE SKIP LOCKED` keeps replicas off each other's rows. A
-//! row is deleted only after SQS has taken it, so SQS being down delays messages but
-//! never loses them, and requests keep getting 202 meanwhile.
+//! The outbox relay: moves rows of the `outbox` table to their SQS queues. Every service
+//! that writes the outbox runs one for the queues it writes (the API for
+//! `outbound-sms`, the webhook listener for `inbound-sms` and its replies on
+//! `outbound-sms`); `FOR UPDATE SKIP LOCKED` keeps replicas and services off each
+//! other's rows. A row is deleted only after SQS has taken it, so SQS being down delays
+//! messages but never loses them, and requests keep being accepted meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nudge_db::outbox::{relay_batch, Refused, RelayOutcome};
 use nudge_db::{DbError, DbPool};
-use nudge_queue::{OutgoingMessage, SqsQueue, MAX_BATCH};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::send::OUTBOUND_QUEUE;
+use crate::{OutgoingMessage, SqsQueue, MAX_BATCH};
 
-/// Runs until `stop` is cancelled; wakes on `wakeup` (a message was just accepted) or
-/// every `interval`.
+/// Relays the outbox rows of `logical` (the outbox's queue name) to `queue`. Runs until
+/// `stop` is cancelled; wakes on `wakeup` (a row was just written) or every `interval`.
 pub async fn run(
     pool: DbPool,
+    logical: &'static str,
     queue: SqsQueue,
     wakeup: Arc<Notify>,
     interval: Duration,
     stop: CancellationToken,
 ) {
     loop {
-        let outcome = relay_once(&pool, &queue).await;
+        let outcome = relay_once(&pool, logical, &queue).await;
         let full_batch =
             matches!(outcome, Ok(RelayOutcome { published, .. }) if published == MAX_BATCH);
         match outcome {
@@ -32,7 +34,9 @@ pub async fn run(
                 tracing::debug!(published, failed, "outbox batch relayed");
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "outbox relay could not reach the database"),
+            Err(error) => {
+                tracing::warn!(%error, queue = logical, "outbox relay could not reach the database")
+            }
         }
         if full_batch {
             continue; // more may be waiting
@@ -45,10 +49,14 @@ pub async fn run(
     }
 }
 
-/// Relays one batch of up to ten rows.
-pub async fn relay_once(pool: &DbPool, queue: &SqsQueue) -> Result<RelayOutcome, DbError> {
+/// Relays one batch of up to ten rows of `logical` to `queue`.
+pub async fn relay_once(
+    pool: &DbPool,
+    logical: &str,
+    queue: &SqsQueue,
+) -> Result<RelayOutcome, DbError> {
     let mut conn = pool.get().await?;
-    relay_batch(&mut conn, OUTBOUND_QUEUE, MAX_BATCH as i64, async |rows| {
+    relay_batch(&mut conn, logical, MAX_BATCH as i64, async |rows| {
         let messages: Vec<OutgoingMessage> = rows
             .iter()
             .enumerate()

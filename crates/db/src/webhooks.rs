@@ -1,0 +1,354 @@
+//! Merchants' webhook endpoints and what is owed to them. An event becomes one
+//! *delivery* per subscribed endpoint, written in the transaction that made the event
+//! happen (so an event is never announced for a change that rolled back, and never
+//! lost for one that committed). The dispatcher leases due deliveries, posts them, and
+//! records each *attempt*; the endpoint's log is those two tables.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use nudge_domain::{ShopId, TenantId, WebhookEndpointId};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::models::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
+use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
+use crate::{DbError, Page, PageRequest};
+
+/// The events an endpoint can subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "message.sent",
+    "message.delivered",
+    "message.failed",
+    "message.received",
+    "conversation.needs_human",
+];
+
+/// Queues `event_type` with `data` for every endpoint of the tenant subscribed to it
+/// (all shops', or this shop's). The body follows the Standard Webhooks shape:
+/// `{"type", "timestamp", "data"}`. Returns how many deliveries were queued.
+pub async fn emit(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    shop: Uuid,
+    event_type: &str,
+    data: Value,
+) -> Result<usize, DbError> {
+    let endpoints: Vec<Uuid> = webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .filter(
+            webhook_endpoints::shop_id
+                .is_null()
+                .or(webhook_endpoints::shop_id.eq(shop)),
+        )
+        .filter(webhook_endpoints::events.has_key(event_type))
+        .select(webhook_endpoints::id)
+        .load(conn)
+        .await?;
+    if endpoints.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let payload = json!({ "type": event_type, "timestamp": now, "data": data });
+    let rows: Vec<WebhookDelivery> = endpoints
+        .into_iter()
+        .map(|endpoint_id| WebhookDelivery {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.as_uuid(),
+            endpoint_id,
+            event_type: event_type.to_owned(),
+            payload: payload.clone(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        })
+        .collect();
+    Ok(diesel::insert_into(webhook_deliveries::table)
+        .values(&rows)
+        .execute(conn)
+        .await?)
+}
+
+/// The `data` of a `message.*` event.
+pub fn message_event_data(
+    message: &crate::models::Message,
+    status: &str,
+    error_code: Option<i32>,
+) -> Value {
+    json!({
+        "message_id": message.id,
+        "shop_id": message.shop_id,
+        "customer_id": message.customer_id,
+        "to": message.to_number,
+        "from": message.from_number,
+        "status": status,
+        "error_code": error_code,
+        "provider_sid": message.provider_sid,
+        "origin": message.origin,
+        "in_reply_to": message.in_reply_to,
+    })
+}
+
+/// Emits the event a message's new status means, if any: `message.sent`,
+/// `message.delivered`, or `message.failed` (failed and undelivered alike).
+pub async fn emit_message_status(
+    conn: &mut AsyncPgConnection,
+    message: &crate::models::Message,
+    status: nudge_domain::MessageStatus,
+    error_code: Option<i32>,
+) -> Result<usize, DbError> {
+    use nudge_domain::MessageStatus;
+    let event = match status {
+        MessageStatus::Sent => "message.sent",
+        MessageStatus::Delivered => "message.delivered",
+        MessageStatus::Failed | MessageStatus::Undelivered => "message.failed",
+        _ => return Ok(0),
+    };
+    emit(
+        conn,
+        TenantId::from_uuid(message.tenant_id),
+        message.shop_id,
+        event,
+        message_event_data(message, status.as_str(), error_code),
+    )
+    .await
+}
+
+pub async fn insert_endpoint(
+    conn: &mut AsyncPgConnection,
+    endpoint: &WebhookEndpoint,
+) -> Result<WebhookEndpoint, DbError> {
+    Ok(diesel::insert_into(webhook_endpoints::table)
+        .values(endpoint)
+        .returning(WebhookEndpoint::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+pub async fn find_endpoint(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: WebhookEndpointId,
+) -> Result<Option<WebhookEndpoint>, DbError> {
+    Ok(webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .filter(webhook_endpoints::id.eq(id.as_uuid()))
+        .select(WebhookEndpoint::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn list_endpoints(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    shop: Option<ShopId>,
+    page: PageRequest,
+) -> Result<Page<WebhookEndpoint>, DbError> {
+    let mut query = webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .select(WebhookEndpoint::as_select())
+        .order(webhook_endpoints::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(shop) = shop {
+        query = query.filter(webhook_endpoints::shop_id.eq(shop.as_uuid()));
+    }
+    if let Some(before) = page.before {
+        query = query.filter(webhook_endpoints::id.lt(before));
+    }
+    let rows = query.load(conn).await?;
+    Ok(Page::from_overfetch(rows, page, |row| row.id))
+}
+
+/// Deletes an endpoint and its log; `false` if the tenant has no such endpoint.
+pub async fn delete_endpoint(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: WebhookEndpointId,
+) -> Result<bool, DbError> {
+    let deleted = diesel::delete(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+            .filter(webhook_endpoints::id.eq(id.as_uuid())),
+    )
+    .execute(conn)
+    .await?;
+    Ok(deleted > 0)
+}
+
+/// A delivery with its attempts, oldest attempt first.
+pub struct DeliveryLog {
+    pub delivery: WebhookDelivery,
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// An endpoint's deliveries, newest first, each with its attempts.
+pub async fn deliveries(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    endpoint: WebhookEndpointId,
+    page: PageRequest,
+) -> Result<Page<DeliveryLog>, DbError> {
+    let mut query = webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(tenant.as_uuid()))
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
+        .select(WebhookDelivery::as_select())
+        .order(webhook_deliveries::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(before) = page.before {
+        query = query.filter(webhook_deliveries::id.lt(before));
+    }
+    let page = Page::from_overfetch(query.load(conn).await?, page, |row| row.id);
+    let ids: Vec<Uuid> = page.items.iter().map(|d| d.id).collect();
+    let mut attempts: Vec<WebhookAttempt> = webhook_attempts::table
+        .filter(webhook_attempts::tenant_id.eq(tenant.as_uuid()))
+        .filter(webhook_attempts::delivery_id.eq_any(&ids))
+        .select(WebhookAttempt::as_select())
+        .order((webhook_attempts::at.asc(), webhook_attempts::id.asc()))
+        .load(conn)
+        .await?;
+    Ok(page.map(|delivery| {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
+            .into_iter()
+            .partition(|a| a.delivery_id == delivery.id);
+        attempts = rest;
+        DeliveryLog {
+            delivery,
+            attempts: mine,
+        }
+    }))
+}
+
+/// A due delivery and where it goes.
+pub struct Due {
+    pub delivery: WebhookDelivery,
+    pub endpoint: WebhookEndpoint,
+}
+
+/// Leases up to `limit` due deliveries for `lease` (pushes their next attempt past the
+/// lease, so no other dispatcher takes them meanwhile; a dispatcher that dies leaves
+/// them to be retried when the lease ends). Across tenants: the dispatcher drains all.
+pub async fn lease_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Due>, DbError> {
+    let leased: Vec<WebhookDelivery> = conn
+        .transaction::<_, DbError, _>(async |conn| {
+            let ids: Vec<Uuid> = webhook_deliveries::table
+                .filter(webhook_deliveries::status.eq("pending"))
+                .filter(webhook_deliveries::next_attempt_at.le(diesel::dsl::now))
+                .order(webhook_deliveries::next_attempt_at.asc())
+                .limit(limit)
+                .select(webhook_deliveries::id)
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(diesel::update(webhook_deliveries::table)
+                .filter(webhook_deliveries::id.eq_any(&ids))
+                .set(webhook_deliveries::next_attempt_at.eq(Utc::now() + lease))
+                .returning(WebhookDelivery::as_returning())
+                .get_results(conn)
+                .await?)
+        })
+        .await?;
+    if leased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoint_ids: Vec<Uuid> = leased.iter().map(|d| d.endpoint_id).collect();
+    let endpoints: Vec<WebhookEndpoint> = webhook_endpoints::table
+        .filter(webhook_endpoints::id.eq_any(&endpoint_ids))
+        .select(WebhookEndpoint::as_select())
+        .load(conn)
+        .await?;
+    Ok(leased
+        .into_iter()
+        .filter_map(|delivery| {
+            let endpoint = endpoints
+                .iter()
+                .find(|e| e.id == delivery.endpoint_id && e.tenant_id == delivery.tenant_id)?
+                .clone();
+            Some(Due { delivery, endpoint })
+        })
+        .collect())
+}
+
+/// How one attempt went.
+pub struct AttemptResult {
+    pub at: DateTime<Utc>,
+    pub response_status: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+    /// 2xx: the receiver has it.
+    pub succeeded: bool,
+}
+
+/// Records an attempt and moves the delivery on: delivered, retried at `retry_at`, or
+/// failed for good when `retry_at` is `None`.
+pub async fn record_attempt(
+    conn: &mut AsyncPgConnection,
+    delivery: &WebhookDelivery,
+    result: &AttemptResult,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<(), DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        diesel::insert_into(webhook_attempts::table)
+            .values(&WebhookAttempt {
+                id: Uuid::now_v7(),
+                tenant_id: delivery.tenant_id,
+                delivery_id: delivery.id,
+                at: result.at,
+                response_status: result.response_status,
+                error: result.error.clone(),
+                duration_ms: result.duration_ms,
+            })
+            .execute(conn)
+            .await?;
+        let target = webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq(delivery.id))
+            .filter(webhook_deliveries::tenant_id.eq(delivery.tenant_id));
+        let attempts = webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1);
+        if result.succeeded {
+            diesel::update(target)
+                .set((
+                    attempts,
+                    webhook_deliveries::status.eq("delivered"),
+                    webhook_deliveries::delivered_at.eq(result.at),
+                    webhook_deliveries::last_error.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?;
+        } else {
+            let error = result.error.clone().or_else(|| {
+                result
+                    .response_status
+                    .map(|status| format!("the endpoint answered {status}"))
+            });
+            let status = if retry_at.is_some() {
+                "pending"
+            } else {
+                "failed"
+            };
+            diesel::update(target)
+                .set((
+                    attempts,
+                    webhook_deliveries::status.eq(status),
+                    webhook_deliveries::next_attempt_at.eq(retry_at.unwrap_or(result.at)),
+                    webhook_deliveries::last_error.eq(error),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    })
+    .await
+}
