@@ -20,12 +20,16 @@ struct Sandbox {
 }
 
 async fn start() -> Sandbox {
+    start_posting_inbound_to(None).await
+}
+
+async fn start_posting_inbound_to(inbound_url: Option<String>) -> Sandbox {
     let config = provider_sandbox::Config {
         sandbox_http_host: "127.0.0.1".into(),
         sandbox_http_port: 0,
         sandbox_account_sid: SID.into(),
         sandbox_auth_token: TOKEN.into(),
-        sandbox_inbound_url: None,
+        sandbox_inbound_url: inbound_url,
     };
     let sandbox = provider_sandbox::build(&config).unwrap();
     let base = format!("http://127.0.0.1:{}", sandbox.port);
@@ -499,4 +503,70 @@ async fn accepted_messages_are_reported_sent_then_delivered_with_signed_callback
         fetch(undelivered["uri"].as_str().unwrap()).await["status"],
         "undelivered"
     );
+}
+
+#[tokio::test]
+async fn an_injected_sms_reaches_the_inbound_webhook_signed_as_twilio_signs() {
+    let listener = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&listener)
+        .await;
+    let url = format!("{}/twilio/inbound", listener.uri());
+    let sandbox = start_posting_inbound_to(Some(url.clone())).await;
+    let response = sandbox
+        .client
+        .post(format!("{}/sandbox/inbound", sandbox.base))
+        .json(&serde_json::json!({"from": "+14155550100", "to": "+15017122661", "body": "where is my order?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["webhook_status"], 200);
+    let sid = answer["message_sid"].as_str().unwrap();
+
+    let received = listener.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&received[0].body).unwrap();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("MessageSid"), Some(sid));
+    assert_eq!(get("From"), Some("+14155550100"));
+    assert_eq!(get("To"), Some("+15017122661"));
+    assert_eq!(get("Body"), Some("where is my order?"));
+    assert_eq!(get("AccountSid"), Some(SID));
+    let signature = received[0]
+        .headers
+        .get("x-twilio-signature")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(nudge_domain::twilio_signature::verify(
+        TOKEN, &url, &params, signature
+    ));
+
+    // Bad numbers are refused; without a configured webhook there is nowhere to post.
+    let bad = sandbox
+        .client
+        .post(format!("{}/sandbox/inbound", sandbox.base))
+        .json(&serde_json::json!({"from": "555", "to": "+15017122661", "body": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unconfigured = start().await;
+    let nowhere = unconfigured
+        .client
+        .post(format!("{}/sandbox/inbound", unconfigured.base))
+        .json(&serde_json::json!({"from": "+14155550100", "to": "+15017122661", "body": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), 400);
+    assert_eq!(listener.received_requests().await.unwrap().len(), 1);
 }

@@ -131,16 +131,25 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
 
 /// The `provider-sandbox` process on `port`, with the account these tests use.
 pub fn start_sandbox(port: u16, logs: &std::path::Path) -> Service {
-    Service::start(
-        "provider-sandbox",
-        &[],
-        &[
-            ("SANDBOX_HTTP_PORT", port.to_string()),
-            ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
-            ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        logs,
-    )
+    start_sandbox_posting_inbound_to(port, None, logs)
+}
+
+/// As [`start_sandbox`], posting the SMS `POST /sandbox/inbound` makes up to
+/// `inbound_url` (the listener's `/twilio/inbound`).
+pub fn start_sandbox_posting_inbound_to(
+    port: u16,
+    inbound_url: Option<&str>,
+    logs: &std::path::Path,
+) -> Service {
+    let mut env = vec![
+        ("SANDBOX_HTTP_PORT", port.to_string()),
+        ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
+    ];
+    if let Some(url) = inbound_url {
+        env.push(("SANDBOX_INBOUND_URL", url.to_owned()));
+    }
+    Service::start("provider-sandbox", &[], &env, logs)
 }
 
 /// What an `sms-sender` process needs to drain `queue` into the sandbox on

@@ -12,7 +12,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use nudge_e2e::{aws_env, bin_dir, free_port, start_sandbox, Service, ACCOUNT_SID, AUTH_TOKEN};
+use nudge_e2e::{
+    aws_env, bin_dir, free_port, start_sandbox_posting_inbound_to, Service, ACCOUNT_SID, AUTH_TOKEN,
+};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use serde_json::{json, Value};
 
@@ -54,7 +56,12 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     assert!(tenant["tenant_id"].is_string());
 
-    let _sandbox = start_sandbox(sandbox_port, &logs);
+    let inbound_queue = TestQueue::new("e2e-inbound", 3).await;
+    let _sandbox = start_sandbox_posting_inbound_to(
+        sandbox_port,
+        Some(&format!("{listener_url}/twilio/inbound")),
+        &logs,
+    );
     let mut api_env = vec![
         database.clone(),
         ("HTTP_HOST", "127.0.0.1".into()),
@@ -81,18 +88,19 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
     ];
     sender_env.extend(aws.iter().cloned());
     let _sender = Service::start("sms-sender", &[], &sender_env, &logs);
-    let _listener = Service::start(
-        "webhook-listener",
-        &[],
-        &[
-            database.clone(),
-            ("HTTP_HOST", "127.0.0.1".into()),
-            ("HTTP_PORT", listener_port.to_string()),
-            ("PUBLIC_BASE_URL", listener_url.clone()),
-            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ],
-        &logs,
-    );
+    let mut listener_env = vec![
+        database.clone(),
+        ("HTTP_HOST", "127.0.0.1".into()),
+        ("HTTP_PORT", listener_port.to_string()),
+        ("PUBLIC_BASE_URL", listener_url.clone()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ("INBOUND_SMS_QUEUE", inbound_queue.name.clone()),
+        // Answers go where the sender reads.
+        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+        ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+    ];
+    listener_env.extend(aws.iter().cloned());
+    let _listener = Service::start("webhook-listener", &[], &listener_env, &logs);
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -244,5 +252,122 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
             .lines()
             .any(|l| l == "nudge_sender_messages_total{outcome=\"sent\",error_code=\"\"} 1"),
         "{metrics}"
+    );
+
+    // Asha replies; the shop's bot answers, through the same pipeline.
+    let rule = post(
+        "/v1/bot-rules",
+        json!({"shop_id": shop["id"], "name": "order_status", "examples": ["where is my order"],
+               "reply": "Your XYZ bag ships tomorrow: xyz.example/t/1042"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.status(), 201);
+    let text = |body: &'static str| {
+        http.post(format!("{sandbox}/sandbox/inbound"))
+            .json(&json!({"from": "+14155550100", "to": "+15017122661", "body": body}))
+            .send()
+    };
+    let injected: Value = text("hey, wheres my package?")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(injected["webhook_status"], 200, "{injected}");
+    let thread = eventually(
+        "the bot's answer to be delivered",
+        Duration::from_secs(60),
+        || async {
+            let list: Value = http
+                .get(format!("{api}/v1/conversations"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let id = list["data"][0]["id"].as_str()?.to_owned();
+            let thread: Value = http
+                .get(format!("{api}/v1/conversations/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let messages = thread["messages"].as_array()?;
+            messages
+                .iter()
+                .any(|m| m["origin"] == "bot" && m["status"] == "delivered")
+                .then_some(thread)
+        },
+    )
+    .await;
+    let entries: Vec<(&str, &str)> = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["body"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("outbound", expected_body),
+            ("inbound", "hey, wheres my package?"),
+            (
+                "outbound",
+                "Your XYZ bag ships tomorrow: xyz.example/t/1042"
+            ),
+        ]
+    );
+
+    // STOP: confirmed once (delivered like any message), then the API refuses to send.
+    text("STOP").await.unwrap();
+    eventually(
+        "the opt-out to be confirmed",
+        Duration::from_secs(60),
+        || async {
+            let recorded: Value = http
+                .get(format!("{sandbox}/sandbox/messages"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            recorded["messages"]
+                .as_array()?
+                .iter()
+                .any(|m| {
+                    m["body"]
+                        .as_str()
+                        .is_some_and(|b| b.starts_with("You have successfully been unsubscribed"))
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let refused = post(
+        "/v1/messages",
+        json!({"shop_id": shop["id"], "customer_id": customer["id"], "body": "One more deal!", "category": "transactional"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 422);
+    let refused: Value = refused.json().await.unwrap();
+    assert!(
+        refused["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("recipient-opted-out"),
+        "{refused}"
     );
 }
