@@ -4,12 +4,16 @@
 //! 1. new callbacks: each one a new (sid, status), so each is verified, stored, applied
 //!    to its message and added to its timeline;
 //! 2. repeats of those same callbacks: verified, recognised by the unique index, ignored;
-//! 3. refused: a wrong signature, answered 403 before the database is touched.
+//! 3. refused: a wrong signature, answered 403 before the database is touched;
+//! 4. inbound SMS: each from a new customer, stored with its customer and conversation
+//!    and queued on inbound-sms (the webhook's answer);
+//! 5. inbound processing: until the shop's bot has answered every one of them (its
+//!    reply queued on outbound-sms), from the first webhook on.
 //!
 //! Runs the real listener in-process against a fresh database:
 //!   cargo build --release -p nudge-e2e --bin bench-listener
 //!   ~/.cache/nudge/target/release/bench-listener [messages, default 2000]
-//! Needs Postgres running.
+//! Needs Postgres and LocalStack running (`localstack/host.sh start`).
 
 #![allow(
     clippy::unwrap_used,
@@ -53,9 +57,14 @@ async fn main() {
     let address = format!("http://127.0.0.1:{}/twilio/status", app.port());
     tokio::spawn(app.run_until_stopped());
 
-    let callbacks: Vec<(String, &str)> = sids
+    let callbacks: Vec<Post> = sids
         .iter()
-        .flat_map(|sid| [(sid.clone(), "sent"), (sid.clone(), "delivered")])
+        .flat_map(|sid| {
+            [
+                Post::Status(sid.clone(), "sent"),
+                Post::Status(sid.clone(), "delivered"),
+            ]
+        })
         .collect();
     let callbacks = Arc::new(callbacks);
     println!("| phase | callbacks | per second | p50 ms | p99 ms | unexpected answers |");
@@ -67,6 +76,111 @@ async fn main() {
     ] {
         run(phase, &address, callbacks.clone(), signed, expected).await;
     }
+
+    // Customers text the shop; the bot answers each.
+    bot_rule(&db).await;
+    let inbound: Vec<Post> = (0..messages)
+        .map(|i| Post::Inbound(format!("SM{:032x}", 1_000_000 + i), format!("+1628{i:07}")))
+        .collect();
+    let inbound_address = address.replace("/twilio/status", "/twilio/inbound");
+    let started = Instant::now();
+    run(
+        "inbound SMS (stored, queued)",
+        &inbound_address,
+        Arc::new(inbound),
+        true,
+        200,
+    )
+    .await;
+    let mut conn = db.connect().await;
+    loop {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use nudge_db::schema::inbound_messages as i;
+        let done: i64 = i::table
+            .filter(i::processed_at.is_not_null())
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        if done as usize >= messages {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "| inbound processing (bot answer queued), from the first webhook | {messages} | {:.0} | | | |",
+        messages as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// One webhook the benchmark posts.
+enum Post {
+    /// A status callback: the message's sid and the status.
+    Status(String, &'static str),
+    /// An inbound SMS: its sid and the customer's number.
+    Inbound(String, String),
+}
+
+impl Post {
+    fn form(&self) -> (String, Vec<(String, String)>, String) {
+        match self {
+            Post::Status(sid, status) => (
+                format!("{PUBLIC_BASE}/twilio/status"),
+                nudge_testkit::twilio_status_callback(sid, status),
+                format!("{sid}-{status}"),
+            ),
+            Post::Inbound(sid, from) => (
+                format!("{PUBLIC_BASE}/twilio/inbound"),
+                [
+                    ("Body", "hi, where is my order?"),
+                    ("From", from.as_str()),
+                    ("MessageSid", sid.as_str()),
+                    ("NumMedia", "0"),
+                    ("To", "+15017122661"),
+                ]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+                sid.clone(),
+            ),
+        }
+    }
+}
+
+/// The bench shop's bot: one intent, a static answer.
+async fn bot_rule(db: &nudge_testkit::TestDb) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let mut conn = db.connect().await;
+    let (tenant, shop): (uuid::Uuid, uuid::Uuid) = nudge_db::schema::shops::table
+        .select((
+            nudge_db::schema::shops::tenant_id,
+            nudge_db::schema::shops::id,
+        ))
+        .first(&mut conn)
+        .await
+        .unwrap();
+    nudge_db::bot_rules::insert(
+        &mut conn,
+        &nudge_db::models::BotRule {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: tenant,
+            shop_id: shop,
+            name: "order_status".into(),
+            keywords: serde_json::json!([]),
+            examples: serde_json::json!(["where is my order"]),
+            reply: Some("Track it at xyz.example/track".into()),
+            fulfilment_url: None,
+            fulfilment_secret: None,
+            priority: 100,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// `count` messages handed to the provider, the way the sender leaves them; their sids.
@@ -106,13 +220,7 @@ async fn sent_messages(db: &nudge_testkit::TestDb, count: usize) -> Vec<String> 
 }
 
 /// Posts every callback once, `CONCURRENCY` at a time, and prints a row.
-async fn run(
-    phase: &str,
-    address: &str,
-    callbacks: Arc<Vec<(String, &'static str)>>,
-    signed: bool,
-    expected: u16,
-) {
+async fn run(phase: &str, address: &str, callbacks: Arc<Vec<Post>>, signed: bool, expected: u16) {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
@@ -132,18 +240,17 @@ async fn run(
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some((sid, status)) = callbacks.get(i) else {
+                    let Some(post) = callbacks.get(i) else {
                         break;
                     };
-                    let params = nudge_testkit::twilio_status_callback(sid, status);
-                    let url = format!("{PUBLIC_BASE}/twilio/status");
+                    let (url, params, idempotency) = post.form();
                     let token = if signed { TOKEN } else { "not-the-token" };
                     let signature = nudge_domain::twilio_signature::sign(token, &url, &params);
                     let sent_at = Instant::now();
                     let answer = http
                         .post(&address)
                         .header("X-Twilio-Signature", signature)
-                        .header("I-Twilio-Idempotency-Token", format!("{sid}-{status}"))
+                        .header("I-Twilio-Idempotency-Token", idempotency)
                         .form(&params)
                         .send()
                         .await
