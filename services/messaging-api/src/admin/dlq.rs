@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use nudge_db::models::{Message, MessageEvent, QueueRejection};
 use nudge_db::AsyncPgConnection;
-use nudge_domain::{Envelope, OutboundSmsV1};
+use nudge_domain::{Envelope, InboundSmsV1, OutboundSmsV1};
 use nudge_queue::{DeadLetter, RedriveReport, SqsQueue};
 use serde::Serialize;
 
@@ -119,10 +119,13 @@ fn rejected(rejection: &QueueRejection) -> String {
 
 /// Why a message nobody rejected is here, from the state of what it points at.
 async fn explain(conn: &mut AsyncPgConnection, letter: &DeadLetter) -> anyhow::Result<String> {
+    if let Ok(inbound) = Envelope::<InboundSmsV1>::from_json(&letter.body) {
+        return explain_inbound(conn, &inbound).await;
+    }
     let Ok(envelope) = Envelope::<OutboundSmsV1>::from_json(&letter.body) else {
         return Ok(
-            "no recorded reason: no worker refused it, and it is not an outbound_sms.v1 \
-             envelope (see its body with --json)"
+            "no recorded reason: no worker refused it, and it is neither an outbound_sms.v1 \
+             nor an inbound_sms.v1 envelope (see its body with --json)"
                 .to_owned(),
         );
     };
@@ -135,6 +138,31 @@ async fn explain(conn: &mut AsyncPgConnection, letter: &DeadLetter) -> anyhow::R
     };
     let events = nudge_db::messages::events(conn, envelope.tenant_id, id).await?;
     Ok(message_state(&message, events.last()))
+}
+
+/// An inbound message's state in words: processed (a redrive does nothing) or not.
+async fn explain_inbound(
+    conn: &mut AsyncPgConnection,
+    envelope: &Envelope<InboundSmsV1>,
+) -> anyhow::Result<String> {
+    let id = envelope.payload.inbound_message_id;
+    let Some(context) = nudge_db::inbound::load(conn, envelope.tenant_id, id).await? else {
+        return Ok(format!(
+            "inbound message {id} does not exist for tenant {}",
+            envelope.tenant_id
+        ));
+    };
+    let inbound = context.inbound;
+    Ok(match (inbound.processed_at, inbound.outcome) {
+        (Some(at), Some(outcome)) => format!(
+            "inbound message {id} was processed at {} ({outcome}); redrive is harmless",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        _ => format!(
+            "inbound message {id} (received {}) is not processed; redrive processes it",
+            inbound.received_at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    })
 }
 
 /// A message's state in words: what an operator needs to decide on a redrive.

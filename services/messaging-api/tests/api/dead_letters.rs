@@ -131,6 +131,63 @@ async fn list_shows_each_dead_letter_with_its_reason_and_leaves_it_there() {
 }
 
 #[tokio::test]
+async fn inbound_dead_letters_say_whether_their_text_was_processed() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new("dlq-inbound", 1).await;
+    let mut conn = db.connect().await;
+    let (tenant, _) = nudge_testkit::tenant_with_shop(&mut conn, "t").await;
+    let stored = nudge_db::inbound::store(
+        &mut conn,
+        nudge_db::inbound::ReceivedSms {
+            provider_sid: "SM00000000000000000000000000000f01",
+            from: &nudge_domain::PhoneNumber::parse("+14155550100").unwrap(),
+            to: "+15017122661",
+            body: "hello",
+            num_media: 0,
+            traceparent: None,
+        },
+    )
+    .await
+    .unwrap();
+    let nudge_db::inbound::Stored::New { inbound, .. } = stored else {
+        panic!("not stored: {stored:?}")
+    };
+    // The envelope the listener queued, read back from its outbox row.
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let body: serde_json::Value = nudge_db::schema::outbox::table
+        .filter(nudge_db::schema::outbox::queue.eq("inbound-sms"))
+        .select(nudge_db::schema::outbox::body)
+        .first(&mut conn)
+        .await
+        .unwrap();
+    dead_letter(&queue, &[body.to_string()]).await;
+    let source = SqsQueue::new(nudge_testkit::sqs_client(), &queue.name);
+    let listing = dlq::list(&mut conn, &source, 100).await.unwrap();
+    let reason = &listing.messages[0].reason;
+    assert!(
+        reason.contains(&format!("inbound message {} (received", inbound.id))
+            && reason.contains("redrive processes it"),
+        "{reason}"
+    );
+    nudge_db::inbound::mark_processed(
+        &mut conn,
+        tenant,
+        nudge_domain::InboundMessageId::from_uuid(inbound.id),
+        "help",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let listing = dlq::list(&mut conn, &source, 100).await.unwrap();
+    let reason = &listing.messages[0].reason;
+    assert!(
+        reason.contains("was processed at") && reason.contains("(help)"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn redrive_moves_the_chosen_messages_back_and_keeps_the_rest() {
     let queue = TestQueue::new("dlq-redrive", 1).await;
     let bodies: Vec<String> = (0..4).map(|i| format!("{{\"n\":{i}}}")).collect();
