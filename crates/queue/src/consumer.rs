@@ -114,6 +114,36 @@ pub async fn handle<H: Handler>(handler: &H, queue: &SqsQueue, message: Received
     .await;
 }
 
+/// What a worker does with a message it can never process (not an envelope of its type,
+/// or naming nothing): records why in `queue_rejections` (which the DLQ tooling shows)
+/// and leaves it visible, so that the queue's redrive policy moves it to the
+/// dead-letter queue.
+pub async fn reject(
+    pool: &nudge_db::DbPool,
+    queue_name: &str,
+    received: &ReceivedMessage,
+    reason: &str,
+) -> Disposition {
+    tracing::error!(sqs_message_id = %received.message_id, reason, "poison message");
+    let recorded = async {
+        let mut conn = pool.get().await?;
+        nudge_db::rejections::record(
+            &mut conn,
+            queue_name,
+            &received.message_id,
+            reason,
+            &received.body,
+            i32::try_from(received.receive_count).unwrap_or(i32::MAX),
+        )
+        .await
+    }
+    .await;
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "could not record the poison message");
+    }
+    Disposition::DeadLetter
+}
+
 /// Makes received but unprocessed messages visible again at once.
 async fn release(queue: &SqsQueue, messages: Vec<ReceivedMessage>) {
     for message in messages {

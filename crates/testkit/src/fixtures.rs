@@ -125,3 +125,39 @@ pub fn twilio_status_callback(sid: &str, status: &str) -> Vec<(String, String)> 
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect()
 }
+
+/// A customer (`from`) texts the shop whose number is `to`, stored as the webhook
+/// listener stores it: customer, conversation, inbound message, its `inbound-sms`
+/// outbox row. Returns the stored message and its conversation.
+pub async fn customer_texts(
+    conn: &mut nudge_db::AsyncPgConnection,
+    sid: &str,
+    from: &str,
+    to: &str,
+    body: &str,
+) -> (
+    nudge_db::models::InboundMessage,
+    nudge_db::models::Conversation,
+) {
+    let from = PhoneNumber::parse(from).expect("an E.164 number");
+    let stored = nudge_db::inbound::store(
+        conn,
+        nudge_db::inbound::ReceivedSms {
+            provider_sid: sid,
+            from: &from,
+            to,
+            body,
+            num_media: 0,
+            traceparent: None,
+        },
+    )
+    .await
+    .expect("store the inbound SMS");
+    match stored {
+        nudge_db::inbound::Stored::New {
+            inbound,
+            conversation,
+        } => (*inbound, *conversation),
+        other => panic!("not stored: {other:?}"),
+    }
+}

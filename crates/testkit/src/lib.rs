@@ -24,7 +24,9 @@ mod proxy;
 
 pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
 pub use db::TestDb;
-pub use fixtures::{queued_message, shop, tenant_with_shop, twilio_status_callback};
+pub use fixtures::{
+    customer_texts, queued_message, shop, tenant_with_shop, twilio_status_callback,
+};
 pub use proxy::TcpProxy;
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.

@@ -393,24 +393,9 @@ impl Sender {
     /// Records a message that can never be processed, then lets the redrive policy
     /// move it to the dead-letter queue.
     async fn reject(&self, received: &ReceivedMessage, reason: &str) -> Disposition {
-        tracing::error!(sqs_message_id = %received.message_id, reason, "poison message");
-        let recorded = async {
-            let mut conn = self.pool.get().await?;
-            nudge_db::rejections::record(
-                &mut conn,
-                &self.queue_name,
-                &received.message_id,
-                reason,
-                &received.body,
-                i32::try_from(received.receive_count).unwrap_or(i32::MAX),
-            )
-            .await
-        }
-        .await;
-        if let Err(error) = recorded {
-            tracing::warn!(%error, "could not record the poison message");
-        }
-        self.counted(Outcome::Poison, None, Disposition::DeadLetter)
+        let disposition =
+            nudge_queue::consumer::reject(&self.pool, &self.queue_name, received, reason).await;
+        self.counted(Outcome::Poison, None, disposition)
     }
 }
 

@@ -11,22 +11,8 @@ const CUSTOMER: &str = "+14155550123";
 /// A customer texts the shop (as the webhook listener stores it); the conversation id.
 async fn customer_texts(app: &TestApp, shop: &Value, sid: &str, body: &str) -> String {
     let mut conn = app.db.connect().await;
-    let stored = nudge_db::inbound::store(
-        &mut conn,
-        nudge_db::inbound::ReceivedSms {
-            provider_sid: sid,
-            from: &nudge_domain::PhoneNumber::parse(CUSTOMER).unwrap(),
-            to: shop["sender_number"].as_str().unwrap(),
-            body,
-            num_media: 0,
-            traceparent: None,
-        },
-    )
-    .await
-    .unwrap();
-    let nudge_db::inbound::Stored::New { conversation, .. } = stored else {
-        panic!("not stored: {stored:?}")
-    };
+    let to = shop["sender_number"].as_str().unwrap();
+    let (_, conversation) = nudge_testkit::customer_texts(&mut conn, sid, CUSTOMER, to, body).await;
     conversation.id.to_string()
 }
 

@@ -136,22 +136,14 @@ async fn inbound_dead_letters_say_whether_their_text_was_processed() {
     let queue = TestQueue::new("dlq-inbound", 1).await;
     let mut conn = db.connect().await;
     let (tenant, _) = nudge_testkit::tenant_with_shop(&mut conn, "t").await;
-    let stored = nudge_db::inbound::store(
+    let (inbound, _) = nudge_testkit::customer_texts(
         &mut conn,
-        nudge_db::inbound::ReceivedSms {
-            provider_sid: "SM00000000000000000000000000000f01",
-            from: &nudge_domain::PhoneNumber::parse("+14155550100").unwrap(),
-            to: "+15017122661",
-            body: "hello",
-            num_media: 0,
-            traceparent: None,
-        },
+        "SM00000000000000000000000000000f01",
+        "+14155550100",
+        "+15017122661",
+        "hello",
     )
-    .await
-    .unwrap();
-    let nudge_db::inbound::Stored::New { inbound, .. } = stored else {
-        panic!("not stored: {stored:?}")
-    };
+    .await;
     // The envelope the listener queued, read back from its outbox row.
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;

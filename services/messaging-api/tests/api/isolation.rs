@@ -103,22 +103,14 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
     // A customer texted A's shop: a conversation. A's bot rule and webhook endpoint.
     let conversation = {
         let mut conn = app.db.connect().await;
-        let stored = nudge_db::inbound::store(
+        let (_, conversation) = nudge_testkit::customer_texts(
             &mut conn,
-            nudge_db::inbound::ReceivedSms {
-                provider_sid: "SM00000000000000000000000000000a01",
-                from: &nudge_domain::PhoneNumber::parse("+14155550177").unwrap(),
-                to: shop["sender_number"].as_str().unwrap(),
-                body: "where is my order",
-                num_media: 0,
-                traceparent: None,
-            },
+            "SM00000000000000000000000000000a01",
+            "+14155550177",
+            shop["sender_number"].as_str().unwrap(),
+            "where is my order",
         )
-        .await
-        .unwrap();
-        let nudge_db::inbound::Stored::New { conversation, .. } = stored else {
-            panic!("not stored: {stored:?}")
-        };
+        .await;
         conversation.id.to_string()
     };
     let rule: Value = app

@@ -510,22 +510,14 @@ async fn real_answers_match_the_description() {
     // Conversations, the bot and webhook endpoints.
     let conversation_id = {
         let mut conn = app.db.connect().await;
-        let stored = nudge_db::inbound::store(
+        let (_, conversation) = nudge_testkit::customer_texts(
             &mut conn,
-            nudge_db::inbound::ReceivedSms {
-                provider_sid: "SM00000000000000000000000000000d01",
-                from: &nudge_domain::PhoneNumber::parse("+14155550188").unwrap(),
-                to: shop["sender_number"].as_str().unwrap(),
-                body: "where is my order",
-                num_media: 0,
-                traceparent: None,
-            },
+            "SM00000000000000000000000000000d01",
+            "+14155550188",
+            shop["sender_number"].as_str().unwrap(),
+            "where is my order",
         )
-        .await
-        .unwrap();
-        let nudge_db::inbound::Stored::New { conversation, .. } = stored else {
-            panic!("not stored")
-        };
+        .await;
         conversation.id.to_string()
     };
     c.call(

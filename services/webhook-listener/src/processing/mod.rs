@@ -67,7 +67,15 @@ impl Handler for InboundProcessor {
     async fn process(&self, message: &ReceivedMessage) -> Disposition {
         let envelope = match Envelope::<InboundSmsV1>::from_json(&message.body) {
             Ok(envelope) => envelope,
-            Err(error) => return self.reject(message, &error.to_string()).await,
+            Err(error) => {
+                return nudge_queue::consumer::reject(
+                    &self.pool,
+                    &self.queue_name,
+                    message,
+                    &error.to_string(),
+                )
+                .await
+            }
         };
         tracing::Span::current().record(
             "message_id",
@@ -167,29 +175,6 @@ impl InboundProcessor {
             Err(ActError::AlreadyProcessed) => Ok(Disposition::Delete),
             Err(ActError::Db(error)) => Err(error),
         }
-    }
-
-    /// Records a queue message that can never be processed; the redrive policy moves it
-    /// to the dead-letter queue.
-    async fn reject(&self, received: &ReceivedMessage, reason: &str) -> Disposition {
-        tracing::error!(sqs_message_id = %received.message_id, reason, "poison message");
-        let recorded = async {
-            let mut conn = self.pool.get().await?;
-            nudge_db::rejections::record(
-                &mut conn,
-                &self.queue_name,
-                &received.message_id,
-                reason,
-                &received.body,
-                i32::try_from(received.receive_count).unwrap_or(i32::MAX),
-            )
-            .await
-        }
-        .await;
-        if let Err(error) = recorded {
-            tracing::warn!(%error, "could not record the poison message");
-        }
-        Disposition::DeadLetter
     }
 }
 

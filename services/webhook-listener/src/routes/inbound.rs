@@ -11,7 +11,7 @@ use nudge_db::inbound::{ReceivedSms, Stored};
 use nudge_domain::PhoneNumber;
 
 use crate::error::ListenerError;
-use crate::routes::{is_message_sid, SignedForm};
+use crate::routes::SignedForm;
 use crate::startup::AppState;
 
 /// Twilio's limit on an SMS body.
@@ -25,15 +25,7 @@ pub async fn receive(
     body: web::Bytes,
 ) -> Result<HttpResponse, ListenerError> {
     let form = SignedForm::verify(&state, &request, &body)?;
-    let sid = form
-        .get("MessageSid")
-        .or_else(|| form.get("SmsSid"))
-        .filter(|sid| is_message_sid(sid))
-        .ok_or_else(|| {
-            ListenerError::BadRequest(
-                "MessageSid must be a message sid (SM or MM and 32 hex digits)".into(),
-            )
-        })?;
+    let sid = form.message_sid()?;
     let from = PhoneNumber::parse(form.get("From").unwrap_or_default())
         .map_err(|_| ListenerError::BadRequest("From must be the sender's E.164 number".into()))?;
     let to = form

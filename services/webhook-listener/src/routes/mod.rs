@@ -8,7 +8,6 @@ mod status;
 use actix_web::web;
 
 pub use signed_form::SignedForm;
-pub(crate) use status::is_message_sid;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config

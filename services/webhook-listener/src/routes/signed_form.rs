@@ -44,6 +44,18 @@ impl SignedForm {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The message's sid (`MessageSid`, or the older `SmsSid`), checked to be one.
+    pub fn message_sid(&self) -> Result<&str, ListenerError> {
+        self.get("MessageSid")
+            .or_else(|| self.get("SmsSid"))
+            .filter(|sid| is_message_sid(sid))
+            .ok_or_else(|| {
+                ListenerError::BadRequest(
+                    "MessageSid must be a message sid (SM or MM and 32 hex digits)".into(),
+                )
+            })
+    }
+
     /// The parameters as a JSON object (the last value of a repeated name).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
@@ -52,5 +64,26 @@ impl SignedForm {
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                 .collect(),
         )
+    }
+}
+
+/// `SM` (SMS) or `MM` (MMS) and 32 hex digits.
+fn is_message_sid(sid: &str) -> bool {
+    sid.len() == 34
+        && (sid.starts_with("SM") || sid.starts_with("MM"))
+        && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_message_sid;
+
+    #[test]
+    fn message_sids_are_recognised() {
+        assert!(is_message_sid("SM1234567890abcdef1234567890abcdef"));
+        assert!(is_message_sid("MM1234567890ABCDEF1234567890ABCDEF"));
+        assert!(!is_message_sid("CA1234567890abcdef1234567890abcdef"));
+        assert!(!is_message_sid("SM1234"));
+        assert!(!is_message_sid("SM1234567890abcdef1234567890abcdeg"));
     }
 }

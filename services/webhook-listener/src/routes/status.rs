@@ -21,15 +21,7 @@ pub async fn receive(
     body: web::Bytes,
 ) -> Result<HttpResponse, ListenerError> {
     let form = SignedForm::verify(&state, &request, &body)?;
-    let sid = form
-        .get("MessageSid")
-        .or_else(|| form.get("SmsSid"))
-        .filter(|sid| is_message_sid(sid))
-        .ok_or_else(|| {
-            ListenerError::BadRequest(
-                "MessageSid must be a message sid (SM or MM and 32 hex digits)".into(),
-            )
-        })?;
+    let sid = form.message_sid()?;
     let raw_status = form
         .get("MessageStatus")
         .or_else(|| form.get("SmsStatus"))
@@ -79,25 +71,4 @@ pub async fn receive(
         ),
     }
     Ok(HttpResponse::Ok().finish())
-}
-
-/// `SM` (SMS) or `MM` (MMS) and 32 hex digits.
-pub(crate) fn is_message_sid(sid: &str) -> bool {
-    sid.len() == 34
-        && (sid.starts_with("SM") || sid.starts_with("MM"))
-        && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_message_sid;
-
-    #[test]
-    fn message_sids_are_recognised() {
-        assert!(is_message_sid("SM1234567890abcdef1234567890abcdef"));
-        assert!(is_message_sid("MM1234567890ABCDEF1234567890ABCDEF"));
-        assert!(!is_message_sid("CA1234567890abcdef1234567890abcdef"));
-        assert!(!is_message_sid("SM1234"));
-        assert!(!is_message_sid("SM1234567890abcdef1234567890abcdeg"));
-    }
 }
