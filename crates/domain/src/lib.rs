@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod consent;
+pub mod db_change;
 pub mod delivery;
 pub mod envelope;
 pub mod ids;
@@ -24,6 +25,7 @@ pub mod twilio_signature;
 pub mod webhook_target;
 
 pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
+pub use db_change::DbChangeV1;
 pub use delivery::{next_status, ProviderStatus};
 pub use envelope::{
     Envelope, EnvelopeError, InboundSmsV1, MessageKind, OutboundSmsV1, RawEnvelope,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use nudge_domain::{
-    ConversationId, Envelope, InboundMessageId, InboundSmsV1, MessageId, MessageKind,
+    ConversationId, DbChangeV1, Envelope, InboundMessageId, InboundSmsV1, MessageId, MessageKind,
     OutboundSmsV1, PhoneNumber, ShopId, TenantId,
 };
 use serde_json::{json, Value};
@@ -157,7 +157,7 @@ fn outbound_sms_v1_schema_and_rust_agree_on_what_is_invalid() {
 
 #[test]
 fn every_schema_file_is_a_known_message_type() {
-    let known = [OutboundSmsV1::TYPE, InboundSmsV1::TYPE];
+    let known = [OutboundSmsV1::TYPE, InboundSmsV1::TYPE, DbChangeV1::TYPE];
     for entry in std::fs::read_dir(schema_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(kind) = name.strip_suffix(".json") {
@@ -168,4 +168,57 @@ fn every_schema_file_is_a_known_message_type() {
             validator(kind);
         }
     }
+}
+
+fn db_change_sample() -> Value {
+    json!({
+        "type": "db_change.v1",
+        "op": "u",
+        "key": {"id": "0192f0c4-7b1e-7cc2-9a51-3f0d3c2b1a00"},
+        "before": null,
+        "after": {"id": "0192f0c4-7b1e-7cc2-9a51-3f0d3c2b1a00", "status": "sent", "segments": 1,
+                  "price": "0.0079", "sent_at": "2026-11-30T22:27:02.123456Z", "detail": {"a": [1]}},
+        "source": {"database": "nudge", "schema": "public", "table": "messages",
+                   "lsn": "0/16B3748", "commit_lsn": "0/16B3800", "seq": 0, "txid": 750,
+                   "commit_time": "2026-11-30T22:27:02.2Z", "snapshot": false}
+    })
+}
+
+#[test]
+fn db_change_v1_schema_and_rust_agree() {
+    let validator = validator(DbChangeV1::TYPE);
+    let sample = db_change_sample();
+    let parsed: DbChangeV1 = serde_json::from_value(sample.clone()).unwrap();
+    let back = serde_json::to_value(&parsed).unwrap();
+    assert!(
+        validator.is_valid(&back),
+        "{:?}",
+        validator
+            .iter_errors(&back)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    // What either side refuses, the other refuses too.
+    for (field, bad) in [
+        ("op", json!("x")),
+        ("type", json!("db_change.v2")),
+        ("source", json!({"database": "nudge"})),
+        ("after", json!([1, 2])),
+    ] {
+        let mut wrong = sample.clone();
+        wrong[field] = bad;
+        assert!(
+            !validator.is_valid(&wrong),
+            "the schema accepts a bad {field}"
+        );
+        let rust = serde_json::from_value::<DbChangeV1>(wrong);
+        assert!(
+            rust.is_err() || field == "type",
+            "Rust accepts a bad {field}"
+        );
+    }
+    let mut extra = sample.clone();
+    extra["surprise"] = json!(1);
+    assert!(!validator.is_valid(&extra));
+    assert!(serde_json::from_value::<DbChangeV1>(extra).is_err());
 }

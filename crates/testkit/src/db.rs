@@ -70,7 +70,20 @@ async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> bool {
 impl TestDb {
     /// A fresh, migrated database named `nudge_test_<random>`.
     pub async fn new() -> Self {
-        let server = server_url();
+        Self::on(server_url()).await
+    }
+
+    /// As [`TestDb::new`], on the throwaway server with `wal_level=logical` that
+    /// `./nudge test` starts for cdc-streamer's tests (`NUDGE_TEST_LOGICAL_PG_URL`).
+    pub async fn logical() -> Self {
+        let server = std::env::var("NUDGE_TEST_LOGICAL_PG_URL").expect(
+            "NUDGE_TEST_LOGICAL_PG_URL is not set: run the tests with ./nudge test, which starts a \
+             Postgres with wal_level=logical, or point it at one",
+        );
+        Self::on(server).await
+    }
+
+    async fn on(server: String) -> Self {
         let template = template_name();
         let mut conn = admin(&server).await;
         // One process builds the template; the others wait on the lock, then find it.
@@ -139,6 +152,13 @@ impl Drop for TestDb {
             };
             runtime.block_on(async {
                 let mut conn = admin(&server).await;
+                // A replication slot holds its database; slots are dropped first.
+                let _ = diesel::sql_query(format!(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                     WHERE database = '{name}' AND NOT active"
+                ))
+                .execute(&mut conn)
+                .await;
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn)
                     .await;

@@ -2,9 +2,11 @@
 //!
 //! - [`TestDb`]: a fresh database per test, cloned from a migrated template (made once
 //!   per migration set, under an advisory lock, so parallel test processes share it);
+//!   [`TestDb::logical`] makes it on the server with `wal_level=logical`;
 //! - [`TestQueue`]: an SQS queue with a random name and its own dead-letter queue on
 //!   the shared LocalStack;
 //! - [`queued_message`]: a message and its outbox row as the API would store them;
+//! - [`TestStream`]: a Kinesis stream of its own, and everything on it read back;
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
 //!   "forwards to X", to take a dependency away and bring it back mid-test.
 //!
@@ -20,6 +22,7 @@
 mod aws;
 mod db;
 mod fixtures;
+mod kinesis;
 mod proxy;
 
 pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
@@ -27,6 +30,7 @@ pub use db::TestDb;
 pub use fixtures::{
     customer_texts, queued_message, shop, tenant_with_shop, twilio_status_callback,
 };
+pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.

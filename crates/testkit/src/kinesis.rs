@@ -1,0 +1,137 @@
+//! A Kinesis stream of its own for one test, on the shared LocalStack, and a reader
+//! that collects everything on it.
+
+use std::time::Duration;
+
+use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+
+pub fn kinesis_client() -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(&crate::localstack_config())
+}
+
+/// One record read back: its partition key, data and shard.
+#[derive(Clone, Debug)]
+pub struct StreamRecord {
+    pub shard: String,
+    pub partition_key: String,
+    pub sequence_number: String,
+    pub data: Vec<u8>,
+}
+
+/// A stream with a random name, deleted when dropped.
+pub struct TestStream {
+    pub client: aws_sdk_kinesis::Client,
+    pub name: String,
+}
+
+impl TestStream {
+    /// A new stream with `shards` shards, waited for until it is active.
+    pub async fn new(purpose: &str, shards: i32) -> Self {
+        let client = kinesis_client();
+        let name = format!("test-{purpose}-{}", uuid::Uuid::new_v4().simple());
+        client
+            .create_stream()
+            .stream_name(&name)
+            .shard_count(shards)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("create a Kinesis stream on LocalStack (is it running?): {e:?}")
+            });
+        crate::eventually(
+            "the Kinesis stream to become active",
+            Duration::from_secs(60),
+            || async {
+                let description = client
+                    .describe_stream_summary()
+                    .stream_name(&name)
+                    .send()
+                    .await
+                    .ok()?;
+                let status = description
+                    .stream_description_summary()?
+                    .stream_status()
+                    .clone();
+                (status == StreamStatus::Active).then_some(())
+            },
+        )
+        .await;
+        Self { client, name }
+    }
+
+    /// Every record on the stream now, shard by shard, each shard in its order.
+    pub async fn read_all(&self) -> Vec<StreamRecord> {
+        let shards = self
+            .client
+            .list_shards()
+            .stream_name(&self.name)
+            .send()
+            .await
+            .expect("list shards")
+            .shards
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let shard_id = shard.shard_id().to_owned();
+            let mut iterator = self
+                .client
+                .get_shard_iterator()
+                .stream_name(&self.name)
+                .shard_id(&shard_id)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("shard iterator")
+                .shard_iterator;
+            while let Some(current) = iterator {
+                let page = self
+                    .client
+                    .get_records()
+                    .shard_iterator(current)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .expect("get records");
+                let got = page.records();
+                for record in got {
+                    records.push(StreamRecord {
+                        shard: shard_id.clone(),
+                        partition_key: record.partition_key().unwrap_or_default().to_owned(),
+                        sequence_number: record.sequence_number().to_owned(),
+                        data: record.data().as_ref().to_vec(),
+                    });
+                }
+                // An open shard always has a next iterator: stop at the present.
+                if got.is_empty() || page.millis_behind_latest() == Some(0) && got.len() < 10_000 {
+                    break;
+                }
+                iterator = page.next_shard_iterator;
+            }
+        }
+        records
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let client = kinesis_client();
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let _ = client
+                    .delete_stream()
+                    .stream_name(&name)
+                    .enforce_consumer_deletion(true)
+                    .send()
+                    .await;
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,86 @@
+//! `cdc-streamer` binary: streams until SIGTERM or SIGINT, then hands back cleanly.
+//!
+//! `cdc-streamer resnapshot` drops the slot, so that the next start copies every table
+//! again (docs/cdc.md).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cdc_streamer::metrics::Metrics;
+use cdc_streamer::Config;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _telemetry = match nudge_telemetry::init("cdc-streamer") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("cdc-streamer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cdc-streamer: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    match std::env::args().nth(1).as_deref() {
+        None | Some("run") => {}
+        Some("resnapshot") => {
+            cdc_streamer::resnapshot(&config).await?;
+            println!(
+                "slot {} dropped: the next start copies every table again",
+                config.cdc_slot
+            );
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!("unknown command '{other}' (commands: run, resnapshot)"),
+    }
+    let aws = nudge_queue::load_aws_config().await;
+    let kinesis = aws_sdk_kinesis::Client::new(&aws);
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let server = match config.metrics_address()? {
+        Some(address) => {
+            let listener = std::net::TcpListener::bind(address)
+                .with_context(|| format!("cannot listen on CDC_METRICS_ADDRESS {address}"))?;
+            tracing::info!(address = %listener.local_addr()?, "metrics at /metrics, health at /healthz");
+            Some(cdc_streamer::metrics::serve(
+                listener,
+                metrics.clone(),
+                stop.clone(),
+            )?)
+        }
+        None => None,
+    };
+    tokio::spawn(stop_on_signal(stop.clone()));
+    let result = cdc_streamer::run(&config, kinesis, metrics, stop.clone()).await;
+    stop.cancel();
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    result.context("cdc-streamer stopped")
+}
+
+async fn stop_on_signal(stop: CancellationToken) {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stopping: sending what is held to Kinesis, then confirming the slot");
+    stop.cancel();
+}
