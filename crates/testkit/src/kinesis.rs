@@ -22,6 +22,16 @@ pub struct StreamRecord {
 pub struct TestStream {
     pub client: aws_sdk_kinesis::Client,
     pub name: String,
+    /// What has been read so far, and where each shard's reading goes on from:
+    /// reading the whole stream again on every poll would keep LocalStack busy.
+    read: tokio::sync::Mutex<Reader>,
+}
+
+#[derive(Default)]
+struct Reader {
+    /// Shard id -> the iterator to go on with.
+    iterators: std::collections::BTreeMap<String, String>,
+    records: Vec<StreamRecord>,
 }
 
 impl TestStream {
@@ -56,58 +66,78 @@ impl TestStream {
             },
         )
         .await;
-        Self { client, name }
+        Self {
+            client,
+            name,
+            read: Default::default(),
+        }
     }
 
-    /// Every record on the stream now, shard by shard, each shard in its order.
+    /// Every record on the stream now, grouped by shard, each shard in its order.
     pub async fn read_all(&self) -> Vec<StreamRecord> {
-        let shards = self
-            .client
-            .list_shards()
-            .stream_name(&self.name)
-            .send()
-            .await
-            .expect("list shards")
-            .shards
-            .unwrap_or_default();
-        let mut records = Vec::new();
-        for shard in shards {
-            let shard_id = shard.shard_id().to_owned();
-            let mut iterator = self
+        let mut reader = self.read.lock().await;
+        if reader.iterators.is_empty() {
+            let shards = self
                 .client
-                .get_shard_iterator()
+                .list_shards()
                 .stream_name(&self.name)
-                .shard_id(&shard_id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .expect("shard iterator")
-                .shard_iterator;
-            while let Some(current) = iterator {
+                .expect("list shards")
+                .shards
+                .unwrap_or_default();
+            for shard in shards {
+                let iterator = self
+                    .client
+                    .get_shard_iterator()
+                    .stream_name(&self.name)
+                    .shard_id(shard.shard_id())
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await
+                    .expect("shard iterator")
+                    .shard_iterator
+                    .expect("an open shard has an iterator");
+                reader
+                    .iterators
+                    .insert(shard.shard_id().to_owned(), iterator);
+            }
+        }
+        let shards: Vec<(String, String)> = reader.iterators.clone().into_iter().collect();
+        for (shard_id, mut iterator) in shards {
+            loop {
                 let page = self
                     .client
                     .get_records()
-                    .shard_iterator(current)
+                    .shard_iterator(&iterator)
                     .limit(10_000)
                     .send()
                     .await
                     .expect("get records");
                 let got = page.records();
+                let empty = got.is_empty();
                 for record in got {
-                    records.push(StreamRecord {
+                    reader.records.push(StreamRecord {
                         shard: shard_id.clone(),
                         partition_key: record.partition_key().unwrap_or_default().to_owned(),
                         sequence_number: record.sequence_number().to_owned(),
                         data: record.data().as_ref().to_vec(),
                     });
                 }
+                let Some(next) = page.next_shard_iterator else {
+                    break;
+                };
+                iterator = next;
                 // An open shard always has a next iterator: stop at the present.
-                if got.is_empty() || page.millis_behind_latest() == Some(0) && got.len() < 10_000 {
+                if empty {
                     break;
                 }
-                iterator = page.next_shard_iterator;
             }
+            reader.iterators.insert(shard_id, iterator);
         }
+        let mut records = reader.records.clone();
+        // Each shard's records in order; shards one after another.
+        records.sort_by(|a, b| a.shard.cmp(&b.shard));
         records
     }
 }
