@@ -1,5 +1,6 @@
-"""Create Nudge's SQS queues (each with its dead-letter queue and redrive policy) from
-localstack/resources.json. Idempotent: existing queues get their attributes re-applied.
+"""Create Nudge's SQS queues (each with its dead-letter queue and redrive policy) and
+Kinesis streams from localstack/resources.json. Idempotent: existing queues get their
+attributes re-applied; existing streams are left as they are.
 
 Runs in host mode with the LocalStack virtualenv's python (boto3 comes with LocalStack)
 and inside the LocalStack container as an init hook (docker-compose), so both read the
@@ -8,6 +9,7 @@ same definitions.
 import json
 import os
 import sys
+import time
 
 import boto3
 
@@ -43,6 +45,23 @@ def main() -> int:
         url = sqs.create_queue(QueueName=queue["name"])["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         print(f"queue {queue['name']} -> {queue['dlq']} after {queue['max_receive_count']} receives")
+    kinesis = boto3.client(
+        "kinesis",
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+    )
+    existing = set(kinesis.list_streams()["StreamNames"])
+    for stream in resources.get("streams", []):
+        if stream["name"] not in existing:
+            kinesis.create_stream(StreamName=stream["name"], ShardCount=stream["shards"])
+        for _ in range(120):
+            summary = kinesis.describe_stream_summary(StreamName=stream["name"])
+            if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+                break
+            time.sleep(0.5)
+        print(f"stream {stream['name']} ({stream['shards']} shards)")
     return 0
 
 

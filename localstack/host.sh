@@ -4,7 +4,8 @@
 #   localstack/host.sh install   # venv + kinesis-mock into the cache, skipped when present
 #   localstack/host.sh start     # start if not answering; waits for health; prints nothing else
 #   localstack/host.sh stop      # stops the LocalStack this script started (by pid), nothing else
-#   localstack/host.sh bootstrap # create queues and DLQs from localstack/resources.json
+#   localstack/host.sh bootstrap # create queues, DLQs and streams from localstack/resources.json
+#   localstack/host.sh tail-stream NAME [N]  # print the last N records of a Kinesis stream
 #
 # Everything lives under $NUDGE_CACHE (default ~/.cache/nudge), outside the clone, so a
 # fresh clone reuses it. Pins: LocalStack 4.14+ needs Python 3.12; 4.11-4.13's Kinesis
@@ -83,11 +84,16 @@ bootstrap() {
   AWS_ENDPOINT_URL="$LS_URL" "$VENV/bin/python" "$HERE/bootstrap.py" "$HERE/resources.json" >&2
 }
 
+tail_stream() {
+  AWS_ENDPOINT_URL="$LS_URL" "$VENV/bin/python" "$HERE/tail_stream.py" "$@"
+}
+
 case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
   bootstrap) bootstrap ;;
+  tail-stream) shift; tail_stream "$@" ;;
   url) echo "$LS_URL" ;;
-  *) echo "usage: $0 install|start|stop|bootstrap|url" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|bootstrap|tail-stream NAME [N]|url" >&2; exit 2 ;;
 esac
