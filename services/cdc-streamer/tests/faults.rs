@@ -49,14 +49,24 @@ async fn forward(proxy: web::Data<Proxy>, request: HttpRequest, body: web::Bytes
             .content_type("application/x-amz-json-1.1")
             .json(json!({"__type": "ProvisionedThroughputExceededException", "message": "Rate exceeded for stream"}));
     }
-    let mut request_body: Value = serde_json::from_slice(&body).expect("PutRecords is JSON (awsJson1.1)");
+    let mut request_body: Value =
+        serde_json::from_slice(&body).expect("PutRecords is JSON (awsJson1.1)");
     let records = request_body["Records"].as_array().unwrap().clone();
-    let refuse: Vec<bool> = records.iter().map(|_| rand::rng().random_bool(0.3)).collect();
-    let kept: Vec<Value> = records.iter().zip(&refuse).filter(|(_, r)| !**r).map(|(v, _)| v.clone()).collect();
+    let refuse: Vec<bool> = records
+        .iter()
+        .map(|_| rand::rng().random_bool(0.3))
+        .collect();
+    let kept: Vec<Value> = records
+        .iter()
+        .zip(&refuse)
+        .filter(|(_, r)| !**r)
+        .map(|(v, _)| v.clone())
+        .collect();
     let mut upstream_results: Vec<Value> = Vec::new();
     if !kept.is_empty() {
         request_body["Records"] = Value::from(kept);
-        let answer = pass_through(&proxy, &request, serde_json::to_vec(&request_body).unwrap()).await;
+        let answer =
+            pass_through(&proxy, &request, serde_json::to_vec(&request_body).unwrap()).await;
         if !answer.status().is_success() {
             return answer;
         }
@@ -94,7 +104,9 @@ async fn pass_through(proxy: &Proxy, request: &HttpRequest, body: Vec<u8>) -> Ht
         }
     }
     let answer = upstream.body(body).send().await.unwrap();
-    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(answer.status().as_u16()).unwrap());
+    let mut response = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(answer.status().as_u16()).unwrap(),
+    );
     if let Some(content_type) = answer.headers().get("content-type") {
         response.content_type(content_type.to_str().unwrap());
     }
@@ -104,10 +116,13 @@ async fn pass_through(proxy: &Proxy, request: &HttpRequest, body: Vec<u8>) -> Ht
 #[tokio::test]
 async fn records_kinesis_refuses_are_retried_until_all_arrive_in_order_per_row() {
     let setup = Setup::new("faults", 2).await;
-    setup.execute("CREATE TABLE workload (id integer PRIMARY KEY, n integer NOT NULL);").await;
+    setup
+        .execute("CREATE TABLE workload (id integer PRIMARY KEY, n integer NOT NULL);")
+        .await;
 
     let proxy = Proxy {
-        upstream: std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+        upstream: std::env::var("AWS_ENDPOINT_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
         http: reqwest::Client::new(),
         refused: Arc::default(),
         failed_requests: Arc::default(),
@@ -129,7 +144,11 @@ async fn records_kinesis_refuses_are_retried_until_all_arrive_in_order_per_row()
     let server = tokio::spawn(server);
 
     let streamer = setup
-        .start(&[("AWS_ENDPOINT_URL", &endpoint), ("CDC_SNAPSHOT", "never"), ("CDC_MAX_BACKOFF_MS", "200")])
+        .start(&[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("CDC_SNAPSHOT", "never"),
+            ("CDC_MAX_BACKOFF_MS", "200"),
+        ])
         .await;
     // 600 changes over 40 rows, in transactions of 10.
     for batch in 0..60 {
@@ -144,22 +163,38 @@ async fn records_kinesis_refuses_are_retried_until_all_arrive_in_order_per_row()
         setup.execute(&statements).await;
     }
     let stream = setup.wait_for_distinct(600, Duration::from_secs(120)).await;
-    let refused = streamer.metric("nudge_cdc_records_refused_total").await.unwrap_or(0.0);
+    let refused = streamer
+        .metric("nudge_cdc_records_refused_total")
+        .await
+        .unwrap_or(0.0);
     drop(streamer);
     server.abort();
 
-    assert!(proxy.refused.load(Ordering::Relaxed) > 0 && refused > 0.0, "the proxy refused nothing: no fault was tested");
-    assert!(proxy.failed_requests.load(Ordering::Relaxed) > 0, "no whole request failed");
+    assert!(
+        proxy.refused.load(Ordering::Relaxed) > 0 && refused > 0.0,
+        "the proxy refused nothing: no fault was tested"
+    );
+    assert!(
+        proxy.failed_requests.load(Ordering::Relaxed) > 0,
+        "no whole request failed"
+    );
     let mut seen = HashSet::new();
     let mut versions: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for change in &stream {
         if seen.insert(change.identity()) {
             let id = change.record.key.as_ref().unwrap()["id"].as_i64().unwrap();
-            versions.entry(id).or_default().push(change.after_field("n").and_then(Value::as_i64).unwrap());
+            versions
+                .entry(id)
+                .or_default()
+                .push(change.after_field("n").and_then(Value::as_i64).unwrap());
         }
     }
     assert_eq!(versions.len(), 40);
     for (id, history) in versions {
-        assert_eq!(history, (1..=15).collect::<Vec<i64>>(), "row {id}: every version, in order");
+        assert_eq!(
+            history,
+            (1..=15).collect::<Vec<i64>>(),
+            "row {id}: every version, in order"
+        );
     }
 }

@@ -323,18 +323,26 @@ async fn on_a_quiet_database_heartbeats_move_the_slot_without_records() {
     let confirmed = || async {
         let lsn: Option<String> = setup
             .sql
-            .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&setup.slot])
+            .query_one(
+                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+                &[&setup.slot],
+            )
             .await
             .unwrap()
             .get(0);
         lsn_value(&lsn.unwrap())
     };
     let before = confirmed().await;
-    nudge_testkit::eventually("the slot confirmed further with no change", Duration::from_secs(30), || async {
-        (confirmed().await > before).then_some(())
-    })
+    nudge_testkit::eventually(
+        "the slot confirmed further with no change",
+        Duration::from_secs(30),
+        || async { (confirmed().await > before).then_some(()) },
+    )
     .await;
-    assert!(setup.changes().await.is_empty(), "heartbeats are not change records");
+    assert!(
+        setup.changes().await.is_empty(),
+        "heartbeats are not change records"
+    );
     nudge_testkit::eventually("the lag metrics", Duration::from_secs(30), || async {
         let bytes = streamer.metric("nudge_cdc_lag_bytes").await?;
         let seconds = streamer.metric("nudge_cdc_lag_seconds").await?;
