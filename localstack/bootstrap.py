@@ -17,18 +17,22 @@ import botocore.exceptions
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main() -> int:
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "resources.json")
-    with open(path) as f:
-        resources = json.load(f)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-    sqs = boto3.client(
-        "sqs",
+def client(service: str, endpoint: str):
+    return boto3.client(
+        service,
         endpoint_url=endpoint,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
     )
+
+
+def main() -> int:
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "resources.json")
+    with open(path) as f:
+        resources = json.load(f)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    sqs = client("sqs", endpoint)
     for queue in resources["queues"]:
         dlq_url = sqs.create_queue(
             QueueName=queue["dlq"],
@@ -46,13 +50,7 @@ def main() -> int:
         url = sqs.create_queue(QueueName=queue["name"])["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         print(f"queue {queue['name']} -> {queue['dlq']} after {queue['max_receive_count']} receives")
-    kinesis = boto3.client(
-        "kinesis",
-        endpoint_url=endpoint,
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-    )
+    kinesis = client("kinesis", endpoint)
     try:
         existing = set(kinesis.list_streams()["StreamNames"])
     except botocore.exceptions.ClientError as error:

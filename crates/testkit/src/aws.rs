@@ -151,22 +151,11 @@ impl TestQueue {
 impl Drop for TestQueue {
     fn drop(&mut self) {
         let urls = [self.url.clone(), self.dlq_url.clone()];
-        let _ = std::thread::spawn(move || {
-            // A client of its own: the test's client pools connections on the test's
-            // runtime, which is blocked on this join.
+        crate::clean_up_in_drop(move || async move {
             let client = sqs_client();
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                for url in urls {
-                    let _ = client.delete_queue().queue_url(url).send().await;
-                }
-            });
-        })
-        .join();
+            for url in urls {
+                let _ = client.delete_queue().queue_url(url).send().await;
+            }
+        });
     }
 }

@@ -140,30 +140,20 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let server = self.server.clone();
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let mut conn = admin(&server).await;
-                // A replication slot holds its database; slots are dropped first.
-                let _ = diesel::sql_query(format!(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-                     WHERE database = '{name}' AND NOT active"
-                ))
+        crate::clean_up_in_drop(move || async move {
+            let mut conn = admin(&server).await;
+            // A replication slot holds its database; slots are dropped first.
+            let _ = diesel::sql_query(format!(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE database = '{name}' AND NOT active"
+            ))
+            .execute(&mut conn)
+            .await;
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn)
                 .await;
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
-            });
-        })
-        .join();
+        });
     }
 }

@@ -145,23 +145,13 @@ impl TestStream {
 impl Drop for TestStream {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let client = kinesis_client();
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let _ = client
-                    .delete_stream()
-                    .stream_name(&name)
-                    .enforce_consumer_deletion(true)
-                    .send()
-                    .await;
-            });
-        })
-        .join();
+        crate::clean_up_in_drop(move || async move {
+            let _ = kinesis_client()
+                .delete_stream()
+                .stream_name(&name)
+                .enforce_consumer_deletion(true)
+                .send()
+                .await;
+        });
     }
 }

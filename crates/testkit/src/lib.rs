@@ -33,6 +33,26 @@ pub use fixtures::{
 pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;
 
+/// Runs `cleanup` to completion from a `Drop`: on a thread and a runtime of its own,
+/// since `Drop` runs inside the test's runtime, which is blocked until it returns.
+/// `cleanup` makes its own clients: the test's pool connections on the blocked runtime.
+pub(crate) fn clean_up_in_drop<F, Fut>(cleanup: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(cleanup());
+    })
+    .join();
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
 where

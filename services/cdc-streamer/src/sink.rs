@@ -350,6 +350,17 @@ mod tests {
         }
     }
 
+    /// A writer driven by hand (no task), over a destination that accepts everything.
+    fn idle_writer() -> Writer<Flaky> {
+        Writer::new(
+            Flaky::default(),
+            SharedLsnFeedback::new_shared(),
+            Metrics::new(),
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+    }
+
     fn record(key: &str, n: u8) -> OutRecord {
         OutRecord {
             partition_key: key.into(),
@@ -418,13 +429,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_is_confirmed_only_when_all_before_it_is_accepted() {
-        let mut writer = Writer::new(
-            Flaky::default(),
-            SharedLsnFeedback::new_shared(),
-            Metrics::new(),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        let mut writer = idle_writer();
         writer.push(Item::Record(record("a", 0)));
         writer.push(Item::Commit {
             end_lsn: 100,
@@ -451,13 +456,7 @@ mod tests {
 
     #[test]
     fn batches_respect_the_request_limits() {
-        let mut writer = Writer::new(
-            Flaky::default(),
-            SharedLsnFeedback::new_shared(),
-            Metrics::new(),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        let mut writer = idle_writer();
         for n in 0..600u32 {
             writer.push(Item::Record(OutRecord {
                 partition_key: format!("k{n}"),
@@ -465,13 +464,7 @@ mod tests {
             }));
         }
         assert_eq!(writer.next_batch().len(), MAX_BATCH_RECORDS);
-        let mut writer = Writer::new(
-            Flaky::default(),
-            SharedLsnFeedback::new_shared(),
-            Metrics::new(),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        let mut writer = idle_writer();
         for n in 0..8u32 {
             writer.push(Item::Record(OutRecord {
                 partition_key: format!("k{n}"),

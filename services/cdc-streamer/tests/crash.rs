@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::Value;
-use support::{Setup, Streamer};
+use support::{lsn_value, Setup, Streamer};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -191,9 +191,4 @@ async fn a_snapshot_cut_short_by_a_kill_is_copied_again_whole() {
         .map(|c| c.record.key.as_ref().unwrap()["id"].as_i64().unwrap())
         .collect();
     assert_eq!(copied_again.len(), 5_000, "the second copy is whole");
-}
-
-fn lsn_value(lsn: &str) -> u64 {
-    let (high, low) = lsn.split_once('/').unwrap();
-    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use nudge_domain::db_change::Op;
 use serde_json::{json, Value};
-use support::{Change, Setup, Streamer};
+use support::{lsn_value, Change, Setup, Streamer};
 
 fn schema() -> jsonschema::Validator {
     let path = concat!(
@@ -281,15 +281,7 @@ async fn sigterm_confirms_what_is_in_kinesis_and_a_restart_resends_nothing_older
         "SIGTERM: a clean exit in time\n{}",
         streamer.log()
     );
-    let confirmed: String = setup
-        .sql
-        .query_one(
-            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
-            &[&setup.slot],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let confirmed = setup.confirmed_lsn().await;
     let changes = setup.changes().await;
     let last_commit = changes
         .iter()
@@ -297,8 +289,8 @@ async fn sigterm_confirms_what_is_in_kinesis_and_a_restart_resends_nothing_older
         .max_by_key(|lsn| lsn_value(lsn))
         .unwrap();
     assert!(
-        lsn_value(&confirmed) > lsn_value(&last_commit),
-        "confirmed {confirmed}, last commit {last_commit}"
+        confirmed > lsn_value(&last_commit),
+        "confirmed {confirmed:X}, last commit {last_commit}"
     );
 
     // Restarted: the next change comes, and nothing already confirmed comes again.
@@ -311,32 +303,15 @@ async fn sigterm_confirms_what_is_in_kinesis_and_a_restart_resends_nothing_older
     assert_eq!(changes.len(), 51, "records sent twice after a clean stop");
 }
 
-fn lsn_value(lsn: &str) -> u64 {
-    let (high, low) = lsn.split_once('/').unwrap();
-    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
-}
-
 #[tokio::test]
 async fn on_a_quiet_database_heartbeats_move_the_slot_without_records() {
     let setup = Setup::new("quiet", 1).await;
     let streamer = setup.start(&[("CDC_SNAPSHOT", "never")]).await;
-    let confirmed = || async {
-        let lsn: Option<String> = setup
-            .sql
-            .query_one(
-                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
-                &[&setup.slot],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        lsn_value(&lsn.unwrap())
-    };
-    let before = confirmed().await;
+    let before = setup.confirmed_lsn().await;
     nudge_testkit::eventually(
         "the slot confirmed further with no change",
         Duration::from_secs(30),
-        || async { (confirmed().await > before).then_some(()) },
+        || async { (setup.confirmed_lsn().await > before).then_some(()) },
     )
     .await;
     assert!(

@@ -102,6 +102,20 @@ impl Setup {
         streamer
     }
 
+    /// The slot's confirmed position, as a number.
+    pub async fn confirmed_lsn(&self) -> u64 {
+        let lsn: Option<String> = self
+            .sql
+            .query_one(
+                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        lsn_value(&lsn.expect("the slot has a confirmed position"))
+    }
+
     pub async fn execute(&self, statements: &str) {
         self.sql
             .batch_execute(statements)
@@ -251,4 +265,10 @@ impl Drop for Streamer {
             );
         }
     }
+}
+
+/// `X/Y` (as Postgres prints an LSN) as a number.
+pub fn lsn_value(lsn: &str) -> u64 {
+    let (high, low) = lsn.split_once('/').unwrap();
+    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
 }
