@@ -100,12 +100,14 @@ async fn raw_put_records(count: usize) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Fields drop in order: the streamer first, so that its slot is free when the
+/// database goes.
 struct Running {
-    db: TestDb,
-    stream: TestStream,
-    sql: tokio_postgres::Client,
     streamer: Service,
     metrics: String,
+    sql: tokio_postgres::Client,
+    stream: TestStream,
+    db: TestDb,
 }
 
 async fn start(purpose: &str, logs: &std::path::Path) -> Running {
@@ -119,7 +121,8 @@ async fn start(purpose: &str, logs: &std::path::Path) -> Running {
     let port = free_port();
     let mut env = vec![
         ("DATABASE_URL", db.url.clone()),
-        ("CDC_SLOT", format!("bench_{purpose}")),
+        // Slots are per server: a name of this run's own.
+        ("CDC_SLOT", format!("bench_{purpose}_{}", std::process::id())),
         ("CDC_PUBLICATION", format!("bench_{purpose}")),
         ("CDC_STREAM", stream.name.clone()),
         ("CDC_SNAPSHOT", "never".into()),
@@ -202,9 +205,7 @@ async fn peak(rows: usize, logs: &std::path::Path) -> (f64, (u64, u64)) {
     }
     let rate = rows as f64 / started.elapsed().as_secs_f64();
     let memory = (resident, memory_kib(running.streamer.pid()).1);
-    drop(running.streamer);
-    drop(running.stream);
-    drop(running.db);
+    drop(running);
     (rate, memory)
 }
 
