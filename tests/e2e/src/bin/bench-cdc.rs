@@ -122,7 +122,10 @@ async fn start(purpose: &str, logs: &std::path::Path) -> Running {
     let mut env = vec![
         ("DATABASE_URL", db.url.clone()),
         // Slots are per server: a name of this run's own.
-        ("CDC_SLOT", format!("bench_{purpose}_{}", std::process::id())),
+        (
+            "CDC_SLOT",
+            format!("bench_{purpose}_{}", std::process::id()),
+        ),
         ("CDC_PUBLICATION", format!("bench_{purpose}")),
         ("CDC_STREAM", stream.name.clone()),
         ("CDC_SNAPSHOT", "never".into()),
