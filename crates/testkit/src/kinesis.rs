@@ -31,6 +31,8 @@ pub struct TestStream {
 struct Reader {
     /// Shard id -> the iterator to go on with.
     iterators: std::collections::BTreeMap<String, String>,
+    /// Shard id -> the last sequence number kept (a page served twice is not kept twice).
+    last_sequence: std::collections::BTreeMap<String, String>,
     records: Vec<StreamRecord>,
 }
 
@@ -105,7 +107,8 @@ impl TestStream {
         }
         let shards: Vec<(String, String)> = reader.iterators.clone().into_iter().collect();
         for (shard_id, mut iterator) in shards {
-            loop {
+            // Bounded: a call returns what is there now, even if the shard keeps growing.
+            for _ in 0..100 {
                 let page = self
                     .client
                     .get_records()
@@ -116,7 +119,20 @@ impl TestStream {
                     .expect("get records");
                 let got = page.records();
                 let empty = got.is_empty();
+                let caught_up = page.millis_behind_latest() == Some(0);
                 for record in got {
+                    // Sequence numbers are decimal strings longer than any integer type:
+                    // compared by length, then digit by digit.
+                    let sequence = record.sequence_number();
+                    let last = reader.last_sequence.get(&shard_id);
+                    if last.is_some_and(|last| {
+                        (sequence.len(), sequence) <= (last.len(), last.as_str())
+                    }) {
+                        continue;
+                    }
+                    reader
+                        .last_sequence
+                        .insert(shard_id.clone(), sequence.to_owned());
                     reader.records.push(StreamRecord {
                         shard: shard_id.clone(),
                         partition_key: record.partition_key().unwrap_or_default().to_owned(),
@@ -129,7 +145,7 @@ impl TestStream {
                 };
                 iterator = next;
                 // An open shard always has a next iterator: stop at the present.
-                if empty {
+                if empty || caught_up {
                     break;
                 }
             }

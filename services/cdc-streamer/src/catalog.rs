@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::CdcError;
 
@@ -31,15 +31,9 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Connects with `DATABASE_URL`'s TLS settings (see [`crate::sql`]).
     pub async fn connect(url: &str) -> Result<Self, CdcError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| CdcError::Database(format!("cannot connect: {}", redact(&e))))?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(error = %redact(&error), "catalog connection closed");
-            }
-        });
+        let client = crate::sql::connect(url).await?;
         let database: String = client
             .query_one("SELECT current_database()", &[])
             .await
@@ -331,13 +325,23 @@ impl Catalog {
 }
 
 fn db(error: tokio_postgres::Error) -> CdcError {
-    CdcError::Database(redact(&error))
+    CdcError::Database(describe(&error))
 }
 
 /// A database error's text without anything from the connection string.
-fn redact(error: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db_error) => format!("{}: {}", db_error.code().code(), db_error.message()),
-        None => error.to_string(),
+        None => {
+            // The cause (a refused certificate, a refused connection) is in the sources.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
     }
 }

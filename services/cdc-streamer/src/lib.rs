@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod records;
 pub mod replication;
 pub mod sink;
+pub mod sql;
 pub mod values;
 
 use std::time::Duration;
@@ -55,6 +56,9 @@ pub enum CdcError {
     Replication(String),
     #[error("the Kinesis writer stopped")]
     WriterStopped,
+    /// Asked to stop (SIGTERM) while waiting on Kinesis; not a failure.
+    #[error("stopped")]
+    Stopped,
 }
 
 /// Removes a password from any connection string quoted in a message.
@@ -156,6 +160,7 @@ pub async fn run(
     ));
 
     let mut replicator = Replicator {
+        stop: stop.clone(),
         builder: RecordBuilder {
             database: catalog.database().to_owned(),
             masks: config.masks().map_err(|e| CdcError::Setup(e.to_string()))?,
@@ -168,7 +173,14 @@ pub async fn run(
         metrics.set_healthy(true);
         // Recorded before the slot exists: a crash from here on copies again.
         replicator.catalog.snapshot_started(slot).await?;
-        let (stream, rows) = replicator.copy_snapshot(stream).await?;
+        let (stream, rows) = match replicator.copy_snapshot(stream).await {
+            Err(CdcError::Stopped) => {
+                // Recorded as unfinished: the next start copies again.
+                tracing::info!("stopped during the snapshot; the next start copies again");
+                return Ok(());
+            }
+            copied => copied?,
+        };
         replicator.catalog.snapshot_completed(slot, rows).await?;
         stream
     } else {
@@ -180,7 +192,10 @@ pub async fn run(
         .map_err(|e| CdcError::Replication(redact(&e.to_string())))?;
     metrics.set_healthy(true);
     tracing::info!(slot, stream = %config.cdc_stream, "streaming");
-    let streamed = replicator.stream_changes(&mut stream, &stop).await;
+    let streamed = match replicator.stream_changes(&mut stream, &stop).await {
+        Err(CdcError::Stopped) => Ok(()),
+        other => other,
+    };
     metrics.set_healthy(false);
 
     // Hand back cleanly: what the writer holds goes to Kinesis, and the position it

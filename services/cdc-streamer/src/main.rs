@@ -83,4 +83,12 @@ async fn stop_on_signal(stop: CancellationToken) {
     }
     tracing::info!("stopping: sending what is held to Kinesis, then confirming the slot");
     stop.cancel();
+    // Bounded whatever happens (Kinesis unreachable, a wedged connection): what was not
+    // confirmed is sent again after the restart.
+    tokio::time::sleep(SHUTDOWN_BOUND).await;
+    tracing::error!(?SHUTDOWN_BOUND, "did not stop in time: exiting");
+    std::process::exit(1);
 }
+
+/// The longest a stop may take: the writer's drain (20 s) and some.
+const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(30);

@@ -28,6 +28,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 const KEEPALIVE_WHILE_BLOCKED: Duration = Duration::from_secs(5);
 
 pub struct Replicator {
+    /// Cancelled on SIGTERM: the copy and the hand-over stop waiting on Kinesis.
+    pub stop: CancellationToken,
     pub catalog: Catalog,
     pub builder: RecordBuilder,
     pub items: mpsc::Sender<Item>,
@@ -82,10 +84,7 @@ impl Replicator {
             let record = self
                 .builder
                 .record(&relation, Op::Read, None, Some(image), position);
-            self.items
-                .send(Item::Record(record))
-                .await
-                .map_err(|_| CdcError::WriterStopped)?;
+            self.send(Item::Record(record)).await?;
             total += 1;
             *per_table.entry(relation.table.clone()).or_default() += 1;
             self.metrics.snapshot_row(&relation.table);
@@ -96,11 +95,11 @@ impl Replicator {
         }
         let stream = rows.finish().await.map_err(replication)?;
         let (accepted, all_accepted) = oneshot::channel();
-        self.items
-            .send(Item::Barrier(accepted))
-            .await
-            .map_err(|_| CdcError::WriterStopped)?;
-        all_accepted.await.map_err(|_| CdcError::WriterStopped)?;
+        self.send(Item::Barrier(accepted)).await?;
+        tokio::select! {
+            accepted = all_accepted => accepted.map_err(|_| CdcError::WriterStopped)?,
+            () = self.stop.cancelled() => return Err(CdcError::Stopped),
+        }
         self.metrics.snapshot_running.set(0);
         tracing::info!(rows = total, per_table = ?per_table, "snapshot: copied, and in Kinesis");
         Ok((stream, total))
@@ -218,8 +217,16 @@ impl Replicator {
         Ok((relation, image))
     }
 
+    /// Hands a snapshot item to the writer, waiting while it is full, unless stopped.
+    async fn send(&self, item: Item) -> Result<(), CdcError> {
+        tokio::select! {
+            sent = self.items.send(item) => sent.map_err(|_| CdcError::WriterStopped),
+            () = self.stop.cancelled() => Err(CdcError::Stopped),
+        }
+    }
+
     /// Hands an item to the writer, waiting while it is full, and meanwhile keeps
-    /// the replication connection alive.
+    /// the replication connection alive; unless stopped.
     async fn hand_over(
         &self,
         stream: &mut LogicalReplicationStream,
@@ -231,6 +238,7 @@ impl Replicator {
                     permit.map_err(|_| CdcError::WriterStopped)?.send(item);
                     return Ok(());
                 }
+                () = self.stop.cancelled() => return Err(CdcError::Stopped),
                 () = tokio::time::sleep(KEEPALIVE_WHILE_BLOCKED) => {
                     if let Err(error) = stream.send_feedback().await {
                         tracing::warn!(error = %crate::redact(&error.to_string()), "could not send feedback while Kinesis is behind");

@@ -43,6 +43,25 @@ async fn killed_again_and_again_the_streamer_leaves_no_gap() {
         ))
         .await;
     let mut streamer = setup.start(&[]).await;
+    // The kills start once the snapshot is complete: a copy cut short is made again
+    // from a new slot, and what changed in between arrives as its result, not change by
+    // change (the next test covers that case).
+    nudge_testkit::eventually(
+        "the snapshot complete",
+        Duration::from_secs(120),
+        || async {
+            let done = setup
+                .sql
+                .query(
+                    "SELECT 1 FROM cdc_snapshots WHERE slot_name = $1 AND completed_at IS NOT NULL",
+                    &[&setup.slot],
+                )
+                .await
+                .ok()?;
+            (!done.is_empty()).then_some(())
+        },
+    )
+    .await;
 
     // The workload: upserts of random rows in transactions of 1 to 5, paced so that it
     // spans many kills. Each change moves its row's `n` up by one.

@@ -198,3 +198,34 @@ async fn records_kinesis_refuses_are_retried_until_all_arrive_in_order_per_row()
         );
     }
 }
+
+#[tokio::test]
+async fn with_kinesis_unreachable_a_stop_is_bounded_and_nothing_is_lost() {
+    let setup = Setup::new("outage", 1).await;
+    setup
+        .execute("CREATE TABLE workload (id integer PRIMARY KEY, n integer NOT NULL);")
+        .await;
+    let nowhere = format!("http://127.0.0.1:{}", support::free_port());
+    let mut streamer = setup
+        .start(&[("AWS_ENDPOINT_URL", &nowhere), ("CDC_SNAPSHOT", "never")])
+        .await;
+    setup
+        .execute("INSERT INTO workload (id, n) SELECT g, 0 FROM generate_series(1, 20) g;")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = std::time::Instant::now();
+    assert!(
+        streamer.terminate(Duration::from_secs(40)),
+        "SIGTERM with Kinesis away: a clean exit\n{}",
+        streamer.log()
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(35),
+        "the stop took {:?}",
+        asked.elapsed()
+    );
+
+    // Kinesis back: what was never confirmed comes now.
+    let _streamer = setup.start(&[("CDC_SNAPSHOT", "never")]).await;
+    setup.wait_for_distinct(20, Duration::from_secs(60)).await;
+}

@@ -325,3 +325,68 @@ async fn on_a_quiet_database_heartbeats_move_the_slot_without_records() {
     })
     .await;
 }
+
+/// The certificate of the test server (`./nudge test` makes it).
+fn test_server_ca() -> String {
+    std::env::var("NUDGE_TEST_LOGICAL_PG_CA")
+        .expect("NUDGE_TEST_LOGICAL_PG_CA is not set: run the tests with ./nudge test")
+}
+
+#[tokio::test]
+async fn with_sslmode_verify_full_every_connection_is_encrypted() {
+    let setup = Setup::new("tls", 1).await;
+    setup
+        .execute("CREATE TABLE workload (id integer PRIMARY KEY, n integer NOT NULL);")
+        .await;
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        setup.db.url,
+        test_server_ca()
+    );
+    let _streamer = setup
+        .start(&[("DATABASE_URL", &url), ("CDC_SNAPSHOT", "never")])
+        .await;
+    setup
+        .execute("INSERT INTO workload (id, n) VALUES (1, 0);")
+        .await;
+    setup.wait_for_distinct(1, Duration::from_secs(60)).await;
+    // The streamer's connections (catalog, heartbeat, replication); not this test's own.
+    let row = setup
+        .sql
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+               AND a.backend_type IN ('client backend', 'walsender')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (encrypted, plain): (i64, i64) = (row.get(0), row.get(1));
+    assert!(encrypted >= 3, "{encrypted} encrypted connections");
+    assert_eq!(plain, 0, "a connection without TLS");
+}
+
+#[tokio::test]
+async fn a_server_certificate_no_trusted_authority_signed_is_refused() {
+    let setup = Setup::new("tlsbad", 1).await;
+    // verify-full without sslrootcert trusts the public CAs, which did not sign the
+    // test server's self-signed certificate.
+    let url = format!("{}?sslmode=verify-full", setup.db.url);
+    let mut streamer = Streamer::start(setup.env(&[("DATABASE_URL", &url)]), &setup.logs);
+    assert_eq!(streamer.wait_exit(Duration::from_secs(30)), Some(false));
+    let log = streamer.log();
+    assert!(log.contains("certificate"), "{log}");
+    let slots = setup
+        .sql
+        .query(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+            &[&setup.slot],
+        )
+        .await
+        .unwrap();
+    assert!(
+        slots.is_empty(),
+        "nothing was set up over an untrusted connection"
+    );
+}

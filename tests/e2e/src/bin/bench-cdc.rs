@@ -107,7 +107,8 @@ struct Running {
     metrics: String,
     sql: tokio_postgres::Client,
     stream: TestStream,
-    db: TestDb,
+    /// Held for its lifetime: dropped (the database with it) last.
+    _db: TestDb,
 }
 
 async fn start(purpose: &str, logs: &std::path::Path) -> Running {
@@ -150,7 +151,7 @@ async fn start(purpose: &str, logs: &std::path::Path) -> Running {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Running {
-        db,
+        _db: db,
         stream,
         sql,
         streamer,
