@@ -4,7 +4,8 @@
 //!
 //! The streamer talks to LocalStack through a fault proxy: for `PutRecords` it forwards
 //! only a random part of the records and answers the rest with
-//! `ProvisionedThroughputExceededException`, in Kinesis's own response shape.
+//! `ProvisionedThroughputExceededException`, in Kinesis's own response shape; every
+//! fifth request it fails whole.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,6 +31,7 @@ struct Proxy {
     http: reqwest::Client,
     refused: Arc<AtomicU64>,
     failed_requests: Arc<AtomicU64>,
+    put_requests: Arc<AtomicU64>,
 }
 
 async fn forward(proxy: web::Data<Proxy>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -42,8 +44,8 @@ async fn forward(proxy: web::Data<Proxy>, request: HttpRequest, body: web::Bytes
     if !target.ends_with(".PutRecords") {
         return pass_through(&proxy, &request, body.to_vec()).await;
     }
-    // One request in ten fails as a whole.
-    if rand::rng().random_bool(0.1) {
+    // Every fifth request fails as a whole (counted, not drawn: it always happens).
+    if proxy.put_requests.fetch_add(1, Ordering::Relaxed) % 5 == 2 {
         proxy.failed_requests.fetch_add(1, Ordering::Relaxed);
         return HttpResponse::BadRequest()
             .content_type("application/x-amz-json-1.1")
@@ -126,6 +128,7 @@ async fn records_kinesis_refuses_are_retried_until_all_arrive_in_order_per_row()
         http: reqwest::Client::new(),
         refused: Arc::default(),
         failed_requests: Arc::default(),
+        put_requests: Arc::default(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
