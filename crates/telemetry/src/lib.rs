@@ -9,6 +9,8 @@
 //!
 //! `traceparent` helpers carry a span's context through a queue message attribute.
 
+pub mod metrics_server;
+
 use std::collections::HashMap;
 
 use opentelemetry::propagation::TextMapPropagator;

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -161,40 +160,22 @@ impl Metrics {
     }
 }
 
+impl nudge_telemetry::metrics_server::Scrape for Metrics {
+    fn scrape(&self) -> String {
+        self.encode()
+    }
+
+    /// Copying or streaming.
+    fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+/// `/metrics`, and `/healthz`: 200 while copying or streaming, 503 otherwise.
 pub fn serve(
     listener: std::net::TcpListener,
     metrics: Metrics,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(metrics.clone()))
-            .route("/metrics", web::get().to(scrape))
-            .route("/healthz", web::get().to(health))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    Ok(tokio::spawn(async move {
-        tokio::select! {
-            _ = server => {}
-            () = stop.cancelled() => handle.stop(true).await,
-        }
-    }))
-}
-
-async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.encode())
-}
-
-async fn health(metrics: web::Data<Metrics>) -> HttpResponse {
-    if metrics.healthy.load(Ordering::Relaxed) {
-        HttpResponse::Ok().body("streaming")
-    } else {
-        HttpResponse::ServiceUnavailable().body("not streaming")
-    }
+    nudge_telemetry::metrics_server::serve(listener, metrics, stop)
 }

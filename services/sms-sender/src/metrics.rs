@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use nudge_queue::{QueueDepth, SqsQueue};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -204,34 +203,19 @@ impl Drop for InFlight {
 }
 
 /// Serves `/metrics` (and `/healthz`, a liveness check) on `listener` until `stop`.
+impl nudge_telemetry::metrics_server::Scrape for Metrics {
+    fn scrape(&self) -> String {
+        self.encode()
+    }
+}
+
+/// `/metrics` and `/healthz` (always 200 while the process runs) on `listener`.
 pub fn serve(
     listener: std::net::TcpListener,
     metrics: Metrics,
     stop: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(metrics.clone()))
-            .route("/metrics", web::get().to(scrape))
-            .route("/healthz", web::get().to(HttpResponse::Ok))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    Ok(tokio::spawn(async move {
-        tokio::select! {
-            _ = server => {}
-            () = stop.cancelled() => handle.stop(true).await,
-        }
-    }))
-}
-
-async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.encode())
+    nudge_telemetry::metrics_server::serve(listener, metrics, stop)
 }
 
 /// Samples the depth of `queue` and of its dead-letter queue until `stop`.
