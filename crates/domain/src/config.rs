@@ -28,6 +28,22 @@ where
     })
 }
 
+/// A listening address that can be switched off: `host:port` (an IP address; port 0
+/// picks one) or `off`. `name` is the variable, for the error.
+pub fn optional_listen_address(
+    name: &str,
+    value: &str,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        ConfigError::Invalid(format!(
+            "{name} must be host:port (an IP address) or 'off', not '{value}'"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,8 +242,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// The streamer's own bookkeeping table (never published).
-    async fn ensure_snapshot_table(&self) -> Result<(), CdcError> {
+    /// The streamer's own bookkeeping table (never published); made once at start,
+    /// before [`snapshot_state`](Self::snapshot_state).
+    pub async fn ensure_snapshot_table(&self) -> Result<(), CdcError> {
         self.client
             .batch_execute(
                 "CREATE TABLE IF NOT EXISTS cdc_snapshots (\
@@ -258,7 +259,6 @@ impl Catalog {
 
     /// `None`: no snapshot was ever started for this slot; `Some(done)` otherwise.
     pub async fn snapshot_state(&self, slot: &str) -> Result<Option<bool>, CdcError> {
-        self.ensure_snapshot_table().await?;
         let rows = self
             .client
             .query(
@@ -273,7 +273,6 @@ impl Catalog {
     /// Recorded before the slot is created: a crash anywhere before
     /// [`snapshot_completed`](Self::snapshot_completed) makes the next start copy again.
     pub async fn snapshot_started(&self, slot: &str) -> Result<(), CdcError> {
-        self.ensure_snapshot_table().await?;
         self.client
             .execute(
                 "INSERT INTO cdc_snapshots (slot_name) VALUES ($1) \

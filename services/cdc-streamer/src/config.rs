@@ -193,15 +193,10 @@ impl Config {
 
     /// The metrics listener's address; `None` when metrics are off.
     pub fn metrics_address(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-        if self.cdc_metrics_address.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        self.cdc_metrics_address.parse().map(Some).map_err(|_| {
-            ConfigError::Invalid(format!(
-                "CDC_METRICS_ADDRESS must be host:port (an IP address) or 'off', not '{}'",
-                self.cdc_metrics_address
-            ))
-        })
+        nudge_domain::config::optional_listen_address(
+            "CDC_METRICS_ADDRESS",
+            &self.cdc_metrics_address,
+        )
     }
 }
 

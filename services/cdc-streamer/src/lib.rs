@@ -114,6 +114,7 @@ pub async fn run(
     let mode = config
         .snapshot_mode()
         .map_err(|e| CdcError::Setup(e.to_string()))?;
+    catalog.ensure_snapshot_table().await?;
     let slot_exists = catalog.slot_exists(slot).await?;
     let copy = match (mode, slot_exists, catalog.snapshot_state(slot).await?) {
         (SnapshotMode::Never, _, _) => false,

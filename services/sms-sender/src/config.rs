@@ -138,15 +138,10 @@ impl Config {
     pub fn metrics_address(
         &self,
     ) -> Result<Option<std::net::SocketAddr>, nudge_domain::config::ConfigError> {
-        if self.sender_metrics_address.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        self.sender_metrics_address.parse().map(Some).map_err(|_| {
-            nudge_domain::config::ConfigError::Invalid(format!(
-                "SENDER_METRICS_ADDRESS must be host:port (an IP address) or 'off', not '{}'",
-                self.sender_metrics_address
-            ))
-        })
+        nudge_domain::config::optional_listen_address(
+            "SENDER_METRICS_ADDRESS",
+            &self.sender_metrics_address,
+        )
     }
 
     /// The throughput limits, with the per-number overrides parsed.
