@@ -8,10 +8,10 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --profile dist --locked \
-        -p messaging-api -p sms-sender -p webhook-listener -p cdc-streamer -p provider-sandbox \
+        -p messaging-api -p sms-sender -p webhook-listener -p cdc-streamer -p lead-search -p provider-sandbox \
     && mkdir -p /out \
     && cp target/dist/messaging-api target/dist/sms-sender target/dist/webhook-listener \
-        target/dist/cdc-streamer target/dist/provider-sandbox /out/
+        target/dist/cdc-streamer target/dist/lead-search target/dist/provider-sandbox /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -17,6 +17,8 @@ pub mod customers;
 pub mod error;
 pub mod idempotency;
 pub mod inbound;
+pub mod lead_searches;
+pub mod leads;
 pub mod limits;
 mod locks;
 pub mod messages;

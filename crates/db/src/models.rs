@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::schema::{
     api_keys, bot_rules, campaigns, consent_events, conversations, customers, inbound_messages,
-    message_events, messages, outbox, queue_rejections, shops, templates, tenants,
-    webhook_attempts, webhook_deliveries, webhook_endpoints,
+    lead_searches, leads, message_events, messages, outbox, queue_rejections, shops, templates,
+    tenants, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -352,4 +352,48 @@ pub struct WebhookAttempt {
     pub response_status: Option<i32>,
     pub error: Option<String>,
     pub duration_ms: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = lead_searches, check_for_backend(diesel::pg::Pg))]
+pub struct LeadSearch {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// A `nudge_domain::LeadQuery`.
+    pub query: Value,
+    pub max_results: i32,
+    /// `queued`, `running`, `waiting`, `completed`, `cancelled` or `failed`.
+    pub status: String,
+    pub provider: Option<String>,
+    pub next_offset: i32,
+    pub pages_fetched: i32,
+    pub results_seen: i32,
+    pub leads_new: i32,
+    pub duplicates: i32,
+    pub skipped: i32,
+    pub errors: i32,
+    pub last_error: Option<String>,
+    pub waiting_reason: Option<String>,
+    pub resume_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = leads, check_for_backend(diesel::pg::Pg))]
+pub struct Lead {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// Canonical: `https://www.linkedin.com/in/<slug>`.
+    pub profile_url: String,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
 }

@@ -140,6 +140,64 @@ diesel::table! {
 }
 
 diesel::table! {
+    lead_search_budget (scope, day) {
+        scope -> Text,
+        day -> Date,
+        queries -> Int4,
+    }
+}
+
+diesel::table! {
+    lead_search_leads (lead_search_id, lead_id) {
+        tenant_id -> Uuid,
+        lead_search_id -> Uuid,
+        lead_id -> Uuid,
+        found_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lead_searches (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        query -> Jsonb,
+        max_results -> Int4,
+        status -> Text,
+        provider -> Nullable<Text>,
+        next_offset -> Int4,
+        pages_fetched -> Int4,
+        results_seen -> Int4,
+        leads_new -> Int4,
+        duplicates -> Int4,
+        skipped -> Int4,
+        errors -> Int4,
+        last_error -> Nullable<Text>,
+        waiting_reason -> Nullable<Text>,
+        resume_at -> Nullable<Timestamptz>,
+        worker_id -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        profile_url -> Text,
+        name -> Text,
+        headline -> Nullable<Text>,
+        company -> Nullable<Text>,
+        location -> Nullable<Text>,
+        first_seen_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     message_events (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -319,6 +377,8 @@ diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
+diesel::joinable!(lead_searches -> tenants (tenant_id));
+diesel::joinable!(leads -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
 diesel::joinable!(messages -> inbound_messages (in_reply_to));
@@ -339,6 +399,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     idempotency_keys,
     inbound_messages,
+    lead_search_budget,
+    lead_search_leads,
+    lead_searches,
+    leads,
     message_events,
     messages,
     outbox,

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{ConversationId, InboundMessageId, MessageId, ShopId, TenantId};
+use crate::ids::{ConversationId, InboundMessageId, LeadSearchId, MessageId, ShopId, TenantId};
 use crate::phone::PhoneNumber;
 
 /// A payload type that travels in an envelope.
@@ -140,6 +140,18 @@ pub struct InboundSmsV1 {
 
 impl MessageKind for InboundSmsV1 {
     const TYPE: &'static str = "inbound_sms.v1";
+}
+
+/// `lead_searches.v1`: a lead search to work (or to go on with, after a wait). The
+/// search's row holds the query and the progress; the payload only names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadSearchV1 {
+    pub lead_search_id: LeadSearchId,
+}
+
+impl MessageKind for LeadSearchV1 {
+    const TYPE: &'static str = "lead_search.v1";
 }
 
 #[cfg(test)]

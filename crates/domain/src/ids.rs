@@ -79,6 +79,14 @@ typed_id!(
     MessageId
 );
 typed_id!(
+    /// A lead search: a job worked by `lead-search`.
+    LeadSearchId
+);
+typed_id!(
+    /// A person found by lead searches, once per tenant and profile URL.
+    LeadId
+);
+typed_id!(
     /// A template sent to a segment of a shop's customers.
     CampaignId
 );

@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod ids;
 pub mod intent;
 pub mod keywords;
+pub mod lead_query;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;
@@ -28,13 +29,14 @@ pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
 pub use db_change::DbChangeV1;
 pub use delivery::{next_status, ProviderStatus};
 pub use envelope::{
-    Envelope, EnvelopeError, InboundSmsV1, MessageKind, OutboundSmsV1, RawEnvelope,
+    Envelope, EnvelopeError, InboundSmsV1, LeadSearchV1, MessageKind, OutboundSmsV1, RawEnvelope,
 };
 pub use ids::{
-    BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, MessageId, ShopId,
-    TemplateId, TenantId, WebhookEndpointId,
+    BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, LeadId, LeadSearchId,
+    MessageId, ShopId, TemplateId, TenantId, WebhookEndpointId,
 };
 pub use keywords::{ComplianceKeyword, ComplianceKeywords};
+pub use lead_query::{LeadQuery, LeadQueryProblem};
 pub use message::{MessageEventType, MessageOrigin, MessageStatus};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use quiet_hours::{phone_time_zone, recipient_zone, QuietHours};

@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 
 use nudge_domain::{
-    ConversationId, DbChangeV1, Envelope, InboundMessageId, InboundSmsV1, MessageId, MessageKind,
-    OutboundSmsV1, PhoneNumber, ShopId, TenantId,
+    ConversationId, DbChangeV1, Envelope, InboundMessageId, InboundSmsV1, LeadSearchId,
+    LeadSearchV1, MessageId, MessageKind, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
 };
 use serde_json::{json, Value};
 
@@ -156,8 +156,54 @@ fn outbound_sms_v1_schema_and_rust_agree_on_what_is_invalid() {
 }
 
 #[test]
+fn lead_search_v1_schema_and_rust_agree() {
+    let validator = validator(LeadSearchV1::TYPE);
+    let sample = || {
+        let envelope = Envelope::new(
+            TenantId::new(),
+            LeadSearchV1 {
+                lead_search_id: LeadSearchId::new(),
+            },
+        );
+        serde_json::to_value(envelope.to_raw().unwrap()).unwrap()
+    };
+    let valid = sample();
+    assert!(validator.is_valid(&valid), "{valid}");
+    Envelope::<LeadSearchV1>::from_json(&valid.to_string()).unwrap();
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "wrong type",
+            Box::new(|v| v["type"] = json!("lead_search.v2")),
+        ),
+        (
+            "not an id",
+            Box::new(|v| v["payload"]["lead_search_id"] = json!("42")),
+        ),
+        (
+            "the query itself",
+            Box::new(|v| v["payload"]["query"] = json!({})),
+        ),
+    ];
+    for (what, mutate) in mutations {
+        let mut invalid = sample();
+        mutate(&mut invalid);
+        assert!(!validator.is_valid(&invalid), "schema accepted: {what}");
+        assert!(
+            Envelope::<LeadSearchV1>::from_json(&invalid.to_string()).is_err(),
+            "Rust accepted: {what}"
+        );
+    }
+}
+
+#[test]
 fn every_schema_file_is_a_known_message_type() {
-    let known = [OutboundSmsV1::TYPE, InboundSmsV1::TYPE, DbChangeV1::TYPE];
+    let known = [
+        OutboundSmsV1::TYPE,
+        InboundSmsV1::TYPE,
+        LeadSearchV1::TYPE,
+        DbChangeV1::TYPE,
+    ];
     for entry in std::fs::read_dir(schema_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(kind) = name.strip_suffix(".json") {

@@ -10,6 +10,7 @@
 //! `traceparent` helpers carry a span's context through a queue message attribute.
 
 pub mod metrics_server;
+pub mod shutdown;
 
 use std::collections::HashMap;
 

@@ -74,7 +74,7 @@ mod defaults {
         "nudge_cdc".into()
     }
     pub fn exclude() -> String {
-        "outbox,send_rate_buckets,api_key_usage,idempotency_keys".into()
+        "outbox,send_rate_buckets,api_key_usage,idempotency_keys,lead_search_budget".into()
     }
     pub fn stream() -> String {
         "db-changes".into()

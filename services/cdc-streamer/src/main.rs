@@ -69,18 +69,7 @@ async fn run() -> anyhow::Result<()> {
 }
 
 async fn stop_on_signal(stop: CancellationToken) {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                return;
-            }
-        };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    nudge_telemetry::shutdown::requested().await;
     tracing::info!("stopping: sending what is held to Kinesis, then confirming the slot");
     stop.cancel();
     // Bounded whatever happens (Kinesis unreachable, a wedged connection): what was not

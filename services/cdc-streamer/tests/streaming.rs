@@ -390,3 +390,62 @@ async fn a_server_certificate_no_trusted_authority_signed_is_refused() {
         "nothing was set up over an untrusted connection"
     );
 }
+
+#[tokio::test]
+async fn leads_stream_like_any_merchant_data_under_the_same_masks_and_budgets_do_not() {
+    let setup = Setup::new("leads", 1).await;
+    let _streamer = setup
+        .start(&[
+            ("CDC_SNAPSHOT", "never"),
+            ("CDC_MASK", "leads.name=hash,leads.headline=drop"),
+            ("CDC_HASH_KEY", "test-hash-key"),
+        ])
+        .await;
+    let mut conn = setup.db.connect().await;
+    let (tenant, _) = nudge_testkit::tenant_with_shop(&mut conn, "leads").await;
+    let search = nudge_domain::LeadSearchId::new();
+    let lead = nudge_domain::LeadId::new();
+    setup
+        .execute(&format!(
+            "INSERT INTO lead_search_budget (scope, day, queries) VALUES ('tenant:{tenant}', current_date, 1);
+             INSERT INTO lead_searches (id, tenant_id, query, max_results)
+               VALUES ('{search}', '{tenant}', '{{\"keywords\": [\"ecommerce\"]}}', 10);
+             INSERT INTO leads (id, tenant_id, profile_url, name, headline, company)
+               VALUES ('{lead}', '{tenant}', 'https://www.linkedin.com/in/jane', 'Jane Doe', 'Head of Growth', 'Acme');
+             INSERT INTO lead_search_leads (tenant_id, lead_search_id, lead_id)
+               VALUES ('{tenant}', '{search}', '{lead}');"
+        ))
+        .await;
+    let tables = ["lead_searches", "leads", "lead_search_leads"];
+    let changes = nudge_testkit::eventually(
+        "the search, the lead and their link on the stream",
+        Duration::from_secs(60),
+        || async {
+            let changes = setup.changes().await;
+            tables
+                .iter()
+                .all(|t| changes.iter().any(|c| c.record.source.table == *t))
+                .then_some(changes)
+        },
+    )
+    .await;
+    let lead = changes
+        .iter()
+        .find(|c| c.record.source.table == "leads")
+        .unwrap();
+    assert_eq!(lead.after_field("company"), Some(&json!("Acme")));
+    assert_eq!(
+        lead.after_field("profile_url"),
+        Some(&json!("https://www.linkedin.com/in/jane"))
+    );
+    let name = lead.after_field("name").unwrap().as_str().unwrap();
+    assert_ne!(name, "Jane Doe", "hashed by CDC_MASK");
+    assert_eq!(name.len(), 64, "an HMAC-SHA256 in hex: {name}");
+    assert_eq!(lead.after_field("headline"), None, "dropped by CDC_MASK");
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.record.source.table != "lead_search_budget"),
+        "the budget table is bookkeeping, excluded by default"
+    );
+}

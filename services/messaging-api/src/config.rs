@@ -17,6 +17,9 @@ pub struct Config {
     /// Queue name (resolved with GetQueueUrl) or full URL of the outbound queue.
     #[serde(default = "defaults::outbound_queue")]
     pub outbound_sms_queue: String,
+    /// Queue name or full URL of the lead-search queue.
+    #[serde(default = "defaults::lead_searches_queue")]
+    pub lead_searches_queue: String,
     /// How often the outbox relay looks for work when nothing wakes it (milliseconds).
     #[serde(default = "defaults::relay_interval_ms")]
     pub outbox_relay_interval_ms: u64,
@@ -42,6 +45,9 @@ mod defaults {
     }
     pub fn outbound_queue() -> String {
         "outbound-sms".into()
+    }
+    pub fn lead_searches_queue() -> String {
+        "lead-searches".into()
     }
     pub fn relay_interval_ms() -> u64 {
         1_000

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod leads;
 pub mod limits;
 pub mod openapi;
 pub mod request_span;

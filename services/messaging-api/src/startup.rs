@@ -25,6 +25,8 @@ pub struct AppState {
     pub outbound_queue: SqsQueue,
     /// Wakes the outbox relay as soon as a message is accepted.
     pub relay_wakeup: Arc<Notify>,
+    /// Wakes the relay of the lead-search queue as soon as a search is accepted.
+    pub lead_search_wakeup: Arc<Notify>,
     /// Wakes the campaign expander as soon as a campaign is created.
     pub campaign_wakeup: Arc<Notify>,
     /// Where merchants' webhook and fulfilment URLs may point.
@@ -63,6 +65,15 @@ impl Application {
             Duration::from_millis(config.outbox_relay_interval_ms),
             stop_background.clone(),
         ));
+        let lead_search_wakeup = Arc::new(Notify::new());
+        let lead_search_relay = tokio::spawn(nudge_queue::relay::run(
+            pool.clone(),
+            nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
+            SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.lead_searches_queue),
+            lead_search_wakeup.clone(),
+            Duration::from_millis(config.outbox_relay_interval_ms),
+            stop_background.clone(),
+        ));
         let campaign_wakeup = Arc::new(Notify::new());
         let expander = tokio::spawn(crate::campaigns::expander::run(
             pool.clone(),
@@ -80,6 +91,7 @@ impl Application {
             pool,
             outbound_queue: queue,
             relay_wakeup: wakeup,
+            lead_search_wakeup,
             campaign_wakeup,
             webhook_policy: config.target_policy()?,
         });
@@ -108,7 +120,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            background: vec![relay, expander, housekeeping],
+            background: vec![relay, lead_search_relay, expander, housekeeping],
             stop_background,
         })
     }

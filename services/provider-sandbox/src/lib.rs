@@ -8,9 +8,13 @@
 //! (`sent`, then `delivered` or an error for its magic numbers) to each message's
 //! `StatusCallback`, as Twilio does, and `POST /sandbox/inbound` makes a customer text
 //! one of our numbers (a signed post to `SANDBOX_INBOUND_URL`).
+//!
+//! It also stands in for the web search APIs of `lead-search` (`search`): Google
+//! Custom Search, Brave Search and SearXNG, over one made-up corpus.
 
 pub mod callbacks;
 pub mod inbound;
+pub mod search;
 pub mod store;
 pub mod twilio;
 
@@ -84,6 +88,7 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .build()
             .map_err(std::io::Error::other)?,
     );
+    let search = web::Data::new(search::SearchState::default());
     let inbound_target = web::Data::new(InboundTarget {
         url: config.sandbox_inbound_url.clone(),
     });
@@ -93,7 +98,9 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .app_data(http.clone())
             .app_data(credentials.clone())
             .app_data(inbound_target.clone())
+            .app_data(search.clone())
             .configure(twilio::configure)
+            .configure(search::configure)
             .service(inbound::inject)
     })
     .listen(listener)?

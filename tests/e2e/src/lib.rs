@@ -197,6 +197,8 @@ impl BenchApp {
             http_host: "127.0.0.1".into(),
             http_port: 0,
             outbound_sms_queue: queue.url.clone(),
+            // No lead searches in the benchmarks: a queue that is never written.
+            lead_searches_queue: queue.dlq_url.clone(),
             outbox_relay_interval_ms: 200,
             campaign_page_size,
             webhook_targets: "public".into(),

@@ -8,6 +8,8 @@ pub(crate) mod conversations;
 pub(crate) mod customers;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod lead_searches;
+pub(crate) mod leads;
 pub(crate) mod messages;
 pub(crate) mod shops;
 pub(crate) mod templates;
@@ -36,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(campaigns::configure)
                 .configure(conversations::configure)
                 .configure(bot_rules::configure)
-                .configure(webhook_endpoints::configure),
+                .configure(webhook_endpoints::configure)
+                .configure(lead_searches::configure)
+                .configure(leads::configure),
         );
 }

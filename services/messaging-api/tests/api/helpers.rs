@@ -15,6 +15,8 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDb,
     pub queue: TestQueue,
+    /// Where accepted lead searches go (no worker reads it in these tests).
+    pub lead_queue: TestQueue,
     pub api_key: String,
     pub tenant_id: String,
     pub client: reqwest::Client,
@@ -33,6 +35,7 @@ pub struct Overrides {
 fn config(
     database_url: String,
     queue: &TestQueue,
+    lead_queue: &TestQueue,
     campaign_page_size: Option<i64>,
     webhook_targets: Option<&str>,
 ) -> Config {
@@ -42,6 +45,7 @@ fn config(
         http_host: "127.0.0.1".into(),
         http_port: 0,
         outbound_sms_queue: queue.url.clone(),
+        lead_searches_queue: lead_queue.url.clone(),
         outbox_relay_interval_ms: 200,
         campaign_page_size: campaign_page_size.unwrap_or(200),
         webhook_targets: webhook_targets.unwrap_or("public").into(),
@@ -58,10 +62,12 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     TELEMETRY.get_or_init(|| nudge_telemetry::init("messaging-api-test").ok());
     let db = TestDb::new().await;
     let queue = TestQueue::new("outbound", 3).await;
+    let lead_queue = TestQueue::new("lead-searches", 3).await;
     let overrides = overrides(&db);
     let config = config(
         overrides.database_url.unwrap_or_else(|| db.url.clone()),
         &queue,
+        &lead_queue,
         overrides.campaign_page_size,
         overrides.webhook_targets,
     );
@@ -81,6 +87,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         address,
         db,
         queue,
+        lead_queue,
         api_key: created["api_key"].as_str().unwrap().to_owned(),
         tenant_id: created["tenant_id"].as_str().unwrap().to_owned(),
         client: reqwest::Client::builder()
@@ -94,7 +101,13 @@ impl TestApp {
     /// Starts another replica of the app on the same database and queue (its relay and
     /// campaign expander compete with the first's); returns its address.
     pub async fn spawn_replica(&self, campaign_page_size: Option<i64>) -> String {
-        let config = config(self.db.url.clone(), &self.queue, campaign_page_size, None);
+        let config = config(
+            self.db.url.clone(),
+            &self.queue,
+            &self.lead_queue,
+            campaign_page_size,
+            None,
+        );
         let app = Application::build(config, &localstack_config())
             .await
             .expect("build replica");
@@ -145,6 +158,60 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
+    }
+
+    /// A lead search of this tenant (through the API) that has found `leads`, stored
+    /// the way `lead-search` stores a page. Returns the search as the API shows it.
+    pub async fn lead_search_with_leads(
+        &self,
+        leads: &[nudge_db::lead_searches::FoundLead],
+    ) -> Value {
+        let response = self
+            .post(
+                "/v1/lead-searches",
+                &json!({"query": {"job_titles": ["Head of Growth"]}, "max_results": 100}),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+        let search: Value = response.json().await.unwrap();
+        let id: nudge_domain::LeadSearchId = search["id"].as_str().unwrap().parse().unwrap();
+        let tenant: nudge_domain::TenantId = self.tenant_id.parse().unwrap();
+        let mut conn = self.db.connect().await;
+        let claim = nudge_db::lead_searches::claim(
+            &mut conn,
+            tenant,
+            id,
+            "test-worker",
+            "google",
+            chrono::Duration::seconds(60),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(claim, nudge_db::lead_searches::Claim::Claimed(_)));
+        let results = i32::try_from(leads.len()).unwrap();
+        nudge_db::lead_searches::record_page(
+            &mut conn,
+            tenant,
+            id,
+            "test-worker",
+            chrono::Duration::seconds(60),
+            &nudge_db::lead_searches::PageRecord {
+                offset: 0,
+                next_offset: 10,
+                results,
+                skipped: 0,
+                leads: leads.to_vec(),
+                finished: true,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        self.get(&format!("/v1/lead-searches/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn create_template(&self, name: &str, body: &str) -> Value {

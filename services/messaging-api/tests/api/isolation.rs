@@ -131,6 +131,16 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         .json()
         .await
         .unwrap();
+    let lead_search = app
+        .lead_search_with_leads(&[nudge_db::lead_searches::FoundLead {
+            profile_url: "https://www.linkedin.com/in/a-tenants-lead".into(),
+            name: "A's lead".into(),
+            headline: None,
+            company: None,
+            location: None,
+        }])
+        .await;
+    let lead: Value = app.get("/v1/leads").await.json().await.unwrap();
     let ids: BTreeMap<&str, String> = [
         ("shops", shop_id.clone()),
         ("customers", customer["id"].as_str().unwrap().to_owned()),
@@ -144,6 +154,11 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             "webhook-endpoints",
             endpoint["id"].as_str().unwrap().to_owned(),
         ),
+        (
+            "lead-searches",
+            lead_search["id"].as_str().unwrap().to_owned(),
+        ),
+        ("leads", lead["data"][0]["id"].as_str().unwrap().to_owned()),
     ]
     .into();
     let intruder = app.other_tenant().await;
@@ -295,6 +310,29 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         (
             (Method::GET, "/webhook-endpoints/{id}/deliveries"),
             Case::ById("webhook-endpoints", json!(null)),
+        ),
+        ((Method::GET, "/lead-searches"), Case::List),
+        (
+            (Method::POST, "/lead-searches"),
+            Case::CreateOwn(json!({"query": {"keywords": ["B's own search"]}})),
+        ),
+        (
+            (Method::GET, "/lead-searches/{id}"),
+            Case::ById("lead-searches", json!(null)),
+        ),
+        (
+            (Method::POST, "/lead-searches/{id}/cancel"),
+            Case::ById("lead-searches", json!({})),
+        ),
+        ((Method::GET, "/leads"), Case::List),
+        ((Method::GET, "/leads.csv"), Case::List),
+        (
+            (Method::GET, "/leads/{id}"),
+            Case::ById("leads", json!(null)),
+        ),
+        (
+            (Method::DELETE, "/leads/{id}"),
+            Case::ById("leads", json!(null)),
         ),
     ]);
 

@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod isolation;
+mod leads;
 mod limits;
 mod messages;
 mod openapi;

@@ -620,6 +620,50 @@ async fn real_answers_match_the_description() {
     )
     .await;
 
+    // Lead searches and leads.
+    let (status, search) = c
+        .call(
+            &app,
+            M::POST,
+            "/v1/lead-searches",
+            "/v1/lead-searches",
+            Some(json!({"query": {"job_titles": ["Head of Growth"], "locations": ["Berlin"]}})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let search_path = format!("/v1/lead-searches/{}", search["id"].as_str().unwrap());
+    c.call(&app, M::GET, "/v1/lead-searches", "/v1/lead-searches", None)
+        .await;
+    c.call(&app, M::GET, "/v1/lead-searches/{id}", &search_path, None)
+        .await;
+    c.call(
+        &app,
+        M::POST,
+        "/v1/lead-searches/{id}/cancel",
+        &format!("{search_path}/cancel"),
+        Some(json!({})),
+    )
+    .await;
+    app.lead_search_with_leads(&[nudge_db::lead_searches::FoundLead {
+        profile_url: "https://www.linkedin.com/in/jane".into(),
+        name: "Jane Doe".into(),
+        headline: Some("Head of Growth".into()),
+        company: Some("Acme".into()),
+        location: None,
+    }])
+    .await;
+    let (_, leads) = c.call(&app, M::GET, "/v1/leads", "/v1/leads", None).await;
+    let (status, csv) = c
+        .call(&app, M::GET, "/v1/leads.csv", "/v1/leads.csv", None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(csv.as_str().unwrap().contains("Jane Doe"));
+    let lead_path = format!("/v1/leads/{}", leads["data"][0]["id"].as_str().unwrap());
+    c.call(&app, M::GET, "/v1/leads/{id}", &lead_path, None)
+        .await;
+    c.call(&app, M::DELETE, "/v1/leads/{id}", &lead_path, None)
+        .await;
+
     // Errors any request can meet.
     let response = app
         .request(M::GET, "/v1/shops", "nudge_not-a-key")

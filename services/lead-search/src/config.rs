@@ -1,0 +1,157 @@
+//! `lead-search`'s configuration, from environment variables (docs/configuration.md).
+//! The provider's own variables (`GOOGLE_CSE_*`, `BRAVE_SEARCH_*`, `SEARXNG_*`) are read
+//! by its module (`crate::providers`).
+
+use nudge_domain::config::ConfigError;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub database_url: SecretString,
+    #[serde(default = "defaults::pool_size")]
+    pub database_pool_size: usize,
+    /// Queue name or full URL of the lead-search queue.
+    #[serde(default = "defaults::queue")]
+    pub lead_searches_queue: String,
+    /// `google`, `brave` or `searxng`.
+    pub lead_search_provider: String,
+    /// Searches worked at once by this replica.
+    #[serde(default = "defaults::concurrency")]
+    pub lead_search_concurrency: usize,
+    /// Provider queries a tenant may spend per UTC day.
+    #[serde(default = "defaults::tenant_daily_queries")]
+    pub lead_search_tenant_daily_queries: i32,
+    /// Provider queries the API key may spend per UTC day, all tenants together;
+    /// default: the provider's (Google 100, Brave 66, SearXNG 1,000).
+    #[serde(default)]
+    pub lead_search_key_daily_queries: Option<i32>,
+    #[serde(default = "defaults::provider_timeout_ms")]
+    pub lead_search_provider_timeout_ms: u64,
+    /// Pause between two pages of one search (providers limit requests per second).
+    #[serde(default = "defaults::page_delay_ms")]
+    pub lead_search_page_delay_ms: u64,
+    /// How long a worker's hold on a search lasts without progress; after it another
+    /// worker may take the search over (a crashed worker's). Renewed at every page.
+    #[serde(default = "defaults::lease_seconds")]
+    pub lead_search_lease_seconds: u64,
+    /// Provider outages (5xx, timeouts) a search rides out before it `failed`.
+    #[serde(default = "defaults::max_failures")]
+    pub lead_search_max_failures: i32,
+    /// This replica's name in the leases it takes; default: host, pid and a random part.
+    #[serde(default)]
+    pub lead_search_worker_id: Option<String>,
+    /// How often the outbox relay (searches resumed after a wait) looks for work.
+    #[serde(default = "defaults::relay_interval_ms")]
+    pub outbox_relay_interval_ms: u64,
+}
+
+mod defaults {
+    pub fn pool_size() -> usize {
+        4
+    }
+    pub fn queue() -> String {
+        "lead-searches".into()
+    }
+    pub fn concurrency() -> usize {
+        2
+    }
+    pub fn tenant_daily_queries() -> i32 {
+        100
+    }
+    pub fn provider_timeout_ms() -> u64 {
+        15_000
+    }
+    pub fn page_delay_ms() -> u64 {
+        1_000
+    }
+    pub fn lease_seconds() -> u64 {
+        60
+    }
+    pub fn max_failures() -> i32 {
+        8
+    }
+    pub fn relay_interval_ms() -> u64 {
+        1_000
+    }
+}
+
+impl Config {
+    /// Reads and checks the configuration from the given variables.
+    pub fn from_vars(vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        let config: Self = nudge_domain::config::from_iter(vars.iter().cloned())?;
+        if !(1..=64).contains(&config.lead_search_concurrency) {
+            return Err(ConfigError::Invalid(
+                "LEAD_SEARCH_CONCURRENCY must be from 1 to 64".into(),
+            ));
+        }
+        if config.lead_search_tenant_daily_queries < 0
+            || config.lead_search_key_daily_queries.is_some_and(|q| q < 0)
+        {
+            return Err(ConfigError::Invalid(
+                "daily query budgets must not be negative".into(),
+            ));
+        }
+        if config.lead_search_max_failures < 1 {
+            return Err(ConfigError::Invalid(
+                "LEAD_SEARCH_MAX_FAILURES must be at least 1".into(),
+            ));
+        }
+        // A page (the provider call and the pause after it) must fit in the lease, or
+        // another worker could take the search over from a live one.
+        let page_ms = config.lead_search_provider_timeout_ms + config.lead_search_page_delay_ms;
+        if config.lead_search_lease_seconds * 1_000 < page_ms + 2_000 {
+            return Err(ConfigError::Invalid(format!(
+                "LEAD_SEARCH_LEASE_SECONDS ({}) must outlast a page: the provider timeout plus the page delay plus 2 s ({} ms)",
+                config.lead_search_lease_seconds,
+                page_ms + 2_000
+            )));
+        }
+        Ok(config)
+    }
+
+    pub fn worker_id(&self) -> String {
+        self.lead_search_worker_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lead-search".into());
+            format!(
+                "{host}-{}-{:04x}",
+                std::process::id(),
+                rand::random::<u16>()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn needs_a_provider_and_a_lease_that_outlasts_a_page() {
+        let missing = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://x")])).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "missing environment variable LEAD_SEARCH_PROVIDER"
+        );
+        let base = [
+            ("DATABASE_URL", "postgres://x"),
+            ("LEAD_SEARCH_PROVIDER", "brave"),
+        ];
+        let config = Config::from_vars(&vars(&base)).unwrap();
+        assert_eq!(config.lead_search_tenant_daily_queries, 100);
+        let mut short = base.to_vec();
+        short.push(("LEAD_SEARCH_LEASE_SECONDS", "10"));
+        let error = Config::from_vars(&vars(&short)).unwrap_err();
+        assert!(
+            error.to_string().contains("LEAD_SEARCH_LEASE_SECONDS"),
+            "{error}"
+        );
+    }
+}

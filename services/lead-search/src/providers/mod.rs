@@ -1,0 +1,248 @@
+//! Web search providers behind one small trait. Each module speaks one provider's
+//! REST API and reads its own variables (`GOOGLE_CSE_*`, `BRAVE_SEARCH_*`,
+//! `SEARXNG_*`); `LEAD_SEARCH_PROVIDER` picks one. Adding a provider is a new module
+//! and one line in [`from_env`]; nothing else changes.
+
+pub mod brave;
+pub mod google;
+pub mod searxng;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use nudge_domain::config::ConfigError;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+pub use crate::profile::SearchHit;
+
+/// One page of results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Where the next page starts, in the provider's own terms (a result index, a page
+    /// number); `None`: the provider has no more for this query, or will not go deeper.
+    pub next: Option<i32>,
+}
+
+/// Why a page could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Too many requests for now: try again after the delay (the provider's, if said).
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after: Option<Duration> },
+    /// The key's quota is spent until `resets_at` (if the provider says when).
+    #[error("the provider's quota is spent")]
+    QuotaExhausted { resets_at: Option<DateTime<Utc>> },
+    /// A failure that may pass: a 5xx, a timeout, a connection refused.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// A failure that will not pass by retrying: a bad key, a refused query.
+    #[error("provider refused the search: {0}")]
+    Refused(String),
+}
+
+#[async_trait]
+pub trait SearchProvider: Send + Sync {
+    /// `google`, `brave`, `searxng`: stored on each search.
+    fn name(&self) -> &'static str;
+
+    /// Identifies the API key in budgets and logs without revealing it.
+    fn key_fingerprint(&self) -> String;
+
+    /// Queries a key may spend per day unless `LEAD_SEARCH_KEY_DAILY_QUERIES` says.
+    fn default_daily_queries(&self) -> i32;
+
+    /// The page of `query` that starts at `cursor` (0 for the first page). `wanted`:
+    /// how many results the search still wants (a provider may return fewer per page).
+    async fn search(
+        &self,
+        query: &str,
+        cursor: i32,
+        wanted: i32,
+    ) -> Result<SearchPage, ProviderError>;
+}
+
+/// The provider `LEAD_SEARCH_PROVIDER` names, configured from its own variables.
+pub fn from_env(
+    name: &str,
+    vars: &[(String, String)],
+    timeout: Duration,
+) -> Result<Box<dyn SearchProvider>, ConfigError> {
+    match name {
+        "google" => Ok(Box::new(google::GoogleCse::new(
+            prefixed(google::PREFIX, vars)?,
+            timeout,
+        )?)),
+        "brave" => Ok(Box::new(brave::Brave::new(
+            prefixed(brave::PREFIX, vars)?,
+            timeout,
+        )?)),
+        "searxng" => Ok(Box::new(searxng::Searxng::new(
+            prefixed(searxng::PREFIX, vars)?,
+            timeout,
+        )?)),
+        other => Err(ConfigError::Invalid(format!(
+            "LEAD_SEARCH_PROVIDER must be google, brave or searxng, not '{other}'"
+        ))),
+    }
+}
+
+/// A provider's settings from the variables that start with `prefix`.
+fn prefixed<T: DeserializeOwned>(
+    prefix: &str,
+    vars: &[(String, String)],
+) -> Result<T, ConfigError> {
+    envy::prefixed(prefix)
+        .from_iter(vars.iter().cloned())
+        .map_err(|error| match error {
+            envy::Error::MissingValue(field) => {
+                ConfigError::Missing(format!("{prefix}{}", field.to_uppercase()))
+            }
+            envy::Error::Custom(message) => ConfigError::Invalid(format!("{prefix}*: {message}")),
+        })
+}
+
+/// The first 12 hex digits of the secret's SHA-256: enough to tell keys apart.
+pub fn fingerprint(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+        .chars()
+        .take(12)
+        .collect()
+}
+
+/// An HTTP client with the provider timeout, no redirects followed (a provider that
+/// redirects is misconfigured, and the key must not travel elsewhere).
+fn http_client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("nudge-lead-search/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError::Invalid(format!("HTTP client: {e}")))
+}
+
+/// A base URL without its trailing slash, checked.
+fn base_url(name: &str, value: &str) -> Result<String, ConfigError> {
+    let parsed = url::Url::parse(value)
+        .map_err(|e| ConfigError::Invalid(format!("{name} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::Invalid(format!("{name} must be http(s)")));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// What a transport error means: a timeout or a refused connection may pass. The URL
+/// may carry the key (Google's `key=`), so it is left out of the message.
+fn transport_error(error: reqwest::Error) -> ProviderError {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ProviderError::Unavailable(excerpt(&message))
+}
+
+/// Seconds in a `Retry-After` header (the delta form; dates are rare on APIs).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A short, printable excerpt of an error body for `last_error`.
+fn excerpt(body: &str) -> String {
+    body.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Text without the HTML some providers put in titles and snippets (`<strong>` around
+/// the matched words, `&amp;`).
+pub fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_in_results_becomes_text() {
+        assert_eq!(
+            plain_text("<strong>Jane</strong> Doe &amp; Co &#39;s &lt;b&gt;"),
+            "Jane Doe & Co 's <b>"
+        );
+    }
+
+    #[test]
+    fn fingerprints_do_not_reveal_the_key() {
+        let key = "AIzaSyExampleKey1234567890";
+        let fp = fingerprint(key);
+        assert_eq!(fp.len(), 12);
+        assert!(!key.contains(&fp));
+        assert_ne!(fp, fingerprint("another key"));
+    }
+
+    #[test]
+    fn the_provider_is_chosen_and_configured_from_its_own_variables() {
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
+        };
+        let timeout = Duration::from_secs(5);
+        let google = from_env(
+            "google",
+            &vars(&[("GOOGLE_CSE_API_KEY", "k"), ("GOOGLE_CSE_ENGINE_ID", "cx")]),
+            timeout,
+        )
+        .unwrap();
+        assert_eq!(google.name(), "google");
+        let missing = from_env("google", &vars(&[("GOOGLE_CSE_API_KEY", "k")]), timeout)
+            .err()
+            .unwrap();
+        assert_eq!(
+            missing.to_string(),
+            "missing environment variable GOOGLE_CSE_ENGINE_ID"
+        );
+        let brave = from_env("brave", &vars(&[("BRAVE_SEARCH_API_KEY", "k")]), timeout).unwrap();
+        assert_eq!(brave.name(), "brave");
+        let bad_url = from_env(
+            "searxng",
+            &vars(&[("SEARXNG_BASE_URL", "localhost")]),
+            timeout,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            bad_url.to_string().contains("SEARXNG_BASE_URL"),
+            "{bad_url}"
+        );
+        assert!(from_env("bing", &[], timeout).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+use std::collections::HashSet;
+
+use nudge_domain::LeadQuery;
+
+use crate::helpers::{everyone, positions, Harness};
+
+#[tokio::test]
+async fn google_pages_by_ten_until_its_limit_of_a_hundred_results() {
+    let harness = Harness::new("google").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 1_000).await;
+    let worker = harness.worker("w1", "sandbox-key", 100);
+    harness.start(worker);
+
+    let search = harness.until_status(tenant, id, "completed").await;
+    assert_eq!(search.provider.as_deref(), Some("google"));
+    assert_eq!(search.pages_fetched, 10);
+    assert_eq!(search.results_seen, 100, "Google gives at most 100 results");
+    // Google's `start` is 1-based: 1, 11, ..., 91, each asked once.
+    let served = harness.served().await;
+    assert_eq!(
+        positions(&served, "ok"),
+        (0..10).map(|page| 1 + 10 * page).collect::<Vec<_>>()
+    );
+    // The corpus repeats profiles under locale subdomains and has company pages.
+    assert!(search.duplicates > 0, "{search:?}");
+    assert!(search.skipped > 0, "{search:?}");
+    assert_eq!(
+        search.leads_new + search.duplicates + search.skipped,
+        search.results_seen
+    );
+    let leads = harness.leads(tenant).await;
+    assert_eq!(leads.len(), usize::try_from(search.leads_new).unwrap());
+    let urls: HashSet<&str> = leads.iter().map(|l| l.profile_url.as_str()).collect();
+    assert_eq!(urls.len(), leads.len(), "one lead per canonical URL");
+    for lead in &leads {
+        assert!(
+            lead.profile_url.starts_with("https://www.linkedin.com/in/")
+                && !lead.profile_url.contains('?')
+                && !lead.profile_url.ends_with('/'),
+            "{}",
+            lead.profile_url
+        );
+    }
+    // Names as the corpus writes them, non-Latin and with commas.
+    let names: HashSet<&str> = leads.iter().map(|l| l.name.as_str()).collect();
+    assert!(names.contains("李明"), "{names:?}");
+    assert!(leads
+        .iter()
+        .any(|l| l.company.is_some() && l.location.is_some()));
+}
+
+#[tokio::test]
+async fn brave_pages_by_twenty_and_stops_at_max_results() {
+    let harness = Harness::new("brave").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 50).await;
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+
+    let search = harness.until_status(tenant, id, "completed").await;
+    assert_eq!(search.results_seen, 50, "{search:?}");
+    assert_eq!(search.pages_fetched, 3);
+    // Brave's `offset` counts pages of `count` (20).
+    assert_eq!(positions(&harness.served().await, "ok"), vec![0, 1, 2]);
+}
+
+#[tokio::test]
+async fn searxng_pages_by_number_until_its_configured_depth() {
+    let harness = Harness::new("searxng").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 1_000).await;
+    harness.start(harness.worker("w1", "", 100));
+
+    let search = harness.until_status(tenant, id, "completed").await;
+    // SEARXNG_MAX_PAGES=5 in the harness, 10 results a page.
+    assert_eq!(search.pages_fetched, 5);
+    assert_eq!(search.results_seen, 50);
+    assert_eq!(
+        positions(&harness.served().await, "ok"),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+#[tokio::test]
+async fn a_narrow_query_ends_when_the_provider_has_no_more() {
+    let harness = Harness::new("google").await;
+    let tenant = harness.tenant("a").await;
+    let query = LeadQuery {
+        job_titles: vec!["Chief Digital Officer".into()],
+        locations: vec!["Tokyo".into()],
+        ..LeadQuery::default()
+    };
+    let id = harness.search(tenant, query, 1_000).await;
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    let search = harness.until_status(tenant, id, "completed").await;
+    assert!(search.results_seen < 100, "{search:?}");
+    assert!(search.results_seen > 0, "{search:?}");
+}
+
+#[tokio::test]
+async fn two_tenants_with_the_same_query_keep_separate_leads() {
+    let harness = Harness::new("google").await;
+    let (a, b) = (harness.tenant("a").await, harness.tenant("b").await);
+    let search_a = harness.search(a, everyone(), 30).await;
+    let search_b = harness.search(b, everyone(), 30).await;
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    let done_a = harness.until_status(a, search_a, "completed").await;
+    let done_b = harness.until_status(b, search_b, "completed").await;
+    // B's search finds the same people, and they are new to B.
+    assert_eq!(done_a.leads_new, done_b.leads_new);
+    let (leads_a, leads_b) = (harness.leads(a).await, harness.leads(b).await);
+    let urls = |leads: &[nudge_db::models::Lead]| -> HashSet<String> {
+        leads.iter().map(|l| l.profile_url.clone()).collect()
+    };
+    assert_eq!(urls(&leads_a), urls(&leads_b));
+    let ids_a: HashSet<_> = leads_a.iter().map(|l| l.id).collect();
+    assert!(leads_b.iter().all(|l| !ids_a.contains(&l.id)));
+
+    // A search of B's cannot be worked as A's: the message names the tenant.
+    let mut conn = harness.db.connect().await;
+    assert!(nudge_db::lead_searches::find(&mut conn, a, search_b)
+        .await
+        .unwrap()
+        .is_none());
+    // Deleting A's lead leaves B's.
+    let first = leads_a.first().unwrap();
+    assert!(
+        nudge_db::leads::delete(&mut conn, a, nudge_domain::LeadId::from_uuid(first.id))
+            .await
+            .unwrap()
+    );
+    assert_eq!(harness.leads(b).await.len(), leads_b.len());
+}
+
+#[tokio::test]
+async fn searching_again_links_known_leads_instead_of_copying_them() {
+    let harness = Harness::new("google").await;
+    let tenant = harness.tenant("a").await;
+    let first = harness.search(tenant, everyone(), 20).await;
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    let first = harness.until_status(tenant, first, "completed").await;
+    let second = harness.search(tenant, everyone(), 20).await;
+    let second = harness.until_status(tenant, second, "completed").await;
+    assert_eq!(second.leads_new, 0, "{second:?}");
+    assert_eq!(second.duplicates, first.leads_new + first.duplicates);
+    assert_eq!(
+        harness.leads(tenant).await.len(),
+        usize::try_from(first.leads_new).unwrap()
+    );
+    let mut conn = harness.db.connect().await;
+    let lead = harness.leads(tenant).await.into_iter().next().unwrap();
+    let searches = nudge_db::leads::searches_of(&mut conn, tenant, &[lead.id])
+        .await
+        .unwrap();
+    assert_eq!(searches[&lead.id], vec![first.id, second.id]);
+}

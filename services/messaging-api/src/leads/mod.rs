@@ -1,0 +1,218 @@
+//! Lead searches and leads: what the merchant asks for, and how searches and leads are
+//! shown. The searching itself is `lead-search`'s (docs/leads.md); the API stores the
+//! search and queues it (202).
+
+pub mod csv_export;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use nudge_db::models::{Lead, LeadSearch};
+use nudge_domain::{LeadQuery, LeadSearchId, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::check;
+
+/// Results a search looks at when `max_results` is not given.
+pub const DEFAULT_MAX_RESULTS: i32 = 100;
+/// The most results one search may ask for (providers stop earlier: Google CSE at 100).
+pub const MAX_RESULTS: i32 = 1_000;
+
+/// `POST /v1/lead-searches`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLeadSearch {
+    #[schema(value_type = LeadQuerySchema)]
+    pub query: Option<Value>,
+    /// Results to look at, 1 to 1,000 (default 100). The provider may stop earlier:
+    /// Google Custom Search gives at most 100 results per query, Brave 200.
+    pub max_results: Option<i32>,
+}
+
+/// What to look for: every list is a set of alternatives (any title, any company, any
+/// location); keywords must all appear. At least one job title, company or keyword.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation of nudge_domain::LeadQuery for OpenAPI"
+)]
+pub struct LeadQuerySchema {
+    /// Up to 10, each 1 to 80 characters.
+    job_titles: Option<Vec<String>>,
+    companies: Option<Vec<String>>,
+    locations: Option<Vec<String>>,
+    keywords: Option<Vec<String>>,
+}
+
+/// A new search's row, `queued`, once the request is valid.
+pub fn new_search(tenant: TenantId, request: CreateLeadSearch) -> Result<LeadSearch, ApiError> {
+    let mut errors = Vec::new();
+    let query = match request.query {
+        None => {
+            errors.push(FieldError::new("query", "is required"));
+            None
+        }
+        Some(raw) => match serde_json::from_value::<LeadQuery>(raw) {
+            Err(e) => {
+                errors.push(FieldError::new("query", e.to_string()));
+                None
+            }
+            Ok(query) => match query.validate() {
+                Ok(query) => Some(query),
+                Err(problems) => {
+                    errors.extend(
+                        problems
+                            .into_iter()
+                            .map(|p| FieldError::new(p.field, p.detail)),
+                    );
+                    None
+                }
+            },
+        },
+    };
+    let max_results = request.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
+    if !(1..=MAX_RESULTS).contains(&max_results) {
+        errors.push(FieldError::new(
+            "max_results",
+            format!("must be from 1 to {MAX_RESULTS}"),
+        ));
+    }
+    check(errors)?;
+    let query = query.ok_or_else(|| ApiError::invalid("query", "is required"))?;
+    let now = Utc::now();
+    Ok(LeadSearch {
+        id: LeadSearchId::new().as_uuid(),
+        tenant_id: tenant.as_uuid(),
+        query: serde_json::to_value(&query).map_err(|e| ApiError::Internal(e.into()))?,
+        max_results,
+        status: nudge_db::lead_searches::QUEUED.into(),
+        provider: None,
+        next_offset: 0,
+        pages_fetched: 0,
+        results_seen: 0,
+        leads_new: 0,
+        duplicates: 0,
+        skipped: 0,
+        errors: 0,
+        last_error: None,
+        waiting_reason: None,
+        resume_at: None,
+        worker_id: None,
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    })
+}
+
+/// A lead search and its progress.
+#[derive(Serialize, ToSchema)]
+pub struct LeadSearchView {
+    pub id: Uuid,
+    #[schema(value_type = LeadQuerySchema)]
+    pub query: Value,
+    pub max_results: i32,
+    /// `queued`, `running`, `waiting` (a provider's rate limit or a spent daily budget;
+    /// see `waiting`), `completed`, `cancelled` or `failed` (see `last_error`).
+    pub status: String,
+    /// The search provider working it (`google`, `brave`, `searxng`), once started.
+    pub provider: Option<String>,
+    pub progress: LeadSearchProgress,
+    /// Why and until when a `waiting` search waits.
+    pub waiting: Option<LeadSearchWaiting>,
+    /// The last provider failure (retried unless the search `failed`).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeadSearchProgress {
+    /// Result pages fetched from the provider.
+    pub pages_fetched: i32,
+    /// Results on those pages.
+    pub results_seen: i32,
+    /// Leads this search found first.
+    pub leads_new: i32,
+    /// Profiles the tenant already had (linked to this search too).
+    pub duplicates: i32,
+    /// Results that are not a LinkedIn profile.
+    pub skipped: i32,
+    /// Provider failures met (each retried).
+    pub errors: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeadSearchWaiting {
+    pub reason: String,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<LeadSearch> for LeadSearchView {
+    fn from(search: LeadSearch) -> Self {
+        let waiting = search.waiting_reason.map(|reason| LeadSearchWaiting {
+            reason,
+            until: search.resume_at,
+        });
+        LeadSearchView {
+            id: search.id,
+            query: search.query,
+            max_results: search.max_results,
+            status: search.status,
+            provider: search.provider,
+            progress: LeadSearchProgress {
+                pages_fetched: search.pages_fetched,
+                results_seen: search.results_seen,
+                leads_new: search.leads_new,
+                duplicates: search.duplicates,
+                skipped: search.skipped,
+                errors: search.errors,
+            },
+            waiting,
+            last_error: search.last_error,
+            created_at: search.created_at,
+            updated_at: search.updated_at,
+            started_at: search.started_at,
+            finished_at: search.finished_at,
+        }
+    }
+}
+
+/// A person found by lead searches.
+#[derive(Serialize, ToSchema)]
+pub struct LeadView {
+    pub id: Uuid,
+    pub name: String,
+    pub headline: Option<String>,
+    pub company: Option<String>,
+    pub location: Option<String>,
+    /// Canonical: `https://www.linkedin.com/in/<slug>`.
+    pub profile_url: String,
+    /// The searches that found this lead, oldest first.
+    pub search_ids: Vec<Uuid>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl LeadView {
+    pub fn new(lead: Lead, searches: &BTreeMap<Uuid, Vec<Uuid>>) -> Self {
+        LeadView {
+            search_ids: searches.get(&lead.id).cloned().unwrap_or_default(),
+            id: lead.id,
+            name: lead.name,
+            headline: lead.headline,
+            company: lead.company,
+            location: lead.location,
+            profile_url: lead.profile_url,
+            first_seen_at: lead.first_seen_at,
+            last_seen_at: lead.last_seen_at,
+        }
+    }
+}
