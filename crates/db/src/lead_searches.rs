@@ -261,15 +261,15 @@ pub struct PageRecord {
 }
 
 /// Stores a page: its leads (new ones created, known ones linked and refreshed), the
-/// counters, the next offset and a renewed lease, all or nothing. `None`: the search is
-/// no longer this worker's at this offset (cancelled, or another worker took over);
-/// nothing was stored.
+/// counters and the next offset, all or nothing. `None`: the search is no longer this
+/// worker's at this offset (cancelled, or another worker took over); nothing was
+/// stored. The lease stays as [`renew_lease`] set it for the page (so that it never
+/// outlasts the queue message's visibility, which the worker set at the same moment).
 pub async fn record_page(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     id: LeadSearchId,
     worker: &str,
-    lease: chrono::Duration,
     page: &PageRecord,
 ) -> Result<Option<LeadSearch>, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
@@ -289,11 +289,15 @@ pub async fn record_page(
         }
         let (new, duplicates) = store_leads(conn, tenant, id, &page.leads).await?;
         let now = Utc::now();
-        let (status, finished_at, lease_until) = if page.finished {
-            (COMPLETED, Some(now), None)
+        let (status, finished_at) = if page.finished {
+            (COMPLETED, Some(now))
         } else {
-            (RUNNING, None, Some(now + lease))
+            (RUNNING, None)
         };
+        // A finished search holds no lease; a running one keeps the page's.
+        let lease_until = diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >(if page.finished { "NULL" } else { "lease_until" });
         let search =
             diesel::update(lead_searches::table.filter(lead_searches::id.eq(id.as_uuid())))
                 .set((
@@ -460,6 +464,92 @@ pub async fn finish(
         .execute(conn)
         .await?;
     Ok(updated == 1)
+}
+
+/// Extends this worker's lease on a running search to `lease` from now, before a page.
+/// `false`: the search is no longer this worker's (cancelled, or taken over).
+pub async fn renew_lease(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: LeadSearchId,
+    worker: &str,
+    lease: chrono::Duration,
+) -> Result<bool, DbError> {
+    let renewed = diesel::update(lead_searches::table)
+        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+        .filter(lead_searches::id.eq(id.as_uuid()))
+        .filter(lead_searches::status.eq(RUNNING))
+        .filter(lead_searches::worker_id.eq(worker))
+        .set((
+            lead_searches::lease_until.eq(Utc::now() + lease),
+            lead_searches::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(renewed == 1)
+}
+
+/// Queues again the searches that were left `running` by a worker that stopped without
+/// handing them back and whose queue message is gone too (dead-lettered, purged): their
+/// lease lapsed more than `stale_for` ago, far longer than a redelivery takes. Across
+/// tenants by nature, like the outbox relay. Returns how many were queued again.
+pub async fn resume_orphans(
+    conn: &mut AsyncPgConnection,
+    stale_for: chrono::Duration,
+) -> Result<usize, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let orphans: Vec<LeadSearch> = lead_searches::table
+            .filter(lead_searches::status.eq(RUNNING))
+            .filter(lead_searches::lease_until.lt(Utc::now() - stale_for))
+            .order(lead_searches::lease_until.asc())
+            .limit(100)
+            .select(LeadSearch::as_select())
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        let now = Utc::now();
+        for orphan in &orphans {
+            diesel::update(lead_searches::table.filter(lead_searches::id.eq(orphan.id)))
+                .set((
+                    lead_searches::status.eq(WAITING),
+                    lead_searches::waiting_reason
+                        .eq("queued again: its worker stopped without handing it back"),
+                    lead_searches::resume_at.eq(now),
+                    lead_searches::worker_id.eq(None::<String>),
+                    lead_searches::lease_until.eq(None::<DateTime<Utc>>),
+                    lead_searches::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            enqueue(conn, orphan, now, None).await?;
+        }
+        Ok(orphans.len())
+    })
+    .await
+}
+
+/// Queues the search again with a fresh message (one that SQS has not yet counted
+/// receives of). `false`: no such search, or it has ended.
+pub async fn requeue(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: LeadSearchId,
+) -> Result<bool, DbError> {
+    let Some(search) = find(conn, tenant, id).await? else {
+        return Ok(false);
+    };
+    if !OPEN.contains(&search.status.as_str()) {
+        return Ok(false);
+    }
+    enqueue(
+        conn,
+        &search,
+        search.resume_at.unwrap_or_else(Utc::now),
+        None,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Gives a search back without waiting (a stopping worker): the next receive of its

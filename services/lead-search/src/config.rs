@@ -38,6 +38,11 @@ pub struct Config {
     /// Provider outages (5xx, timeouts) a search rides out before it `failed`.
     #[serde(default = "defaults::max_failures")]
     pub lead_search_max_failures: i32,
+    /// A search whose worker died and whose queue message is gone too is queued again
+    /// once its lease has lapsed this long (normally the message brings it back
+    /// after the lease).
+    #[serde(default = "defaults::orphan_after_seconds")]
+    pub lead_search_orphan_after_seconds: u64,
     /// This replica's name in the leases it takes; default: host, pid and a random part.
     #[serde(default)]
     pub lead_search_worker_id: Option<String>,
@@ -70,6 +75,9 @@ mod defaults {
     }
     pub fn max_failures() -> i32 {
         8
+    }
+    pub fn orphan_after_seconds() -> u64 {
+        300
     }
     pub fn relay_interval_ms() -> u64 {
         1_000

@@ -51,8 +51,9 @@ impl BeforePage for () {
 pub enum Outcome {
     /// Completed, failed, cancelled, waiting (with its own wake-up), or taken over.
     Done,
-    /// Another worker holds it: look again after this many seconds.
-    Busy(u32),
+    /// Another worker holds it: this message is a second copy (the holder's own
+    /// message stays in flight while it works, and outlives its lease if it dies).
+    Busy,
     /// The process stops: the search was handed back; deliver the message again now.
     HandedBack,
     /// No such search in the tenant.
@@ -65,7 +66,7 @@ impl Outcome {
     pub fn disposition(&self, lease: Duration) -> Disposition {
         match self {
             Outcome::Done => Disposition::Delete,
-            Outcome::Busy(seconds) => Disposition::RetryAfter(*seconds),
+            Outcome::Busy => Disposition::Delete,
             Outcome::HandedBack => Disposition::RetryAfter(0),
             Outcome::Missing => Disposition::DeadLetter,
             Outcome::DatabaseError(_) => {
@@ -74,9 +75,6 @@ impl Outcome {
         }
     }
 }
-
-/// SQS's longest visibility timeout.
-const MAX_VISIBILITY: i64 = 43_200;
 
 impl Searcher {
     fn lease(&self) -> chrono::Duration {
@@ -144,8 +142,8 @@ impl Searcher {
                 return Ok(Outcome::Done);
             }
             Claim::Busy(until) => {
-                let seconds = (until - Utc::now()).num_seconds().clamp(0, MAX_VISIBILITY) + 1;
-                return Ok(Outcome::Busy(u32::try_from(seconds).unwrap_or(60)));
+                tracing::info!(%until, "lead search held by another worker; this copy is dropped");
+                return Ok(Outcome::Busy);
             }
         };
         drop(conn);
@@ -192,6 +190,15 @@ impl Searcher {
             let wanted = search.max_results - search.results_seen;
             if wanted <= 0 {
                 lead_searches::finish(&mut conn, tenant, id, &self.worker_id, None).await?;
+                return Ok(Outcome::Done);
+            }
+            // The lease for this page, renewed before the queue message's visibility is
+            // extended (so the message always outlives the lease), and a cancel or a
+            // takeover noticed before a query is spent.
+            if !lead_searches::renew_lease(&mut conn, tenant, id, &self.worker_id, self.lease())
+                .await?
+            {
+                tracing::info!("lead search cancelled or taken over");
                 return Ok(Outcome::Done);
             }
             if let Some(spent) = lead_searches::spend_query(&mut conn, &budgets).await? {
@@ -244,15 +251,8 @@ impl Searcher {
                 leads,
                 finished,
             };
-            match lead_searches::record_page(
-                &mut conn,
-                tenant,
-                id,
-                &self.worker_id,
-                self.lease(),
-                &record,
-            )
-            .await?
+            match lead_searches::record_page(&mut conn, tenant, id, &self.worker_id, &record)
+                .await?
             {
                 None => {
                     tracing::info!("lead search cancelled or taken over; page not stored");

@@ -3,12 +3,14 @@
 //! Layout: `providers` speaks each web search API behind one trait, `profile` reads a
 //! result into a lead (canonical profile URL, name, headline, company, location),
 //! `job` works one search page by page with its progress in the database, `worker`
-//! puts it on the shared queue consumer, and `config` reads the environment.
+//! puts it on the shared queue consumer, `sweeper` queues again searches a dead worker
+//! left behind, and `config` reads the environment.
 
 pub mod config;
 pub mod job;
 pub mod profile;
 pub mod providers;
+pub mod sweeper;
 pub mod worker;
 
 pub use config::Config;

@@ -65,6 +65,12 @@ async fn run() -> anyhow::Result<()> {
         Duration::from_millis(config.outbox_relay_interval_ms),
         stop.clone(),
     ));
+    let sweeper = tokio::spawn(lead_search::sweeper::run(
+        pool.clone(),
+        Duration::from_secs(config.lead_search_orphan_after_seconds),
+        Duration::from_secs(60),
+        stop.clone(),
+    ));
     let worker = Arc::new(Worker {
         searcher: Searcher {
             pool,
@@ -84,6 +90,7 @@ async fn run() -> anyhow::Result<()> {
     worker::run(worker, config.lead_search_concurrency, stop.clone()).await;
     stop.cancel();
     let _ = relay.await;
+    let _ = sweeper.await;
     tracing::info!("lead-search stopped");
     Ok(())
 }

@@ -10,6 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::job::{BeforePage, Outcome, Searcher};
 
+/// A message received this often (crashes, stops, database errors) is replaced by a
+/// fresh one before the queue's redrive policy (5 receives) would dead-letter a live
+/// search.
+const ROTATE_AFTER_RECEIVES: u32 = 3;
+
+/// How much longer than the lease the message in hand stays invisible: if the worker
+/// dies, the message comes back only once the lease has lapsed, and the next worker
+/// takes the search over at once.
+const VISIBILITY_MARGIN_SECONDS: u32 = 5;
+
 pub struct Worker {
     pub searcher: Searcher,
     /// The queue the messages come from: the worker extends a message's visibility
@@ -34,10 +44,15 @@ impl Handler for Worker {
         };
         let id = envelope.payload.lead_search_id;
         tracing::Span::current().record("message_id", tracing::field::display(id));
+        if message.receive_count >= ROTATE_AFTER_RECEIVES {
+            return self.rotate(message, envelope.tenant_id, id).await;
+        }
         let extend = ExtendVisibility {
             queue: &self.queue,
             receipt_handle: &message.receipt_handle,
-            seconds: u32::try_from(self.searcher.lease.as_secs()).unwrap_or(60),
+            seconds: u32::try_from(self.searcher.lease.as_secs())
+                .unwrap_or(60)
+                .saturating_add(VISIBILITY_MARGIN_SECONDS),
         };
         let outcome = self.searcher.run(envelope.tenant_id, id, &extend).await;
         if outcome == Outcome::Missing {
@@ -53,6 +68,37 @@ impl Handler for Worker {
             .await;
         }
         outcome.disposition(self.searcher.lease)
+    }
+}
+
+impl Worker {
+    /// Queues the search again with a fresh message and drops this one.
+    async fn rotate(
+        &self,
+        message: &ReceivedMessage,
+        tenant: nudge_domain::TenantId,
+        id: nudge_domain::LeadSearchId,
+    ) -> Disposition {
+        let requeued = async {
+            let mut conn = self.searcher.pool.get().await?;
+            nudge_db::lead_searches::requeue(&mut conn, tenant, id).await
+        }
+        .await;
+        match requeued {
+            Ok(true) => {
+                tracing::info!(
+                    receives = message.receive_count,
+                    "lead search queued again with a fresh message"
+                );
+                Disposition::Delete
+            }
+            // Ended, or no such search: nothing to carry on.
+            Ok(false) => Disposition::Delete,
+            Err(error) => {
+                tracing::warn!(%error, "could not queue the lead search again");
+                Disposition::RetryAfter(30)
+            }
+        }
     }
 }
 

@@ -259,3 +259,48 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
         "{reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn a_search_orphaned_by_a_dead_worker_and_a_lost_message_is_queued_again() {
+    let harness = Harness::new("google").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 20).await;
+    // A worker took it and died; then the queue lost the message (a purge).
+    let mut conn = harness.db.connect().await;
+    nudge_testkit::eventually("the search queued", Duration::from_secs(10), || async {
+        (harness.queue.depth(&harness.queue.url).await >= 1).then_some(())
+    })
+    .await;
+    let claim = nudge_db::lead_searches::claim(
+        &mut conn,
+        tenant,
+        id,
+        "dead",
+        "google",
+        chrono::Duration::milliseconds(1),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(claim, nudge_db::lead_searches::Claim::Claimed(_)));
+    harness
+        .queue
+        .client
+        .purge_queue()
+        .queue_url(&harness.queue.url)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A worker alone would wait for ever; the sweeper queues it again.
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    tokio::spawn(lead_search::sweeper::run(
+        harness.db.pool(),
+        Duration::from_millis(100),
+        Duration::from_millis(500),
+        harness.stop.clone(),
+    ));
+    let done = harness.until_status(tenant, id, "completed").await;
+    assert_eq!(done.results_seen, 20);
+    assert_ne!(done.worker_id.as_deref(), Some("dead"));
+}

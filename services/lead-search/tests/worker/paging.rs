@@ -154,3 +154,25 @@ async fn searching_again_links_known_leads_instead_of_copying_them() {
         .unwrap();
     assert_eq!(searches[&lead.id], vec![first.id, second.id]);
 }
+
+#[tokio::test]
+async fn two_workers_given_the_same_search_never_work_it_at_once() {
+    let harness = Harness::new("google").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 100).await;
+    // A second copy of the search's message, as SQS may deliver.
+    let copy =
+        nudge_domain::Envelope::new(tenant, nudge_domain::LeadSearchV1 { lead_search_id: id });
+    harness.queue.send_raw(&copy.to_json().unwrap()).await;
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w2", "sandbox-key", 100));
+
+    let done = harness.until_status(tenant, id, "completed").await;
+    assert_eq!(done.pages_fetched, 10);
+    // No page was asked twice: one worker held the search, the other waited.
+    let served = harness.served().await;
+    assert_eq!(
+        positions(&served, "ok"),
+        (0..10).map(|page| 1 + 10 * page).collect::<Vec<_>>()
+    );
+}

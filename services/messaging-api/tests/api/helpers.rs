@@ -194,7 +194,6 @@ impl TestApp {
             tenant,
             id,
             "test-worker",
-            chrono::Duration::seconds(60),
             &nudge_db::lead_searches::PageRecord {
                 offset: 0,
                 next_offset: 10,
