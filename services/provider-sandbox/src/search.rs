@@ -6,8 +6,9 @@
 //! They search one made-up corpus of LinkedIn-like results (people with Latin and
 //! non-Latin names, names with commas, missing companies; the same profile again under
 //! a locale subdomain with tracking parameters; company pages that are not profiles).
-//! A query's quoted phrases pick the people whose title, company or location holds
-//! one; a query that matches no one gets the whole corpus.
+//! A query's quoted phrases pick the people: each group of alternatives
+//! (`("a" OR "b")`, or one phrase) must match their title, company or location; a query
+//! that matches no one gets the whole corpus.
 //!
 //! Tests steer them: `POST /sandbox/search/faults` makes the next requests fail as the
 //! provider would (429, spent quota, 503, slow), and `GET /sandbox/search/requests`
@@ -213,22 +214,46 @@ struct Hit {
     snippet: String,
 }
 
+/// The quoted phrases of a query in groups: `("a" OR "b") "c"` is `[[a, b], [c]]`, a
+/// group being alternatives and every group required (as `lead-search` builds them).
+fn phrase_groups(q: &str) -> Vec<Vec<String>> {
+    let mut groups = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    let mut phrase: Option<String> = None;
+    for c in q.chars() {
+        match (c, phrase.as_mut()) {
+            ('"', Some(_)) => {
+                let done = phrase.take().unwrap_or_default().to_lowercase();
+                match current.as_mut() {
+                    Some(group) => group.push(done),
+                    None => groups.push(vec![done]),
+                }
+            }
+            (c, Some(text)) => text.push(c),
+            ('"', None) => phrase = Some(String::new()),
+            ('(', None) => current = Some(Vec::new()),
+            (')', None) => groups.extend(current.take()),
+            _ => {}
+        }
+    }
+    groups.retain(|group: &Vec<String>| !group.is_empty());
+    groups
+}
+
 /// The results of a query: its matches, in corpus order, with every 8th result the
 /// profile of an earlier one under a locale subdomain with tracking parameters, and
 /// every 13th a company page.
 fn results(q: &str) -> Vec<Hit> {
-    let phrases: Vec<String> = q
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_lowercase)
-        .collect();
+    let groups = phrase_groups(q);
     let people: Vec<Person> = (0..CORPUS_SIZE).map(person).collect();
     let matching: Vec<&Person> = people
         .iter()
         .filter(|p| {
             let text = format!("{} {} {}", p.title, p.company, p.location).to_lowercase();
-            phrases.iter().any(|phrase| text.contains(phrase.as_str()))
+            !groups.is_empty()
+                && groups
+                    .iter()
+                    .all(|group| group.iter().any(|phrase| text.contains(phrase.as_str())))
         })
         .collect();
     let chosen: Vec<&Person> = if matching.is_empty() {
@@ -547,6 +572,35 @@ async fn brave(
 }
 
 // ---------------------------------------------------------------- SearXNG
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_alternatives_and_all_are_required() {
+        assert_eq!(
+            phrase_groups(
+                r#"site:linkedin.com/in ("Head of Growth" OR "VP Marketing") "Berlin" "x""#
+            ),
+            vec![
+                vec!["head of growth".to_owned(), "vp marketing".to_owned()],
+                vec!["berlin".to_owned()],
+                vec!["x".to_owned()],
+            ]
+        );
+        let berlin =
+            results(r#"site:linkedin.com/in ("Head of Growth" OR "VP Marketing") "Berlin""#);
+        let profiles: Vec<&Hit> = berlin.iter().filter(|h| h.url.contains("/in/")).collect();
+        assert!(!profiles.is_empty());
+        assert!(profiles.iter().all(|h| h.snippet.contains("Berlin")));
+        assert!(profiles
+            .iter()
+            .all(|h| h.title.contains("Head of Growth") || h.title.contains("VP Marketing")));
+        // Nothing matches: the whole corpus.
+        assert!(results(r#""nothing like this""#).len() > CORPUS_SIZE);
+    }
+}
 
 #[derive(Deserialize)]
 struct SearxQuery {
