@@ -207,6 +207,13 @@ pub async fn claim(
             lead_searches::status.eq(RUNNING),
             lead_searches::worker_id.eq(worker),
             lead_searches::lease_until.eq(now + lease),
+            // A cursor is the provider's own: on another provider, start again from
+            // the first page (leads already found are linked, not doubled).
+            lead_searches::next_offset.eq(diesel::dsl::sql::<Integer>(
+                "CASE WHEN provider IS DISTINCT FROM ",
+            )
+            .bind::<Text, _>(provider)
+            .sql(" AND provider IS NOT NULL THEN 0 ELSE next_offset END")),
             lead_searches::provider.eq(provider),
             lead_searches::started_at.eq(diesel::dsl::sql::<
                 diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,

@@ -329,18 +329,10 @@ impl Searcher {
             &self.worker_id,
             until,
             &reason,
-            Some(&message_with_detail(&message, &reason)),
+            Some(&message),
         )
         .await?;
         Ok(Outcome::Done)
-    }
-}
-
-fn message_with_detail(message: &str, reason: &str) -> String {
-    if reason.contains(message) {
-        reason.to_owned()
-    } else {
-        format!("{message} ({reason})")
     }
 }
 

@@ -176,3 +176,38 @@ async fn two_workers_given_the_same_search_never_work_it_at_once() {
         (0..10).map(|page| 1 + 10 * page).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_search_moved_to_another_provider_starts_again_from_its_first_page() {
+    let harness = Harness::new("brave").await;
+    let tenant = harness.tenant("a").await;
+    let id = harness.search(tenant, everyone(), 40).await;
+    // A Google worker stored one page (Google's cursor: result 10) and stopped.
+    let mut conn = harness.db.connect().await;
+    let lease = chrono::Duration::seconds(30);
+    nudge_db::lead_searches::claim(&mut conn, tenant, id, "old", "google", lease)
+        .await
+        .unwrap();
+    let page = nudge_db::lead_searches::PageRecord {
+        offset: 0,
+        next_offset: 10,
+        results: 10,
+        skipped: 10,
+        leads: vec![],
+        finished: false,
+    };
+    nudge_db::lead_searches::record_page(&mut conn, tenant, id, "old", &page)
+        .await
+        .unwrap()
+        .unwrap();
+    nudge_db::lead_searches::release(&mut conn, tenant, id, "old")
+        .await
+        .unwrap();
+
+    harness.start(harness.worker("w1", "sandbox-key", 100));
+    let done = harness.until_status(tenant, id, "completed").await;
+    assert_eq!(done.provider.as_deref(), Some("brave"));
+    assert_eq!(done.results_seen, 40);
+    // Brave's pages from the first: Google's cursor means nothing to it.
+    assert_eq!(positions(&harness.served().await, "ok"), vec![0, 1]);
+}
