@@ -383,6 +383,37 @@ pub struct LeadSearch {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl LeadSearch {
+    /// A new search as accepted: `queued`, nothing done yet.
+    pub fn queued(tenant_id: Uuid, id: Uuid, query: Value, max_results: i32) -> Self {
+        let now = Utc::now();
+        Self {
+            id,
+            tenant_id,
+            query,
+            max_results,
+            status: crate::lead_searches::QUEUED.into(),
+            provider: None,
+            next_offset: 0,
+            pages_fetched: 0,
+            results_seen: 0,
+            leads_new: 0,
+            duplicates: 0,
+            skipped: 0,
+            errors: 0,
+            last_error: None,
+            waiting_reason: None,
+            resume_at: None,
+            worker_id: None,
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = leads, check_for_backend(diesel::pg::Pg))]
 pub struct Lead {

@@ -121,27 +121,23 @@ impl SearchProvider for Brave {
         if cursor > MAX_OFFSET {
             return Ok(SearchPage::default());
         }
-        let response = self
-            .http
-            .get(&self.endpoint)
-            .header("X-Subscription-Token", self.api_key.expose_secret())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .query(&[
-                ("q", query),
-                ("count", &PAGE_SIZE.to_string()),
-                ("offset", &cursor.to_string()),
-                ("result_filter", "web"),
-            ])
-            .send()
-            .await
-            .map_err(super::transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(super::transport_error)?;
-        if !status.is_success() {
-            return Err(classify(status.as_u16(), &body, &headers));
+        let answer = super::exchange(
+            self.http
+                .get(&self.endpoint)
+                .header("X-Subscription-Token", self.api_key.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .query(&[
+                    ("q", query),
+                    ("count", &PAGE_SIZE.to_string()),
+                    ("offset", &cursor.to_string()),
+                    ("result_filter", "web"),
+                ]),
+        )
+        .await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(classify(answer.status, &answer.body, &answer.headers));
         }
-        let parsed: Response = serde_json::from_str(&body)
+        let parsed: Response = serde_json::from_str(&answer.body)
             .map_err(|e| ProviderError::Unavailable(format!("unreadable Brave response: {e}")))?;
         let results = parsed.web.map(|web| web.results).unwrap_or_default();
         let next =

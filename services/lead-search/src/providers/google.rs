@@ -136,30 +136,22 @@ impl SearchProvider for GoogleCse {
         if num < 1 {
             return Ok(SearchPage::default());
         }
-        let response = self
-            .http
-            .get(&self.endpoint)
-            .query(&[
-                ("key", self.api_key.expose_secret()),
-                ("cx", self.engine_id.as_str()),
-                ("q", query),
-                ("start", &start.to_string()),
-                ("num", &num.to_string()),
-            ])
-            .send()
-            .await
-            .map_err(super::transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(super::transport_error)?;
-        if !status.is_success() {
+        let answer = super::exchange(self.http.get(&self.endpoint).query(&[
+            ("key", self.api_key.expose_secret()),
+            ("cx", self.engine_id.as_str()),
+            ("q", query),
+            ("start", &start.to_string()),
+            ("num", &num.to_string()),
+        ]))
+        .await?;
+        if !(200..300).contains(&answer.status) {
             return Err(classify(
-                status.as_u16(),
-                &body,
-                super::retry_after(&headers),
+                answer.status,
+                &answer.body,
+                super::retry_after(&answer.headers),
             ));
         }
-        let parsed: Response = serde_json::from_str(&body)
+        let parsed: Response = serde_json::from_str(&answer.body)
             .map_err(|e| ProviderError::Unavailable(format!("unreadable Google response: {e}")))?;
         let got = i32::try_from(parsed.items.len()).unwrap_or(i32::MAX);
         let next = parsed

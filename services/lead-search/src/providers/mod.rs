@@ -147,6 +147,26 @@ fn transport_error(error: reqwest::Error) -> ProviderError {
     ProviderError::Unavailable(excerpt(&message))
 }
 
+/// A provider's answer: its status, headers and body.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+/// Sends the request and reads the whole answer; transport failures may pass.
+async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.map_err(transport_error)?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
 /// Seconds in a `Retry-After` header (the delta form; dates are rare on APIs).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers

@@ -92,27 +92,24 @@ impl SearchProvider for Searxng {
         if pageno > self.max_pages {
             return Ok(SearchPage::default());
         }
-        let response = self
-            .http
-            .get(&self.endpoint)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .query(&[
-                ("q", query),
-                ("format", "json"),
-                ("pageno", &pageno.to_string()),
-                ("categories", "general"),
-            ])
-            .send()
-            .await
-            .map_err(super::transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(super::transport_error)?;
-        match status.as_u16() {
+        let answer = super::exchange(
+            self.http
+                .get(&self.endpoint)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .query(&[
+                    ("q", query),
+                    ("format", "json"),
+                    ("pageno", &pageno.to_string()),
+                    ("categories", "general"),
+                ]),
+        )
+        .await?;
+        let (status, body) = (answer.status, &answer.body);
+        match status {
             200..=299 => {}
             429 => {
                 return Err(ProviderError::RateLimited {
-                    retry_after: super::retry_after(&headers),
+                    retry_after: super::retry_after(&answer.headers),
                 })
             }
             403 => return Err(ProviderError::Refused(
@@ -122,17 +119,17 @@ impl SearchProvider for Searxng {
             500..=599 => {
                 return Err(ProviderError::Unavailable(format!(
                     "SearXNG answered {status}: {}",
-                    excerpt(&body)
+                    excerpt(body)
                 )))
             }
             _ => {
                 return Err(ProviderError::Refused(format!(
                     "SearXNG answered {status}: {}",
-                    excerpt(&body)
+                    excerpt(body)
                 )))
             }
         }
-        let parsed: Response = serde_json::from_str(&body)
+        let parsed: Response = serde_json::from_str(body)
             .map_err(|e| ProviderError::Unavailable(format!("unreadable SearXNG response: {e}")))?;
         if parsed.results.is_empty() && !parsed.unresponsive_engines.is_empty() {
             // No answer is not "no more results": every engine failed this time.

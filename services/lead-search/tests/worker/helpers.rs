@@ -1,7 +1,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use lead_search::job::Searcher;
@@ -116,32 +115,9 @@ impl Harness {
         query: LeadQuery,
         max_results: i32,
     ) -> LeadSearchId {
-        let now = Utc::now();
         let id = LeadSearchId::new();
-        let search = LeadSearch {
-            id: id.as_uuid(),
-            tenant_id: tenant.as_uuid(),
-            query: serde_json::to_value(query.validate().unwrap()).unwrap(),
-            max_results,
-            status: "queued".into(),
-            provider: None,
-            next_offset: 0,
-            pages_fetched: 0,
-            results_seen: 0,
-            leads_new: 0,
-            duplicates: 0,
-            skipped: 0,
-            errors: 0,
-            last_error: None,
-            waiting_reason: None,
-            resume_at: None,
-            worker_id: None,
-            lease_until: None,
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            finished_at: None,
-        };
+        let query = serde_json::to_value(query.validate().unwrap()).unwrap();
+        let search = LeadSearch::queued(tenant.as_uuid(), id.as_uuid(), query, max_results);
         let mut conn = self.db.connect().await;
         nudge_db::lead_searches::insert(&mut conn, &search, None)
             .await

@@ -83,31 +83,13 @@ pub fn new_search(tenant: TenantId, request: CreateLeadSearch) -> Result<LeadSea
     }
     check(errors)?;
     let query = query.ok_or_else(|| ApiError::invalid("query", "is required"))?;
-    let now = Utc::now();
-    Ok(LeadSearch {
-        id: LeadSearchId::new().as_uuid(),
-        tenant_id: tenant.as_uuid(),
-        query: serde_json::to_value(&query).map_err(|e| ApiError::Internal(e.into()))?,
+    let query = serde_json::to_value(&query).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(LeadSearch::queued(
+        tenant.as_uuid(),
+        LeadSearchId::new().as_uuid(),
+        query,
         max_results,
-        status: nudge_db::lead_searches::QUEUED.into(),
-        provider: None,
-        next_offset: 0,
-        pages_fetched: 0,
-        results_seen: 0,
-        leads_new: 0,
-        duplicates: 0,
-        skipped: 0,
-        errors: 0,
-        last_error: None,
-        waiting_reason: None,
-        resume_at: None,
-        worker_id: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-    })
+    ))
 }
 
 /// A lead search and its progress.

@@ -23,7 +23,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use lead_search::job::Searcher;
 use lead_search::profile::{parse_hit, SearchHit};
 use lead_search::worker::Worker;
@@ -172,31 +171,8 @@ fn search_row(
     query: LeadQuery,
     max_results: i32,
 ) -> LeadSearch {
-    let now = Utc::now();
-    LeadSearch {
-        id: id.as_uuid(),
-        tenant_id: tenant.as_uuid(),
-        query: serde_json::to_value(query).unwrap(),
-        max_results,
-        status: "queued".into(),
-        provider: None,
-        next_offset: 0,
-        pages_fetched: 0,
-        results_seen: 0,
-        leads_new: 0,
-        duplicates: 0,
-        skipped: 0,
-        errors: 0,
-        last_error: None,
-        waiting_reason: None,
-        resume_at: None,
-        worker_id: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-    }
+    let query = serde_json::to_value(query).unwrap();
+    LeadSearch::queued(tenant.as_uuid(), id.as_uuid(), query, max_results)
 }
 
 async fn export(leads: usize) {
