@@ -107,3 +107,18 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
     .run();
     Ok(Sandbox { port, server })
 }
+
+/// Starts a sandbox on a free local port in the current runtime, with the default
+/// account; returns its base URL. For tests and benchmarks that need only its search
+/// fakes or its Twilio API in-process.
+pub fn spawn_local() -> std::io::Result<String> {
+    let sandbox = build(&Config {
+        sandbox_http_host: "127.0.0.1".into(),
+        sandbox_http_port: 0,
+        sandbox_account_sid: defaults::account_sid(),
+        sandbox_auth_token: defaults::auth_token(),
+        sandbox_inbound_url: None,
+    })?;
+    tokio::spawn(sandbox.server);
+    Ok(format!("http://127.0.0.1:{}", sandbox.port))
+}

@@ -36,16 +36,7 @@ impl Harness {
         let queue =
             TestQueue::with_visibility("lead-searches", 5, u32::try_from(LEASE.as_secs()).unwrap())
                 .await;
-        let sandbox = provider_sandbox::build(&provider_sandbox::Config {
-            sandbox_http_host: "127.0.0.1".into(),
-            sandbox_http_port: 0,
-            sandbox_account_sid: "AC00000000000000000000000000000000".into(),
-            sandbox_auth_token: "token".into(),
-            sandbox_inbound_url: None,
-        })
-        .unwrap();
-        let address = format!("http://127.0.0.1:{}", sandbox.port);
-        tokio::spawn(sandbox.server);
+        let address = provider_sandbox::spawn_local().unwrap();
         let stop = CancellationToken::new();
         tokio::spawn(nudge_queue::relay::run(
             db.pool(),

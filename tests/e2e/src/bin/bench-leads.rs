@@ -68,16 +68,7 @@ fn parsing() {
 async fn worker(searches: usize) {
     let db = nudge_testkit::TestDb::new().await;
     let queue = nudge_testkit::TestQueue::with_visibility("bench-leads", 5, 30).await;
-    let sandbox = provider_sandbox::build(&provider_sandbox::Config {
-        sandbox_http_host: "127.0.0.1".into(),
-        sandbox_http_port: 0,
-        sandbox_account_sid: "AC00000000000000000000000000000000".into(),
-        sandbox_auth_token: "token".into(),
-        sandbox_inbound_url: None,
-    })
-    .unwrap();
-    let sandbox_url = format!("http://127.0.0.1:{}", sandbox.port);
-    tokio::spawn(sandbox.server);
+    let sandbox_url = provider_sandbox::spawn_local().unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(nudge_queue::relay::run(
         db.pool(),
