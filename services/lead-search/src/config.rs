@@ -46,6 +46,9 @@ pub struct Config {
     /// This replica's name in the leases it takes; default: host, pid and a random part.
     #[serde(default)]
     pub lead_search_worker_id: Option<String>,
+    /// Where `/metrics` and `/healthz` listen (`host:port`; port 0 picks one), or `off`.
+    #[serde(default = "defaults::metrics_address")]
+    pub lead_search_metrics_address: String,
     /// How often the outbox relay (searches resumed after a wait) looks for work.
     #[serde(default = "defaults::relay_interval_ms")]
     pub outbox_relay_interval_ms: u64,
@@ -78,6 +81,9 @@ mod defaults {
     }
     pub fn orphan_after_seconds() -> u64 {
         300
+    }
+    pub fn metrics_address() -> String {
+        "0.0.0.0:9104".into()
     }
     pub fn relay_interval_ms() -> u64 {
         1_000
@@ -115,7 +121,15 @@ impl Config {
                 page_ms + 2_000
             )));
         }
+        config.metrics_address()?;
         Ok(config)
+    }
+
+    pub fn metrics_address(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        nudge_domain::config::optional_listen_address(
+            "LEAD_SEARCH_METRICS_ADDRESS",
+            &self.lead_search_metrics_address,
+        )
     }
 
     pub fn worker_id(&self) -> String {

@@ -18,6 +18,7 @@ use nudge_domain::{LeadQuery, LeadSearchId, TenantId};
 use nudge_queue::Disposition;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::profile::parse_hit;
 use crate::providers::{ProviderError, SearchProvider};
 
@@ -33,6 +34,7 @@ pub struct Searcher {
     pub max_failures: i32,
     /// Cancelled when the process stops: searches are handed back between pages.
     pub stop: CancellationToken,
+    pub metrics: Metrics,
 }
 
 /// What runs before each provider request: the worker extends its queue message's
@@ -105,7 +107,10 @@ impl Searcher {
         id: LeadSearchId,
         on_page: &impl BeforePage,
     ) -> Outcome {
-        match self.run_inner(tenant, id, on_page).await {
+        self.metrics.in_progress.inc();
+        let outcome = self.run_inner(tenant, id, on_page).await;
+        self.metrics.in_progress.dec();
+        match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::warn!(%error, "lead search interrupted by the database");
@@ -189,7 +194,9 @@ impl Searcher {
             }
             let wanted = search.max_results - search.results_seen;
             if wanted <= 0 {
-                lead_searches::finish(&mut conn, tenant, id, &self.worker_id, None).await?;
+                if lead_searches::finish(&mut conn, tenant, id, &self.worker_id, None).await? {
+                    self.metrics.ended(lead_searches::COMPLETED);
+                }
                 return Ok(Outcome::Done);
             }
             // The lease for this page, renewed before the queue message's visibility is
@@ -212,6 +219,7 @@ impl Searcher {
                     spent.per_day
                 );
                 tracing::info!(reason, "lead search waits for tomorrow's budget");
+                self.metrics.wait("budget");
                 lead_searches::wait(
                     &mut conn,
                     tenant,
@@ -227,7 +235,11 @@ impl Searcher {
             drop(conn);
             on_page.before_page().await;
             let offset = search.next_offset;
+            let started = std::time::Instant::now();
             let result = self.provider.search(terms, offset, wanted).await;
+            let outcome = result.as_ref().map_or_else(ProviderError::label, |_| "ok");
+            self.metrics
+                .request(self.provider.name(), outcome, started.elapsed());
             let mut conn = self.pool.get().await?;
             let page = match result {
                 Ok(page) => page,
@@ -259,6 +271,11 @@ impl Searcher {
                     return Ok(Outcome::Done);
                 }
                 Some(stored) => {
+                    self.metrics.results(
+                        stored.leads_new - search.leads_new,
+                        stored.duplicates - search.duplicates,
+                        skipped,
+                    );
                     tracing::info!(
                         page = stored.pages_fetched,
                         results,
@@ -267,6 +284,7 @@ impl Searcher {
                         "lead search page stored"
                     );
                     if finished {
+                        self.metrics.ended(lead_searches::COMPLETED);
                         return Ok(Outcome::Done);
                     }
                     search = stored;
@@ -312,16 +330,19 @@ impl Searcher {
                     self.max_failures
                 );
                 tracing::warn!(%failure, "lead search failed");
+                self.metrics.ended(lead_searches::FAILED);
                 lead_searches::finish(conn, tenant, id, &self.worker_id, Some(&failure)).await?;
                 return Ok(Outcome::Done);
             }
             ProviderError::Refused(detail) => {
                 tracing::warn!(%detail, "lead search refused by the provider");
+                self.metrics.ended(lead_searches::FAILED);
                 lead_searches::finish(conn, tenant, id, &self.worker_id, Some(detail)).await?;
                 return Ok(Outcome::Done);
             }
         };
         tracing::info!(%until, reason, "lead search waits");
+        self.metrics.wait(error.label());
         lead_searches::wait(
             conn,
             tenant,

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod job;
+pub mod metrics;
 pub mod profile;
 pub mod providers;
 pub mod sweeper;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use lead_search::job::Searcher;
 use lead_search::worker::{self, Worker};
 use lead_search::{providers, Config};
@@ -46,6 +47,21 @@ async fn run() -> anyhow::Result<()> {
         config.database_pool_size,
     )?;
     let stop = CancellationToken::new();
+    let metrics = lead_search::metrics::Metrics::new();
+    let metrics_server = match config.metrics_address()? {
+        Some(address) => {
+            let listener = std::net::TcpListener::bind(address).with_context(|| {
+                format!("cannot listen on LEAD_SEARCH_METRICS_ADDRESS {address}")
+            })?;
+            tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+            Some(nudge_telemetry::metrics_server::serve(
+                listener,
+                metrics.clone(),
+                stop.clone(),
+            )?)
+        }
+        None => None,
+    };
     let key_daily_queries = config
         .lead_search_key_daily_queries
         .unwrap_or_else(|| provider.default_daily_queries());
@@ -69,6 +85,7 @@ async fn run() -> anyhow::Result<()> {
         pool.clone(),
         Duration::from_secs(config.lead_search_orphan_after_seconds),
         Duration::from_secs(60),
+        metrics.clone(),
         stop.clone(),
     ));
     let worker = Arc::new(Worker {
@@ -82,6 +99,7 @@ async fn run() -> anyhow::Result<()> {
             key_daily_queries,
             max_failures: config.lead_search_max_failures,
             stop: stop.clone(),
+            metrics,
         },
         queue,
         queue_name: config.lead_searches_queue.clone(),
@@ -91,6 +109,9 @@ async fn run() -> anyhow::Result<()> {
     stop.cancel();
     let _ = relay.await;
     let _ = sweeper.await;
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     tracing::info!("lead-search stopped");
     Ok(())
 }

@@ -10,7 +10,13 @@ use std::time::Duration;
 use nudge_db::DbPool;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(pool: DbPool, stale_for: Duration, interval: Duration, stop: CancellationToken) {
+pub async fn run(
+    pool: DbPool,
+    stale_for: Duration,
+    interval: Duration,
+    metrics: crate::metrics::Metrics,
+    stop: CancellationToken,
+) {
     let stale_for = chrono::Duration::from_std(stale_for).unwrap_or(chrono::Duration::minutes(5));
     loop {
         let swept = async {
@@ -20,10 +26,15 @@ pub async fn run(pool: DbPool, stale_for: Duration, interval: Duration, stop: Ca
         .await;
         match swept {
             Ok(0) => {}
-            Ok(count) => tracing::warn!(
-                count,
-                "lead searches orphaned by a dead worker queued again"
-            ),
+            Ok(count) => {
+                metrics
+                    .orphans_requeued
+                    .inc_by(u64::try_from(count).unwrap_or(0));
+                tracing::warn!(
+                    count,
+                    "lead searches orphaned by a dead worker queued again"
+                );
+            }
             Err(error) => tracing::warn!(%error, "could not look for orphaned lead searches"),
         }
         tokio::select! {

@@ -22,7 +22,12 @@ use serde_json::{json, Value};
 /// worker's search is taken over quickly.
 const LEASE_SECONDS: u32 = 5;
 
-fn worker_env(database_url: &str, queue: &str, sandbox: &str) -> Vec<(&'static str, String)> {
+fn worker_env(
+    database_url: &str,
+    queue: &str,
+    sandbox: &str,
+    metrics_port: u16,
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("DATABASE_URL", database_url.to_owned()),
         ("LEAD_SEARCHES_QUEUE", queue.to_owned()),
@@ -34,6 +39,10 @@ fn worker_env(database_url: &str, queue: &str, sandbox: &str) -> Vec<(&'static s
         ("LEAD_SEARCH_PAGE_DELAY_MS", "400".into()),
         ("LEAD_SEARCH_LEASE_SECONDS", LEASE_SECONDS.to_string()),
         ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+        (
+            "LEAD_SEARCH_METRICS_ADDRESS",
+            format!("127.0.0.1:{metrics_port}"),
+        ),
     ];
     env.extend(aws_env());
     env
@@ -46,7 +55,7 @@ async fn a_search_survives_kills_and_stops_of_its_worker_and_its_leads_are_liste
     let queue = TestQueue::with_visibility("e2e-leads", 5, LEASE_SECONDS).await;
     let logs = std::env::temp_dir().join(format!("nudge-e2e-leads-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
-    let (api_port, sandbox_port) = (free_port(), free_port());
+    let (api_port, sandbox_port, metrics_port) = (free_port(), free_port(), free_port());
     let created = Command::new(bin_dir().join("messaging-api"))
         .args(["admin", "create-tenant", "--name", "Lead hunter"])
         .env("DATABASE_URL", &db.url)
@@ -73,7 +82,7 @@ async fn a_search_survives_kills_and_stops_of_its_worker_and_its_leads_are_liste
     ];
     api_env.extend(aws_env());
     let _api = Service::start("messaging-api", &["serve"], &api_env, &logs);
-    let env = worker_env(&db.url, &queue.name, &sandbox);
+    let env = worker_env(&db.url, &queue.name, &sandbox, metrics_port);
     let mut worker = Service::start("lead-search", &[], &env, &logs);
 
     let http = reqwest::Client::builder()
@@ -173,6 +182,21 @@ async fn a_search_survives_kills_and_stops_of_its_worker_and_its_leads_are_liste
         }
     }
     assert_eq!(listed.len() as i64, p["leads_new"].as_i64().unwrap());
+    // The last worker's metrics: the pages it fetched, the search it completed.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"nudge_lead_search_provider_requests_total{provider="google",outcome="ok"}"#
+        ) && metrics.contains(r#"nudge_lead_search_searches_ended_total{kind="completed"} 1"#),
+        "{metrics}"
+    );
     let csv = get("/v1/leads.csv".into()).await.text().await.unwrap();
     assert_eq!(
         csv.lines()

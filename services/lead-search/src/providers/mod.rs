@@ -43,6 +43,18 @@ pub enum ProviderError {
     Refused(String),
 }
 
+impl ProviderError {
+    /// The metric label of the failure.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::QuotaExhausted { .. } => "quota_exhausted",
+            ProviderError::Unavailable(_) => "unavailable",
+            ProviderError::Refused(_) => "refused",
+        }
+    }
+}
+
 #[async_trait]
 pub trait SearchProvider: Send + Sync {
     /// `google`, `brave`, `searxng`: stored on each search.

@@ -27,7 +27,8 @@ async fn a_429_mid_search_waits_and_resumes_where_it_stopped() {
     let harness = Harness::new("brave").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 200).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    let worker = harness.worker("w1", "sandbox-key", 100);
+    harness.start(worker.clone());
     after_pages(&harness, tenant, id, 2).await;
     harness.fault(json!({"rate_limited": 1})).await;
 
@@ -48,6 +49,14 @@ async fn a_429_mid_search_waits_and_resumes_where_it_stopped() {
     let served = harness.served().await;
     assert_eq!(positions(&served, "ok"), (0..10).collect::<Vec<_>>());
     assert_eq!(positions(&served, "RateLimited").len(), 1);
+    let metrics = worker.searcher.metrics.encode();
+    assert!(
+        metrics.contains(r#"nudge_lead_search_waits_total{kind="rate_limited"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"nudge_lead_search_provider_requests_total{provider="brave",outcome="rate_limited"} 1"#
+    ));
 }
 
 #[tokio::test]
@@ -293,14 +302,19 @@ async fn a_search_orphaned_by_a_dead_worker_and_a_lost_message_is_queued_again()
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // A worker alone would wait for ever; the sweeper queues it again.
+    let sweeper_metrics = lead_search::metrics::Metrics::new();
     harness.start(harness.worker("w1", "sandbox-key", 100));
     tokio::spawn(lead_search::sweeper::run(
         harness.db.pool(),
         Duration::from_millis(100),
         Duration::from_millis(500),
+        sweeper_metrics.clone(),
         harness.stop.clone(),
     ));
     let done = harness.until_status(tenant, id, "completed").await;
     assert_eq!(done.results_seen, 20);
     assert_ne!(done.worker_id.as_deref(), Some("dead"));
+    assert!(sweeper_metrics
+        .encode()
+        .contains("nudge_lead_search_orphans_requeued_total 1"));
 }

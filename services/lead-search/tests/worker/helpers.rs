@@ -87,6 +87,7 @@ impl Harness {
                 key_daily_queries: 10_000,
                 max_failures: 3,
                 stop: self.stop.child_token(),
+                metrics: lead_search::metrics::Metrics::new(),
             },
             queue: SqsQueue::new(nudge_testkit::sqs_client(), &self.queue.url),
             queue_name: self.queue.name.clone(),

@@ -10,10 +10,27 @@ async fn google_pages_by_ten_until_its_limit_of_a_hundred_results() {
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 1_000).await;
     let worker = harness.worker("w1", "sandbox-key", 100);
-    harness.start(worker);
+    harness.start(worker.clone());
 
     let search = harness.until_status(tenant, id, "completed").await;
     assert_eq!(search.provider.as_deref(), Some("google"));
+    let metrics = worker.searcher.metrics.encode();
+    for line in [
+        r#"nudge_lead_search_provider_requests_total{provider="google",outcome="ok"} 10"#
+            .to_owned(),
+        format!(
+            r#"nudge_lead_search_results_total{{kind="new"}} {}"#,
+            search.leads_new
+        ),
+        format!(
+            r#"nudge_lead_search_results_total{{kind="skipped"}} {}"#,
+            search.skipped
+        ),
+        r#"nudge_lead_search_searches_ended_total{kind="completed"} 1"#.to_owned(),
+        "nudge_lead_search_in_progress 0".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
     assert_eq!(search.pages_fetched, 10);
     assert_eq!(search.results_seen, 100, "Google gives at most 100 results");
     // Google's `start` is 1-based: 1, 11, ..., 91, each asked once.

@@ -99,6 +99,7 @@ async fn worker(searches: usize) {
             key_daily_queries: 1_000_000,
             max_failures: 3,
             stop: stop.clone(),
+            metrics: lead_search::metrics::Metrics::new(),
         },
         queue: SqsQueue::new(nudge_testkit::sqs_client(), &queue.url),
         queue_name: queue.name.clone(),
