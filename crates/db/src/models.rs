@@ -21,6 +21,8 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     pub requests_per_minute: i32,
     pub daily_message_cap: i32,
+    /// Lead-search provider queries per UTC day; `None`: the worker's default.
+    pub lead_search_daily_queries: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

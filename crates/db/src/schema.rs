@@ -329,6 +329,7 @@ diesel::table! {
         created_at -> Timestamptz,
         requests_per_minute -> Int4,
         daily_message_cap -> Int4,
+        lead_search_daily_queries -> Nullable<Int4>,
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn create_with_key(
         created_at: Utc::now(),
         requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
         daily_message_cap: DEFAULT_DAILY_MESSAGE_CAP,
+        lead_search_daily_queries: None,
     };
     let (plain_text, key) = new_key(tenant.id, "default");
     let prefix = key.prefix.clone();
@@ -143,6 +144,34 @@ pub async fn set_limits(
             .await?;
     }
     Ok(updated > 0)
+}
+
+/// Sets (or, with `None`, clears) a tenant's own daily budget of lead-search provider
+/// queries; `false` if there is no such tenant.
+pub async fn set_lead_search_budget(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    queries_per_day: Option<i32>,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(tenants::table.filter(tenants::id.eq(tenant.as_uuid())))
+        .set(tenants::lead_search_daily_queries.eq(queries_per_day))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// The tenant's own daily budget of lead-search queries, if it has one.
+pub async fn lead_search_budget(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> Result<Option<i32>, DbError> {
+    Ok(tenants::table
+        .filter(tenants::id.eq(tenant.as_uuid()))
+        .select(tenants::lead_search_daily_queries)
+        .first::<Option<i32>>(conn)
+        .await
+        .optional()?
+        .flatten())
 }
 
 /// Issues another key for a tenant; returns the plain text (shown once) and the row.

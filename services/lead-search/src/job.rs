@@ -83,11 +83,12 @@ impl Searcher {
         chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60))
     }
 
-    fn budgets(&self, tenant: TenantId) -> [Budget; 2] {
+    /// The tenant's budget (its own, or the worker's default) and the key's.
+    fn budgets(&self, tenant: TenantId, tenant_own: Option<i32>) -> [Budget; 2] {
         [
             Budget {
                 scope: format!("tenant:{tenant}"),
-                per_day: self.tenant_daily_queries,
+                per_day: tenant_own.unwrap_or(self.tenant_daily_queries),
             },
             Budget {
                 scope: format!(
@@ -185,7 +186,11 @@ impl Searcher {
         terms: &str,
         on_page: &impl BeforePage,
     ) -> Result<Outcome, DbError> {
-        let budgets = self.budgets(tenant);
+        let own_budget = {
+            let mut conn = self.pool.get().await?;
+            nudge_db::tenants::lead_search_budget(&mut conn, tenant).await?
+        };
+        let budgets = self.budgets(tenant, own_budget);
         loop {
             let mut conn = self.pool.get().await?;
             if self.stop.is_cancelled() {

@@ -38,7 +38,8 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
-    /// Change a tenant's limits (requests per minute per API key, messages per UTC day).
+    /// Change a tenant's limits (requests per minute per API key, messages per UTC day,
+    /// lead-search provider queries per UTC day).
     SetLimits {
         #[arg(long)]
         tenant: nudge_domain::TenantId,
@@ -46,6 +47,9 @@ enum AdminCommand {
         requests_per_minute: Option<u16>,
         #[arg(long)]
         daily_messages: Option<u32>,
+        /// A number, or `default` for the lead-search worker's LEAD_SEARCH_TENANT_DAILY_QUERIES.
+        #[arg(long)]
+        lead_search_daily_queries: Option<String>,
     },
     /// Dead-letter queues: what is in them and why; moving messages back after a fix.
     Dlq {
@@ -147,6 +151,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     tenant,
                     requests_per_minute,
                     daily_messages,
+                    lead_search_daily_queries,
                 },
         } => {
             let db: DatabaseOnly = nudge_domain::config::from_env()?;
@@ -155,10 +160,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let rpm = requests_per_minute.map(i32::from);
             let daily = daily_messages.map(i32::try_from).transpose()?;
             anyhow::ensure!(rpm != Some(0), "--requests-per-minute must be at least 1");
+            let lead_budget = lead_search_daily_queries
+                .as_deref()
+                .map(admin::parse_budget)
+                .transpose()?;
             anyhow::ensure!(
-                nudge_db::tenants::set_limits(&mut conn, tenant, rpm, daily).await?,
-                "no tenant {tenant} (or nothing to change)"
+                rpm.is_some() || daily.is_some() || lead_budget.is_some(),
+                "nothing to change: give --requests-per-minute, --daily-messages or --lead-search-daily-queries"
             );
+            if rpm.is_some() || daily.is_some() {
+                anyhow::ensure!(
+                    nudge_db::tenants::set_limits(&mut conn, tenant, rpm, daily).await?,
+                    "no tenant {tenant}"
+                );
+            }
+            if let Some(budget) = lead_budget {
+                anyhow::ensure!(
+                    nudge_db::tenants::set_lead_search_budget(&mut conn, tenant, budget).await?,
+                    "no tenant {tenant}"
+                );
+            }
             println!("limits updated for tenant {tenant}");
         }
         Command::Admin {

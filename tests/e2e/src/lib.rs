@@ -116,6 +116,23 @@ impl Service {
     }
 }
 
+/// The operator's `messaging-api admin create-tenant --name NAME` on `database_url`:
+/// its JSON output (`tenant_id`, `api_key`).
+pub fn create_tenant_with_cli(database_url: &str, name: &str) -> serde_json::Value {
+    let created = Command::new(bin_dir().join("messaging-api"))
+        .args(["admin", "create-tenant", "--name", name])
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    serde_json::from_slice(&created.stdout).unwrap()
+}
+
 /// LocalStack's endpoint and dummy credentials, for the services' AWS SDK.
 pub fn aws_env() -> Vec<(&'static str, String)> {
     vec![

@@ -11,10 +11,9 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use std::process::Command;
 use std::time::Duration;
 
-use nudge_e2e::{aws_env, bin_dir, free_port, start_sandbox, Service};
+use nudge_e2e::{aws_env, create_tenant_with_cli, free_port, start_sandbox, Service};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use serde_json::{json, Value};
 
@@ -56,18 +55,7 @@ async fn a_search_survives_kills_and_stops_of_its_worker_and_its_leads_are_liste
     let logs = std::env::temp_dir().join(format!("nudge-e2e-leads-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let (api_port, sandbox_port, metrics_port) = (free_port(), free_port(), free_port());
-    let created = Command::new(bin_dir().join("messaging-api"))
-        .args(["admin", "create-tenant", "--name", "Lead hunter"])
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let tenant = create_tenant_with_cli(&db.url, "Lead hunter");
     let key = tenant["api_key"].as_str().unwrap().to_owned();
 
     let _sandbox = start_sandbox(sandbox_port, &logs);

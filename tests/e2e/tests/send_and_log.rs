@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use nudge_e2e::{
-    aws_env, bin_dir, free_port, start_sandbox_posting_inbound_to, Service, ACCOUNT_SID, AUTH_TOKEN,
+    aws_env, bin_dir, create_tenant_with_cli, free_port, start_sandbox_posting_inbound_to, Service,
+    ACCOUNT_SID, AUTH_TOKEN,
 };
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use serde_json::{json, Value};
@@ -41,18 +42,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
-    let created = Command::new(bin_dir().join("messaging-api"))
-        .args(["admin", "create-tenant", "--name", "XYZ Bags"])
-        .env(database.0, &database.1)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let tenant = create_tenant_with_cli(&database.1, "XYZ Bags");
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     assert!(tenant["tenant_id"].is_string());
 

@@ -318,3 +318,29 @@ async fn a_search_orphaned_by_a_dead_worker_and_a_lost_message_is_queued_again()
         .encode()
         .contains("nudge_lead_search_orphans_requeued_total 1"));
 }
+
+#[tokio::test]
+async fn a_tenants_own_budget_overrides_the_workers_default() {
+    let harness = Harness::new("google").await;
+    let (small, default) = (
+        harness.tenant("small").await,
+        harness.tenant("default").await,
+    );
+    let mut conn = harness.db.connect().await;
+    assert!(
+        nudge_db::tenants::set_lead_search_budget(&mut conn, small, Some(1))
+            .await
+            .unwrap()
+    );
+    let small_search = harness.search(small, everyone(), 30).await;
+    let default_search = harness.search(default, everyone(), 30).await;
+    // The worker's default is 2 queries a day per tenant.
+    harness.start(harness.worker("w1", "sandbox-key", 2));
+    let waiting = harness.until_status(small, small_search, "waiting").await;
+    assert_eq!(waiting.pages_fetched, 1);
+    assert!(waiting.waiting_reason.unwrap().contains("budget of 1 "));
+    let waiting = harness
+        .until_status(default, default_search, "waiting")
+        .await;
+    assert_eq!(waiting.pages_fetched, 2);
+}

@@ -22,3 +22,35 @@ pub async fn create_tenant(conn: &mut AsyncPgConnection, name: &str) -> anyhow::
     })
     .to_string())
 }
+
+/// `--lead-search-daily-queries`: a whole number of queries a day, or `default` (the
+/// lead-search worker's `LEAD_SEARCH_TENANT_DAILY_QUERIES`), as `None`.
+pub fn parse_budget(raw: &str) -> anyhow::Result<Option<i32>> {
+    if raw.trim().eq_ignore_ascii_case("default") {
+        return Ok(None);
+    }
+    let queries: i32 = raw.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--lead-search-daily-queries must be a whole number or 'default', not '{raw}'"
+        )
+    })?;
+    anyhow::ensure!(
+        queries >= 0,
+        "--lead-search-daily-queries must not be negative"
+    );
+    Ok(Some(queries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_budget;
+
+    #[test]
+    fn a_lead_search_budget_is_a_number_or_the_default() {
+        assert_eq!(parse_budget("250").unwrap(), Some(250));
+        assert_eq!(parse_budget("0").unwrap(), Some(0));
+        assert_eq!(parse_budget("Default").unwrap(), None);
+        assert!(parse_budget("-1").is_err());
+        assert!(parse_budget("lots").is_err());
+    }
+}

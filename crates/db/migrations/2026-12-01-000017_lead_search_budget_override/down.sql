@@ -1,0 +1,1 @@
+ALTER TABLE tenants DROP COLUMN lead_search_daily_queries;
