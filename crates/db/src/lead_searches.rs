@@ -7,15 +7,17 @@
 //! by [`wait`] together with an outbox row that wakes it up at the right time.
 
 use chrono::{DateTime, Utc};
+use diesel::expression::BoxableExpression;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{Bool, Integer, Nullable, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use nudge_domain::{Envelope, LeadSearchId, LeadSearchV1, MessageKind, TenantId};
 use uuid::Uuid;
 
 use crate::models::{LeadSearch, OutboxRow};
-use crate::schema::{lead_search_leads, lead_searches, leads, outbox};
+use crate::schema::{lead_search_leads, lead_searches, outbox};
 use crate::{DbError, Page, PageRequest};
 
 /// The logical queue of lead searches (the relay maps it to the configured SQS queue).
@@ -30,6 +32,23 @@ pub const FAILED: &str = "failed";
 pub const STATUSES: [&str; 6] = [QUEUED, RUNNING, WAITING, COMPLETED, CANCELLED, FAILED];
 /// The statuses a worker may still work on.
 const OPEN: [&str; 3] = [QUEUED, RUNNING, WAITING];
+
+/// The tenant's search, `running` and held by `worker`: every write a worker makes is
+/// conditioned on it, so a worker that lost the search (cancelled, taken over) changes
+/// nothing.
+fn held_by<'a>(
+    tenant: TenantId,
+    id: LeadSearchId,
+    worker: &'a str,
+) -> Box<dyn BoxableExpression<lead_searches::table, Pg, SqlType = Nullable<Bool>> + 'a> {
+    Box::new(
+        lead_searches::tenant_id
+            .eq(tenant.as_uuid())
+            .and(lead_searches::id.eq(id.as_uuid()))
+            .and(lead_searches::status.eq(RUNNING))
+            .and(lead_searches::worker_id.eq(worker)),
+    )
+}
 
 /// Stores an accepted search and the queue message that starts it, in one transaction.
 pub async fn insert(
@@ -281,10 +300,7 @@ pub async fn record_page(
 ) -> Result<Option<LeadSearch>, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         let held = lead_searches::table
-            .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
-            .filter(lead_searches::id.eq(id.as_uuid()))
-            .filter(lead_searches::status.eq(RUNNING))
-            .filter(lead_searches::worker_id.eq(worker))
+            .filter(held_by(tenant, id, worker))
             .filter(lead_searches::next_offset.eq(page.offset))
             .select(lead_searches::id)
             .for_update()
@@ -407,10 +423,7 @@ pub async fn wait(
     conn.transaction::<_, DbError, _>(async |conn| {
         let errors = i32::from(error.is_some());
         let updated = diesel::update(lead_searches::table)
-            .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
-            .filter(lead_searches::id.eq(id.as_uuid()))
-            .filter(lead_searches::status.eq(RUNNING))
-            .filter(lead_searches::worker_id.eq(worker))
+            .filter(held_by(tenant, id, worker))
             .set((
                 lead_searches::status.eq(WAITING),
                 lead_searches::waiting_reason.eq(reason),
@@ -452,10 +465,7 @@ pub async fn finish(
         None => (COMPLETED, 0),
     };
     let updated = diesel::update(lead_searches::table)
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
-        .filter(lead_searches::id.eq(id.as_uuid()))
-        .filter(lead_searches::status.eq(RUNNING))
-        .filter(lead_searches::worker_id.eq(worker))
+        .filter(held_by(tenant, id, worker))
         .set((
             lead_searches::status.eq(status),
             lead_searches::finished_at.eq(diesel::dsl::now),
@@ -483,10 +493,7 @@ pub async fn renew_lease(
     lease: chrono::Duration,
 ) -> Result<bool, DbError> {
     let renewed = diesel::update(lead_searches::table)
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
-        .filter(lead_searches::id.eq(id.as_uuid()))
-        .filter(lead_searches::status.eq(RUNNING))
-        .filter(lead_searches::worker_id.eq(worker))
+        .filter(held_by(tenant, id, worker))
         .set((
             lead_searches::lease_until.eq(Utc::now() + lease),
             lead_searches::updated_at.eq(diesel::dsl::now),
@@ -641,19 +648,4 @@ pub async fn spend_query<'a>(
         Err(SpendError::Spent(index)) => Ok(budgets.get(index)),
         Err(SpendError::Db(error)) => Err(error),
     }
-}
-
-/// The leads a search found (ids), for the API's views.
-pub async fn count_leads(
-    conn: &mut AsyncPgConnection,
-    tenant: TenantId,
-    id: LeadSearchId,
-) -> Result<i64, DbError> {
-    Ok(lead_search_leads::table
-        .inner_join(leads::table.on(leads::id.eq(lead_search_leads::lead_id)))
-        .filter(lead_search_leads::tenant_id.eq(tenant.as_uuid()))
-        .filter(lead_search_leads::lead_search_id.eq(id.as_uuid()))
-        .count()
-        .get_result(conn)
-        .await?)
 }

@@ -43,11 +43,6 @@ pub trait BeforePage: Sync {
     fn before_page(&self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// Nothing to do before a page.
-impl BeforePage for () {
-    async fn before_page(&self) {}
-}
-
 /// How a run of a search ended, for the queue message that brought it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -152,6 +147,7 @@ impl Searcher {
                 return Ok(Outcome::Busy);
             }
         };
+        let own_budget = nudge_db::tenants::lead_search_budget(&mut conn, tenant).await?;
         drop(conn);
         let query = match serde_json::from_value::<LeadQuery>(search.query.clone()) {
             Ok(query) => query,
@@ -174,7 +170,8 @@ impl Searcher {
             results_seen = search.results_seen,
             "working lead search"
         );
-        self.pages(tenant, id, search, &query.search_terms(), on_page)
+        let budgets = self.budgets(tenant, own_budget);
+        self.pages(tenant, id, search, &query.search_terms(), &budgets, on_page)
             .await
     }
 
@@ -184,13 +181,9 @@ impl Searcher {
         id: LeadSearchId,
         mut search: LeadSearch,
         terms: &str,
+        budgets: &[Budget],
         on_page: &impl BeforePage,
     ) -> Result<Outcome, DbError> {
-        let own_budget = {
-            let mut conn = self.pool.get().await?;
-            nudge_db::tenants::lead_search_budget(&mut conn, tenant).await?
-        };
-        let budgets = self.budgets(tenant, own_budget);
         loop {
             let mut conn = self.pool.get().await?;
             if self.stop.is_cancelled() {
@@ -213,7 +206,7 @@ impl Searcher {
                 tracing::info!("lead search cancelled or taken over");
                 return Ok(Outcome::Done);
             }
-            if let Some(spent) = lead_searches::spend_query(&mut conn, &budgets).await? {
+            if let Some(spent) = lead_searches::spend_query(&mut conn, budgets).await? {
                 let whose = if spent.scope.starts_with("tenant:") {
                     "the tenant's"
                 } else {
