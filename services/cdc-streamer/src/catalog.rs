@@ -83,28 +83,45 @@ impl Catalog {
         include: Option<&[String]>,
         exclude: &[String],
     ) -> Result<Vec<String>, CdcError> {
-        let existing: Vec<String> = self
+        // Unlogged tables (the send-rate buckets) write no WAL, so logical decoding
+        // has nothing to stream from them, and a publication refuses them.
+        let tables: Vec<(String, bool)> = self
             .client
             .query(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                "SELECT c.relname, c.relpersistence = 'u' FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
                 &[],
             )
             .await
             .map_err(db)?
             .iter()
-            .map(|row| row.get(0))
+            .map(|row| (row.get(0), row.get(1)))
             .collect();
         let wanted: Vec<String> = match include {
             Some(include) => {
-                if let Some(missing) = include.iter().find(|t| !existing.contains(t)) {
-                    return Err(CdcError::Setup(format!(
-                        "CDC_TABLES names '{missing}', which is not a table"
-                    )));
+                for name in include {
+                    match tables.iter().find(|(table, _)| table == name) {
+                        None => {
+                            return Err(CdcError::Setup(format!(
+                                "CDC_TABLES names '{name}', which is not a table"
+                            )))
+                        }
+                        Some((_, true)) => {
+                            return Err(CdcError::Setup(format!(
+                                "CDC_TABLES names '{name}', an unlogged table: its changes never reach the WAL"
+                            )))
+                        }
+                        Some((_, false)) => {}
+                    }
                 }
                 include.to_vec()
             }
-            None => existing,
+            None => tables
+                .into_iter()
+                .filter(|(_, unlogged)| !unlogged)
+                .map(|(table, _)| table)
+                .collect(),
         }
         .into_iter()
         .filter(|t| !exclude.contains(t))

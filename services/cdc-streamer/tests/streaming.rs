@@ -449,3 +449,40 @@ async fn leads_stream_like_any_merchant_data_under_the_same_masks_and_budgets_do
         "the budget table is bookkeeping, excluded by default"
     );
 }
+
+/// The send-rate buckets are an unlogged table: logical decoding never sees its
+/// changes and a publication refuses it. Left out when every table is streamed, and
+/// named in `CDC_TABLES` it stops the start with a reason.
+#[tokio::test]
+async fn an_unlogged_table_is_left_out_and_refused_by_name() {
+    let setup = Setup::new("unlogged", 1).await;
+    let _streamer = setup.start(&[("CDC_EXCLUDE_TABLES", "outbox")]).await;
+    let published: Vec<String> = setup
+        .sql
+        .query(
+            "SELECT tablename::text FROM pg_publication_tables WHERE pubname = $1",
+            &[&setup.slot],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(published.iter().any(|t| t == "messages"), "{published:?}");
+    assert!(
+        !published.iter().any(|t| t == "send_rate_buckets"),
+        "{published:?}"
+    );
+
+    let other = Setup::new("unlogged_named", 1).await;
+    let mut refused = Streamer::start(
+        other.env(&[("CDC_TABLES", "messages,send_rate_buckets")]),
+        &other.logs,
+    );
+    assert_eq!(refused.wait_exit(Duration::from_secs(30)), Some(false));
+    let log = refused.log();
+    assert!(
+        log.contains("'send_rate_buckets', an unlogged table"),
+        "{log}"
+    );
+}

@@ -1,0 +1,1 @@
+ALTER TABLE send_rate_buckets SET LOGGED;

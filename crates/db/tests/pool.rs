@@ -1,0 +1,74 @@
+//! The pool hands out connections without a `SELECT 1` when they were just in use, yet
+//! never one whose server process is gone.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is how a test fails"
+)]
+
+use std::time::Duration;
+
+use diesel::sql_types::Integer;
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use nudge_testkit::TestDb;
+
+#[derive(QueryableByName)]
+struct Backend {
+    #[diesel(sql_type = Integer)]
+    pid: i32,
+}
+
+async fn backend_pid(pool: &nudge_db::DbPool) -> Result<i32, diesel::result::Error> {
+    let mut conn = pool.get().await.expect("a connection");
+    let row: Backend = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut conn)
+        .await?;
+    Ok(row.pid)
+}
+
+/// Kills the server process behind `pid`, as a restart or a dropped TCP session would.
+async fn terminate(db: &TestDb, pid: i32) {
+    let mut admin = db.connect().await;
+    diesel::sql_query("SELECT pg_terminate_backend($1)")
+        .bind::<Integer, _>(pid)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // pg_terminate_backend only signals; wait until the process is gone.
+    nudge_testkit::eventually("the backend gone", Duration::from_secs(10), || async {
+        let mut admin = db.connect().await;
+        let alive: Vec<Backend> =
+            diesel::sql_query("SELECT pid FROM pg_stat_activity WHERE pid = $1")
+                .bind::<Integer, _>(pid)
+                .load(&mut admin)
+                .await
+                .unwrap();
+        alive.is_empty().then_some(())
+    })
+    .await;
+}
+
+/// Whether or not the checkout pings, a connection whose server process is gone is
+/// never handed out: the pool sees it closed (or the ping fails) and opens another.
+#[tokio::test]
+async fn a_connection_whose_server_process_died_is_replaced_at_checkout() {
+    for verify_after_idle in [Duration::from_millis(100), Duration::from_secs(600)] {
+        let db = TestDb::new().await;
+        let pool = nudge_db::build_pool_verifying_after(&db.url, 1, verify_after_idle).unwrap();
+        let first = backend_pid(&pool).await.unwrap();
+        assert_eq!(
+            backend_pid(&pool).await.unwrap(),
+            first,
+            "the pool reuses it"
+        );
+        terminate(&db, first).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let second = backend_pid(&pool).await.unwrap_or_else(|e| {
+            panic!("{verify_after_idle:?}: the dead connection was handed out: {e}")
+        });
+        assert_ne!(first, second);
+    }
+}
