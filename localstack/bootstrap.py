@@ -1,5 +1,5 @@
-"""Create Nudge's SQS queues (each with its dead-letter queue and redrive policy) and
-Kinesis streams from localstack/resources.json. Idempotent: existing queues get their
+"""Create Nudge's SQS queues (each with its dead-letter queue and redrive policy),
+Kinesis streams and SES sender identities from localstack/resources.json. Idempotent: existing queues get their
 attributes re-applied; existing streams are left as they are.
 
 Runs in host mode with the LocalStack virtualenv's python (boto3 comes with LocalStack)
@@ -50,6 +50,17 @@ def main() -> int:
         url = sqs.create_queue(QueueName=queue["name"])["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         print(f"queue {queue['name']} -> {queue['dlq']} after {queue['max_receive_count']} receives")
+    ses = client("ses", endpoint)
+    for identity in resources.get("email_identities", []):
+        try:
+            ses.verify_email_identity(EmailAddress=identity)
+            print(f"email identity {identity}")
+        except botocore.exceptions.ClientError as error:
+            # A LocalStack started without SES (a test's private instance).
+            if "not enabled" not in str(error):
+                raise
+            print("ses is not enabled here: identities skipped")
+            break
     kinesis = client("kinesis", endpoint)
     try:
         existing = set(kinesis.list_streams()["StreamNames"])

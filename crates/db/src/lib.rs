@@ -6,12 +6,14 @@
 //! their functions still carry the tenant the queue message names. The one lookup
 //! without a tenant is a provider's callback finding its message by the provider's
 //! sid (`callbacks`): the provider does not know tenants; what follows is scoped by the
-//! tenant of the message found.
+//! tenant of the message found. The console's sign-in (by email) and session lookup (by
+//! the cookie's token) are the others: they are how a person's tenant is learnt.
 
 pub mod bot_rules;
 pub mod callbacks;
 pub mod campaigns;
 pub mod consent;
+pub mod console;
 pub mod conversations;
 pub mod customers;
 pub mod error;

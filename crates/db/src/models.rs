@@ -8,9 +8,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schema::{
-    api_keys, bot_rules, campaigns, consent_events, conversations, customers, inbound_messages,
-    lead_searches, leads, message_events, messages, outbox, queue_rejections, shops, templates,
-    tenants, webhook_attempts, webhook_deliveries, webhook_endpoints,
+    api_keys, bot_rules, campaigns, consent_events, console_email_tokens, console_emails,
+    console_sessions, console_users, conversations, customers, inbound_messages, lead_searches,
+    leads, message_events, messages, outbox, queue_rejections, shops, templates, tenants,
+    webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -429,4 +430,59 @@ pub struct Lead {
     pub location: Option<String>,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+}
+
+/// A person who signs in to the console (not an API key).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_users, check_for_backend(diesel::pg::Pg))]
+pub struct ConsoleUser {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    /// argon2id PHC string; `None` for an account that only signs in through OIDC.
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_sessions, check_for_backend(diesel::pg::Pg))]
+pub struct ConsoleSession {
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_email_tokens, check_for_backend(diesel::pg::Pg))]
+pub struct ConsoleEmailToken {
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub purpose: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// An email waiting for (or done with) the mailer.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_emails, check_for_backend(diesel::pg::Pg))]
+pub struct ConsoleEmail {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub to_address: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
 }

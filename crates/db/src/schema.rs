@@ -77,6 +77,58 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_email_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Uuid,
+        purpose -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    console_emails (id) {
+        id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        to_address -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        provider_message_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    console_sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Uuid,
+        tenant_id -> Uuid,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    console_users (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        email_verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     conversations (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -377,6 +429,11 @@ diesel::table! {
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
+diesel::joinable!(console_email_tokens -> console_users (user_id));
+diesel::joinable!(console_emails -> tenants (tenant_id));
+diesel::joinable!(console_sessions -> console_users (user_id));
+diesel::joinable!(console_sessions -> tenants (tenant_id));
+diesel::joinable!(console_users -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(lead_searches -> tenants (tenant_id));
 diesel::joinable!(leads -> tenants (tenant_id));
@@ -396,6 +453,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     bot_rules,
     campaigns,
     consent_events,
+    console_email_tokens,
+    console_emails,
+    console_sessions,
+    console_users,
     conversations,
     customers,
     idempotency_keys,

@@ -31,6 +31,13 @@ pub struct Config {
     /// calls them, reads the same variable.
     #[serde(default = "defaults::webhook_targets")]
     pub webhook_targets: String,
+    /// Where people reach the console (links in its emails use it). `https://` makes
+    /// its cookies `Secure`; plain `http://` is only accepted for localhost.
+    #[serde(default = "defaults::console_public_url")]
+    pub console_public_url: String,
+    /// The console's sender address (an SES verified identity).
+    #[serde(default = "defaults::console_email_from")]
+    pub console_email_from: String,
 }
 
 mod defaults {
@@ -58,6 +65,12 @@ mod defaults {
     pub fn webhook_targets() -> String {
         "public".into()
     }
+    pub fn console_public_url() -> String {
+        "http://localhost:8080".into()
+    }
+    pub fn console_email_from() -> String {
+        "Nudge <no-reply@nudge.localhost>".into()
+    }
 }
 
 impl Config {
@@ -77,7 +90,30 @@ impl Config {
             )));
         }
         config.target_policy()?;
+        config.console_public_url()?;
         Ok(config)
+    }
+
+    /// The console's public base URL, without a trailing slash; `http` only for a
+    /// local host (development), where cookies cannot be `Secure`.
+    pub fn console_public_url(&self) -> Result<url::Url, ConfigError> {
+        let invalid = |why: &str| {
+            ConfigError::Invalid(format!(
+                "CONSOLE_PUBLIC_URL '{}': {why}",
+                self.console_public_url
+            ))
+        };
+        let url = url::Url::parse(self.console_public_url.trim_end_matches('/'))
+            .map_err(|e| invalid(&e.to_string()))?;
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if local => Ok(url),
+            "http" => Err(invalid(
+                "must be https outside localhost (its cookies are Secure)",
+            )),
+            _ => Err(invalid("must be an http(s) URL")),
+        }
     }
 
     pub fn target_policy(&self) -> Result<nudge_domain::TargetPolicy, ConfigError> {
@@ -110,5 +146,17 @@ mod tests {
         assert!(error.to_string().contains("CAMPAIGN_PAGE_SIZE"), "{error}");
         let error = Config::from_vars(vars(&[("HTTP_PORT", "eighty")])).unwrap_err();
         assert!(error.to_string().contains("eighty"), "{error}");
+    }
+
+    #[test]
+    fn the_console_is_https_outside_localhost() {
+        let public = |url: &str| Config::from_vars(vars(&[("CONSOLE_PUBLIC_URL", url)]));
+        assert!(public("https://console.example.com").is_ok());
+        assert!(public("http://localhost:8080/").is_ok());
+        assert!(public("http://127.0.0.1:8080").is_ok());
+        let error = public("http://console.example.com").unwrap_err();
+        assert!(error.to_string().contains("CONSOLE_PUBLIC_URL"), "{error}");
+        assert!(public("ftp://localhost").is_err());
+        assert!(public("not a url").is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! Periodic clean-up that any API replica may do: purging expired idempotency keys and
-//! old rate-limit windows.
+//! Periodic clean-up that any API replica may do: purging expired idempotency keys, old
+//! rate-limit windows, and console sessions and links that can no longer be used.
 //! Deleting is idempotent, so replicas doing it at once is harmless.
 
 use std::time::Duration;
@@ -29,5 +29,6 @@ async fn purge(pool: &DbPool) -> Result<usize, nudge_db::DbError> {
     let mut conn = pool.get().await?;
     let keys = nudge_db::idempotency::purge_expired(&mut conn).await?;
     let windows = nudge_db::limits::purge_old_windows(&mut conn).await?;
-    Ok(keys + windows)
+    let console = nudge_db::console::delete_expired(&mut conn, chrono::Utc::now()).await?;
+    Ok(keys + windows + console)
 }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod auth;
 pub mod campaigns;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod housekeeping;

@@ -31,11 +31,19 @@ pub struct AppState {
     pub campaign_wakeup: Arc<Notify>,
     /// Where merchants' webhook and fulfilment URLs may point.
     pub webhook_policy: nudge_domain::TargetPolicy,
+    pub console: crate::console::ConsoleSettings,
+    /// Wakes the console's mailer as soon as an email is queued.
+    pub mail_wakeup: Arc<Notify>,
 }
 
 impl AppState {
     /// A connection, or 503 if the database cannot give one.
     pub async fn conn(&self) -> Result<DbConn, ApiError> {
+        Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
+    }
+
+    /// The same for the console, whose failures are pages.
+    pub async fn conn_for_console(&self) -> Result<DbConn, crate::console::error::ConsoleError> {
         Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
     }
 }
@@ -87,6 +95,13 @@ impl Application {
             pool.clone(),
             stop_background.clone(),
         ));
+        let mail_wakeup = Arc::new(Notify::new());
+        let mailer = crate::console::mailer::Mailer {
+            pool: pool.clone(),
+            ses: aws_sdk_ses::Client::new(aws),
+            from: config.console_email_from.clone(),
+        };
+        let mailer = tokio::spawn(mailer.run(mail_wakeup.clone(), stop_background.clone()));
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,
@@ -94,6 +109,8 @@ impl Application {
             lead_search_wakeup,
             campaign_wakeup,
             webhook_policy: config.target_policy()?,
+            console: crate::console::ConsoleSettings::new(config.console_public_url()?),
+            mail_wakeup,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();
@@ -120,7 +137,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            background: vec![relay, lead_search_relay, expander, housekeeping],
+            background: vec![relay, lead_search_relay, expander, housekeeping, mailer],
             stop_background,
         })
     }

@@ -219,6 +219,8 @@ impl BenchApp {
             outbox_relay_interval_ms: 200,
             campaign_page_size,
             webhook_targets: "public".into(),
+            console_public_url: "http://localhost:8080".into(),
+            console_email_from: "Nudge <no-reply@nudge.localhost>".into(),
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await

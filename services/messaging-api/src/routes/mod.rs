@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .configure(docs::configure)
+        .configure(crate::console::configure)
         .service(
             web::scope("/v1")
                 // The last wrap runs first: authenticate and count, then idempotency.

@@ -8,6 +8,9 @@ use reqwest::{Method, RequestBuilder, Response};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
+/// The console's sender address in tests.
+pub const CONSOLE_EMAIL_FROM: &str = "Nudge <no-reply@nudge.localhost>";
+
 static TELEMETRY: std::sync::OnceLock<Option<nudge_telemetry::TelemetryGuard>> =
     std::sync::OnceLock::new();
 
@@ -49,6 +52,8 @@ fn config(
         outbox_relay_interval_ms: 200,
         campaign_page_size: campaign_page_size.unwrap_or(200),
         webhook_targets: webhook_targets.unwrap_or("public").into(),
+        console_public_url: "http://localhost:8080".into(),
+        console_email_from: CONSOLE_EMAIL_FROM.into(),
     }
 }
 
@@ -75,6 +80,13 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
         None => localstack_config(),
     };
+    // SES sends only from verified identities (the stack's bootstrap verifies this one).
+    aws_sdk_ses::Client::new(&localstack_config())
+        .verify_email_identity()
+        .email_address("no-reply@nudge.localhost")
+        .send()
+        .await
+        .expect("verify the console's sender at SES");
     let app = Application::build(config, &aws).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -11,6 +11,7 @@ mod api_keys;
 mod batch;
 mod campaigns;
 mod consent;
+mod console;
 mod conversations;
 mod dead_letters;
 mod frequency_cap;

@@ -1,0 +1,82 @@
+//! The emails the console sends, in plain text and HTML. Links are built from
+//! `CONSOLE_PUBLIC_URL`, never from the request's Host header (which a sender of the
+//! request controls).
+
+use nudge_db::console::OutgoingEmail;
+
+/// Hours a confirmation link is valid.
+pub const VERIFY_LINK_HOURS: i64 = 24;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn verify_address(to: &str, public_url: &url::Url, token: &str) -> OutgoingEmail {
+    let mut link = public_url
+        .join("/console/verify-email")
+        .unwrap_or_else(|_| public_url.clone());
+    link.query_pairs_mut().append_pair("token", token);
+    OutgoingEmail {
+        to: to.to_owned(),
+        subject: "Confirm your email for Nudge".into(),
+        text_body: format!(
+            "Confirm that this address is yours by opening this link:\n\n{link}\n\n\
+             The link works once, for {VERIFY_LINK_HOURS} hours. If you did not sign up for \
+             Nudge, ignore this email.\n"
+        ),
+        html_body: format!(
+            "<p>Confirm that this address is yours:</p>\
+             <p><a href=\"{href}\">Confirm my email</a></p>\
+             <p>The link works once, for {VERIFY_LINK_HOURS} hours. If you did not sign up for \
+             Nudge, ignore this email.</p>",
+            href = escape(link.as_str())
+        ),
+    }
+}
+
+/// Sent instead of a confirmation when someone signs up with an address that already
+/// has an account: the page says the same either way, so only the address's owner
+/// learns that it is registered.
+pub fn already_registered(to: &str, public_url: &url::Url) -> OutgoingEmail {
+    let sign_in = public_url
+        .join("/console/sign-in")
+        .unwrap_or_else(|_| public_url.clone());
+    OutgoingEmail {
+        to: to.to_owned(),
+        subject: "You already have a Nudge account".into(),
+        text_body: format!(
+            "Someone (maybe you) tried to create a Nudge account with this address, which \
+             already has one. Sign in here:\n\n{sign_in}\n\nIf it was not you, nothing has changed.\n"
+        ),
+        html_body: format!(
+            "<p>Someone (maybe you) tried to create a Nudge account with this address, which \
+             already has one.</p><p><a href=\"{href}\">Sign in</a></p>\
+             <p>If it was not you, nothing has changed.</p>",
+            href = escape(sign_in.as_str())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_is_built_from_the_public_url_and_escaped() {
+        let public = url::Url::parse("https://console.example.com").unwrap();
+        let email = verify_address("jane@shop.example", &public, "abc123");
+        assert!(email
+            .text_body
+            .contains("https://console.example.com/console/verify-email?token=abc123"));
+        assert!(email
+            .html_body
+            .contains("href=\"https://console.example.com/console/verify-email?token=abc123\""));
+        assert_eq!(
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
+    }
+}

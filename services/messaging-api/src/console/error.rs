@@ -1,0 +1,88 @@
+//! The one place console failures become pages: people get a readable page with the
+//! right status, never a JSON problem document or a stack trace.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use super::pages::Notice;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("sign in required")]
+    SignInRequired,
+    /// A form without the token of this browser or session (CSRF), or an old one.
+    #[error("form token missing or stale")]
+    FormExpired,
+    /// A form without the fields its page sends (not one of our forms).
+    #[error("incomplete form")]
+    BadForm,
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_seconds: u64 },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] nudge_db::DbError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ResponseError for ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::FormExpired => StatusCode::FORBIDDEN,
+            Self::BadForm => StatusCode::BAD_REQUEST,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Database(nudge_db::DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::SignInRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/console/sign-in"))
+                .finish();
+        }
+        let (title, text) = match self {
+            Self::FormExpired => (
+                "This form has expired",
+                "Go back, reload the page and try again.",
+            ),
+            Self::BadForm => (
+                "This form is incomplete",
+                "Go back, reload the page and try again.",
+            ),
+            Self::TooManyAttempts { .. } => {
+                ("Too many attempts", "Wait a few minutes, then try again.")
+            }
+            Self::NotFound => ("Not found", "There is nothing here."),
+            _ => {
+                // The cause goes to the log, never to the page.
+                tracing::error!(error = %self, "console request failed");
+                (
+                    "Something went wrong",
+                    "Nothing was changed. Try again in a moment.",
+                )
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::TooManyAttempts {
+            retry_after_seconds,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+        }
+        let page = Notice {
+            title,
+            text,
+            link: None,
+            signed_in: None,
+        };
+        response
+            .content_type("text/html; charset=utf-8")
+            .body(page.render().unwrap_or_else(|_| text.to_owned()))
+    }
+}

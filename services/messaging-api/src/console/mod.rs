@@ -1,0 +1,81 @@
+//! The merchant console: web pages for people (not API keys), served by this API under
+//! `/console`. Server-rendered HTML (askama templates, no build step, a single origin)
+//! that reads the database through the same tenant-scoped queries as the API; see
+//! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
+//!
+//! Layout: `routes` (handlers), `session` (who is signed in, CSRF), `password`
+//! (argon2id), `pages` (templates), `emails` and `mailer` (what is sent and how),
+//! `error` (failures as pages).
+
+pub mod emails;
+pub mod error;
+pub mod mailer;
+pub mod pages;
+pub mod password;
+mod routes;
+pub mod session;
+
+pub use routes::configure;
+
+/// What the console's handlers need from the configuration.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// Base of the links in emails.
+    pub public_url: url::Url,
+    /// Cookies are `Secure` when the console is served over https.
+    pub secure_cookies: bool,
+}
+
+impl ConsoleSettings {
+    pub fn new(public_url: url::Url) -> Self {
+        Self {
+            secure_cookies: public_url.scheme() == "https",
+            public_url,
+        }
+    }
+}
+
+/// An address as stored: trimmed and lower-cased, if it looks like one (something,
+/// `@`, a domain with a dot; no spaces; at most 254 characters). Whether it receives
+/// mail is what the confirmation link finds out.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    plausible.then_some(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    #[test]
+    fn addresses_are_trimmed_lower_cased_and_plausible() {
+        assert_eq!(
+            normalize_email("  Jane.Doe@Shop.Example "),
+            Some("jane.doe@shop.example".into())
+        );
+        for bad in [
+            "",
+            "jane",
+            "@shop.example",
+            "jane@",
+            "jane@shop",
+            "jane@@shop.example",
+            "ja ne@shop.example",
+            "jane@shop.example.",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad}");
+        }
+        assert_eq!(
+            normalize_email(&format!("{}@shop.example", "a".repeat(250))),
+            None
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! The console's routes: accounts for now (sign-up, confirming the address, sign-in,
+//! sign-out) and the home page.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, VERIFY_EMAIL};
+use nudge_db::models::ConsoleSession;
+use nudge_db::rate::Rate;
+use serde::Deserialize;
+
+use super::emails::{self, VERIFY_LINK_HOURS};
+use super::error::ConsoleError;
+use super::pages::{
+    html, FieldError, HomePage, Nav, Notice, SignInPage, SignUpPage, VerifyEmailPage,
+};
+use super::session::{
+    check_anonymous_form, check_session_form, cleared_session_cookie, session_cookie, FormToken,
+    SignedIn, SESSION_DAYS,
+};
+use super::{normalize_email, password};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .wrap(
+                DefaultHeaders::new()
+                    .add((
+                        header::CONTENT_SECURITY_POLICY,
+                        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                    ))
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    // Confirmation links carry their token in the URL.
+                    .add((header::REFERRER_POLICY, "no-referrer"))
+                    .add((header::CACHE_CONTROL, "no-store")),
+            )
+            .app_data(web::FormConfig::default().error_handler(|_, _| ConsoleError::BadForm.into()))
+            .app_data(web::QueryConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
+            .service(home)
+            .service(stylesheet)
+            .service(sign_up_page)
+            .service(sign_up)
+            .service(verify_email_page)
+            .service(verify_email)
+            .service(sign_in_page)
+            .service(sign_in)
+            .service(sign_out),
+    );
+}
+
+/// Attempts allowed per window: sign-ins per address and per client address, and
+/// sign-ups per client address (token buckets shared by every replica).
+const SIGN_INS_PER_EMAIL: Rate = Rate {
+    per_second: 5.0 / 900.0,
+    burst: 5.0,
+};
+const SIGN_INS_PER_CLIENT: Rate = Rate {
+    per_second: 30.0 / 900.0,
+    burst: 30.0,
+};
+const SIGN_UPS_PER_CLIENT: Rate = Rate {
+    per_second: 10.0 / 3600.0,
+    burst: 10.0,
+};
+
+#[get("")]
+async fn home(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
+    html(
+        StatusCode::OK,
+        &HomePage {
+            signed_in: Some(Nav::of(&signed_in)),
+        },
+    )
+}
+
+#[get("/static/console.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(include_str!("../../static/console.css"))
+}
+
+/// A page for a visitor, with the CSRF cookie its form needs when the browser has none.
+fn anonymous_page(
+    req: &HttpRequest,
+    state: &AppState,
+    render: impl FnOnce(&str) -> Result<HttpResponse, ConsoleError>,
+) -> Result<HttpResponse, ConsoleError> {
+    let token = FormToken::of(req);
+    let mut response = render(&token.value)?;
+    if let Some(cookie) = token.cookie(&state.console) {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| ConsoleError::Internal(e.into()))?;
+    }
+    Ok(response)
+}
+
+#[get("/sign-up")]
+async fn sign_up_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    anonymous_page(&req, &state, |csrf| {
+        html(
+            StatusCode::OK,
+            &SignUpPage {
+                csrf,
+                business_name: "",
+                email: "",
+                errors: Vec::new(),
+                signed_in: None,
+            },
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct SignUpForm {
+    csrf: String,
+    business_name: String,
+    email: String,
+    password: String,
+}
+
+#[post("/sign-up")]
+async fn sign_up(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignUpForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = form.into_inner();
+    check_anonymous_form(&req, &form.csrf)?;
+    limit(
+        &state,
+        &[(&client_key("sign-up", &req), SIGN_UPS_PER_CLIENT)],
+    )
+    .await?;
+    let business_name = form.business_name.trim();
+    let email = normalize_email(&form.email);
+    let mut errors = Vec::new();
+    if business_name.is_empty() || business_name.chars().count() > 100 {
+        errors.push(FieldError {
+            field: "business_name",
+            message: "Enter your business name (up to 100 characters).",
+        });
+    }
+    if email.is_none() {
+        errors.push(FieldError {
+            field: "email",
+            message: "Enter an email address like name@example.com.",
+        });
+    }
+    if let Err(message) = password::check_new(&form.password, &form.email) {
+        errors.push(FieldError {
+            field: "password",
+            message,
+        });
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SignUpPage {
+                csrf: &form.csrf,
+                business_name,
+                email: form.email.trim(),
+                errors,
+                signed_in: None,
+            },
+        );
+    };
+    let password_hash = password::hash(form.password).await?;
+    let token = new_token();
+    let token_hash = hash_token(&token);
+    let link = NewLink {
+        token_hash: &token_hash,
+        purpose: VERIFY_EMAIL,
+        valid_for: chrono::Duration::hours(VERIFY_LINK_HOURS),
+    };
+    let public_url = &state.console.public_url;
+    let mut conn = state.conn_for_console().await?;
+    let existing = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
+    let created = match existing {
+        Some(_) => Err(nudge_db::DbError::Conflict(
+            "console_users_email_key".into(),
+        )),
+        None => {
+            let message = emails::verify_address(&email, public_url, &token);
+            nudge_db::console::create_owner(
+                &mut conn,
+                business_name,
+                &email,
+                &password_hash,
+                &link,
+                &message,
+            )
+            .await
+        }
+    };
+    match created {
+        Ok(user) => {
+            tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "console account created")
+        }
+        Err(nudge_db::DbError::Conflict(_)) => {
+            // The same answer as a new account: only the address's owner learns more.
+            let message = emails::already_registered(&email, public_url);
+            nudge_db::console::enqueue_email(&mut conn, None, &message).await?;
+        }
+        Err(other) => return Err(other.into()),
+    }
+    state.mail_wakeup.notify_one();
+    html(
+        StatusCode::OK,
+        &Notice {
+            title: "Check your inbox",
+            text: "We have sent you an email. Open the link in it to confirm your address, then sign in.",
+            link: None,
+            signed_in: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    token: String,
+}
+
+/// The link in the email opens a page with a button: following the link alone (as
+/// mail scanners do) spends nothing.
+#[get("/verify-email")]
+async fn verify_email_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    anonymous_page(&req, &state, |csrf| {
+        html(
+            StatusCode::OK,
+            &VerifyEmailPage {
+                csrf,
+                token: &query.token,
+                signed_in: None,
+            },
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    csrf: String,
+    token: String,
+}
+
+#[post("/verify-email")]
+async fn verify_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<VerifyForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_anonymous_form(&req, &form.csrf)?;
+    let mut conn = state.conn_for_console().await?;
+    let used =
+        nudge_db::console::use_verification_link(&mut conn, &hash_token(&form.token)).await?;
+    let (status, title, text) = match used {
+        LinkUse::Verified(_) => (
+            StatusCode::OK,
+            "Your email is confirmed",
+            "You can now sign in.",
+        ),
+        LinkUse::Expired => (
+            StatusCode::GONE,
+            "This link has expired",
+            "Sign in with your email and password and we will send you a new one.",
+        ),
+        LinkUse::AlreadyUsed => (
+            StatusCode::GONE,
+            "This link was already used",
+            "Each link works once. If your address is confirmed, sign in.",
+        ),
+        LinkUse::Unknown => (
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "Check that you opened the whole link from the email.",
+        ),
+    };
+    html(
+        status,
+        &Notice {
+            title,
+            text,
+            link: Some(("/console/sign-in", "Sign in")),
+            signed_in: None,
+        },
+    )
+}
+
+#[get("/sign-in")]
+async fn sign_in_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    anonymous_page(&req, &state, |csrf| {
+        html(
+            StatusCode::OK,
+            &SignInPage {
+                csrf,
+                email: "",
+                error: None,
+                signed_in: None,
+            },
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+#[post("/sign-in")]
+async fn sign_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignInForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = form.into_inner();
+    check_anonymous_form(&req, &form.csrf)?;
+    let email = normalize_email(&form.email).unwrap_or_default();
+    limit(
+        &state,
+        &[
+            (
+                &format!("console-sign-in:email:{}", &hash_token(&email)[..32]),
+                SIGN_INS_PER_EMAIL,
+            ),
+            (&client_key("sign-in", &req), SIGN_INS_PER_CLIENT),
+        ],
+    )
+    .await?;
+    let mut conn = state.conn_for_console().await?;
+    let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = password::verify(form.password, stored).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => {
+            return html(
+                StatusCode::UNAUTHORIZED,
+                &SignInPage {
+                    csrf: &form.csrf,
+                    email: form.email.trim(),
+                    error: Some("That email and password do not match an account."),
+                    signed_in: None,
+                },
+            )
+        }
+    };
+    if user.email_verified_at.is_none() {
+        // Only reachable with the right password, so it tells a stranger nothing.
+        let token = new_token();
+        let token_hash = hash_token(&token);
+        let link = NewLink {
+            token_hash: &token_hash,
+            purpose: VERIFY_EMAIL,
+            valid_for: chrono::Duration::hours(VERIFY_LINK_HOURS),
+        };
+        let message = emails::verify_address(&user.email, &state.console.public_url, &token);
+        nudge_db::console::send_link(&mut conn, &user, &link, &message).await?;
+        state.mail_wakeup.notify_one();
+        return html(
+            StatusCode::FORBIDDEN,
+            &Notice {
+                title: "Confirm your email first",
+                text: "We have sent you a new link. Open it, then sign in again.",
+                link: None,
+                signed_in: None,
+            },
+        );
+    }
+    let token = new_token();
+    let now = chrono::Utc::now();
+    let session = ConsoleSession {
+        token_hash: hash_token(&token),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        csrf_token: new_token(),
+        created_at: now,
+        expires_at: now + chrono::Duration::days(SESSION_DAYS),
+    };
+    nudge_db::console::create_session(&mut conn, &session).await?;
+    tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "console sign-in");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console"))
+        .cookie(session_cookie(token, &state.console))
+        .finish())
+}
+
+#[derive(Deserialize)]
+struct SessionForm {
+    csrf: String,
+}
+
+#[post("/sign-out")]
+async fn sign_out(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    form: web::Form<SessionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_session_form(&signed_in, &form.csrf)?;
+    let mut conn = state.conn_for_console().await?;
+    nudge_db::console::delete_session(&mut conn, &signed_in.0.session.token_hash).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/sign-in"))
+        .cookie(cleared_session_cookie(&state.console))
+        .finish())
+}
+
+/// The bucket of the client's address for `action`. The peer address, not a
+/// forwarded header a client could write; behind a load balancer, that is the
+/// balancer's (see docs/console.md).
+fn client_key(action: &str, req: &HttpRequest) -> String {
+    let ip = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+    format!("console-{action}:client:{ip}")
+}
+
+/// Takes one attempt from every bucket, or says how long to wait.
+async fn limit(state: &AppState, buckets: &[(&String, Rate)]) -> Result<(), ConsoleError> {
+    let keys: Vec<(&str, Rate)> = buckets.iter().map(|(k, r)| (k.as_str(), *r)).collect();
+    let mut conn = state.conn_for_console().await?;
+    match nudge_db::rate::take(&mut conn, &keys, 1.0).await? {
+        None => Ok(()),
+        Some(wait) => Err(ConsoleError::TooManyAttempts {
+            retry_after_seconds: wait.as_secs().max(1),
+        }),
+    }
+}

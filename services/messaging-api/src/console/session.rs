@@ -1,0 +1,146 @@
+//! Who is signed in, and the forms' CSRF tokens.
+//!
+//! A session is a random token in an `HttpOnly`, `SameSite=Lax` cookie scoped to
+//! `/console` (`Secure` whenever the console is served over https); the database holds
+//! only its SHA-256, with an absolute expiry. Every form carries a CSRF token that must
+//! match: the session's own (synchronizer token) once signed in, and before that a
+//! random value also set in a `SameSite=Strict` cookie (double submit), so another
+//! site can neither post a signed-in person's forms nor sign them in to an account of
+//! its choosing.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{time, Cookie, SameSite};
+use actix_web::{web, FromRequest, HttpRequest};
+use nudge_db::console::{hash_token, new_token};
+
+use super::error::ConsoleError;
+use super::ConsoleSettings;
+use crate::startup::AppState;
+
+pub const SESSION_COOKIE: &str = "nudge_session";
+pub const CSRF_COOKIE: &str = "nudge_csrf";
+/// How long a session lasts from sign-in, however active.
+pub const SESSION_DAYS: i64 = 7;
+
+fn cookie(name: &'static str, value: String, settings: &ConsoleSettings) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/console")
+        .http_only(true)
+        .secure(settings.secure_cookies)
+        .finish()
+}
+
+pub fn session_cookie(token: String, settings: &ConsoleSettings) -> Cookie<'static> {
+    let mut cookie = cookie(SESSION_COOKIE, token, settings);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_max_age(time::Duration::days(SESSION_DAYS));
+    cookie
+}
+
+pub fn cleared_session_cookie(settings: &ConsoleSettings) -> Cookie<'static> {
+    let mut cookie = session_cookie(String::new(), settings);
+    cookie.make_removal();
+    cookie
+}
+
+/// The CSRF token of the anonymous forms (sign-up, sign-in, confirming an address):
+/// the browser's, or a new one to set.
+pub struct FormToken {
+    pub value: String,
+    fresh: bool,
+}
+
+impl FormToken {
+    pub fn of(req: &HttpRequest) -> Self {
+        match req.cookie(CSRF_COOKIE) {
+            Some(cookie) if cookie.value().len() >= 32 => Self {
+                value: cookie.value().to_owned(),
+                fresh: false,
+            },
+            _ => Self {
+                value: new_token(),
+                fresh: true,
+            },
+        }
+    }
+
+    /// The cookie to set with the page, when the browser has none yet.
+    pub fn cookie(&self, settings: &ConsoleSettings) -> Option<Cookie<'static>> {
+        self.fresh.then(|| {
+            let mut cookie = cookie(CSRF_COOKIE, self.value.clone(), settings);
+            cookie.set_same_site(SameSite::Strict);
+            cookie
+        })
+    }
+}
+
+/// An anonymous form's token must equal the browser's CSRF cookie.
+pub fn check_anonymous_form(req: &HttpRequest, submitted: &str) -> Result<(), ConsoleError> {
+    match req.cookie(CSRF_COOKIE) {
+        Some(cookie) if same(cookie.value(), submitted) && submitted.len() >= 32 => Ok(()),
+        _ => Err(ConsoleError::FormExpired),
+    }
+}
+
+/// A signed-in form's token must equal its session's.
+pub fn check_session_form(signed_in: &SignedIn, submitted: &str) -> Result<(), ConsoleError> {
+    if same(&signed_in.0.session.csrf_token, submitted) {
+        Ok(())
+    } else {
+        Err(ConsoleError::FormExpired)
+    }
+}
+
+/// Equality in time that does not depend on where the strings differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The signed-in person, their session and tenant. A request without a live session
+/// is sent to the sign-in page.
+pub struct SignedIn(pub nudge_db::console::SignedIn);
+
+impl SignedIn {
+    pub fn tenant(&self) -> nudge_domain::TenantId {
+        nudge_domain::TenantId::from_uuid(self.0.user.tenant_id)
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = ConsoleError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(ConsoleError::SignInRequired);
+            };
+            let mut conn = state.pool.get().await.map_err(nudge_db::DbError::from)?;
+            match nudge_db::console::find_session(&mut conn, &hash_token(&token)).await? {
+                Some(found) => Ok(Self(found)),
+                None => Err(ConsoleError::SignInRequired),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "ab"));
+        assert!(!same("", "a"));
+    }
+}

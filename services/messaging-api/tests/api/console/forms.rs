@@ -1,0 +1,136 @@
+//! Every console form carries a token another site cannot know; bad input is answered
+//! on the page and stores nothing.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use nudge_db::schema::{console_sessions, console_users};
+
+use super::browser::{emails_to, link_in, new_address, Browser};
+use crate::helpers::spawn_app;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let email = new_address("csrf");
+    let fields = |csrf: &'static str| {
+        vec![
+            ("csrf", csrf),
+            ("business_name", "Forged"),
+            ("password", PASSWORD),
+        ]
+    };
+
+    // No cookie at all (a cross-site post), then a cookie the field does not match.
+    let mut stranger = Browser::new(&app);
+    let mut form = fields("x".repeat(43).leak());
+    form.push(("email", &email));
+    assert_eq!(stranger.post("/console/sign-up", &form).await.status, 403);
+    stranger.get("/console/sign-up").await;
+    assert!(stranger.cookies.contains_key("nudge_csrf"));
+    let page = stranger.post("/console/sign-up", &form).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("This form has expired"), "{}", page.body);
+    let mut conn = app.db.connect().await;
+    let accounts: i64 = console_users::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+
+    // Signed in, the session's own token is needed: sign-out without it keeps the session.
+    let mut person = Browser::new(&app);
+    person.sign_up("Real Shop", &email, PASSWORD).await;
+    person
+        .confirm(&link_in(&emails_to(&email, 1).await[0]))
+        .await;
+    assert_eq!(person.sign_in(&email, PASSWORD).await.status, 303);
+    let anonymous_token = person.cookies["nudge_csrf"].clone();
+    let page = person
+        .post("/console/sign-out", &[("csrf", &anonymous_token)])
+        .await;
+    assert_eq!(page.status, 403);
+    let sessions: i64 = console_sessions::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
+    assert_eq!(person.get("/console").await.status, 200);
+}
+
+#[tokio::test]
+async fn bad_sign_up_input_is_answered_per_field_and_stores_nothing() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    let page = browser.sign_up("   ", "not-an-address", "short").await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    for message in [
+        "Please fix 3 problems",
+        "Enter your business name",
+        "Enter an email address like name@example.com.",
+        "Use at least 10 characters.",
+    ] {
+        assert!(page.body.contains(message), "{message} in {}", page.body);
+    }
+    assert!(page.body.contains("aria-invalid=\"true\""), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"not-an-address\""),
+        "what was typed is kept"
+    );
+    assert!(!page.body.contains("short"), "a password is never echoed");
+
+    // Missing fields (not our form) are a 400 page, not a crash.
+    let csrf = browser.get("/console/sign-up").await.csrf();
+    assert_eq!(
+        browser
+            .post("/console/sign-up", &[("csrf", &csrf)])
+            .await
+            .status,
+        400
+    );
+
+    let mut conn = app.db.connect().await;
+    let accounts: i64 = console_users::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+}
+
+#[tokio::test]
+async fn pages_come_with_headers_that_keep_them_to_this_site() {
+    let app = spawn_app().await;
+    let response = reqwest::get(format!("{}/console/sign-in", app.address))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let csrf_cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(csrf_cookie.starts_with("nudge_csrf="), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.contains("SameSite=Strict") && csrf_cookie.contains("HttpOnly"),
+        "{csrf_cookie}"
+    );
+    // Signed out, the home page sends people to sign in.
+    let home = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/console", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/console/sign-in");
+}

@@ -1,0 +1,7 @@
+//! The console's accounts, through the pages a browser gets: forms, cookies, redirects
+//! and the emails LocalStack's SES received. A `Browser` keeps cookies the way a
+//! browser does for one site, so tests can also leave them out.
+
+mod accounts;
+mod browser;
+mod forms;
