@@ -100,6 +100,32 @@ pub async fn create_owner(
     .await
 }
 
+/// An account an operator creates in an existing tenant, its address taken as
+/// confirmed (`messaging-api admin create-console-user`). A taken address is
+/// `DbError::Conflict`; an unknown tenant `DbError::InUse` (its foreign key).
+pub async fn create_confirmed_user(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+) -> Result<ConsoleUser, DbError> {
+    let now = Utc::now();
+    Ok(diesel::insert_into(console_users::table)
+        .values(&ConsoleUser {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.as_uuid(),
+            email: email.to_owned(),
+            password_hash: Some(password_hash.to_owned()),
+            role: role.to_owned(),
+            email_verified_at: Some(now),
+            created_at: now,
+        })
+        .returning(ConsoleUser::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
 /// A single-use link about to be sent.
 pub struct NewLink<'a> {
     pub token_hash: &'a str,

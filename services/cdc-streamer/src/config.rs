@@ -74,7 +74,9 @@ mod defaults {
         "nudge_cdc".into()
     }
     pub fn exclude() -> String {
-        "outbox,send_rate_buckets,api_key_usage,idempotency_keys,lead_search_budget".into()
+        "outbox,send_rate_buckets,api_key_usage,idempotency_keys,lead_search_budget,\
+         console_sessions,console_email_tokens,console_emails"
+            .into()
     }
     pub fn stream() -> String {
         "db-changes".into()

@@ -23,6 +23,10 @@ pub const DEFAULT_MASKS: &[(&str, &str, Mask)] = &[
     ("api_keys", "key_hash", Mask::Drop),
     ("webhook_endpoints", "secret", Mask::Drop),
     ("bot_rules", "fulfilment_secret", Mask::Drop),
+    ("console_users", "password_hash", Mask::Drop),
+    // Queued emails hold single-use links until sent (the table is excluded by default).
+    ("console_emails", "text_body", Mask::Drop),
+    ("console_emails", "html_body", Mask::Drop),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -166,6 +170,12 @@ mod tests {
         let mut rule = row(json!({"id": "r1", "fulfilment_secret": "s"}));
         masks.apply("bot_rules", &mut rule);
         assert!(!rule.contains_key("fulfilment_secret"));
+        let mut person = row(json!({"id": "u1", "email": "a@b.c", "password_hash": "$argon2id$x"}));
+        masks.apply("console_users", &mut person);
+        assert_eq!(person, row(json!({"id": "u1", "email": "a@b.c"})));
+        let mut email = row(json!({"id": "m1", "text_body": "link", "html_body": "link"}));
+        masks.apply("console_emails", &mut email);
+        assert_eq!(email, row(json!({"id": "m1"})));
     }
 
     #[test]

@@ -51,6 +51,17 @@ enum AdminCommand {
         #[arg(long)]
         lead_search_daily_queries: Option<String>,
     },
+    /// Create a console account in a tenant, its address taken as confirmed. Reads the
+    /// password from standard input; prints {"user_id", "email", "role"}.
+    CreateConsoleUser {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+        #[arg(long)]
+        email: String,
+        /// owner, marketer or care_agent
+        #[arg(long, default_value = "owner")]
+        role: String,
+    },
     /// Dead-letter queues: what is in them and why; moving messages back after a fix.
     Dlq {
         #[command(subcommand)]
@@ -181,6 +192,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("limits updated for tenant {tenant}");
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateConsoleUser {
+                    tenant,
+                    email,
+                    role,
+                },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            println!(
+                "{}",
+                admin::create_console_user(&mut conn, tenant, &email, &role, password).await?
+            );
         }
         Command::Admin {
             command: AdminCommand::Dlq { command },

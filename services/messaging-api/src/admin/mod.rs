@@ -23,6 +23,40 @@ pub async fn create_tenant(conn: &mut AsyncPgConnection, name: &str) -> anyhow::
     .to_string())
 }
 
+/// The console's roles, as `--role` takes them.
+pub const CONSOLE_ROLES: [&str; 3] = ["owner", "marketer", "care_agent"];
+
+/// Creates a console account in `tenant`, its address taken as confirmed; the password
+/// comes from standard input (never the command line, which other users can see).
+pub async fn create_console_user(
+    conn: &mut AsyncPgConnection,
+    tenant: nudge_domain::TenantId,
+    email: &str,
+    role: &str,
+    password: String,
+) -> anyhow::Result<String> {
+    let email = crate::console::normalize_email(email)
+        .ok_or_else(|| anyhow::anyhow!("--email '{email}' is not an email address"))?;
+    anyhow::ensure!(
+        CONSOLE_ROLES.contains(&role),
+        "--role must be one of {}, not '{role}'",
+        CONSOLE_ROLES.join(", ")
+    );
+    crate::console::password::check_new(&password, &email)
+        .map_err(|why| anyhow::anyhow!("password: {why}"))?;
+    let hash = crate::console::password::hash(password).await?;
+    let user =
+        match nudge_db::console::create_confirmed_user(conn, tenant, &email, &hash, role).await {
+            Ok(user) => user,
+            Err(nudge_db::DbError::Conflict(_)) => {
+                anyhow::bail!("{email} already has a console account")
+            }
+            Err(nudge_db::DbError::InUse(_)) => anyhow::bail!("no tenant {tenant}"),
+            Err(other) => return Err(other.into()),
+        };
+    Ok(json!({ "user_id": user.id, "email": user.email, "role": user.role }).to_string())
+}
+
 /// `--lead-search-daily-queries`: a whole number of queries a day, or `default` (the
 /// lead-search worker's `LEAD_SEARCH_TENANT_DAILY_QUERIES`), as `None`.
 pub fn parse_budget(raw: &str) -> anyhow::Result<Option<i32>> {

@@ -247,3 +247,61 @@ async fn a_wrong_password_and_an_unknown_address_get_the_same_answer_then_a_limi
     assert!((1..=180).contains(&retry_after), "{retry_after}");
     assert!(!browser.cookies.contains_key("nudge_session"));
 }
+
+#[tokio::test]
+async fn an_operator_creates_a_confirmed_account_in_a_tenant() {
+    let app = spawn_app().await;
+    let tenant: nudge_domain::TenantId = app.tenant_id.parse().unwrap();
+    let email = new_address("agent");
+    let mut conn = app.db.connect().await;
+    let create = |email: String, role: &'static str, tenant| {
+        let url = app.db.url.clone();
+        async move {
+            let mut conn =
+                <nudge_db::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url)
+                    .await
+                    .unwrap();
+            messaging_api::admin::create_console_user(
+                &mut conn,
+                tenant,
+                &email,
+                role,
+                PASSWORD.into(),
+            )
+            .await
+        }
+    };
+    let created = create(email.clone(), "care_agent", tenant).await.unwrap();
+    assert!(created.contains("\"role\":\"care_agent\""), "{created}");
+
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.sign_in(&email, PASSWORD).await.status,
+        303,
+        "no email to confirm"
+    );
+    let home = browser.get("/console").await;
+    assert!(
+        home.body.contains("Test Shop Inc") && home.body.contains("Care agent"),
+        "{}",
+        home.body
+    );
+
+    let taken = create(email.clone(), "owner", tenant).await.unwrap_err();
+    assert!(
+        taken.to_string().contains("already has a console account"),
+        "{taken}"
+    );
+    let role = create(new_address("x"), "admin", tenant).await.unwrap_err();
+    assert!(role.to_string().contains("--role"), "{role}");
+    let nowhere = create(new_address("y"), "owner", nudge_domain::TenantId::new())
+        .await
+        .unwrap_err();
+    assert!(nowhere.to_string().contains("no tenant"), "{nowhere}");
+    let accounts: i64 = console_users::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1);
+}
