@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::models::{ConsoleEmail, ConsoleEmailToken, ConsoleSession, ConsoleUser, Tenant};
 use crate::schema::{
-    console_email_tokens, console_emails, console_sessions, console_users, tenants,
+    console_email_tokens, console_emails, console_reset_codes, console_sessions, console_users,
+    tenants,
 };
 use crate::DbError;
 
@@ -287,7 +288,13 @@ pub async fn delete_expired(
     )
     .execute(conn)
     .await?;
-    Ok(sessions + links)
+    let codes = diesel::delete(
+        console_reset_codes::table
+            .filter(console_reset_codes::expires_at.le(now - Duration::days(7))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(sessions + links + codes)
 }
 
 /// Queues an email for the mailer.
@@ -392,4 +399,125 @@ pub async fn mark_email_attempt_failed(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Wrong guesses a reset code allows before it is spent.
+pub const RESET_CODE_MAX_ATTEMPTS: i32 = 5;
+
+/// What is stored for a reset code: tied to its account, so equal codes of two
+/// accounts differ.
+pub fn hash_reset_code(user: Uuid, code: &str) -> String {
+    hash_token(&format!("{user}:{code}"))
+}
+
+/// A new reset code for the account (any earlier one is spent: only the latest email
+/// counts) and the email carrying it, together.
+pub async fn issue_reset_code(
+    conn: &mut AsyncPgConnection,
+    user: &ConsoleUser,
+    code_hash: &str,
+    valid_for: Duration,
+    message: &OutgoingEmail,
+) -> Result<(), DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let now = Utc::now();
+        diesel::update(
+            console_reset_codes::table
+                .filter(console_reset_codes::user_id.eq(user.id))
+                .filter(console_reset_codes::used_at.is_null()),
+        )
+        .set(console_reset_codes::used_at.eq(now))
+        .execute(conn)
+        .await?;
+        diesel::insert_into(console_reset_codes::table)
+            .values((
+                console_reset_codes::id.eq(Uuid::now_v7()),
+                console_reset_codes::user_id.eq(user.id),
+                console_reset_codes::code_hash.eq(code_hash),
+                console_reset_codes::created_at.eq(now),
+                console_reset_codes::expires_at.eq(now + valid_for),
+            ))
+            .execute(conn)
+            .await?;
+        enqueue_email(conn, Some(TenantId::from_uuid(user.tenant_id)), message).await
+    })
+    .await
+}
+
+/// What a reset attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reset {
+    /// The password is changed and every session of the account has ended.
+    Done,
+    /// Not the code; the code allows `attempts_left` more guesses.
+    WrongCode { attempts_left: i32 },
+    /// No code is live: none was asked for, it expired, was used or guessed at too often.
+    NoLiveCode,
+}
+
+/// Checks `code_hash` against the account's live code and, when it matches, sets the
+/// new password, spends the code and ends every session of the account, in one
+/// transaction. A wrong guess is counted (and committed) under the code's row lock,
+/// so parallel guesses cannot exceed the allowance.
+pub async fn reset_password(
+    conn: &mut AsyncPgConnection,
+    user: &ConsoleUser,
+    code_hash: &str,
+    new_password_hash: &str,
+) -> Result<Reset, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let now = Utc::now();
+        let live: Option<(Uuid, String, i32)> = console_reset_codes::table
+            .filter(console_reset_codes::user_id.eq(user.id))
+            .filter(console_reset_codes::used_at.is_null())
+            .filter(console_reset_codes::expires_at.gt(now))
+            .order(console_reset_codes::created_at.desc())
+            .select((
+                console_reset_codes::id,
+                console_reset_codes::code_hash,
+                console_reset_codes::attempts,
+            ))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((id, stored, attempts)) = live else {
+            return Ok(Reset::NoLiveCode);
+        };
+        if stored != code_hash {
+            let attempts = attempts + 1;
+            let spent = attempts >= RESET_CODE_MAX_ATTEMPTS;
+            diesel::update(console_reset_codes::table.find(id))
+                .set((
+                    console_reset_codes::attempts.eq(attempts),
+                    console_reset_codes::used_at.eq(spent.then_some(now)),
+                ))
+                .execute(conn)
+                .await?;
+            return Ok(Reset::WrongCode {
+                attempts_left: RESET_CODE_MAX_ATTEMPTS - attempts,
+            });
+        }
+        diesel::update(console_reset_codes::table.find(id))
+            .set(console_reset_codes::used_at.eq(now))
+            .execute(conn)
+            .await?;
+        // The code reached the address, which confirms it as a link would.
+        diesel::update(console_users::table.find(user.id))
+            .set((
+                console_users::password_hash.eq(new_password_hash),
+                console_users::email_verified_at.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                >(
+                    "COALESCE(email_verified_at, now())"
+                )),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::delete(console_sessions::table.filter(console_sessions::user_id.eq(user.id)))
+            .execute(conn)
+            .await?;
+        Ok(Reset::Done)
+    })
+    .await
 }

@@ -106,6 +106,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_reset_codes (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        code_hash -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        attempts -> Int4,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     console_sessions (token_hash) {
         token_hash -> Text,
         user_id -> Uuid,
@@ -431,6 +443,7 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(console_email_tokens -> console_users (user_id));
 diesel::joinable!(console_emails -> tenants (tenant_id));
+diesel::joinable!(console_reset_codes -> console_users (user_id));
 diesel::joinable!(console_sessions -> console_users (user_id));
 diesel::joinable!(console_sessions -> tenants (tenant_id));
 diesel::joinable!(console_users -> tenants (tenant_id));
@@ -455,6 +468,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consent_events,
     console_email_tokens,
     console_emails,
+    console_reset_codes,
     console_sessions,
     console_users,
     conversations,

@@ -24,6 +24,8 @@ pub const DEFAULT_MASKS: &[(&str, &str, Mask)] = &[
     ("webhook_endpoints", "secret", Mask::Drop),
     ("bot_rules", "fulfilment_secret", Mask::Drop),
     ("console_users", "password_hash", Mask::Drop),
+    // A 6-digit code's hash is found again by trying a million codes.
+    ("console_reset_codes", "code_hash", Mask::Drop),
     // Queued emails hold single-use links until sent (the table is excluded by default).
     ("console_emails", "text_body", Mask::Drop),
     ("console_emails", "html_body", Mask::Drop),

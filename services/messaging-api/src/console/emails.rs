@@ -60,6 +60,26 @@ pub fn already_registered(to: &str, public_url: &url::Url) -> OutgoingEmail {
     }
 }
 
+/// Minutes a password reset code is valid.
+pub const RESET_CODE_MINUTES: i64 = 15;
+
+pub fn reset_code(to: &str, code: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.to_owned(),
+        subject: format!("{code} is your Nudge password reset code"),
+        text_body: format!(
+            "Your code to choose a new Nudge password is {code}.\n\n\
+             It works for {RESET_CODE_MINUTES} minutes. If you did not ask for it, ignore this \
+             email: your password has not changed.\n"
+        ),
+        html_body: format!(
+            "<p>Your code to choose a new Nudge password is</p><p><strong>{code}</strong></p>\
+             <p>It works for {RESET_CODE_MINUTES} minutes. If you did not ask for it, ignore \
+             this email: your password has not changed.</p>"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,23 @@ pub struct VerifyEmailPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/reset_request.html")]
+pub struct ResetRequestPage<'a> {
+    pub csrf: &'a str,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// Where the emailed code and the new password are typed.
+#[derive(Template)]
+#[template(path = "console/reset_code.html")]
+pub struct ResetCodePage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+#[derive(Template)]
 #[template(path = "console/home.html")]
 pub struct HomePage<'a> {
     pub signed_in: Option<Nav<'a>>,

@@ -4,15 +4,16 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, VERIFY_EMAIL};
+use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, Reset, VERIFY_EMAIL};
 use nudge_db::models::ConsoleSession;
 use nudge_db::rate::Rate;
 use serde::Deserialize;
 
-use super::emails::{self, VERIFY_LINK_HOURS};
+use super::emails::{self, RESET_CODE_MINUTES, VERIFY_LINK_HOURS};
 use super::error::ConsoleError;
 use super::pages::{
-    html, FieldError, HomePage, Nav, Notice, SignInPage, SignUpPage, VerifyEmailPage,
+    html, FieldError, HomePage, Nav, Notice, ResetCodePage, ResetRequestPage, SignInPage,
+    SignUpPage, VerifyEmailPage,
 };
 use super::session::{
     check_anonymous_form, check_session_form, cleared_session_cookie, session_cookie, FormToken,
@@ -45,7 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(verify_email)
             .service(sign_in_page)
             .service(sign_in)
-            .service(sign_out),
+            .service(sign_out)
+            .service(reset_request_page)
+            .service(reset_request)
+            .service(reset_confirm),
     );
 }
 
@@ -62,6 +66,20 @@ const SIGN_INS_PER_CLIENT: Rate = Rate {
 const SIGN_UPS_PER_CLIENT: Rate = Rate {
     per_second: 10.0 / 3600.0,
     burst: 10.0,
+};
+/// Reset codes emailed per address and per client address, and codes tried per client
+/// address (each code also allows only 5 guesses).
+const RESET_CODES_PER_EMAIL: Rate = Rate {
+    per_second: 3.0 / 3600.0,
+    burst: 3.0,
+};
+const RESET_CODES_PER_CLIENT: Rate = Rate {
+    per_second: 20.0 / 3600.0,
+    burst: 20.0,
+};
+const RESET_TRIES_PER_CLIENT: Rate = Rate {
+    per_second: 30.0 / 900.0,
+    burst: 30.0,
 };
 
 #[get("")]
@@ -332,10 +350,7 @@ async fn sign_in(
     limit(
         &state,
         &[
-            (
-                &format!("console-sign-in:email:{}", &hash_token(&email)[..32]),
-                SIGN_INS_PER_EMAIL,
-            ),
+            (&email_key("sign-in", &email), SIGN_INS_PER_EMAIL),
             (&client_key("sign-in", &req), SIGN_INS_PER_CLIENT),
         ],
     )
@@ -416,6 +431,159 @@ async fn sign_out(
         .insert_header((header::LOCATION, "/console/sign-in"))
         .cookie(cleared_session_cookie(&state.console))
         .finish())
+}
+
+#[get("/password-reset")]
+async fn reset_request_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    anonymous_page(&req, &state, |csrf| {
+        html(
+            StatusCode::OK,
+            &ResetRequestPage {
+                csrf,
+                signed_in: None,
+            },
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetRequestForm {
+    csrf: String,
+    email: String,
+}
+
+/// Emails a code when the address has an account; answers the same page either way.
+#[post("/password-reset")]
+async fn reset_request(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ResetRequestForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = form.into_inner();
+    check_anonymous_form(&req, &form.csrf)?;
+    let email = normalize_email(&form.email).unwrap_or_default();
+    limit(
+        &state,
+        &[
+            (&email_key("reset", &email), RESET_CODES_PER_EMAIL),
+            (&client_key("reset", &req), RESET_CODES_PER_CLIENT),
+        ],
+    )
+    .await?;
+    let mut conn = state.conn_for_console().await?;
+    if let Some(user) = nudge_db::console::find_user_by_email(&mut conn, &email).await? {
+        let code = six_digits();
+        let code_hash = nudge_db::console::hash_reset_code(user.id, &code);
+        let message = emails::reset_code(&user.email, &code);
+        nudge_db::console::issue_reset_code(
+            &mut conn,
+            &user,
+            &code_hash,
+            chrono::Duration::minutes(RESET_CODE_MINUTES),
+            &message,
+        )
+        .await?;
+        state.mail_wakeup.notify_one();
+    }
+    html(
+        StatusCode::OK,
+        &ResetCodePage {
+            csrf: &form.csrf,
+            email: &email,
+            error: None,
+            signed_in: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct ResetConfirmForm {
+    csrf: String,
+    email: String,
+    code: String,
+    password: String,
+}
+
+#[post("/password-reset/confirm")]
+async fn reset_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ResetConfirmForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = form.into_inner();
+    check_anonymous_form(&req, &form.csrf)?;
+    let email = normalize_email(&form.email).unwrap_or_default();
+    limit(
+        &state,
+        &[(&client_key("reset-try", &req), RESET_TRIES_PER_CLIENT)],
+    )
+    .await?;
+    let again = |status, error| {
+        html(
+            status,
+            &ResetCodePage {
+                csrf: &form.csrf,
+                email: &email,
+                error: Some(error),
+                signed_in: None,
+            },
+        )
+    };
+    if let Err(message) = password::check_new(&form.password, &email) {
+        return again(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
+    // Hashed before the code is checked, so a known and an unknown address cost the same.
+    let new_hash = password::hash(form.password.clone()).await?;
+    let mut conn = state.conn_for_console().await?;
+    let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
+    let code = form.code.trim();
+    let outcome = match &user {
+        Some(user) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
+            let code_hash = nudge_db::console::hash_reset_code(user.id, code);
+            nudge_db::console::reset_password(&mut conn, user, &code_hash, &new_hash).await?
+        }
+        Some(user) => {
+            // Not six digits: still a guess, counted like one.
+            let code_hash = nudge_db::console::hash_reset_code(user.id, "not-a-code");
+            nudge_db::console::reset_password(&mut conn, user, &code_hash, &new_hash).await?
+        }
+        None => Reset::NoLiveCode,
+    };
+    match outcome {
+        Reset::Done => {
+            if let Some(user) = user {
+                tracing::info!(user_id = %user.id, "console password reset; sessions ended");
+            }
+            html(
+                StatusCode::OK,
+                &Notice {
+                    title: "Your password is changed",
+                    text: "Every session of your account was signed out. Sign in with your new password.",
+                    link: Some(("/console/sign-in", "Sign in")),
+                    signed_in: None,
+                },
+            )
+        }
+        Reset::WrongCode { .. } | Reset::NoLiveCode => again(
+            StatusCode::BAD_REQUEST,
+            "That code is not right, or it has expired. Check the latest email, or ask for a new code.",
+        ),
+    }
+}
+
+/// A uniformly random 6-digit code.
+fn six_digits() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::rng().random_range(0..1_000_000))
+}
+
+/// The bucket of an address for `action`, named by a hash (the bucket table is not
+/// where addresses should be read).
+fn email_key(action: &str, email: &str) -> String {
+    format!("console-{action}:email:{}", &hash_token(email)[..32])
 }
 
 /// The bucket of the client's address for `action`. The peer address, not a

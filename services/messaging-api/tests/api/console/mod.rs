@@ -5,3 +5,4 @@
 mod accounts;
 mod browser;
 mod forms;
+mod reset;
