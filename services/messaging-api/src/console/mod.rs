@@ -3,7 +3,7 @@
 //! that reads the database through the same tenant-scoped queries as the API; see
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
-//! Layout: `routes` (handlers), `session` (who is signed in, CSRF), `password`
+//! Layout: `routes` and `reset` (handlers), `session` (who is signed in, CSRF), `password`
 //! (argon2id), `pages` (templates), `emails` and `mailer` (what is sent and how),
 //! `error` (failures as pages).
 
@@ -12,6 +12,7 @@ pub mod error;
 pub mod mailer;
 pub mod pages;
 pub mod password;
+mod reset;
 mod routes;
 pub mod session;
 

@@ -1,19 +1,19 @@
-//! The console's routes: accounts for now (sign-up, confirming the address, sign-in,
-//! sign-out) and the home page.
+//! The console's routes: accounts (sign-up, confirming the address, sign-in, sign-out)
+//! and the home page; password reset is in `reset`. Also the helpers every console
+//! form shares: the anonymous page with its CSRF cookie, and attempt limits.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, Reset, VERIFY_EMAIL};
+use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, VERIFY_EMAIL};
 use nudge_db::models::ConsoleSession;
 use nudge_db::rate::Rate;
 use serde::Deserialize;
 
-use super::emails::{self, RESET_CODE_MINUTES, VERIFY_LINK_HOURS};
+use super::emails::{self, VERIFY_LINK_HOURS};
 use super::error::ConsoleError;
 use super::pages::{
-    html, FieldError, HomePage, Nav, Notice, ResetCodePage, ResetRequestPage, SignInPage,
-    SignUpPage, VerifyEmailPage,
+    html, FieldError, HomePage, Nav, Notice, SignInPage, SignUpPage, VerifyEmailPage,
 };
 use super::session::{
     check_anonymous_form, check_session_form, cleared_session_cookie, session_cookie, FormToken,
@@ -47,9 +47,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(sign_in_page)
             .service(sign_in)
             .service(sign_out)
-            .service(reset_request_page)
-            .service(reset_request)
-            .service(reset_confirm),
+            .service(super::reset::reset_request_page)
+            .service(super::reset::reset_request)
+            .service(super::reset::reset_confirm),
     );
 }
 
@@ -67,21 +67,6 @@ const SIGN_UPS_PER_CLIENT: Rate = Rate {
     per_second: 10.0 / 3600.0,
     burst: 10.0,
 };
-/// Reset codes emailed per address and per client address, and codes tried per client
-/// address (each code also allows only 5 guesses).
-const RESET_CODES_PER_EMAIL: Rate = Rate {
-    per_second: 3.0 / 3600.0,
-    burst: 3.0,
-};
-const RESET_CODES_PER_CLIENT: Rate = Rate {
-    per_second: 20.0 / 3600.0,
-    burst: 20.0,
-};
-const RESET_TRIES_PER_CLIENT: Rate = Rate {
-    per_second: 30.0 / 900.0,
-    burst: 30.0,
-};
-
 #[get("")]
 async fn home(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
     html(
@@ -100,7 +85,7 @@ async fn stylesheet() -> HttpResponse {
 }
 
 /// A page for a visitor, with the CSRF cookie its form needs when the browser has none.
-fn anonymous_page(
+pub(super) fn anonymous_page(
     req: &HttpRequest,
     state: &AppState,
     render: impl FnOnce(&str) -> Result<HttpResponse, ConsoleError>,
@@ -433,163 +418,16 @@ async fn sign_out(
         .finish())
 }
 
-#[get("/password-reset")]
-async fn reset_request_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ConsoleError> {
-    anonymous_page(&req, &state, |csrf| {
-        html(
-            StatusCode::OK,
-            &ResetRequestPage {
-                csrf,
-                signed_in: None,
-            },
-        )
-    })
-}
-
-#[derive(Deserialize)]
-struct ResetRequestForm {
-    csrf: String,
-    email: String,
-}
-
-/// Emails a code when the address has an account; answers the same page either way.
-#[post("/password-reset")]
-async fn reset_request(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<ResetRequestForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    let form = form.into_inner();
-    check_anonymous_form(&req, &form.csrf)?;
-    let email = normalize_email(&form.email).unwrap_or_default();
-    limit(
-        &state,
-        &[
-            (&email_key("reset", &email), RESET_CODES_PER_EMAIL),
-            (&client_key("reset", &req), RESET_CODES_PER_CLIENT),
-        ],
-    )
-    .await?;
-    let mut conn = state.conn_for_console().await?;
-    if let Some(user) = nudge_db::console::find_user_by_email(&mut conn, &email).await? {
-        let code = six_digits();
-        let code_hash = nudge_db::console::hash_reset_code(user.id, &code);
-        let message = emails::reset_code(&user.email, &code);
-        nudge_db::console::issue_reset_code(
-            &mut conn,
-            &user,
-            &code_hash,
-            chrono::Duration::minutes(RESET_CODE_MINUTES),
-            &message,
-        )
-        .await?;
-        state.mail_wakeup.notify_one();
-    }
-    html(
-        StatusCode::OK,
-        &ResetCodePage {
-            csrf: &form.csrf,
-            email: &email,
-            error: None,
-            signed_in: None,
-        },
-    )
-}
-
-#[derive(Deserialize)]
-struct ResetConfirmForm {
-    csrf: String,
-    email: String,
-    code: String,
-    password: String,
-}
-
-#[post("/password-reset/confirm")]
-async fn reset_confirm(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<ResetConfirmForm>,
-) -> Result<HttpResponse, ConsoleError> {
-    let form = form.into_inner();
-    check_anonymous_form(&req, &form.csrf)?;
-    let email = normalize_email(&form.email).unwrap_or_default();
-    limit(
-        &state,
-        &[(&client_key("reset-try", &req), RESET_TRIES_PER_CLIENT)],
-    )
-    .await?;
-    let again = |status, error| {
-        html(
-            status,
-            &ResetCodePage {
-                csrf: &form.csrf,
-                email: &email,
-                error: Some(error),
-                signed_in: None,
-            },
-        )
-    };
-    if let Err(message) = password::check_new(&form.password, &email) {
-        return again(StatusCode::UNPROCESSABLE_ENTITY, message);
-    }
-    // Hashed before the code is checked, so a known and an unknown address cost the same.
-    let new_hash = password::hash(form.password.clone()).await?;
-    let mut conn = state.conn_for_console().await?;
-    let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
-    let code = form.code.trim();
-    let outcome = match &user {
-        Some(user) if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) => {
-            let code_hash = nudge_db::console::hash_reset_code(user.id, code);
-            nudge_db::console::reset_password(&mut conn, user, &code_hash, &new_hash).await?
-        }
-        Some(user) => {
-            // Not six digits: still a guess, counted like one.
-            let code_hash = nudge_db::console::hash_reset_code(user.id, "not-a-code");
-            nudge_db::console::reset_password(&mut conn, user, &code_hash, &new_hash).await?
-        }
-        None => Reset::NoLiveCode,
-    };
-    match outcome {
-        Reset::Done => {
-            if let Some(user) = user {
-                tracing::info!(user_id = %user.id, "console password reset; sessions ended");
-            }
-            html(
-                StatusCode::OK,
-                &Notice {
-                    title: "Your password is changed",
-                    text: "Every session of your account was signed out. Sign in with your new password.",
-                    link: Some(("/console/sign-in", "Sign in")),
-                    signed_in: None,
-                },
-            )
-        }
-        Reset::WrongCode { .. } | Reset::NoLiveCode => again(
-            StatusCode::BAD_REQUEST,
-            "That code is not right, or it has expired. Check the latest email, or ask for a new code.",
-        ),
-    }
-}
-
-/// A uniformly random 6-digit code.
-fn six_digits() -> String {
-    use rand::Rng;
-    format!("{:06}", rand::rng().random_range(0..1_000_000))
-}
-
 /// The bucket of an address for `action`, named by a hash (the bucket table is not
 /// where addresses should be read).
-fn email_key(action: &str, email: &str) -> String {
+pub(super) fn email_key(action: &str, email: &str) -> String {
     format!("console-{action}:email:{}", &hash_token(email)[..32])
 }
 
 /// The bucket of the client's address for `action`. The peer address, not a
 /// forwarded header a client could write; behind a load balancer, that is the
 /// balancer's (see docs/console.md).
-fn client_key(action: &str, req: &HttpRequest) -> String {
+pub(super) fn client_key(action: &str, req: &HttpRequest) -> String {
     let ip = req
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
@@ -597,7 +435,10 @@ fn client_key(action: &str, req: &HttpRequest) -> String {
 }
 
 /// Takes one attempt from every bucket, or says how long to wait.
-async fn limit(state: &AppState, buckets: &[(&String, Rate)]) -> Result<(), ConsoleError> {
+pub(super) async fn limit(
+    state: &AppState,
+    buckets: &[(&String, Rate)],
+) -> Result<(), ConsoleError> {
     let keys: Vec<(&str, Rate)> = buckets.iter().map(|(k, r)| (k.as_str(), *r)).collect();
     let mut conn = state.conn_for_console().await?;
     match nudge_db::rate::take(&mut conn, &keys, 1.0).await? {
