@@ -17,6 +17,9 @@ pub enum ConsoleError {
     /// A form without the fields its page sends (not one of our forms).
     #[error("incomplete form")]
     BadForm,
+    /// The person's role may not do this.
+    #[error("not allowed for this role")]
+    Forbidden,
     #[error("too many attempts")]
     TooManyAttempts { retry_after_seconds: u64 },
     #[error("not found")]
@@ -33,6 +36,7 @@ impl ResponseError for ConsoleError {
             Self::SignInRequired => StatusCode::SEE_OTHER,
             Self::FormExpired => StatusCode::FORBIDDEN,
             Self::BadForm => StatusCode::BAD_REQUEST,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Database(nudge_db::DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +63,10 @@ impl ResponseError for ConsoleError {
                 ("Too many attempts", "Wait a few minutes, then try again.")
             }
             Self::NotFound => ("Not found", "There is nothing here."),
+            Self::Forbidden => (
+                "Not available to your role",
+                "Ask your account's owner if you need this.",
+            ),
             _ => {
                 // The cause goes to the log, never to the page.
                 tracing::error!(error = %self, "console request failed");

@@ -14,6 +14,8 @@ pub struct Nav<'a> {
     pub tenant: &'a str,
     pub role: &'a str,
     pub csrf: &'a str,
+    /// Whether the API keys page is theirs to see (linked only then).
+    pub api_keys: bool,
 }
 
 impl<'a> Nav<'a> {
@@ -23,6 +25,9 @@ impl<'a> Nav<'a> {
             tenant: &signed_in.0.tenant_name,
             role: role_label(&signed_in.0.user.role),
             csrf: &signed_in.0.session.csrf_token,
+            api_keys: signed_in
+                .role()
+                .is_some_and(|role| role.may(super::roles::Permission::ManageApiKeys)),
         }
     }
 }
@@ -93,6 +98,33 @@ pub struct ResetCodePage<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// One API key as the page lists it (never its hash).
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/api_keys.html")]
+pub struct ApiKeysPage<'a> {
+    pub keys: Vec<ApiKeyRow>,
+    /// More keys than the page lists.
+    pub more: bool,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// The one moment a key's plain text is shown.
+#[derive(Template)]
+#[template(path = "console/api_key_created.html")]
+pub struct ApiKeyCreatedPage<'a> {
+    pub name: &'a str,
+    pub plain_text: &'a str,
     pub signed_in: Option<Nav<'a>>,
 }
 

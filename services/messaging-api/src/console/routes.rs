@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .app_data(web::FormConfig::default().error_handler(|_, _| ConsoleError::BadForm.into()))
             .app_data(web::QueryConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
             .service(home)
             .service(stylesheet)
             .service(sign_up_page)
@@ -49,7 +50,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(sign_out)
             .service(super::reset::reset_request_page)
             .service(super::reset::reset_request)
-            .service(super::reset::reset_confirm),
+            .service(super::reset::reset_confirm)
+            .service(super::api_keys::list)
+            .service(super::api_keys::create)
+            .service(super::api_keys::revoke),
     );
 }
 

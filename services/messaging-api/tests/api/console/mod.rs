@@ -3,6 +3,7 @@
 //! browser does for one site, so tests can also leave them out.
 
 mod accounts;
+mod api_keys;
 mod browser;
 mod forms;
 mod reset;

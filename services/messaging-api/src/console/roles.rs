@@ -1,0 +1,69 @@
+//! What each console role may do. The role is stored on the account; pages check it
+//! here, in one place, before doing anything.
+
+use super::error::ConsoleError;
+use super::session::SignedIn;
+
+/// The console's roles (`console_users.role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Created the tenant (or was made owner): everything, API keys included.
+    Owner,
+    /// Templates, campaigns, customers, leads.
+    Marketer,
+    /// Conversations that need a human.
+    CareAgent,
+}
+
+/// Things some roles may not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// See, create and revoke the tenant's API keys.
+    ManageApiKeys,
+}
+
+impl Role {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "owner" => Some(Self::Owner),
+            "marketer" => Some(Self::Marketer),
+            "care_agent" => Some(Self::CareAgent),
+            _ => None,
+        }
+    }
+
+    pub fn may(self, permission: Permission) -> bool {
+        match permission {
+            Permission::ManageApiKeys => self == Self::Owner,
+        }
+    }
+}
+
+impl SignedIn {
+    /// The person's role (an unknown stored role may do nothing).
+    pub fn role(&self) -> Option<Role> {
+        Role::parse(&self.0.user.role)
+    }
+
+    /// `Forbidden` unless the person's role allows `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ConsoleError> {
+        match self.role() {
+            Some(role) if role.may(permission) => Ok(()),
+            _ => Err(ConsoleError::Forbidden),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_owners_manage_api_keys() {
+        assert!(Role::Owner.may(Permission::ManageApiKeys));
+        assert!(!Role::Marketer.may(Permission::ManageApiKeys));
+        assert!(!Role::CareAgent.may(Permission::ManageApiKeys));
+        assert_eq!(Role::parse("care_agent"), Some(Role::CareAgent));
+        assert_eq!(Role::parse("admin"), None);
+    }
+}
