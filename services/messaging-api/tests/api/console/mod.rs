@@ -6,4 +6,5 @@ mod accounts;
 mod api_keys;
 mod browser;
 mod forms;
+mod in_chromium;
 mod reset;
