@@ -209,17 +209,20 @@ pub async fn use_verification_link(
             .execute(conn)
             .await?;
         let user = diesel::update(console_users::table.find(token.user_id))
-            .set(console_users::email_verified_at.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >(
-                "COALESCE(email_verified_at, now())"
-            )))
+            .set(console_users::email_verified_at.eq(confirmed_now()))
             .returning(ConsoleUser::as_returning())
             .get_result(conn)
             .await?;
         Ok(LinkUse::Verified(Box::new(user)))
     })
     .await
+}
+
+/// `email_verified_at` once the address is shown to be the person's: the first
+/// confirmation's time stays.
+fn confirmed_now(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>> {
+    diesel::dsl::sql("COALESCE(email_verified_at, now())")
 }
 
 /// A session as a request sees it: the session, its person and their tenant's name.
@@ -506,11 +509,7 @@ pub async fn reset_password(
         diesel::update(console_users::table.find(user.id))
             .set((
                 console_users::password_hash.eq(new_password_hash),
-                console_users::email_verified_at.eq(diesel::dsl::sql::<
-                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-                >(
-                    "COALESCE(email_verified_at, now())"
-                )),
+                console_users::email_verified_at.eq(confirmed_now()),
             ))
             .execute(conn)
             .await?;

@@ -31,7 +31,11 @@ impl From<DieselError> for DbError {
                 match kind {
                     DatabaseErrorKind::UniqueViolation => DbError::Conflict(constraint),
                     DatabaseErrorKind::ForeignKeyViolation => DbError::InUse(constraint),
-                    DatabaseErrorKind::ClosedConnection => {
+                    // A command that never reached the server, or whose connection
+                    // broke under it (diesel-async reports a socket closed mid-query as
+                    // `UnableToSendCommand`): the database is away, not the query wrong.
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand => {
                         DbError::Unavailable(info.message().to_owned())
                     }
                     _ => DbError::Query(error),
@@ -48,5 +52,24 @@ impl From<DieselError> for DbError {
 impl From<PoolError> for DbError {
     fn from(error: PoolError) -> Self {
         DbError::Unavailable(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_that_breaks_mid_query_is_unavailable_not_a_query_error() {
+        let broken = DieselError::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        );
+        assert!(matches!(DbError::from(broken), DbError::Unavailable(_)));
+        let refused = DieselError::DatabaseError(
+            DatabaseErrorKind::CheckViolation,
+            Box::new("new row violates check constraint".to_owned()),
+        );
+        assert!(matches!(DbError::from(refused), DbError::Query(_)));
     }
 }

@@ -178,13 +178,8 @@ async fn sign_up(
         );
     };
     let password_hash = password::hash(form.password).await?;
-    let token = new_token();
-    let token_hash = hash_token(&token);
-    let link = NewLink {
-        token_hash: &token_hash,
-        purpose: VERIFY_EMAIL,
-        valid_for: chrono::Duration::hours(VERIFY_LINK_HOURS),
-    };
+    let (token, token_hash) = new_link_token();
+    let link = confirmation_link(&token_hash);
     let public_url = &state.console.public_url;
     let mut conn = state.conn_for_console().await?;
     let existing = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
@@ -364,13 +359,8 @@ async fn sign_in(
     };
     if user.email_verified_at.is_none() {
         // Only reachable with the right password, so it tells a stranger nothing.
-        let token = new_token();
-        let token_hash = hash_token(&token);
-        let link = NewLink {
-            token_hash: &token_hash,
-            purpose: VERIFY_EMAIL,
-            valid_for: chrono::Duration::hours(VERIFY_LINK_HOURS),
-        };
+        let (token, token_hash) = new_link_token();
+        let link = confirmation_link(&token_hash);
         let message = emails::verify_address(&user.email, &state.console.public_url, &token);
         nudge_db::console::send_link(&mut conn, &user, &link, &message).await?;
         state.mail_wakeup.notify_one();
@@ -420,6 +410,22 @@ async fn sign_out(
         .insert_header((header::LOCATION, "/console/sign-in"))
         .cookie(cleared_session_cookie(&state.console))
         .finish())
+}
+
+/// A new link token: for the email, and its hash for the database.
+fn new_link_token() -> (String, String) {
+    let token = new_token();
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// The confirmation link stored for a token's hash.
+fn confirmation_link(token_hash: &str) -> NewLink<'_> {
+    NewLink {
+        token_hash,
+        purpose: VERIFY_EMAIL,
+        valid_for: chrono::Duration::hours(VERIFY_LINK_HOURS),
+    }
 }
 
 /// The bucket of an address for `action`, named by a hash (the bucket table is not
