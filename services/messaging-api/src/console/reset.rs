@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::emails::{self, RESET_CODE_MINUTES};
 use super::error::ConsoleError;
 use super::pages::{html, Notice, ResetCodePage, ResetRequestPage};
-use super::routes::{anonymous_page, client_key, email_key, limit};
+use super::routes::{anonymous_page, client_key, limit, limit_address_and_client};
 use super::session::check_anonymous_form;
 use super::{normalize_email, password};
 use crate::startup::AppState;
@@ -61,12 +61,13 @@ pub(super) async fn reset_request(
     let form = form.into_inner();
     check_anonymous_form(&req, &form.csrf)?;
     let email = normalize_email(&form.email).unwrap_or_default();
-    limit(
+    limit_address_and_client(
         &state,
-        &[
-            (&email_key("reset", &email), RESET_CODES_PER_EMAIL),
-            (&client_key("reset", &req), RESET_CODES_PER_CLIENT),
-        ],
+        &req,
+        "reset",
+        &email,
+        RESET_CODES_PER_EMAIL,
+        RESET_CODES_PER_CLIENT,
     )
     .await?;
     let mut conn = state.conn_for_console().await?;

@@ -331,12 +331,13 @@ async fn sign_in(
     let form = form.into_inner();
     check_anonymous_form(&req, &form.csrf)?;
     let email = normalize_email(&form.email).unwrap_or_default();
-    limit(
+    limit_address_and_client(
         &state,
-        &[
-            (&email_key("sign-in", &email), SIGN_INS_PER_EMAIL),
-            (&client_key("sign-in", &req), SIGN_INS_PER_CLIENT),
-        ],
+        &req,
+        "sign-in",
+        &email,
+        SIGN_INS_PER_EMAIL,
+        SIGN_INS_PER_CLIENT,
     )
     .await?;
     let mut conn = state.conn_for_console().await?;
@@ -430,7 +431,7 @@ fn confirmation_link(token_hash: &str) -> NewLink<'_> {
 
 /// The bucket of an address for `action`, named by a hash (the bucket table is not
 /// where addresses should be read).
-pub(super) fn email_key(action: &str, email: &str) -> String {
+fn email_key(action: &str, email: &str) -> String {
     format!("console-{action}:email:{}", &hash_token(email)[..32])
 }
 
@@ -442,6 +443,25 @@ pub(super) fn client_key(action: &str, req: &HttpRequest) -> String {
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
     format!("console-{action}:client:{ip}")
+}
+
+/// Takes one attempt of `action` from the address's bucket and the client's.
+pub(super) async fn limit_address_and_client(
+    state: &AppState,
+    req: &HttpRequest,
+    action: &str,
+    email: &str,
+    per_address: Rate,
+    per_client: Rate,
+) -> Result<(), ConsoleError> {
+    limit(
+        state,
+        &[
+            (&email_key(action, email), per_address),
+            (&client_key(action, req), per_client),
+        ],
+    )
+    .await
 }
 
 /// Takes one attempt from every bucket, or says how long to wait.
