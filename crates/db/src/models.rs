@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::schema::{
     api_keys, bot_rules, campaigns, consent_events, console_email_tokens, console_emails,
-    console_sessions, console_users, conversations, customers, inbound_messages, lead_searches,
-    leads, message_events, messages, outbox, queue_rejections, shops, templates, tenants,
-    webhook_attempts, webhook_deliveries, webhook_endpoints,
+    console_invitations, console_sessions, console_users, conversations, customers,
+    inbound_messages, lead_searches, leads, message_events, messages, outbox, queue_rejections,
+    shops, templates, tenants, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -466,6 +466,22 @@ pub struct ConsoleEmailToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+}
+
+/// An invitation of a teammate into a tenant (`console::team`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = console_invitations, check_for_backend(diesel::pg::Pg))]
+pub struct ConsoleInvitation {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    pub invited_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// An email waiting for (or done with) the mailer.

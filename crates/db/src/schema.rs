@@ -106,6 +106,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_invitations (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     console_reset_codes (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -443,6 +458,8 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(console_email_tokens -> console_users (user_id));
 diesel::joinable!(console_emails -> tenants (tenant_id));
+diesel::joinable!(console_invitations -> console_users (invited_by));
+diesel::joinable!(console_invitations -> tenants (tenant_id));
 diesel::joinable!(console_reset_codes -> console_users (user_id));
 diesel::joinable!(console_sessions -> console_users (user_id));
 diesel::joinable!(console_sessions -> tenants (tenant_id));
@@ -468,6 +485,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consent_events,
     console_email_tokens,
     console_emails,
+    console_invitations,
     console_reset_codes,
     console_sessions,
     console_users,

@@ -115,6 +115,8 @@ pub enum MessageOrigin {
     Bot,
     /// A care agent answering in a conversation.
     Agent,
+    /// A person sending from the console's message form.
+    Console,
 }
 
 impl MessageOrigin {
@@ -125,6 +127,7 @@ impl MessageOrigin {
             MessageOrigin::Compliance => "compliance",
             MessageOrigin::Bot => "bot",
             MessageOrigin::Agent => "agent",
+            MessageOrigin::Console => "console",
         }
     }
 }

@@ -29,6 +29,8 @@ pub const DEFAULT_MASKS: &[(&str, &str, Mask)] = &[
     // Queued emails hold single-use links until sent (the table is excluded by default).
     ("console_emails", "text_body", Mask::Drop),
     ("console_emails", "html_body", Mask::Drop),
+    // Invitations are streamed (who invited whom, when); their link's hash is not.
+    ("console_invitations", "token_hash", Mask::Drop),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -178,6 +180,9 @@ mod tests {
         let mut email = row(json!({"id": "m1", "text_body": "link", "html_body": "link"}));
         masks.apply("console_emails", &mut email);
         assert_eq!(email, row(json!({"id": "m1"})));
+        let mut invitation = row(json!({"id": "i1", "role": "marketer", "token_hash": "ab12"}));
+        masks.apply("console_invitations", &mut invitation);
+        assert_eq!(invitation, row(json!({"id": "i1", "role": "marketer"})));
     }
 
     #[test]

@@ -209,8 +209,8 @@ pub struct MessageView {
     pub segments: i32,
     pub encoding: String,
     pub category: String,
-    /// Who made it: `api`, `campaign`, `compliance` (a STOP/START/HELP answer), `bot`
-    /// or `agent` (a care agent in a conversation).
+    /// Who made it: `api`, `campaign`, `compliance` (a STOP/START/HELP answer), `bot`,
+    /// `agent` (a care agent in a conversation) or `console` (a person in the console).
     pub origin: String,
     /// The customer's message this one answers, if any.
     pub in_reply_to: Option<Uuid>,

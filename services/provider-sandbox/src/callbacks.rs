@@ -10,8 +10,23 @@ use rand::RngCore;
 use crate::store::{SentMessage, Store};
 
 /// How long after acceptance each status is reported.
-const SENT_AFTER: Duration = Duration::from_millis(100);
-const FINAL_AFTER: Duration = Duration::from_millis(300);
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    sent_after: Duration,
+    final_after: Duration,
+}
+
+impl Timing {
+    /// `sent` after 100 ms (or at once, for a shorter `final_after`), then the final
+    /// status at `final_after`.
+    pub fn final_after(final_after: Duration) -> Self {
+        Self {
+            sent_after: Duration::from_millis(100).min(final_after),
+            final_after,
+        }
+    }
+}
+
 const ATTEMPTS: u32 = 3;
 
 /// Sandbox-only numbers whose messages are accepted and then not delivered:
@@ -37,16 +52,17 @@ pub fn spawn(
     http: reqwest::Client,
     store: actix_web::web::Data<Store>,
     auth_token: String,
+    timing: Timing,
     message: SentMessage,
 ) {
     let Some(url) = message.status_callback.clone() else {
         return;
     };
     tokio::spawn(async move {
-        tokio::time::sleep(SENT_AFTER).await;
+        tokio::time::sleep(timing.sent_after).await;
         store.set_status(&message.sid, "sent");
         post(&http, &url, &auth_token, &message, "sent", None).await;
-        tokio::time::sleep(FINAL_AFTER - SENT_AFTER).await;
+        tokio::time::sleep(timing.final_after - timing.sent_after).await;
         let (status, error_code) = final_status(&message.to);
         store.set_status(&message.sid, status);
         post(&http, &url, &auth_token, &message, status, error_code).await;

@@ -37,6 +37,10 @@ pub struct Config {
     pub sandbox_auth_token: String,
     /// Where inbound SMS are posted (the listener's `/twilio/inbound`, as its public URL).
     pub sandbox_inbound_url: Option<String>,
+    /// Milliseconds from acceptance to the final status callback (`delivered`...);
+    /// real carriers take seconds, and a demo or a test may want to watch the wait.
+    #[serde(default = "defaults::final_status_after_ms")]
+    pub sandbox_final_status_after_ms: u64,
 }
 
 /// Where `POST /sandbox/inbound` posts.
@@ -57,6 +61,9 @@ mod defaults {
     }
     pub fn auth_token() -> String {
         "sandbox-auth-token".into()
+    }
+    pub fn final_status_after_ms() -> u64 {
+        300
     }
 }
 
@@ -88,6 +95,9 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .build()
             .map_err(std::io::Error::other)?,
     );
+    let timing = web::Data::new(callbacks::Timing::final_after(
+        std::time::Duration::from_millis(config.sandbox_final_status_after_ms),
+    ));
     let search = web::Data::new(search::SearchState::default());
     let inbound_target = web::Data::new(InboundTarget {
         url: config.sandbox_inbound_url.clone(),
@@ -97,6 +107,7 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .app_data(store.clone())
             .app_data(http.clone())
             .app_data(credentials.clone())
+            .app_data(timing.clone())
             .app_data(inbound_target.clone())
             .app_data(search.clone())
             .configure(twilio::configure)
@@ -118,6 +129,7 @@ pub fn spawn_local() -> std::io::Result<String> {
         sandbox_account_sid: defaults::account_sid(),
         sandbox_auth_token: defaults::auth_token(),
         sandbox_inbound_url: None,
+        sandbox_final_status_after_ms: defaults::final_status_after_ms(),
     })?;
     tokio::spawn(sandbox.server);
     Ok(format!("http://127.0.0.1:{}", sandbox.port))

@@ -214,6 +214,7 @@ async fn create_message(
     store: web::Data<Store>,
     credentials: web::Data<Credentials>,
     http: web::Data<reqwest::Client>,
+    timing: web::Data<crate::callbacks::Timing>,
 ) -> HttpResponse {
     if let Err(error) = authenticate(&req, &credentials, &path) {
         return error.response();
@@ -243,6 +244,7 @@ async fn create_message(
         http.get_ref().clone(),
         store,
         credentials.auth_token.clone(),
+        **timing,
         message,
     );
     HttpResponse::Created().json(resource)

@@ -30,6 +30,7 @@ async fn start_posting_inbound_to(inbound_url: Option<String>) -> Sandbox {
         sandbox_account_sid: SID.into(),
         sandbox_auth_token: TOKEN.into(),
         sandbox_inbound_url: inbound_url,
+        sandbox_final_status_after_ms: 300,
     };
     let sandbox = provider_sandbox::build(&config).unwrap();
     let base = format!("http://127.0.0.1:{}", sandbox.port);

@@ -158,11 +158,22 @@ pub fn start_sandbox_posting_inbound_to(
     inbound_url: Option<&str>,
     logs: &std::path::Path,
 ) -> Service {
+    start_sandbox_with(port, inbound_url, &[], logs)
+}
+
+/// As [`start_sandbox_posting_inbound_to`], with more of the sandbox's settings.
+pub fn start_sandbox_with(
+    port: u16,
+    inbound_url: Option<&str>,
+    settings: &[(&'static str, String)],
+    logs: &std::path::Path,
+) -> Service {
     let mut env = vec![
         ("SANDBOX_HTTP_PORT", port.to_string()),
         ("SANDBOX_ACCOUNT_SID", ACCOUNT_SID.into()),
         ("SANDBOX_AUTH_TOKEN", AUTH_TOKEN.into()),
     ];
+    env.extend(settings.iter().cloned());
     if let Some(url) = inbound_url {
         env.push(("SANDBOX_INBOUND_URL", url.to_owned()));
     }
@@ -247,5 +258,184 @@ impl BenchApp {
             key,
             tenant,
         }
+    }
+}
+
+/// The whole pipeline as processes: `messaging-api`, `sms-sender`, `webhook-listener`
+/// and `provider-sandbox` on free ports, a fresh database and fresh queues, and a
+/// tenant created with the operator's command. Everything stops when it is dropped.
+pub struct Stack {
+    // Dropped first (fields drop in order): the processes stop before their database
+    // and queues are removed.
+    _services: Vec<Service>,
+    pub db: nudge_testkit::TestDb,
+    pub queue: nudge_testkit::TestQueue,
+    pub inbound_queue: nudge_testkit::TestQueue,
+    /// Base URLs.
+    pub api: String,
+    pub sandbox: String,
+    pub listener: String,
+    /// The sender's `/metrics`.
+    pub sender_metrics: String,
+    /// The tenant's id and API key.
+    pub tenant_id: String,
+    pub key: String,
+    pub logs: PathBuf,
+}
+
+impl Stack {
+    pub async fn start(tenant_name: &str) -> Self {
+        Self::start_with(tenant_name, &[]).await
+    }
+
+    /// As [`Stack::start`], with settings for the provider sandbox (such as
+    /// `SANDBOX_FINAL_STATUS_AFTER_MS`).
+    pub async fn start_with(
+        tenant_name: &str,
+        sandbox_settings: &[(&'static str, String)],
+    ) -> Self {
+        use std::time::Duration;
+
+        let db = nudge_testkit::TestDb::new().await;
+        let queue = nudge_testkit::TestQueue::new("e2e", 3).await;
+        let inbound_queue = nudge_testkit::TestQueue::new("e2e-inbound", 3).await;
+        let logs =
+            std::env::temp_dir().join(format!("nudge-e2e-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&logs).unwrap();
+        let (api_port, sandbox_port, metrics_port, listener_port) =
+            (free_port(), free_port(), free_port(), free_port());
+        let listener = format!("http://127.0.0.1:{listener_port}");
+        let aws = aws_env();
+        let database = ("DATABASE_URL", db.url.clone());
+
+        // The operator's commands: migrate (a no-op on this database), create a tenant.
+        let migrate = Command::new(bin_dir().join("messaging-api"))
+            .arg("migrate")
+            .env(database.0, &database.1)
+            .output()
+            .unwrap();
+        assert!(
+            migrate.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+        let tenant = create_tenant_with_cli(&database.1, tenant_name);
+
+        let sandbox = start_sandbox_with(
+            sandbox_port,
+            Some(&format!("{listener}/twilio/inbound")),
+            sandbox_settings,
+            &logs,
+        );
+        let mut api_env = vec![
+            database.clone(),
+            ("HTTP_HOST", "127.0.0.1".into()),
+            ("HTTP_PORT", api_port.to_string()),
+            ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+            ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+        ];
+        api_env.extend(aws.iter().cloned());
+        let api_service = Service::start("messaging-api", &["serve"], &api_env, &logs);
+        let mut sender_env = vec![
+            database.clone(),
+            ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+            (
+                "TWILIO_API_BASE_URL",
+                format!("http://127.0.0.1:{sandbox_port}"),
+            ),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+            ("PUBLIC_BASE_URL", listener.clone()),
+            (
+                "SENDER_METRICS_ADDRESS",
+                format!("127.0.0.1:{metrics_port}"),
+            ),
+        ];
+        sender_env.extend(aws.iter().cloned());
+        let sender = Service::start("sms-sender", &[], &sender_env, &logs);
+        let mut listener_env = vec![
+            database.clone(),
+            ("HTTP_HOST", "127.0.0.1".into()),
+            ("HTTP_PORT", listener_port.to_string()),
+            ("PUBLIC_BASE_URL", listener.clone()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+            ("INBOUND_SMS_QUEUE", inbound_queue.name.clone()),
+            // Answers go where the sender reads.
+            ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
+            ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+        ];
+        listener_env.extend(aws.iter().cloned());
+        let listener_service = Service::start("webhook-listener", &[], &listener_env, &logs);
+
+        let stack = Self {
+            _services: vec![sandbox, api_service, sender, listener_service],
+            db,
+            queue,
+            inbound_queue,
+            api: format!("http://127.0.0.1:{api_port}"),
+            sandbox: format!("http://127.0.0.1:{sandbox_port}"),
+            listener,
+            sender_metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            tenant_id: tenant["tenant_id"].as_str().unwrap().to_owned(),
+            key: tenant["api_key"].as_str().unwrap().to_owned(),
+            logs,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        for base in [&stack.api, &stack.sandbox, &stack.listener] {
+            nudge_testkit::eventually(
+                &format!("{base} to be healthy"),
+                Duration::from_secs(30),
+                || async {
+                    let response = http.get(format!("{base}/healthz")).send().await.ok()?;
+                    response.status().is_success().then_some(())
+                },
+            )
+            .await;
+        }
+        nudge_testkit::eventually("the API to be ready", Duration::from_secs(30), || async {
+            let response = http
+                .get(format!("{}/readyz", stack.api))
+                .send()
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        stack
+    }
+
+    /// A confirmed console account in the stack's tenant, made with the operator's
+    /// `messaging-api admin create-console-user` (the password on standard input).
+    pub fn create_console_user(&self, email: &str, role: &str, password: &str) {
+        use std::io::Write;
+
+        let mut child = Command::new(bin_dir().join("messaging-api"))
+            .args([
+                "admin",
+                "create-console-user",
+                "--tenant",
+                &self.tenant_id,
+                "--email",
+                email,
+                "--role",
+                role,
+            ])
+            .env("DATABASE_URL", &self.db.url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }

@@ -9,111 +9,25 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use std::process::Command;
 use std::time::Duration;
 
-use nudge_e2e::{
-    aws_env, bin_dir, create_tenant_with_cli, free_port, start_sandbox_posting_inbound_to, Service,
-    ACCOUNT_SID, AUTH_TOKEN,
-};
-use nudge_testkit::{eventually, TestDb, TestQueue};
+use nudge_e2e::Stack;
+use nudge_testkit::eventually;
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_the_log() {
-    let db = TestDb::new().await;
-    let queue = TestQueue::new("e2e", 3).await;
-    let logs = std::env::temp_dir().join(format!("nudge-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).unwrap();
-    let (api_port, sandbox_port, metrics_port, listener_port) =
-        (free_port(), free_port(), free_port(), free_port());
-    let listener_url = format!("http://127.0.0.1:{listener_port}");
-    let aws = aws_env();
-    let database = ("DATABASE_URL", db.url.clone());
-
-    // The operator's commands: migrate (a no-op on this database), create a tenant.
-    let migrate = Command::new(bin_dir().join("messaging-api"))
-        .arg("migrate")
-        .env(database.0, &database.1)
-        .output()
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrate.stderr)
+    let stack = Stack::start("XYZ Bags").await;
+    let (api, sandbox, listener_url, key) = (
+        stack.api.clone(),
+        stack.sandbox.clone(),
+        stack.listener.clone(),
+        stack.key.clone(),
     );
-    let tenant = create_tenant_with_cli(&database.1, "XYZ Bags");
-    let key = tenant["api_key"].as_str().unwrap().to_owned();
-    assert!(tenant["tenant_id"].is_string());
-
-    let inbound_queue = TestQueue::new("e2e-inbound", 3).await;
-    let _sandbox = start_sandbox_posting_inbound_to(
-        sandbox_port,
-        Some(&format!("{listener_url}/twilio/inbound")),
-        &logs,
-    );
-    let mut api_env = vec![
-        database.clone(),
-        ("HTTP_HOST", "127.0.0.1".into()),
-        ("HTTP_PORT", api_port.to_string()),
-        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
-        ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
-    ];
-    api_env.extend(aws.iter().cloned());
-    let _api = Service::start("messaging-api", &["serve"], &api_env, &logs);
-    let mut sender_env = vec![
-        database.clone(),
-        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
-        (
-            "TWILIO_API_BASE_URL",
-            format!("http://127.0.0.1:{sandbox_port}"),
-        ),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ("PUBLIC_BASE_URL", listener_url.clone()),
-        (
-            "SENDER_METRICS_ADDRESS",
-            format!("127.0.0.1:{metrics_port}"),
-        ),
-    ];
-    sender_env.extend(aws.iter().cloned());
-    let _sender = Service::start("sms-sender", &[], &sender_env, &logs);
-    let mut listener_env = vec![
-        database.clone(),
-        ("HTTP_HOST", "127.0.0.1".into()),
-        ("HTTP_PORT", listener_port.to_string()),
-        ("PUBLIC_BASE_URL", listener_url.clone()),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
-        ("INBOUND_SMS_QUEUE", inbound_queue.name.clone()),
-        // Answers go where the sender reads.
-        ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
-        ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
-    ];
-    listener_env.extend(aws.iter().cloned());
-    let _listener = Service::start("webhook-listener", &[], &listener_env, &logs);
-
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let api = format!("http://127.0.0.1:{api_port}");
-    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
-    for base in [&api, &sandbox, &listener_url] {
-        eventually(
-            &format!("{base} to be healthy"),
-            Duration::from_secs(30),
-            || async {
-                let response = http.get(format!("{base}/healthz")).send().await.ok()?;
-                response.status().is_success().then_some(())
-            },
-        )
-        .await;
-    }
-    eventually("the API to be ready", Duration::from_secs(30), || async {
-        let response = http.get(format!("{api}/readyz")).send().await.ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
 
     let post = |path: &str, body: Value| {
         http.post(format!("{api}{path}"))
@@ -230,7 +144,7 @@ async fn a_templated_sms_goes_from_the_api_through_sqs_to_the_provider_and_into_
 
     // The sender counted it, and says so on /metrics.
     let metrics = http
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .get(&stack.sender_metrics)
         .send()
         .await
         .unwrap()

@@ -60,6 +60,49 @@ pub fn already_registered(to: &str, public_url: &url::Url) -> OutgoingEmail {
     }
 }
 
+/// Days an invitation link is valid.
+pub const INVITATION_DAYS: i64 = 7;
+
+/// An invitation to join a tenant. The tenant's name and the inviter's address are
+/// typed by people, so they are escaped in the HTML and the link is the only one.
+pub fn invitation(
+    to: &str,
+    public_url: &url::Url,
+    token: &str,
+    tenant: &str,
+    inviter: &str,
+    role: &str,
+) -> OutgoingEmail {
+    let mut link = public_url
+        .join("/console/join")
+        .unwrap_or_else(|_| public_url.clone());
+    link.query_pairs_mut().append_pair("token", token);
+    OutgoingEmail {
+        to: to.to_owned(),
+        // A subject is one line, whatever the business name holds.
+        subject: format!("{inviter} invited you to {tenant} on Nudge")
+            .replace(char::is_control, " "),
+        text_body: format!(
+            "{inviter} invited you to join {tenant} on Nudge as {role}. To accept, open this              link and choose a password:
+
+{link}
+
+The link works once, for              {INVITATION_DAYS} days. If you did not expect this, ignore this email.
+"
+        ),
+        html_body: format!(
+            "<p>{inviter} invited you to join <strong>{tenant}</strong> on Nudge as {role}.</p>\
+             <p><a href=\"{href}\">Accept the invitation</a></p>\
+             <p>The link works once, for {INVITATION_DAYS} days. If you did not expect this, \
+             ignore this email.</p>",
+            inviter = escape(inviter),
+            tenant = escape(tenant),
+            role = escape(role),
+            href = escape(link.as_str())
+        ),
+    }
+}
+
 /// Minutes a password reset code is valid.
 pub const RESET_CODE_MINUTES: i64 = 15;
 
@@ -98,5 +141,23 @@ mod tests {
             escape("<a href=\"x\">&"),
             "&lt;a href=&quot;x&quot;&gt;&amp;"
         );
+    }
+
+    #[test]
+    fn an_invitation_escapes_what_people_typed() {
+        let public = url::Url::parse("https://console.example.com").unwrap();
+        let email = invitation(
+            "sam@shop.example",
+            &public,
+            "tok",
+            "<b>Shop</b>",
+            "jane@shop.example",
+            "Care agent",
+        );
+        assert!(email.html_body.contains("&lt;b&gt;Shop&lt;/b&gt;"));
+        assert!(!email.html_body.contains("<b>Shop"));
+        assert!(email
+            .text_body
+            .contains("https://console.example.com/console/join?token=tok"));
     }
 }

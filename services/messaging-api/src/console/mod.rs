@@ -3,20 +3,25 @@
 //! that reads the database through the same tenant-scoped queries as the API; see
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
-//! Layout: `routes`, `reset` and `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in, CSRF), `password`
-//! (argon2id), `pages` (templates), `emails` and `mailer` (what is sent and how),
-//! `error` (failures as pages).
+//! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
+//! `messages`, `send` and `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
+//! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
+//! sent and how), `error` (failures as pages).
 
 mod api_keys;
 pub mod emails;
 pub mod error;
+mod join;
 pub mod mailer;
+mod messages;
 pub mod pages;
 pub mod password;
 mod reset;
 pub mod roles;
 mod routes;
+mod send;
 pub mod session;
+mod team;
 
 pub use routes::configure;
 

@@ -16,6 +16,8 @@ pub struct Nav<'a> {
     pub csrf: &'a str,
     /// Whether the API keys page is theirs to see (linked only then).
     pub api_keys: bool,
+    /// Whether the team page is theirs to see.
+    pub team: bool,
 }
 
 impl<'a> Nav<'a> {
@@ -24,6 +26,9 @@ impl<'a> Nav<'a> {
             email: &signed_in.0.user.email,
             tenant: &signed_in.0.tenant_name,
             role: role_label(&signed_in.0.user.role),
+            team: signed_in
+                .role()
+                .is_some_and(|role| role.may(super::roles::Permission::ManageTeam)),
             csrf: &signed_in.0.session.csrf_token,
             api_keys: signed_in
                 .role()
@@ -32,13 +37,9 @@ impl<'a> Nav<'a> {
     }
 }
 
-fn role_label(role: &str) -> &'static str {
-    match role {
-        "owner" => "Owner",
-        "marketer" => "Marketer",
-        "care_agent" => "Care agent",
-        _ => "Member",
-    }
+/// A stored role as people read it.
+pub fn role_label(role: &str) -> &'static str {
+    super::roles::Role::parse(role).map_or("Member", super::roles::Role::label)
 }
 
 /// A problem with one field of a form, said to the person filling it in.
@@ -126,6 +127,165 @@ pub struct ApiKeyCreatedPage<'a> {
     pub name: &'a str,
     pub plain_text: &'a str,
     pub signed_in: Option<Nav<'a>>,
+}
+
+/// A person of the team as the page lists them.
+pub struct MemberRow {
+    pub id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub role_label: &'static str,
+    pub joined: String,
+    /// The signed-in person (who cannot change or remove themselves here).
+    pub is_you: bool,
+}
+
+/// An open invitation as the page lists it.
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role_label: &'static str,
+    pub expires: String,
+}
+
+/// The roles a form offers: stored name and label.
+pub type RoleChoice = (&'static str, &'static str);
+
+#[derive(Template)]
+#[template(path = "console/team.html")]
+pub struct TeamPage<'a> {
+    pub members: Vec<MemberRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub roles: Vec<RoleChoice>,
+    /// What the invite form holds after a refused submission.
+    pub invite_email: &'a str,
+    pub invite_role: &'a str,
+    pub errors: Vec<FieldError>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+impl TeamPage<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&'static str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message)
+    }
+}
+
+/// Where an invitee chooses a password and joins.
+#[derive(Template)]
+#[template(path = "console/join.html")]
+pub struct JoinPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
+    pub tenant: &'a str,
+    pub email: &'a str,
+    pub role_label: &'a str,
+    pub error: Option<&'static str>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A message as the log lists it.
+pub struct MessageRow {
+    pub id: String,
+    pub to: String,
+    pub status: String,
+    pub created: String,
+    /// The body's first characters.
+    pub preview: String,
+    pub truncated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/messages.html")]
+pub struct MessagesPage<'a> {
+    pub messages: Vec<MessageRow>,
+    /// The query string of the next (older) page, if any.
+    pub next: Option<String>,
+    pub statuses: Vec<&'static str>,
+    /// The tenant's shops: id and name.
+    pub shops: Vec<(String, String)>,
+    /// The filters as typed.
+    pub status: &'a str,
+    pub to: &'a str,
+    pub shop: &'a str,
+    pub since: &'a str,
+    pub until: &'a str,
+    /// Whether any filter is set (to word the empty state).
+    pub filtered: bool,
+    /// Whether the person may send from the console (linked only then).
+    pub can_send: bool,
+    pub errors: Vec<FieldError>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+impl MessagesPage<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&'static str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message)
+    }
+}
+
+/// A message's status and timeline: part of its page, and served alone for live
+/// updates while `live`.
+#[derive(Template)]
+#[template(path = "console/timeline.html")]
+pub struct TimelineFragment<'a> {
+    pub id: String,
+    pub status: &'a str,
+    /// The message can still change: the page keeps reloading this.
+    pub live: bool,
+    pub events: Vec<EventRow>,
+}
+
+/// One entry of a timeline: its kind, time, and detail as names and values.
+pub struct EventRow {
+    pub kind: String,
+    pub at: String,
+    pub details: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+pub struct MessagePage<'a> {
+    pub message: &'a nudge_db::models::Message,
+    pub created: String,
+    pub error: Option<&'a str>,
+    pub timeline: TimelineFragment<'a>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A problem with a send: a field's (`field` names the form's field) or the whole
+/// send's (`field` empty), in words from the same rules as the API.
+pub struct SendError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/send.html")]
+pub struct SendPage<'a> {
+    /// The tenant's shops: id and name.
+    pub shops: Vec<(String, String)>,
+    /// The form as typed.
+    pub shop: &'a str,
+    pub to: &'a str,
+    pub body: &'a str,
+    pub category: &'a str,
+    pub errors: Vec<SendError>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+impl SendPage<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
 }
 
 #[derive(Template)]

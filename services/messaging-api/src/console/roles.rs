@@ -20,9 +20,34 @@ pub enum Role {
 pub enum Permission {
     /// See, create and revoke the tenant's API keys.
     ManageApiKeys,
+    /// Invite people, change their roles, remove them.
+    ManageTeam,
+    /// Send a message from the console's form.
+    SendMessages,
 }
 
 impl Role {
+    /// Every role, in the order forms offer them.
+    pub const ALL: [Role; 3] = [Self::Marketer, Self::CareAgent, Self::Owner];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Marketer => "marketer",
+            Self::CareAgent => "care_agent",
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Owner => "Owner",
+            Self::Marketer => "Marketer",
+            Self::CareAgent => "Care agent",
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "owner" => Some(Self::Owner),
@@ -34,7 +59,9 @@ impl Role {
 
     pub fn may(self, permission: Permission) -> bool {
         match permission {
-            Permission::ManageApiKeys => self == Self::Owner,
+            Permission::ManageApiKeys | Permission::ManageTeam => self == Self::Owner,
+            // Care agents answer in conversations; sending to anyone is marketing's.
+            Permission::SendMessages => self != Self::CareAgent,
         }
     }
 }
@@ -65,5 +92,22 @@ mod tests {
         assert!(!Role::CareAgent.may(Permission::ManageApiKeys));
         assert_eq!(Role::parse("care_agent"), Some(Role::CareAgent));
         assert_eq!(Role::parse("admin"), None);
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn only_owners_manage_the_team() {
+        assert!(Role::Owner.may(Permission::ManageTeam));
+        assert!(!Role::Marketer.may(Permission::ManageTeam));
+        assert!(!Role::CareAgent.may(Permission::ManageTeam));
+    }
+
+    #[test]
+    fn owners_and_marketers_send_from_the_console() {
+        assert!(Role::Owner.may(Permission::SendMessages));
+        assert!(Role::Marketer.may(Permission::SendMessages));
+        assert!(!Role::CareAgent.may(Permission::SendMessages));
     }
 }

@@ -6,7 +6,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, VERIFY_EMAIL};
-use nudge_db::models::ConsoleSession;
 use nudge_db::rate::Rate;
 use serde::Deserialize;
 
@@ -16,8 +15,8 @@ use super::pages::{
     html, FieldError, HomePage, Nav, Notice, SignInPage, SignUpPage, VerifyEmailPage,
 };
 use super::session::{
-    check_anonymous_form, check_session_form, cleared_session_cookie, session_cookie, FormToken,
-    SignedIn, SESSION_DAYS,
+    check_anonymous_form, check_session_form, cleared_session_cookie, start_session, FormToken,
+    SignedIn,
 };
 use super::{normalize_email, password};
 use crate::startup::AppState;
@@ -41,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
             .service(home)
             .service(stylesheet)
+            .service(live_script)
             .service(sign_up_page)
             .service(sign_up)
             .service(verify_email_page)
@@ -53,7 +53,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(super::reset::reset_confirm)
             .service(super::api_keys::list)
             .service(super::api_keys::create)
-            .service(super::api_keys::revoke),
+            .service(super::api_keys::revoke)
+            .service(super::team::page)
+            .service(super::team::invite)
+            .service(super::team::revoke_invitation)
+            .service(super::team::set_role)
+            .service(super::team::remove)
+            .service(super::join::page)
+            .service(super::join::join)
+            .service(super::messages::log)
+            .service(super::send::page)
+            .service(super::send::send)
+            .service(super::messages::timeline_fragment)
+            .service(super::messages::show),
     );
 }
 
@@ -86,6 +98,13 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .body(include_str!("../../static/console.css"))
+}
+
+#[get("/static/live.js")]
+async fn live_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("../../static/live.js"))
 }
 
 /// A page for a visitor, with the CSRF cookie its form needs when the browser has none.
@@ -375,22 +394,8 @@ async fn sign_in(
             },
         );
     }
-    let token = new_token();
-    let now = chrono::Utc::now();
-    let session = ConsoleSession {
-        token_hash: hash_token(&token),
-        user_id: user.id,
-        tenant_id: user.tenant_id,
-        csrf_token: new_token(),
-        created_at: now,
-        expires_at: now + chrono::Duration::days(SESSION_DAYS),
-    };
-    nudge_db::console::create_session(&mut conn, &session).await?;
     tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "console sign-in");
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console"))
-        .cookie(session_cookie(token, &state.console))
-        .finish())
+    start_session(&mut conn, &user, &state.console).await
 }
 
 #[derive(Deserialize)]

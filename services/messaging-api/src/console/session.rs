@@ -12,8 +12,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::cookie::{time, Cookie, SameSite};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use nudge_db::console::{hash_token, new_token};
+use nudge_db::models::{ConsoleSession, ConsoleUser};
 
 use super::error::ConsoleError;
 use super::ConsoleSettings;
@@ -43,6 +45,30 @@ pub fn cleared_session_cookie(settings: &ConsoleSettings) -> Cookie<'static> {
     let mut cookie = session_cookie(String::new(), settings);
     cookie.make_removal();
     cookie
+}
+
+/// Signs the person in: a new session (its hash stored, its token in the cookie) and
+/// the way to the home page.
+pub async fn start_session(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &ConsoleUser,
+    settings: &ConsoleSettings,
+) -> Result<HttpResponse, ConsoleError> {
+    let token = new_token();
+    let now = chrono::Utc::now();
+    let session = ConsoleSession {
+        token_hash: hash_token(&token),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        csrf_token: new_token(),
+        created_at: now,
+        expires_at: now + chrono::Duration::days(SESSION_DAYS),
+    };
+    nudge_db::console::create_session(conn, &session).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console"))
+        .cookie(session_cookie(token, settings))
+        .finish())
 }
 
 /// The CSRF token of the anonymous forms (sign-up, sign-in, confirming an address):

@@ -248,7 +248,11 @@ async fn reply(
     let to = PhoneNumber::parse(&conversation.phone)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("conversation phone: {e}")))?;
     let now = Utc::now();
-    send::check_daily_cap(&mut conn, auth.owner, now).await?;
+    let sender = send::Sender {
+        origin: MessageOrigin::Agent,
+        ..send::Sender::api(&auth.owner)
+    };
+    send::check_daily_cap(&mut conn, sender, now).await?;
     let message = send::store(
         &mut conn,
         auth.tenant,

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, parse_json, path_id, JsonBody, PageQuery};
-use crate::send::{accept, SendRequest};
+use crate::send::{accept, SendRequest, Sender};
 use crate::startup::AppState;
 use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 
@@ -52,7 +52,7 @@ async fn send(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let traceparent = nudge_telemetry::current_traceparent();
-    let message = accept(&mut conn, auth.owner, request, traceparent).await?;
+    let message = accept(&mut conn, Sender::api(&auth.owner), request, traceparent).await?;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
     state.relay_wakeup.notify_one();
@@ -105,7 +105,15 @@ async fn send_batch(
     for (index, item) in batch.messages.into_iter().enumerate() {
         // Parsed like a single send's body, so that errors name the item's field.
         let outcome = match parse_json::<SendRequest>(item.to_string().as_bytes()) {
-            Ok(request) => accept(&mut conn, auth.owner, request, traceparent.clone()).await,
+            Ok(request) => {
+                accept(
+                    &mut conn,
+                    Sender::api(&auth.owner),
+                    request,
+                    traceparent.clone(),
+                )
+                .await
+            }
             Err(error) => Err(error),
         };
         results.push(match outcome {

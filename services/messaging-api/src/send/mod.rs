@@ -83,13 +83,33 @@ pub(crate) fn check_send_at(
 }
 
 /// Validates and stores a send request; returns the stored (`queued`) message.
+/// Who is sending, as the rules need it: the tenant with its daily cap, and where the
+/// message comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender {
+    pub tenant: TenantId,
+    pub daily_message_cap: i32,
+    pub origin: MessageOrigin,
+}
+
+impl Sender {
+    /// A merchant's system, through an API key.
+    pub fn api(owner: &KeyOwner) -> Self {
+        Self {
+            tenant: owner.tenant,
+            daily_message_cap: owner.daily_message_cap,
+            origin: MessageOrigin::Api,
+        }
+    }
+}
+
 pub async fn accept(
     conn: &mut AsyncPgConnection,
-    owner: KeyOwner,
+    sender: Sender,
     request: SendRequest,
     traceparent: Option<String>,
 ) -> Result<Message, ApiError> {
-    let tenant = owner.tenant;
+    let tenant = sender.tenant;
     let mut errors = Vec::new();
     let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
     let (to, customer) = recipient(conn, tenant, shop.as_ref(), &request, &mut errors).await?;
@@ -118,7 +138,7 @@ pub async fn accept(
         customer.as_ref(),
     )?;
     // The rules, in the order a merchant would want to hear about them.
-    check_daily_cap(conn, owner, now).await?;
+    check_daily_cap(conn, sender, now).await?;
     let delivery = Delivery {
         shop: &shop,
         to,
@@ -128,7 +148,7 @@ pub async fn accept(
         category: requested_category.unwrap_or(template_category),
         send_at,
         campaign_id: None,
-        origin: MessageOrigin::Api,
+        origin: sender.origin,
     };
     store(conn, tenant, delivery, now, traceparent).await
 }

@@ -4,24 +4,24 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nudge_db::models::{Customer, Shop};
-use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
 use nudge_domain::{
     recipient_zone, Consent, ConsentRefusal, MessageCategory, PhoneNumber, QuietHours,
 };
 use serde_json::Value;
 
+use super::Sender;
 use crate::error::ApiError;
 
 /// The daily cap: approximate under concurrency (sends in flight at the same moment may
 /// pass it together), which bounds spending without serialising a tenant's sends.
 pub async fn check_daily_cap(
     conn: &mut AsyncPgConnection,
-    owner: KeyOwner,
+    sender: Sender,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let today = nudge_db::limits::messages_today(conn, owner.tenant).await?;
-    if today < i64::from(owner.daily_message_cap) {
+    let today = nudge_db::limits::messages_today(conn, sender.tenant).await?;
+    if today < i64::from(sender.daily_message_cap) {
         return Ok(());
     }
     let tomorrow = (now + Duration::days(1))
@@ -29,7 +29,7 @@ pub async fn check_daily_cap(
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
     Err(ApiError::DailyMessageCapReached {
-        cap: owner.daily_message_cap,
+        cap: sender.daily_message_cap,
         retry_after: u64::try_from((tomorrow - now).num_seconds().max(1)).unwrap_or(86_400),
     })
 }

@@ -4,28 +4,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::schema::api_keys;
 
-use super::browser::{hidden_field, new_address, Browser};
+use super::browser::{hidden_field, signed_in};
 use crate::helpers::{spawn_app, TestApp};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A signed-in browser for a new account with `role` in `tenant`.
-async fn signed_in(app: &TestApp, tenant: &str, role: &'static str) -> Browser {
-    let email = new_address(role);
-    let mut conn = app.db.connect().await;
-    messaging_api::admin::create_console_user(
-        &mut conn,
-        tenant.parse().unwrap(),
-        &email,
-        role,
-        PASSWORD.into(),
-    )
-    .await
-    .unwrap();
-    let mut browser = Browser::new(app);
-    assert_eq!(browser.sign_in(&email, PASSWORD).await.status, 303);
-    browser
-}
 
 async fn api_status(app: &TestApp, key: &str) -> u16 {
     app.client

@@ -150,6 +150,33 @@ impl Browser {
     }
 }
 
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A new confirmed account with `role` in `tenant` (as an operator creates one), with
+/// `PASSWORD`; its address.
+pub async fn account(app: &TestApp, tenant: &str, role: &'static str) -> String {
+    let email = new_address(role);
+    let mut conn = app.db.connect().await;
+    messaging_api::admin::create_console_user(
+        &mut conn,
+        tenant.parse().unwrap(),
+        &email,
+        role,
+        PASSWORD.into(),
+    )
+    .await
+    .unwrap();
+    email
+}
+
+/// A signed-in browser for a new account with `role` in `tenant`.
+pub async fn signed_in(app: &TestApp, tenant: &str, role: &'static str) -> Browser {
+    let email = account(app, tenant, role).await;
+    let mut browser = Browser::new(app);
+    assert_eq!(browser.sign_in(&email, PASSWORD).await.status, 303);
+    browser
+}
+
 /// A fresh address, so that tests sharing LocalStack's mailbox read only their own.
 pub fn new_address(who: &str) -> String {
     format!("{who}-{}@shop.example", uuid::Uuid::new_v4().simple())

@@ -1,34 +1,32 @@
 //! The console in a real browser: `tests/browser/*.mjs` drive Debian's Chromium with
-//! playwright-core against the app this test starts. `./nudge test` installs Chromium
-//! and the script's one dependency; without them this test fails and says what to run.
+//! playwright-core against the app each test starts. `./nudge test` installs Chromium
+//! and the scripts' one dependency; without them these tests fail and say what to run.
 
 use std::process::Command;
 
-use super::browser::new_address;
+use super::browser::{account, new_address};
 use crate::helpers::spawn_app;
 
-fn browser_tests_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+fn ses_url() -> String {
+    format!(
+        "{}/_aws/ses",
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+    )
 }
 
-#[tokio::test]
-async fn sign_up_confirm_and_sign_in_in_chromium() {
+/// Runs `tests/browser/{script}` with `args`; fails the test with its output.
+async fn run_script(script: &'static str, args: Vec<String>) {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let dir = browser_tests_dir();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     assert!(
         std::path::Path::new(&chromium).exists() && dir.join("node_modules/playwright-core").exists(),
         "Chromium ({chromium}) or playwright-core is missing: run ./nudge test, which installs them"
     );
-    let app = spawn_app().await;
-    let ses = format!(
-        "{}/_aws/ses",
-        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
-    );
-    let email = new_address("chromium");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .current_dir(&dir)
-            .args(["sign_up.mjs", &app.address, &ses, &email])
+            .arg(script)
+            .args(args)
             .output()
             .expect("run node")
     })
@@ -36,8 +34,38 @@ async fn sign_up_confirm_and_sign_in_in_chromium() {
     .unwrap();
     assert!(
         output.status.success(),
-        "the browser test failed:\n{}\n{}",
+        "{script} failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn sign_up_confirm_and_sign_in_in_chromium() {
+    let app = spawn_app().await;
+    let email = new_address("chromium");
+    run_script("sign_up.mjs", vec![app.address.clone(), ses_url(), email]).await;
+}
+
+#[tokio::test]
+async fn password_reset_by_code_in_chromium() {
+    let app = spawn_app().await;
+    let email = account(&app, &app.tenant_id, "marketer").await;
+    run_script(
+        "password_reset.mjs",
+        vec![app.address.clone(), ses_url(), email],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_invited_teammate_joins_in_chromium() {
+    let app = spawn_app().await;
+    let owner = account(&app, &app.tenant_id, "owner").await;
+    let invitee = new_address("invitee");
+    run_script(
+        "invitation.mjs",
+        vec![app.address.clone(), ses_url(), owner, invitee],
+    )
+    .await;
 }

@@ -1,4 +1,4 @@
-//! The console's accounts, through the pages a browser gets: forms, cookies, redirects
+//! The console, through the pages a browser gets: forms, cookies, redirects
 //! and the emails LocalStack's SES received. A `Browser` keeps cookies the way a
 //! browser does for one site, so tests can also leave them out.
 
@@ -7,4 +7,7 @@ mod api_keys;
 mod browser;
 mod forms;
 mod in_chromium;
+mod messages;
 mod reset;
+mod send;
+mod team;

@@ -18,6 +18,8 @@ use crate::schema::{
 };
 use crate::DbError;
 
+pub mod team;
+
 /// The purpose of a link that confirms an email address.
 pub const VERIFY_EMAIL: &str = "verify_email";
 
