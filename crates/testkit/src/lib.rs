@@ -8,7 +8,8 @@
 //! - [`queued_message`]: a message and its outbox row as the API would store them;
 //! - [`TestStream`]: a Kinesis stream of its own, and everything on it read back;
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
-//!   "forwards to X", to take a dependency away and bring it back mid-test.
+//!   "forwards to X", to take a dependency away and bring it back mid-test;
+//! - [`run_browser_script`]: one of the console's Chromium scripts.
 //!
 //! Environment: `NUDGE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and
 //! the AWS SDK's `AWS_ENDPOINT_URL` (default `http://127.0.0.1:4566`).
@@ -20,12 +21,14 @@
 )]
 
 mod aws;
+mod browser;
 mod db;
 mod fixtures;
 mod kinesis;
 mod proxy;
 
 pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
+pub use browser::run_browser_script;
 pub use db::TestDb;
 pub use fixtures::{
     customer_texts, queued_message, shop, tenant_with_shop, twilio_status_callback,

@@ -1,8 +1,9 @@
 //! The console against the whole stack, in a real browser: a marketer sends a message
 //! from the console's form and watches its timeline reach `delivered` (the sender
 //! calls the provider sandbox, whose signed status callbacks reach the webhook
-//! listener). `tests/browser/send_message.mjs` drives Debian's Chromium with
-//! playwright-core; `./nudge test` installs both.
+//! listener); a care agent answers a conversation that waits for a person.
+//! `tests/browser/*.mjs` drive Debian's Chromium with playwright-core; `./nudge test`
+//! installs both.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,21 +11,31 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use std::process::Command;
+use std::time::Duration;
 
 use nudge_e2e::Stack;
+use nudge_testkit::{eventually, run_browser_script};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
 
+/// A shop of the stack's tenant with the number `sender_number`, quiet hours off.
+async fn create_shop(stack: &Stack, sender_number: &str) {
+    let shop = reqwest::Client::new()
+        .post(format!("{}/v1/shops", stack.api))
+        .bearer_auth(&stack.key)
+        .json(
+            &json!({"name": "Chromium Boots", "sender_number": sender_number, "time_zone": "UTC",
+                      "quiet_hours": {"start": "00:00", "end": "00:00"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shop.status(), 201);
+}
+
 #[tokio::test]
 async fn a_message_sent_from_the_console_is_seen_delivered_in_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../browser");
-    assert!(
-        std::path::Path::new(&chromium).exists() && scripts.join("node_modules/playwright-core").exists(),
-        "Chromium ({chromium}) or playwright-core is missing: run ./nudge test, which installs them"
-    );
     // Delivery takes 3 seconds, as with a real carrier: long enough for the page to
     // be seen waiting, and then updating by itself.
     let stack = Stack::start_with(
@@ -32,38 +43,17 @@ async fn a_message_sent_from_the_console_is_seen_delivered_in_chromium() {
         &[("SANDBOX_FINAL_STATUS_AFTER_MS", "3000".into())],
     )
     .await;
+    create_shop(&stack, "+15017122661").await;
     let http = reqwest::Client::new();
-    let shop = http
-        .post(format!("{}/v1/shops", stack.api))
-        .bearer_auth(&stack.key)
-        .json(
-            &json!({"name": "Chromium Boots", "sender_number": "+15017122661", "time_zone": "UTC",
-                      "quiet_hours": {"start": "00:00", "end": "00:00"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shop.status(), 201);
     let email = "marketer@chromium-boots.example";
     stack.create_console_user(email, "marketer", PASSWORD);
 
     let to = "+14155550142";
-    let base = stack.api.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .current_dir(&scripts)
-            .args(["send_message.mjs", &base, email, to])
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "send_message.mjs failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_browser_script(
+        "send_message.mjs",
+        vec![stack.api.clone(), email.into(), to.into()],
+    )
+    .await;
 
     // What the browser saw is what happened: one message, from the console, delivered
     // by the provider to that number.
@@ -93,4 +83,81 @@ async fn a_message_sent_from_the_console_is_seen_delivered_in_chromium() {
         recorded["messages"][0]["body"],
         "Your parcel left our warehouse today."
     );
+}
+
+#[tokio::test]
+async fn a_care_agent_answers_a_waiting_conversation_in_chromium() {
+    let stack = Stack::start_with(
+        "Chromium Boots",
+        &[("SANDBOX_FINAL_STATUS_AFTER_MS", "1500".into())],
+    )
+    .await;
+    let shop_number = "+15017122661";
+    create_shop(&stack, shop_number).await;
+    let email = "care@chromium-boots.example";
+    stack.create_console_user(email, "care_agent", PASSWORD);
+    let http = reqwest::Client::new();
+
+    // The customer asks for a person: the listener hands the conversation to care.
+    let customer = "+14155550177";
+    let injected: Value = http
+        .post(format!("{}/sandbox/inbound", stack.sandbox))
+        .json(&json!({"from": customer, "to": shop_number, "body": "can I talk to a human?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(injected["webhook_status"], 200, "{injected}");
+    let waiting = || async {
+        let queue: Value = http
+            .get(format!("{}/v1/conversations?needs_human=true", stack.api))
+            .bearer_auth(&stack.key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(queue["data"].as_array()?.len())
+    };
+    eventually(
+        "the conversation to wait for a person",
+        Duration::from_secs(30),
+        || async { (waiting().await? == 1).then_some(()) },
+    )
+    .await;
+
+    run_browser_script(
+        "care_answer.mjs",
+        vec![
+            stack.api.clone(),
+            stack.sandbox.clone(),
+            email.into(),
+            customer.into(),
+            shop_number.into(),
+        ],
+    )
+    .await;
+
+    // The customer got the answer, from the shop's number; nobody waits any more.
+    let recorded: Value = http
+        .get(format!("{}/sandbox/messages", stack.sandbox))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answers: Vec<&Value> = recorded["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"] == "Sorry about that! A new parcel leaves today.")
+        .collect();
+    assert_eq!(answers.len(), 1, "{recorded}");
+    assert_eq!(answers[0]["to"], customer);
+    assert_eq!(answers[0]["from"], shop_number);
+    assert_eq!(waiting().await, Some(0));
 }

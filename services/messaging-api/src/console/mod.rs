@@ -4,11 +4,12 @@
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
 //! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
-//! `messages`, `send` and `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
+//! `messages`, `send`, `conversations` and `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
 //! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
 //! sent and how), `error` (failures as pages).
 
 mod api_keys;
+mod conversations;
 pub mod emails;
 pub mod error;
 mod join;

@@ -288,6 +288,62 @@ impl SendPage<'_> {
     }
 }
 
+/// A conversation as lists and its page show it.
+pub struct ConversationRow {
+    pub id: String,
+    pub phone: String,
+    pub shop: String,
+    pub needs_human: bool,
+    /// Why it is with a person, in words (empty when it is not).
+    pub reason: &'static str,
+    pub last_text: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/conversations.html")]
+pub struct ConversationsPage<'a> {
+    /// `needs_human`, `bot` or `all`.
+    pub queue: &'a str,
+    pub conversations: Vec<ConversationRow>,
+    /// The query string of the next (older) page, if any.
+    pub next: Option<String>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// One text of a thread.
+pub struct ThreadRow {
+    pub inbound: bool,
+    pub body: String,
+    pub at: String,
+    /// Who wrote it: the customer, the bot, care...
+    pub by: String,
+    /// An outbound message's status.
+    pub status: Option<String>,
+}
+
+/// A conversation's thread: part of its page, and served alone for live updates.
+#[derive(Template)]
+#[template(path = "console/thread.html")]
+pub struct ThreadFragment {
+    pub id: String,
+    pub needs_human: bool,
+    pub entries: Vec<ThreadRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/conversation.html")]
+pub struct ConversationPage<'a> {
+    pub conversation: ConversationRow,
+    pub thread: ThreadFragment,
+    /// Whether the person may answer and hand the conversation over.
+    pub can_answer: bool,
+    /// Why the last answer was refused.
+    pub error: Option<&'a str>,
+    /// The refused answer, to edit.
+    pub draft: &'a str,
+    pub signed_in: Option<Nav<'a>>,
+}
+
 #[derive(Template)]
 #[template(path = "console/home.html")]
 pub struct HomePage<'a> {

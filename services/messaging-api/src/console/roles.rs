@@ -24,6 +24,8 @@ pub enum Permission {
     ManageTeam,
     /// Send a message from the console's form.
     SendMessages,
+    /// Answer in conversations, take them from the bot and hand them back.
+    AnswerConversations,
 }
 
 impl Role {
@@ -62,6 +64,7 @@ impl Role {
             Permission::ManageApiKeys | Permission::ManageTeam => self == Self::Owner,
             // Care agents answer in conversations; sending to anyone is marketing's.
             Permission::SendMessages => self != Self::CareAgent,
+            Permission::AnswerConversations => self != Self::Marketer,
         }
     }
 }
@@ -109,5 +112,12 @@ mod tests {
         assert!(Role::Owner.may(Permission::SendMessages));
         assert!(Role::Marketer.may(Permission::SendMessages));
         assert!(!Role::CareAgent.may(Permission::SendMessages));
+    }
+
+    #[test]
+    fn owners_and_care_agents_answer_conversations() {
+        assert!(Role::Owner.may(Permission::AnswerConversations));
+        assert!(Role::CareAgent.may(Permission::AnswerConversations));
+        assert!(!Role::Marketer.may(Permission::AnswerConversations));
     }
 }

@@ -9,9 +9,7 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use nudge_db::conversations::{ConversationFilter, ThreadEntry};
 use nudge_db::models::Conversation;
-use nudge_domain::{
-    ConversationId, CustomerId, MessageCategory, MessageOrigin, PhoneNumber, ShopId,
-};
+use nudge_domain::{ConversationId, MessageOrigin, ShopId};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -19,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{check, path_id, JsonBody, PageQuery};
-use crate::send::{self, Delivery, MAX_RENDERED_CHARS};
+use crate::send;
 use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
 
@@ -220,54 +218,16 @@ async fn reply(
     JsonBody(body): JsonBody<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id: ConversationId = path_id(&id, "conversation")?;
-    let text = body.body.trim().to_owned();
-    if text.is_empty() || text.chars().count() > MAX_RENDERED_CHARS {
-        return Err(ApiError::invalid(
-            "body",
-            format!("must be 1 to {MAX_RENDERED_CHARS} characters"),
-        ));
-    }
     let mut conn = state.conn().await?;
-    let conversation = nudge_db::conversations::find(&mut conn, auth.tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    let shop = nudge_db::shops::find(
-        &mut conn,
-        auth.tenant,
-        ShopId::from_uuid(conversation.shop_id),
-    )
-    .await?
-    .ok_or(ApiError::NotFound("conversation"))?;
-    let customer = nudge_db::customers::find(
-        &mut conn,
-        auth.tenant,
-        CustomerId::from_uuid(conversation.customer_id),
-    )
-    .await?
-    .ok_or(ApiError::NotFound("conversation"))?;
-    let to = PhoneNumber::parse(&conversation.phone)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("conversation phone: {e}")))?;
-    let now = Utc::now();
     let sender = send::Sender {
         origin: MessageOrigin::Agent,
         ..send::Sender::api(&auth.owner)
     };
-    send::check_daily_cap(&mut conn, sender, now).await?;
-    let message = send::store(
+    let message = send::answer(
         &mut conn,
-        auth.tenant,
-        Delivery {
-            shop: &shop,
-            to,
-            customer: Some(&customer),
-            template_id: None,
-            body: text,
-            category: MessageCategory::Transactional,
-            send_at: None,
-            campaign_id: None,
-            origin: MessageOrigin::Agent,
-        },
-        now,
+        sender,
+        id,
+        &body.body,
         nudge_telemetry::current_traceparent(),
     )
     .await?;

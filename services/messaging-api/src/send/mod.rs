@@ -18,8 +18,11 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::check;
 use crate::routes::check_category;
 
+mod answer;
 mod lookup;
 mod policy;
+
+pub use answer::answer;
 
 pub(crate) use lookup::render;
 use lookup::{find_shop, recipient, template};

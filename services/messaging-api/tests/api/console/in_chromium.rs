@@ -2,7 +2,7 @@
 //! playwright-core against the app each test starts. `./nudge test` installs Chromium
 //! and the scripts' one dependency; without them these tests fail and say what to run.
 
-use std::process::Command;
+use nudge_testkit::run_browser_script;
 
 use super::browser::{account, new_address};
 use crate::helpers::spawn_app;
@@ -14,44 +14,18 @@ fn ses_url() -> String {
     )
 }
 
-/// Runs `tests/browser/{script}` with `args`; fails the test with its output.
-async fn run_script(script: &'static str, args: Vec<String>) {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    assert!(
-        std::path::Path::new(&chromium).exists() && dir.join("node_modules/playwright-core").exists(),
-        "Chromium ({chromium}) or playwright-core is missing: run ./nudge test, which installs them"
-    );
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .current_dir(&dir)
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{script} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[tokio::test]
 async fn sign_up_confirm_and_sign_in_in_chromium() {
     let app = spawn_app().await;
     let email = new_address("chromium");
-    run_script("sign_up.mjs", vec![app.address.clone(), ses_url(), email]).await;
+    run_browser_script("sign_up.mjs", vec![app.address.clone(), ses_url(), email]).await;
 }
 
 #[tokio::test]
 async fn password_reset_by_code_in_chromium() {
     let app = spawn_app().await;
     let email = account(&app, &app.tenant_id, "marketer").await;
-    run_script(
+    run_browser_script(
         "password_reset.mjs",
         vec![app.address.clone(), ses_url(), email],
     )
@@ -63,7 +37,7 @@ async fn an_invited_teammate_joins_in_chromium() {
     let app = spawn_app().await;
     let owner = account(&app, &app.tenant_id, "owner").await;
     let invitee = new_address("invitee");
-    run_script(
+    run_browser_script(
         "invitation.mjs",
         vec![app.address.clone(), ses_url(), owner, invitee],
     )

@@ -5,6 +5,7 @@
 mod accounts;
 mod api_keys;
 mod browser;
+mod conversations;
 mod forms;
 mod in_chromium;
 mod messages;
