@@ -121,6 +121,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    console_oidc_identities (issuer, subject) {
+        issuer -> Text,
+        subject -> Text,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    console_oidc_logins (state_hash) {
+        state_hash -> Text,
+        nonce -> Text,
+        code_verifier -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     console_reset_codes (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -460,6 +479,7 @@ diesel::joinable!(console_email_tokens -> console_users (user_id));
 diesel::joinable!(console_emails -> tenants (tenant_id));
 diesel::joinable!(console_invitations -> console_users (invited_by));
 diesel::joinable!(console_invitations -> tenants (tenant_id));
+diesel::joinable!(console_oidc_identities -> console_users (user_id));
 diesel::joinable!(console_reset_codes -> console_users (user_id));
 diesel::joinable!(console_sessions -> console_users (user_id));
 diesel::joinable!(console_sessions -> tenants (tenant_id));
@@ -486,6 +506,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     console_email_tokens,
     console_emails,
     console_invitations,
+    console_oidc_identities,
+    console_oidc_logins,
     console_reset_codes,
     console_sessions,
     console_users,

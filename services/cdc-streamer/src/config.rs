@@ -75,7 +75,8 @@ mod defaults {
     }
     pub fn exclude() -> String {
         "outbox,send_rate_buckets,api_key_usage,idempotency_keys,lead_search_budget,\
-         console_sessions,console_email_tokens,console_emails,console_reset_codes"
+         console_sessions,console_email_tokens,console_emails,console_reset_codes,\
+         console_oidc_logins"
             .into()
     }
     pub fn stream() -> String {

@@ -38,6 +38,29 @@ pub struct Config {
     /// The console's sender address (an SES verified identity).
     #[serde(default = "defaults::console_email_from")]
     pub console_email_from: String,
+    /// Sign-in with an OpenID Connect provider: off unless a client id is set. The
+    /// issuer's discovery document is read from
+    /// `{issuer}/.well-known/openid-configuration`.
+    #[serde(default = "defaults::console_oidc_issuer")]
+    pub console_oidc_issuer: String,
+    #[serde(default)]
+    pub console_oidc_client_id: Option<String>,
+    /// The client's secret; never printed.
+    #[serde(default)]
+    pub console_oidc_client_secret: Option<SecretString>,
+    /// The provider's name on the sign-in button.
+    #[serde(default = "defaults::console_oidc_name")]
+    pub console_oidc_name: String,
+}
+
+/// The console's OpenID Connect client, checked.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// Exactly as the provider writes it (ID tokens must carry this `iss`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub name: String,
 }
 
 mod defaults {
@@ -71,6 +94,12 @@ mod defaults {
     pub fn console_email_from() -> String {
         "Nudge <no-reply@nudge.localhost>".into()
     }
+    pub fn console_oidc_issuer() -> String {
+        "https://accounts.google.com".into()
+    }
+    pub fn console_oidc_name() -> String {
+        "Google".into()
+    }
 }
 
 impl Config {
@@ -91,7 +120,37 @@ impl Config {
         }
         config.target_policy()?;
         config.console_public_url()?;
+        config.console_oidc()?;
         Ok(config)
+    }
+
+    /// The console's OpenID Connect client, or `None` when no client id is set. The
+    /// issuer must be https, except on a local host (development).
+    pub fn console_oidc(&self) -> Result<Option<OidcSettings>, ConfigError> {
+        let Some(client_id) = self
+            .console_oidc_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(None);
+        };
+        let issuer = self.console_oidc_issuer.trim().trim_end_matches('/');
+        let invalid =
+            |why: &str| ConfigError::Invalid(format!("CONSOLE_OIDC_ISSUER '{issuer}': {why}"));
+        let url = url::Url::parse(issuer).map_err(|e| invalid(&e.to_string()))?;
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" => {}
+            "http" if local => {}
+            _ => return Err(invalid("must be an https URL (http only on localhost)")),
+        }
+        Ok(Some(OidcSettings {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: self.console_oidc_client_secret.clone(),
+            name: self.console_oidc_name.trim().to_owned(),
+        }))
     }
 
     /// The console's public base URL, without a trailing slash; `http` only for a
@@ -136,6 +195,31 @@ mod tests {
             .chain(extra)
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn oidc_is_off_without_a_client_and_needs_https_outside_localhost() {
+        let config = Config::from_vars(vars(&[])).unwrap();
+        assert!(config.console_oidc().unwrap().is_none());
+        let config = Config::from_vars(vars(&[("CONSOLE_OIDC_CLIENT_ID", "abc")])).unwrap();
+        let oidc = config.console_oidc().unwrap().unwrap();
+        assert_eq!(oidc.issuer, "https://accounts.google.com");
+        assert_eq!(oidc.name, "Google");
+        let error = Config::from_vars(vars(&[
+            ("CONSOLE_OIDC_CLIENT_ID", "abc"),
+            ("CONSOLE_OIDC_ISSUER", "http://id.example.com"),
+        ]))
+        .unwrap_err();
+        assert!(error.to_string().contains("CONSOLE_OIDC_ISSUER"), "{error}");
+        let local = Config::from_vars(vars(&[
+            ("CONSOLE_OIDC_CLIENT_ID", "abc"),
+            ("CONSOLE_OIDC_ISSUER", "http://127.0.0.1:8090/oidc/"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            local.console_oidc().unwrap().unwrap().issuer,
+            "http://127.0.0.1:8090/oidc"
+        );
     }
 
     #[test]

@@ -109,7 +109,12 @@ impl Application {
             lead_search_wakeup,
             campaign_wakeup,
             webhook_policy: config.target_policy()?,
-            console: crate::console::ConsoleSettings::new(config.console_public_url()?),
+            console: crate::console::ConsoleSettings::new(config.console_public_url()?).with_oidc(
+                config
+                    .console_oidc()?
+                    .map(crate::console::OidcProvider::new)
+                    .transpose()?,
+            ),
             mail_wakeup,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;

@@ -10,10 +10,12 @@
 //! one of our numbers (a signed post to `SANDBOX_INBOUND_URL`).
 //!
 //! It also stands in for the web search APIs of `lead-search` (`search`): Google
-//! Custom Search, Brave Search and SearXNG, over one made-up corpus.
+//! Custom Search, Brave Search and SearXNG, over one made-up corpus; and for the
+//! console's OpenID Connect issuer (`oidc`, at `/oidc`), in place of Google.
 
 pub mod callbacks;
 pub mod inbound;
+pub mod oidc;
 pub mod search;
 pub mod store;
 pub mod twilio;
@@ -41,6 +43,11 @@ pub struct Config {
     /// real carriers take seconds, and a demo or a test may want to watch the wait.
     #[serde(default = "defaults::final_status_after_ms")]
     pub sandbox_final_status_after_ms: u64,
+    /// The client its OpenID Connect issuer (`/oidc`) knows.
+    #[serde(default = "defaults::oidc_client_id")]
+    pub sandbox_oidc_client_id: String,
+    #[serde(default = "defaults::oidc_client_secret")]
+    pub sandbox_oidc_client_secret: String,
 }
 
 /// Where `POST /sandbox/inbound` posts.
@@ -64,6 +71,12 @@ mod defaults {
     }
     pub fn final_status_after_ms() -> u64 {
         300
+    }
+    pub fn oidc_client_id() -> String {
+        "nudge-console".into()
+    }
+    pub fn oidc_client_secret() -> String {
+        "sandbox-oidc-secret".into()
     }
 }
 
@@ -99,6 +112,11 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
         std::time::Duration::from_millis(config.sandbox_final_status_after_ms),
     ));
     let search = web::Data::new(search::SearchState::default());
+    let oidc_client = web::Data::new(oidc::OidcClient {
+        client_id: config.sandbox_oidc_client_id.clone(),
+        client_secret: config.sandbox_oidc_client_secret.clone(),
+    });
+    let oidc_state = web::Data::new(oidc::OidcState::default());
     let inbound_target = web::Data::new(InboundTarget {
         url: config.sandbox_inbound_url.clone(),
     });
@@ -110,6 +128,9 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .app_data(timing.clone())
             .app_data(inbound_target.clone())
             .app_data(search.clone())
+            .app_data(oidc_client.clone())
+            .app_data(oidc_state.clone())
+            .configure(oidc::configure)
             .configure(twilio::configure)
             .configure(search::configure)
             .service(inbound::inject)
@@ -130,6 +151,8 @@ pub fn spawn_local() -> std::io::Result<String> {
         sandbox_auth_token: defaults::auth_token(),
         sandbox_inbound_url: None,
         sandbox_final_status_after_ms: defaults::final_status_after_ms(),
+        sandbox_oidc_client_id: defaults::oidc_client_id(),
+        sandbox_oidc_client_secret: defaults::oidc_client_secret(),
     })?;
     tokio::spawn(sandbox.server);
     Ok(format!("http://127.0.0.1:{}", sandbox.port))

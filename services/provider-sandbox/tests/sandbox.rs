@@ -31,6 +31,8 @@ async fn start_posting_inbound_to(inbound_url: Option<String>) -> Sandbox {
         sandbox_auth_token: TOKEN.into(),
         sandbox_inbound_url: inbound_url,
         sandbox_final_status_after_ms: 300,
+        sandbox_oidc_client_id: "nudge-console".into(),
+        sandbox_oidc_client_secret: "sandbox-oidc-secret".into(),
     };
     let sandbox = provider_sandbox::build(&config).unwrap();
     let base = format!("http://127.0.0.1:{}", sandbox.port);

@@ -232,6 +232,10 @@ impl BenchApp {
             webhook_targets: "public".into(),
             console_public_url: "http://localhost:8080".into(),
             console_email_from: "Nudge <no-reply@nudge.localhost>".into(),
+            console_oidc_issuer: "https://accounts.google.com".into(),
+            console_oidc_client_id: None,
+            console_oidc_client_secret: None,
+            console_oidc_name: "Google".into(),
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await
@@ -333,6 +337,16 @@ impl Stack {
             ("HTTP_PORT", api_port.to_string()),
             ("OUTBOUND_SMS_QUEUE", queue.name.clone()),
             ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+            // The console where a browser reaches it, signing in with the sandbox's
+            // OpenID Connect issuer (its default client).
+            ("CONSOLE_PUBLIC_URL", format!("http://127.0.0.1:{api_port}")),
+            (
+                "CONSOLE_OIDC_ISSUER",
+                format!("http://127.0.0.1:{sandbox_port}/oidc"),
+            ),
+            ("CONSOLE_OIDC_CLIENT_ID", "nudge-console".into()),
+            ("CONSOLE_OIDC_CLIENT_SECRET", "sandbox-oidc-secret".into()),
+            ("CONSOLE_OIDC_NAME", "Sandbox ID".into()),
         ];
         api_env.extend(aws.iter().cloned());
         let api_service = Service::start("messaging-api", &["serve"], &api_env, &logs);

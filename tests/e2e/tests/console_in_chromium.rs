@@ -1,7 +1,8 @@
 //! The console against the whole stack, in a real browser: a marketer sends a message
 //! from the console's form and watches its timeline reach `delivered` (the sender
 //! calls the provider sandbox, whose signed status callbacks reach the webhook
-//! listener); a care agent answers a conversation that waits for a person.
+//! listener); a care agent answers a conversation that waits for a person; a person
+//! signs in with the OpenID Connect provider (the sandbox's issuer).
 //! `tests/browser/*.mjs` drive Debian's Chromium with playwright-core; `./nudge test`
 //! installs both.
 
@@ -160,4 +161,12 @@ async fn a_care_agent_answers_a_waiting_conversation_in_chromium() {
     assert_eq!(answers[0]["to"], customer);
     assert_eq!(answers[0]["from"], shop_number);
     assert_eq!(waiting().await, Some(0));
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_the_provider_in_chromium() {
+    let stack = Stack::start("Chromium Boots").await;
+    let email = "owner@chromium-boots.example";
+    stack.create_console_user(email, "owner", PASSWORD);
+    run_browser_script("oidc_sign_in.mjs", vec![stack.api.clone(), email.into()]).await;
 }

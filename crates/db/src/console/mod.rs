@@ -18,6 +18,7 @@ use crate::schema::{
 };
 use crate::DbError;
 
+pub mod oidc;
 pub mod team;
 
 /// The purpose of a link that confirms an email address.
@@ -278,7 +279,7 @@ pub async fn delete_session(conn: &mut AsyncPgConnection, token_hash: &str) -> R
     Ok(())
 }
 
-/// Removes sessions and links that can no longer be used.
+/// Removes sessions, links, codes and provider sign-ins that can no longer be used.
 pub async fn delete_expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -299,7 +300,8 @@ pub async fn delete_expired(
     )
     .execute(conn)
     .await?;
-    Ok(sessions + links + codes)
+    let logins = oidc::delete_expired_logins(conn, now).await?;
+    Ok(sessions + links + codes + logins)
 }
 
 /// Queues an email for the mailer.

@@ -4,7 +4,8 @@
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
 //! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
-//! `messages`, `send`, `conversations` and `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
+//! `messages`, `send`, `conversations`, `oidc` (sign-in with a provider) and
+//! `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
 //! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
 //! sent and how), `error` (failures as pages).
 
@@ -15,6 +16,7 @@ pub mod error;
 mod join;
 pub mod mailer;
 mod messages;
+mod oidc;
 pub mod pages;
 pub mod password;
 mod reset;
@@ -24,15 +26,18 @@ mod send;
 pub mod session;
 mod team;
 
+pub use oidc::Provider as OidcProvider;
 pub use routes::configure;
 
 /// What the console's handlers need from the configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleSettings {
     /// Base of the links in emails.
     pub public_url: url::Url,
     /// Cookies are `Secure` when the console is served over https.
     pub secure_cookies: bool,
+    /// Sign-in with an OpenID Connect provider, when configured.
+    pub oidc: Option<std::sync::Arc<oidc::Provider>>,
 }
 
 impl ConsoleSettings {
@@ -40,7 +45,13 @@ impl ConsoleSettings {
         Self {
             secure_cookies: public_url.scheme() == "https",
             public_url,
+            oidc: None,
         }
+    }
+
+    pub fn with_oidc(mut self, provider: Option<oidc::Provider>) -> Self {
+        self.oidc = provider.map(std::sync::Arc::new);
+        self
     }
 }
 

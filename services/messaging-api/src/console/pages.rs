@@ -74,6 +74,8 @@ pub struct SignInPage<'a> {
     pub csrf: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
+    /// The OpenID Connect provider's name, when one is configured.
+    pub provider: Option<&'a str>,
     pub signed_in: Option<Nav<'a>>,
 }
 

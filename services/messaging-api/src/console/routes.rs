@@ -61,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(super::team::remove)
             .service(super::join::page)
             .service(super::join::join)
+            .service(super::oidc::start)
+            .service(super::oidc::callback)
             .service(super::conversations::list)
             .service(super::conversations::live_thread)
             .service(super::conversations::show)
@@ -333,6 +335,7 @@ async fn sign_in_page(
                 csrf,
                 email: "",
                 error: None,
+                provider: state.console.oidc.as_deref().map(|p| p.name()),
                 signed_in: None,
             },
         )
@@ -377,6 +380,7 @@ async fn sign_in(
                     csrf: &form.csrf,
                     email: form.email.trim(),
                     error: Some("That email and password do not match an account."),
+                    provider: state.console.oidc.as_deref().map(|p| p.name()),
                     signed_in: None,
                 },
             )

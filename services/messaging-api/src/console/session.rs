@@ -120,7 +120,7 @@ pub fn check_session_form(signed_in: &SignedIn, submitted: &str) -> Result<(), C
 }
 
 /// Equality in time that does not depend on where the strings differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -33,7 +33,14 @@ pub struct Overrides {
     pub campaign_page_size: Option<i64>,
     /// `WEBHOOK_TARGETS`; default `public` (production's rule).
     pub webhook_targets: Option<&'static str>,
+    /// An OpenID Connect issuer for the console (the sandbox's `/oidc`), with the
+    /// sandbox's default client; off by default.
+    pub oidc_issuer: Option<String>,
 }
+
+/// The client the sandbox's OpenID Connect issuer knows by default.
+pub const OIDC_CLIENT_ID: &str = "nudge-console";
+pub const OIDC_CLIENT_SECRET: &str = "sandbox-oidc-secret";
 
 fn config(
     database_url: String,
@@ -41,6 +48,7 @@ fn config(
     lead_queue: &TestQueue,
     campaign_page_size: Option<i64>,
     webhook_targets: Option<&str>,
+    oidc_issuer: Option<String>,
 ) -> Config {
     Config {
         database_url: SecretString::from(database_url),
@@ -54,6 +62,12 @@ fn config(
         webhook_targets: webhook_targets.unwrap_or("public").into(),
         console_public_url: "http://localhost:8080".into(),
         console_email_from: CONSOLE_EMAIL_FROM.into(),
+        console_oidc_client_id: oidc_issuer.as_ref().map(|_| OIDC_CLIENT_ID.to_owned()),
+        console_oidc_client_secret: oidc_issuer
+            .as_ref()
+            .map(|_| SecretString::from(OIDC_CLIENT_SECRET)),
+        console_oidc_issuer: oidc_issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
+        console_oidc_name: "Sandbox ID".into(),
     }
 }
 
@@ -75,6 +89,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         &lead_queue,
         overrides.campaign_page_size,
         overrides.webhook_targets,
+        overrides.oidc_issuer,
     );
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
@@ -118,6 +133,7 @@ impl TestApp {
             &self.queue,
             &self.lead_queue,
             campaign_page_size,
+            None,
             None,
         );
         let app = Application::build(config, &localstack_config())

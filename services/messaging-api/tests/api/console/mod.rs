@@ -9,6 +9,7 @@ mod conversations;
 mod forms;
 mod in_chromium;
 mod messages;
+mod oidc;
 mod reset;
 mod send;
 mod team;

@@ -1,0 +1,2 @@
+DROP TABLE console_oidc_identities;
+DROP TABLE console_oidc_logins;
