@@ -16,6 +16,17 @@ await run('send-message', async (page) => {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  // On the way, a template's live preview: typing a character GSM-7 lacks turns the
+  // count to UCS-2 without a reload.
+  await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Templates' }).click();
+  await page.getByRole('link', { name: 'New template' }).click();
+  await page.getByLabel('Text', { exact: true }).fill('Hi {{customer.name}}, thanks!');
+  await page.getByLabel('Sample values for the preview').fill('customer.name: Asha');
+  await page.locator('#preview .sms', { hasText: 'Hi Asha, thanks!' }).waitFor();
+  expect((await page.locator('#preview').textContent()).includes('GSM-7'), 'GSM-7 at first');
+  await page.getByLabel('Text', { exact: true }).pressSequentially(' ✨');
+  await page.locator('#preview', { hasText: 'UCS-2' }).waitFor();
+
   await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Messages' }).click();
   await page.getByRole('link', { name: 'Send a message' }).click();
 

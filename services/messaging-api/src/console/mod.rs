@@ -4,16 +4,19 @@
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
 //! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
-//! `messages`, `send`, `conversations`, `oidc` (sign-in with a provider) and
+//! `messages`, `send`, `conversations`, `customers`, `campaigns`, `leads`, `templates`, `oidc` (sign-in with a provider) and
 //! `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
 //! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
 //! sent and how), `error` (failures as pages).
 
 mod api_keys;
+mod campaigns;
 mod conversations;
+mod customers;
 pub mod emails;
 pub mod error;
 mod join;
+mod leads;
 pub mod mailer;
 mod messages;
 mod oidc;
@@ -25,6 +28,7 @@ mod routes;
 mod send;
 pub mod session;
 mod team;
+mod templates;
 
 pub use oidc::Provider as OidcProvider;
 pub use routes::configure;

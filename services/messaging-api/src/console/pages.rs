@@ -18,6 +18,8 @@ pub struct Nav<'a> {
     pub api_keys: bool,
     /// Whether the team page is theirs to see.
     pub team: bool,
+    /// Whether the leads page is theirs to see.
+    pub leads: bool,
 }
 
 impl<'a> Nav<'a> {
@@ -29,6 +31,9 @@ impl<'a> Nav<'a> {
             team: signed_in
                 .role()
                 .is_some_and(|role| role.may(super::roles::Permission::ManageTeam)),
+            leads: signed_in
+                .role()
+                .is_some_and(|role| role.may(super::roles::Permission::ManageLeads)),
             csrf: &signed_in.0.session.csrf_token,
             api_keys: signed_in
                 .role()
@@ -343,6 +348,193 @@ pub struct ConversationPage<'a> {
     pub error: Option<&'a str>,
     /// The refused answer, to edit.
     pub draft: &'a str,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A template as the list shows it.
+pub struct TemplateRowView {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub preview: String,
+    pub truncated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/templates.html")]
+pub struct TemplatesPage<'a> {
+    pub templates: Vec<TemplateRowView>,
+    /// Whether the person may create and change templates.
+    pub can_edit: bool,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// What a template sends: part of its page, and served alone as the text is typed.
+#[derive(Template)]
+#[template(path = "console/template_preview.html")]
+pub struct PreviewFragment {
+    pub preview: super::templates::Preview,
+    /// The characters that force UCS-2, quoted, for the sentence.
+    pub unicode_chars: String,
+    /// Variables without a sample value, for the sentence.
+    pub missing: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/template_form.html")]
+pub struct TemplateFormPage<'a> {
+    /// The template being edited; `None` for a new one.
+    pub id: Option<String>,
+    pub name: &'a str,
+    pub body: &'a str,
+    pub category: &'a str,
+    pub samples: &'a str,
+    pub preview: PreviewFragment,
+    pub can_edit: bool,
+    /// Problems by field (`name`, `body`, `category`).
+    pub errors: Vec<(&'static str, String)>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+impl TemplateFormPage<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, message)| message.as_str())
+    }
+}
+
+/// A customer as lists and their page show them.
+pub struct CustomerRow {
+    pub id: String,
+    pub phone: String,
+    pub name: String,
+    /// The stored state (`opted_in`...), and in words.
+    pub consent: String,
+    pub consent_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console/customers.html")]
+pub struct CustomersPage<'a> {
+    pub customers: Vec<CustomerRow>,
+    /// The query string of the next (older) page, if any.
+    pub next: Option<String>,
+    /// The tenant's shops (id, name), and the one filtered on.
+    pub shops: Vec<(String, String)>,
+    pub shop: &'a str,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// One change in a consent ledger.
+pub struct ConsentRow {
+    pub state_label: &'static str,
+    pub source: String,
+    pub at: String,
+    pub evidence: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/customer.html")]
+pub struct CustomerPage<'a> {
+    pub customer: CustomerRow,
+    pub ledger: Vec<ConsentRow>,
+    /// Why the last change was refused.
+    pub error: Option<&'a str>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A campaign as lists and its page show it.
+pub struct CampaignRow {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub category: String,
+    pub recipients: i32,
+    pub audience: i32,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaigns.html")]
+pub struct CampaignsPage<'a> {
+    pub campaigns: Vec<CampaignRow>,
+    pub next: Option<String>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A campaign's progress: part of its page, and served alone while it moves.
+#[derive(Template)]
+#[template(path = "console/campaign_progress.html")]
+pub struct CampaignProgressFragment {
+    pub id: String,
+    pub status: String,
+    /// Expanding, or messages still on their way: the page keeps reloading this.
+    pub live: bool,
+    pub audience: i32,
+    pub recipients: i32,
+    pub queued: i32,
+    pub scheduled: i32,
+    /// Recipients skipped, by reason (in words).
+    pub skipped: Vec<(String, String)>,
+    /// The campaign's messages by status.
+    pub messages: Vec<(String, i64)>,
+    /// Why it waits, and until when.
+    pub waiting: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaign.html")]
+pub struct CampaignPage<'a> {
+    pub campaign: CampaignRow,
+    pub progress: CampaignProgressFragment,
+    pub can_cancel: bool,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+/// A lead search as the leads page lists it.
+pub struct LeadSearchRow {
+    pub id: String,
+    /// Its terms, joined.
+    pub query: String,
+    pub status: String,
+    pub seen: i32,
+    pub max: i32,
+    pub new_leads: i32,
+    pub duplicates: i32,
+    pub waiting: Option<String>,
+}
+
+/// The lead searches: part of the leads page, and served alone while one runs.
+#[derive(Template)]
+#[template(path = "console/lead_searches.html")]
+pub struct LeadSearchesFragment {
+    pub searches: Vec<LeadSearchRow>,
+    /// A search is running: the page keeps reloading this.
+    pub live: bool,
+}
+
+pub struct LeadRow {
+    pub name: String,
+    pub headline: String,
+    pub company: String,
+    pub location: String,
+    pub profile_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/leads.html")]
+pub struct LeadsPage<'a> {
+    pub searches: LeadSearchesFragment,
+    pub leads: Vec<LeadRow>,
+    /// More leads than shown (the CSV has them all).
+    pub more: bool,
+    /// The filters as typed.
+    pub search: &'a str,
+    pub q: &'a str,
+    /// The CSV link's query string (the same filters).
+    pub download: String,
     pub signed_in: Option<Nav<'a>>,
 }
 

@@ -26,6 +26,10 @@ pub enum Permission {
     SendMessages,
     /// Answer in conversations, take them from the bot and hand them back.
     AnswerConversations,
+    /// Create, change and delete templates.
+    ManageTemplates,
+    /// See lead searches and leads, and download them.
+    ManageLeads,
 }
 
 impl Role {
@@ -63,7 +67,9 @@ impl Role {
         match permission {
             Permission::ManageApiKeys | Permission::ManageTeam => self == Self::Owner,
             // Care agents answer in conversations; sending to anyone is marketing's.
-            Permission::SendMessages => self != Self::CareAgent,
+            Permission::SendMessages | Permission::ManageTemplates | Permission::ManageLeads => {
+                self != Self::CareAgent
+            }
             Permission::AnswerConversations => self != Self::Marketer,
         }
     }
@@ -112,6 +118,10 @@ mod tests {
         assert!(Role::Owner.may(Permission::SendMessages));
         assert!(Role::Marketer.may(Permission::SendMessages));
         assert!(!Role::CareAgent.may(Permission::SendMessages));
+        assert!(Role::Marketer.may(Permission::ManageTemplates));
+        assert!(!Role::CareAgent.may(Permission::ManageTemplates));
+        assert!(Role::Marketer.may(Permission::ManageLeads));
+        assert!(!Role::CareAgent.may(Permission::ManageLeads));
     }
 
     #[test]

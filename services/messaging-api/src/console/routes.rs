@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(home)
             .service(stylesheet)
             .service(live_script)
+            .service(preview_script)
             .service(sign_up_page)
             .service(sign_up)
             .service(verify_email_page)
@@ -68,6 +69,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(super::conversations::show)
             .service(super::conversations::answer)
             .service(super::conversations::handle)
+            .service(super::leads::leads_page)
+            .service(super::leads::live_searches)
+            .service(super::leads::csv_download)
+            .service(super::campaigns::list)
+            .service(super::campaigns::live_progress)
+            .service(super::campaigns::show)
+            .service(super::campaigns::cancel)
+            .service(super::customers::list)
+            .service(super::customers::show)
+            .service(super::customers::record)
+            .service(super::templates::list)
+            .service(super::templates::new_form)
+            .service(super::templates::preview_fragment)
+            .service(super::templates::show)
+            .service(super::templates::create)
+            .service(super::templates::update)
+            .service(super::templates::delete)
             .service(super::messages::log)
             .service(super::send::page)
             .service(super::send::send)
@@ -105,6 +123,13 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .body(include_str!("../../static/console.css"))
+}
+
+#[get("/static/preview.js")]
+async fn preview_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("../../static/preview.js"))
 }
 
 #[get("/static/live.js")]

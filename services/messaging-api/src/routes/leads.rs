@@ -1,12 +1,9 @@
 //! `/v1/leads`: the people lead searches found, with filters and cursor pages, a CSV
 //! export, and deletion (a lead is the tenant's data to erase). docs/leads.md.
 
-use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{delete, get, web, HttpResponse};
 use nudge_db::leads::LeadFilter;
-use nudge_db::{DbPool, PageRequest};
-use nudge_domain::{LeadId, LeadSearchId, TenantId};
+use nudge_domain::{LeadId, LeadSearchId};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
@@ -16,9 +13,6 @@ use crate::extract::{check, path_id, PageQuery};
 use crate::leads::{csv_export, LeadView};
 use crate::startup::AppState;
 use crate::views::ListView;
-
-/// Leads per database read while exporting.
-const EXPORT_PAGE: i64 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(export)
@@ -121,55 +115,7 @@ async fn export(
     let mut errors = Vec::new();
     let filter = query.to_filter(&mut errors);
     check(errors)?;
-    // Read the first page now, so that an unavailable database is a 503, not a cut
-    // stream; later pages follow as the client reads.
-    let first = export_page(&state.pool, auth.tenant, &filter, None).await?;
-    let header = csv_export::write(&[], true).map_err(|e| ApiError::Internal(e.into()))?;
-    let pool = state.pool.clone();
-    let tenant = auth.tenant;
-    let rest = futures_util::stream::try_unfold(first.1, move |next| {
-        let pool = pool.clone();
-        let filter = filter.clone();
-        async move {
-            let Some(before) = next else {
-                return Ok(None);
-            };
-            let (bytes, next) = export_page(&pool, tenant, &filter, Some(before))
-                .await
-                .inspect_err(|error| tracing::error!(%error, "lead export cut short"))?;
-            Ok::<_, ApiError>(Some((bytes, next)))
-        }
-    });
-    let head = futures_util::stream::iter([Ok::<_, ApiError>(Bytes::from(header)), Ok(first.0)]);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"leads.csv\"",
-        ))
-        .streaming(futures_util::StreamExt::chain(head, rest)))
-}
-
-/// One page of the export as CSV lines, and the cursor of the next one.
-async fn export_page(
-    pool: &DbPool,
-    tenant: TenantId,
-    filter: &LeadFilter,
-    before: Option<uuid::Uuid>,
-) -> Result<(Bytes, Option<uuid::Uuid>), ApiError> {
-    let mut conn = pool.get().await.map_err(nudge_db::DbError::from)?;
-    let page = nudge_db::leads::list(
-        &mut conn,
-        tenant,
-        filter,
-        PageRequest {
-            limit: EXPORT_PAGE,
-            before,
-        },
-    )
-    .await?;
-    let bytes = csv_export::write(&page.items, false).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((Bytes::from(bytes), page.next))
+    csv_export::response(&state.pool, auth.tenant, filter).await
 }
 
 #[utoipa::path(

@@ -50,7 +50,7 @@ struct UpdateTemplate {
     category: Option<String>,
 }
 
-fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
     let name = name.trim();
     let valid = !name.is_empty()
         && name.len() <= 100
@@ -70,7 +70,7 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
     name.to_owned()
 }
 
-fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
     if body.chars().count() > MAX_BODY_CHARS {
         errors.push(FieldError::new(
             "body",

@@ -5,11 +5,15 @@
 mod accounts;
 mod api_keys;
 mod browser;
+mod campaigns;
 mod conversations;
+mod customers;
 mod forms;
 mod in_chromium;
+mod leads;
 mod messages;
 mod oidc;
 mod reset;
 mod send;
 mod team;
+mod templates;

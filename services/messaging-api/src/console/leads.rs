@@ -1,0 +1,178 @@
+//! Leads in the console: the lead searches with their progress (updating itself while
+//! a search runs), the leads (all, or one search's; filtered by text), and the CSV
+//! download, through the same streamed export as `GET /v1/leads.csv`. Owners and
+//! marketers only: leads are marketing's. Searches are started through the API for now.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use nudge_db::leads::LeadFilter;
+use nudge_db::models::LeadSearch;
+use nudge_db::PageRequest;
+use nudge_domain::LeadSearchId;
+use serde::Deserialize;
+
+use super::error::ConsoleError;
+use super::pages::{html, LeadRow, LeadSearchRow, LeadSearchesFragment, LeadsPage, Nav};
+use super::roles::Permission;
+use super::session::SignedIn;
+use crate::error::ApiError;
+use crate::leads::csv_export;
+use crate::startup::AppState;
+
+/// Searches and leads shown (the newest; the CSV has every lead).
+const SEARCHES: i64 = 20;
+const LEADS: i64 = 100;
+
+/// The filters, as typed: empty means any.
+#[derive(Deserialize, Default)]
+pub(super) struct LeadsQuery {
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    q: String,
+}
+
+impl LeadsQuery {
+    fn filter(&self) -> Result<LeadFilter, ConsoleError> {
+        let search = match self.search.trim() {
+            "" => None,
+            raw => Some(
+                raw.parse::<LeadSearchId>()
+                    .map_err(|_| ConsoleError::NotFound)?,
+            ),
+        };
+        let text = Some(self.q.trim())
+            .filter(|q| !q.is_empty())
+            .map(|q| q.chars().take(100).collect());
+        Ok(LeadFilter {
+            search,
+            text,
+            ..LeadFilter::default()
+        })
+    }
+}
+
+fn search_row(search: &LeadSearch) -> LeadSearchRow {
+    let query = &search.query;
+    let words: Vec<String> = ["job_titles", "keywords", "companies", "locations"]
+        .iter()
+        .filter_map(|field| query.get(*field)?.as_array().cloned())
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    LeadSearchRow {
+        id: search.id.to_string(),
+        query: words.join(", "),
+        status: search.status.clone(),
+        seen: search.results_seen,
+        max: search.max_results,
+        new_leads: search.leads_new,
+        duplicates: search.duplicates,
+        waiting: search.waiting_reason.clone(),
+    }
+}
+
+/// Whether a search may still change.
+fn running(status: &str) -> bool {
+    matches!(status, "queued" | "running" | "waiting")
+}
+
+async fn searches(
+    signed_in: &SignedIn,
+    state: &AppState,
+) -> Result<LeadSearchesFragment, ConsoleError> {
+    let mut conn = state.conn_for_console().await?;
+    let page = nudge_db::lead_searches::list(
+        &mut conn,
+        signed_in.tenant(),
+        None,
+        PageRequest {
+            limit: SEARCHES,
+            before: None,
+        },
+    )
+    .await?;
+    Ok(LeadSearchesFragment {
+        live: page.items.iter().any(|s| running(&s.status)),
+        searches: page.items.iter().map(search_row).collect(),
+    })
+}
+
+#[get("/leads")]
+pub(super) async fn leads_page(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    query: web::Query<LeadsQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    signed_in.require(Permission::ManageLeads)?;
+    let filter = query.filter()?;
+    let searches = searches(&signed_in, &state).await?;
+    let mut conn = state.conn_for_console().await?;
+    let leads = nudge_db::leads::list(
+        &mut conn,
+        signed_in.tenant(),
+        &filter,
+        PageRequest {
+            limit: LEADS,
+            before: None,
+        },
+    )
+    .await?;
+    let mut download = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [("search", &query.search), ("q", &query.q)] {
+        if !value.trim().is_empty() {
+            download.append_pair(name, value.trim());
+        }
+    }
+    html(
+        StatusCode::OK,
+        &LeadsPage {
+            searches,
+            leads: leads
+                .items
+                .iter()
+                .map(|lead| LeadRow {
+                    name: lead.name.clone(),
+                    headline: lead.headline.clone().unwrap_or_default(),
+                    company: lead.company.clone().unwrap_or_default(),
+                    location: lead.location.clone().unwrap_or_default(),
+                    profile_url: lead.profile_url.clone(),
+                })
+                .collect(),
+            more: leads.next.is_some(),
+            search: query.search.trim(),
+            q: query.q.trim(),
+            download: download.finish(),
+            signed_in: Some(Nav::of(&signed_in)),
+        },
+    )
+}
+
+/// The searches alone, for `live.js` while one runs.
+#[get("/leads/searches")]
+pub(super) async fn live_searches(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    signed_in.require(Permission::ManageLeads)?;
+    html(StatusCode::OK, &searches(&signed_in, &state).await?)
+}
+
+/// Every matching lead as CSV (the API's export).
+#[get("/leads.csv")]
+pub(super) async fn csv_download(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    query: web::Query<LeadsQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    signed_in.require(Permission::ManageLeads)?;
+    let filter = query.filter()?;
+    csv_export::response(&state.pool, signed_in.tenant(), filter)
+        .await
+        .map_err(|error| match error {
+            ApiError::Unavailable(cause) => {
+                ConsoleError::Database(nudge_db::DbError::Unavailable(cause))
+            }
+            other => ConsoleError::Internal(anyhow::anyhow!("lead export: {other}")),
+        })
+}
