@@ -1,10 +1,11 @@
 //! Leads in the console: the lead searches with their progress (updating itself while
 //! a search runs), the leads (all, or one search's; filtered by text), and the CSV
-//! download, through the same streamed export as `GET /v1/leads.csv`. Owners and
-//! marketers only: leads are marketing's. Searches are started through the API for now.
+//! download, through the same streamed export as `GET /v1/leads.csv`; and a form that
+//! starts a search (the same rules as `POST /v1/lead-searches`). Owners and marketers
+//! only: leads are marketing's.
 
-use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpResponse};
 use nudge_db::leads::LeadFilter;
 use nudge_db::models::LeadSearch;
 use nudge_db::PageRequest;
@@ -12,11 +13,13 @@ use nudge_domain::LeadSearchId;
 use serde::Deserialize;
 
 use super::error::ConsoleError;
-use super::pages::{html, LeadRow, LeadSearchRow, LeadSearchesFragment, LeadsPage, Nav};
+use super::pages::{
+    html, LeadRow, LeadSearchRow, LeadSearchesFragment, LeadsPage, Nav, SearchFormView,
+};
 use super::roles::Permission;
-use super::session::SignedIn;
+use super::session::{check_session_form, SignedIn};
 use crate::error::ApiError;
-use crate::leads::csv_export;
+use crate::leads::{csv_export, new_search, CreateLeadSearch};
 use crate::startup::AppState;
 
 /// Searches and leads shown (the newest; the CSV has every lead).
@@ -143,6 +146,8 @@ pub(super) async fn leads_page(
             search: query.search.trim(),
             q: query.q.trim(),
             download: download.finish(),
+            form_errors: Vec::new(),
+            form: SearchFormView::default(),
             signed_in: Some(Nav::of(&signed_in)),
         },
     )
@@ -175,4 +180,103 @@ pub(super) async fn csv_download(
             }
             other => ConsoleError::Internal(anyhow::anyhow!("lead export: {other}")),
         })
+}
+
+/// The search form, as typed: comma-separated alternatives.
+#[derive(Deserialize)]
+pub(super) struct SearchForm {
+    csrf: String,
+    #[serde(default)]
+    job_titles: String,
+    #[serde(default)]
+    companies: String,
+    #[serde(default)]
+    locations: String,
+    #[serde(default)]
+    keywords: String,
+    #[serde(default)]
+    max_results: String,
+}
+
+fn list_of(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[post("/leads/searches")]
+pub(super) async fn start_search(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    form: web::Form<SearchForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_session_form(&signed_in, &form.csrf)?;
+    signed_in.require(Permission::ManageLeads)?;
+    let max_results = match form.max_results.trim() {
+        "" => Ok(None),
+        raw => raw.parse::<i32>().map(Some),
+    };
+    let request = max_results.map(|max_results| CreateLeadSearch {
+        query: Some(serde_json::json!({
+            "job_titles": list_of(&form.job_titles),
+            "companies": list_of(&form.companies),
+            "locations": list_of(&form.locations),
+            "keywords": list_of(&form.keywords),
+        })),
+        max_results,
+    });
+    let errors: Vec<String> = match request.map(|r| new_search(signed_in.tenant(), r)) {
+        Err(_) => vec!["Results to look at: a whole number from 1 to 1,000.".into()],
+        Ok(Err(ApiError::Validation(fields))) => fields
+            .into_iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.field.replace("query.", "").replace('_', " "),
+                    f.detail
+                )
+            })
+            .collect(),
+        Ok(Err(other)) => return Err(ConsoleError::Internal(anyhow::anyhow!("{other}"))),
+        Ok(Ok(search)) => {
+            let mut conn = state.conn_for_console().await?;
+            let stored = nudge_db::lead_searches::insert(
+                &mut conn,
+                &search,
+                nudge_telemetry::current_traceparent(),
+            )
+            .await?;
+            tracing::info!(lead_search_id = %stored.id, user_id = %signed_in.0.user.id, "lead search started in the console");
+            state.lead_search_wakeup.notify_one();
+            return Ok(HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/console/leads?search={}", stored.id),
+                ))
+                .finish());
+        }
+    };
+    let searches = searches(&signed_in, &state).await?;
+    html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &LeadsPage {
+            searches,
+            leads: Vec::new(),
+            more: false,
+            search: "",
+            q: "",
+            download: String::new(),
+            form_errors: errors,
+            form: SearchFormView {
+                job_titles: form.job_titles.trim().to_owned(),
+                companies: form.companies.trim().to_owned(),
+                locations: form.locations.trim().to_owned(),
+                keywords: form.keywords.trim().to_owned(),
+                max_results: form.max_results.trim().to_owned(),
+            },
+            signed_in: Some(Nav::of(&signed_in)),
+        },
+    )
 }

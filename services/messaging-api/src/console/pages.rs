@@ -460,6 +460,8 @@ pub struct CampaignRow {
 #[template(path = "console/campaigns.html")]
 pub struct CampaignsPage<'a> {
     pub campaigns: Vec<CampaignRow>,
+    /// Whether the person may start campaigns.
+    pub can_create: bool,
     pub next: Option<String>,
     pub signed_in: Option<Nav<'a>>,
 }
@@ -535,7 +537,47 @@ pub struct LeadsPage<'a> {
     pub q: &'a str,
     /// The CSV link's query string (the same filters).
     pub download: String,
+    /// Why the search form was refused, and what it held.
+    pub form_errors: Vec<String>,
+    pub form: SearchFormView,
     pub signed_in: Option<Nav<'a>>,
+}
+
+/// The new-search form as typed.
+#[derive(Default)]
+pub struct SearchFormView {
+    pub job_titles: String,
+    pub companies: String,
+    pub locations: String,
+    pub keywords: String,
+    pub max_results: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/campaign_form.html")]
+pub struct CampaignFormPage<'a> {
+    /// The tenant's shops and templates: id and name.
+    pub shops: Vec<(String, String)>,
+    pub templates: Vec<(String, String)>,
+    /// The form as typed.
+    pub name: &'a str,
+    pub shop: &'a str,
+    pub template: &'a str,
+    pub audience: &'a str,
+    pub attributes: &'a str,
+    pub data: &'a str,
+    pub send_at: &'a str,
+    pub errors: Vec<SendError>,
+    pub signed_in: Option<Nav<'a>>,
+}
+
+impl CampaignFormPage<'_> {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
 }
 
 #[derive(Template)]

@@ -105,3 +105,75 @@ async fn care_agents_and_other_tenants_get_no_leads() {
     let csv = stranger.get("/console/leads.csv").await;
     assert_eq!(csv.body.lines().count(), 1, "the header only: {}", csv.body);
 }
+
+async fn searches(app: &crate::helpers::TestApp) -> Vec<Value> {
+    let list: Value = app.get("/v1/lead-searches").await.json().await.unwrap();
+    list["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_marketer_starts_a_search_with_the_apis_rules() {
+    let app = spawn_app().await;
+    let mut marketer = signed_in(&app, &app.tenant_id, "marketer").await;
+    let page = marketer.get("/console/leads").await;
+    let csrf = page.csrf();
+    for (titles, max, expected) in [
+        ("", "", "at least"),
+        ("Head of Growth", "lots", "whole number"),
+        ("Head of Growth", "5000", "max results"),
+    ] {
+        let refused = marketer
+            .post(
+                "/console/leads/searches",
+                &[
+                    ("csrf", &csrf),
+                    ("job_titles", titles),
+                    ("max_results", max),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{expected}: {}", refused.body);
+        assert!(
+            refused.body.contains(expected),
+            "{expected}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains("role=\"alert\""));
+    }
+    assert!(searches(&app).await.is_empty(), "nothing started");
+
+    let started = marketer
+        .post(
+            "/console/leads/searches",
+            &[
+                ("csrf", &csrf),
+                ("job_titles", "Head of Growth, CMO"),
+                ("locations", "Lyon"),
+                ("max_results", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let stored = searches(&app).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0]["query"]["job_titles"],
+        serde_json::json!(["Head of Growth", "CMO"])
+    );
+    assert_eq!(stored[0]["max_results"], 50);
+    assert!(started
+        .location
+        .unwrap()
+        .ends_with(stored[0]["id"].as_str().unwrap()));
+
+    let mut agent = signed_in(&app, &app.tenant_id, "care_agent").await;
+    let csrf = agent.get("/console").await.csrf();
+    let refused = agent
+        .post(
+            "/console/leads/searches",
+            &[("csrf", &csrf), ("job_titles", "CEO")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(searches(&app).await.len(), 1);
+}
