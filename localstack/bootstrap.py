@@ -1,5 +1,5 @@
 """Create Nudge's SQS queues (each with its dead-letter queue and redrive policy),
-Kinesis streams and SES sender identities from localstack/resources.json. Idempotent: existing queues get their
+Kinesis streams, SES sender identities and S3 buckets from localstack/resources.json. Idempotent: existing queues get their
 attributes re-applied; existing streams are left as they are.
 
 Runs in host mode with the LocalStack virtualenv's python (boto3 comes with LocalStack)
@@ -61,6 +61,21 @@ def main() -> int:
                 raise
             print("ses is not enabled here: identities skipped")
             break
+    s3 = client("s3", endpoint)
+    for bucket in resources.get("buckets", []):
+        try:
+            s3.create_bucket(Bucket=bucket)
+            print(f"bucket {bucket}")
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                print(f"bucket {bucket}")
+            elif "not enabled" in str(error):
+                # A LocalStack started without S3 (a test's private instance).
+                print("s3 is not enabled here: buckets skipped")
+                break
+            else:
+                raise
     kinesis = client("kinesis", endpoint)
     try:
         existing = set(kinesis.list_streams()["StreamNames"])

@@ -20,7 +20,7 @@ VENV="$NUDGE_CACHE/localstack-$LS_VERSION/venv"
 # test run a private instance beside the shared one (tests/e2e/tests/sqs_restart.rs).
 INSTALL_HOME="$NUDGE_CACHE/localstack-$LS_VERSION/home"
 LS_HOME="${LOCALSTACK_HOME:-$INSTALL_HOME}"
-LS_SERVICES="${LOCALSTACK_SERVICES:-sqs,kinesis,ses}"
+LS_SERVICES="${LOCALSTACK_SERVICES:-sqs,kinesis,ses,s3}"
 LS_PORT="${LOCALSTACK_PORT:-4566}"
 LS_URL="http://127.0.0.1:$LS_PORT"
 PIDFILE="${LOCALSTACK_PIDFILE:-$NUDGE_CACHE/run/localstack.pid}"

@@ -14,8 +14,8 @@ use crate::{DbError, Page, PageRequest};
 /// One entry of a thread.
 #[derive(Debug, Clone)]
 pub enum ThreadEntry {
-    Inbound(InboundMessage),
-    Outbound(Message),
+    Inbound(Box<InboundMessage>),
+    Outbound(Box<Message>),
 }
 
 impl ThreadEntry {
@@ -101,8 +101,12 @@ pub async fn thread(
         .await?;
     let mut entries: Vec<ThreadEntry> = inbound
         .into_iter()
-        .map(ThreadEntry::Inbound)
-        .chain(outbound.into_iter().map(ThreadEntry::Outbound))
+        .map(|inbound| ThreadEntry::Inbound(Box::new(inbound)))
+        .chain(
+            outbound
+                .into_iter()
+                .map(|message| ThreadEntry::Outbound(Box::new(message))),
+        )
         .collect();
     entries.sort_by_key(ThreadEntry::at);
     let excess = entries

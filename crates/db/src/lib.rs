@@ -23,6 +23,7 @@ pub mod lead_searches;
 pub mod leads;
 pub mod limits;
 mod locks;
+pub mod media;
 pub mod messages;
 pub mod migrate;
 pub mod models;

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use crate::schema::{
     api_keys, bot_rules, campaigns, consent_events, console_email_tokens, console_emails,
     console_invitations, console_sessions, console_users, conversations, customers,
-    inbound_messages, lead_searches, leads, message_events, messages, outbox, queue_rejections,
-    shops, templates, tenants, webhook_attempts, webhook_deliveries, webhook_endpoints,
+    inbound_messages, lead_searches, leads, media, message_events, messages, outbox,
+    queue_rejections, shops, templates, tenants, webhook_attempts, webhook_deliveries,
+    webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -189,6 +190,8 @@ pub struct Message {
     pub origin: String,
     /// The inbound message this one answers, if any.
     pub in_reply_to: Option<Uuid>,
+    /// The image it carries (an MMS), if any.
+    pub media_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -466,6 +469,22 @@ pub struct ConsoleEmailToken {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+}
+
+/// An MMS image: its S3 object and what its content was checked to be.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = media, check_for_backend(diesel::pg::Pg))]
+pub struct Media {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub s3_key: String,
+    pub content_type: String,
+    pub bytes: i32,
+    pub width: i32,
+    pub height: i32,
+    pub sha256: String,
+    pub original_name: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// An invitation of a teammate into a tenant (`console::team`).

@@ -27,6 +27,8 @@ pub struct NewOutbound<'a> {
     pub campaign_id: Option<Uuid>,
     pub origin: MessageOrigin,
     pub in_reply_to: Option<Uuid>,
+    /// An image (MMS), already checked to be the tenant's.
+    pub media_id: Option<Uuid>,
     pub traceparent: Option<String>,
 }
 
@@ -82,6 +84,7 @@ pub fn prepare(
         lease_until: None,
         origin: new.origin.as_str().to_owned(),
         in_reply_to: new.in_reply_to,
+        media_id: new.media_id,
     };
     let raw = envelope
         .to_raw()

@@ -296,6 +296,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    media (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        s3_key -> Text,
+        content_type -> Text,
+        bytes -> Int4,
+        width -> Int4,
+        height -> Int4,
+        sha256 -> Text,
+        original_name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     message_events (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -333,6 +348,7 @@ diesel::table! {
         lease_until -> Nullable<Timestamptz>,
         origin -> Text,
         in_reply_to -> Nullable<Uuid>,
+        media_id -> Nullable<Uuid>,
     }
 }
 
@@ -487,9 +503,11 @@ diesel::joinable!(console_users -> tenants (tenant_id));
 diesel::joinable!(idempotency_keys -> tenants (tenant_id));
 diesel::joinable!(lead_searches -> tenants (tenant_id));
 diesel::joinable!(leads -> tenants (tenant_id));
+diesel::joinable!(media -> tenants (tenant_id));
 diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> customers (customer_id));
 diesel::joinable!(messages -> inbound_messages (in_reply_to));
+diesel::joinable!(messages -> media (media_id));
 diesel::joinable!(messages -> templates (template_id));
 diesel::joinable!(provider_callbacks -> messages (message_id));
 diesel::joinable!(shops -> tenants (tenant_id));
@@ -519,6 +537,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_search_leads,
     lead_searches,
     leads,
+    media,
     message_events,
     messages,
     outbox,

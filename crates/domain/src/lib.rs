@@ -13,6 +13,7 @@ pub mod ids;
 pub mod intent;
 pub mod keywords;
 pub mod lead_query;
+pub mod media;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;

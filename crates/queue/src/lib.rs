@@ -6,9 +6,12 @@
 //! Workers keep their per-message logic free of SQS: it returns a [`Disposition`] and
 //! the consumer loop applies it. So the logic is tested as a plain function, and this
 //! adapter against LocalStack.
+//!
+//! `media_store` is the S3 bucket of MMS images.
 
 pub mod consumer;
 mod dead_letter;
+pub mod media_store;
 pub mod relay;
 mod sqs;
 

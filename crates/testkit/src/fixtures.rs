@@ -50,6 +50,7 @@ pub fn queued_message(
         lease_until: None,
         origin: "api".into(),
         in_reply_to: None,
+        media_id: None,
     };
     let outbox = OutboxRow {
         id: envelope.id,

@@ -51,6 +51,9 @@ pub struct Config {
     /// The provider's name on the sign-in button.
     #[serde(default = "defaults::console_oidc_name")]
     pub console_oidc_name: String,
+    /// The S3 bucket of MMS images (the sender reads the same).
+    #[serde(default = "defaults::media_bucket")]
+    pub media_bucket: String,
 }
 
 /// The console's OpenID Connect client, checked.
@@ -99,6 +102,9 @@ mod defaults {
     }
     pub fn console_oidc_name() -> String {
         "Google".into()
+    }
+    pub fn media_bucket() -> String {
+        "nudge-media".into()
     }
 }
 

@@ -214,6 +214,8 @@ pub struct MessageView {
     pub origin: String,
     /// The customer's message this one answers, if any.
     pub in_reply_to: Option<Uuid>,
+    /// The image it carries (an MMS), if any.
+    pub media_id: Option<Uuid>,
     pub status: String,
     pub provider_sid: Option<String>,
     pub error: Option<ErrorView>,
@@ -248,6 +250,7 @@ impl MessageView {
             category: message.category,
             origin: message.origin,
             in_reply_to: message.in_reply_to,
+            media_id: message.media_id,
             status: message.status,
             provider_sid: message.provider_sid,
             error,

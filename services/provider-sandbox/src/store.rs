@@ -18,6 +18,8 @@ pub struct SentMessage {
     pub status: String,
     pub num_segments: usize,
     pub status_callback: Option<String>,
+    /// The images of an MMS (`MediaUrl`), as Twilio would fetch them.
+    pub media_urls: Vec<String>,
     pub date_created: DateTime<Utc>,
 }
 

@@ -147,7 +147,7 @@ fn message_resource(message: &SentMessage) -> Value {
         "error_message": null,
         "from": message.from,
         "messaging_service_sid": null,
-        "num_media": "0",
+        "num_media": message.media_urls.len().to_string(),
         "num_segments": message.num_segments.to_string(),
         "price": null,
         "price_unit": "USD",
@@ -236,6 +236,11 @@ async fn create_message(
         body: text,
         status: "queued".into(),
         status_callback,
+        media_urls: form
+            .iter()
+            .filter(|(name, _)| name == "MediaUrl")
+            .map(|(_, url)| url.clone())
+            .collect(),
         date_created: Utc::now(),
     };
     let resource = message_resource(&message);

@@ -54,11 +54,17 @@ pub struct Config {
     /// Where `/metrics` and `/healthz` listen (`host:port`; port 0 picks one), or `off`.
     #[serde(default = "defaults::metrics_address")]
     pub sender_metrics_address: String,
+    /// The S3 bucket of MMS images (the API stores them there).
+    #[serde(default = "defaults::media_bucket")]
+    pub media_bucket: String,
 }
 
 mod defaults {
     pub fn pool_size() -> usize {
         10
+    }
+    pub fn media_bucket() -> String {
+        "nudge-media".into()
     }
     pub fn outbound_queue() -> String {
         "outbound-sms".into()

@@ -67,6 +67,7 @@ async fn run() -> anyhow::Result<()> {
             Duration::from_millis(config.provider_timeout_ms),
         )?,
         status_callback: config.status_callback_url(),
+        media: nudge_queue::media_store::MediaStore::new(&aws, &config.media_bucket),
         queue_name: config.outbound_sms_queue.clone(),
         max_attempts: config.sender_max_attempts,
         worker_id: config.worker_id(),

@@ -24,6 +24,8 @@ const DATABASE_RETRY_SECONDS: u32 = 10;
 const DATABASE_RETRY_CAP_SECONDS: u32 = 160;
 /// Seconds before a scheduled message that is not yet `queued` is looked at again.
 const RELEASE_RETRY_SECONDS: u32 = 5;
+/// How long the provider may read an MMS image's URL (Twilio fetches it when sending).
+const MEDIA_URL_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Seconds before a message claimed by someone else is looked at again.
 const IN_FLIGHT_RETRY_SECONDS: u32 = 60;
 
@@ -31,6 +33,8 @@ pub struct Sender {
     pub pool: DbPool,
     pub twilio: TwilioClient,
     pub status_callback: Option<String>,
+    /// MMS images: the provider gets a time-limited URL of the message's image.
+    pub media: nudge_queue::media_store::MediaStore,
     /// Where poison messages are recorded as coming from.
     pub queue_name: String,
     pub max_attempts: u32,
@@ -266,15 +270,44 @@ impl Sender {
         nudge_db::messages::known_provider_sids(&mut conn, sids).await
     }
 
+    /// A URL of the message's image that the provider can read for an hour, if the
+    /// message carries one.
+    async fn media_url(&self, message: &Message) -> Result<Option<String>, String> {
+        if message.media_id.is_none() {
+            return Ok(None);
+        }
+        let tenant = nudge_domain::TenantId::from_uuid(message.tenant_id);
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let media = nudge_db::media::of_message(&mut conn, tenant, message.media_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the message's image is gone")?;
+        self.media
+            .presigned_url(&media.s3_key, MEDIA_URL_VALID_FOR)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
     async fn send(&self, received: &ReceivedMessage, message: Message) -> Disposition {
-        let sms = OutboundSms {
-            to: &message.to_number,
-            from: &message.from_number,
-            body: &message.body,
-            status_callback: self.status_callback.as_deref(),
-        };
         let started = Instant::now();
-        let created = self.twilio.create_message(&sms).await;
+        // An image that cannot be had now fails the attempt as a provider outage would:
+        // retried later, never sent without it.
+        let created = match self.media_url(&message).await {
+            Ok(media_url) => {
+                let sms = OutboundSms {
+                    to: &message.to_number,
+                    from: &message.from_number,
+                    body: &message.body,
+                    status_callback: self.status_callback.as_deref(),
+                    media_url: media_url.as_deref(),
+                };
+                self.twilio.create_message(&sms).await
+            }
+            Err(error) => Err(ProviderError::Transport(format!(
+                "the message's image: {error}"
+            ))),
+        };
         self.metrics
             .provider_call("create_message", created.is_ok(), started.elapsed());
         match created {

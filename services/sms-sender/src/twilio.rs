@@ -23,6 +23,8 @@ pub struct OutboundSms<'a> {
     pub from: &'a str,
     pub body: &'a str,
     pub status_callback: Option<&'a str>,
+    /// A time-limited URL of the image Twilio fetches and sends as MMS.
+    pub media_url: Option<&'a str>,
 }
 
 /// The fields of Twilio's Message resource that the sender keeps.
@@ -189,6 +191,9 @@ impl TwilioClient {
         let mut form = vec![("To", sms.to), ("From", sms.from), ("Body", sms.body)];
         if let Some(callback) = sms.status_callback {
             form.push(("StatusCallback", callback));
+        }
+        if let Some(media) = sms.media_url {
+            form.push(("MediaUrl", media));
         }
         self.call(self.http.post(self.messages_url()).form(&form))
             .await

@@ -236,6 +236,7 @@ impl BenchApp {
             console_oidc_client_id: None,
             console_oidc_client_secret: None,
             console_oidc_name: "Google".into(),
+            media_bucket: "nudge-media".into(),
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await

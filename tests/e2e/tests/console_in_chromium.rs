@@ -2,7 +2,8 @@
 //! from the console's form and watches its timeline reach `delivered` (the sender
 //! calls the provider sandbox, whose signed status callbacks reach the webhook
 //! listener); a care agent answers a conversation that waits for a person; a person
-//! signs in with the OpenID Connect provider (the sandbox's issuer).
+//! signs in with the OpenID Connect provider (the sandbox's issuer); an image uploaded
+//! in the console goes out as an MMS.
 //! `tests/browser/*.mjs` drive Debian's Chromium with playwright-core; `./nudge test`
 //! installs both.
 
@@ -169,4 +170,38 @@ async fn a_person_signs_in_with_the_provider_in_chromium() {
     let email = "owner@chromium-boots.example";
     stack.create_console_user(email, "owner", PASSWORD);
     run_browser_script("oidc_sign_in.mjs", vec![stack.api.clone(), email.into()]).await;
+}
+
+#[tokio::test]
+async fn an_image_uploaded_in_the_console_goes_out_as_an_mms_in_chromium() {
+    let stack = Stack::start("Chromium Boots").await;
+    create_shop(&stack, "+15017122661").await;
+    let email = "marketer@chromium-boots.example";
+    stack.create_console_user(email, "marketer", PASSWORD);
+    let to = "+14155550188";
+    run_browser_script("mms.mjs", vec![stack.api.clone(), email.into(), to.into()]).await;
+
+    // The provider was given a URL of the very image, which it can read.
+    let http = reqwest::Client::new();
+    let recorded: Value = http
+        .get(format!("{}/sandbox/messages", stack.sandbox))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = &recorded["messages"][0];
+    assert_eq!(sent["to"], to);
+    let urls = sent["media_urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 1, "{sent}");
+    let url = urls[0].as_str().unwrap();
+    assert!(url.contains("X-Amz-Expires=3600"), "time-limited: {url}");
+    let image = http.get(url).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    let fixture = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../browser/fixtures/parcel.png"),
+    )
+    .unwrap();
+    assert_eq!(image.bytes().await.unwrap().to_vec(), fixture);
 }

@@ -233,6 +233,7 @@ async fn deliver(
         send_at: context.send_at,
         campaign_id: Some(context.campaign_id),
         origin: nudge_domain::MessageOrigin::Campaign,
+        media_id: None,
     };
     match store(conn, context.tenant, delivery, now, traceparent).await {
         Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {

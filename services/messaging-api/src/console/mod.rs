@@ -4,7 +4,7 @@
 //! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
 //!
 //! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
-//! `messages`, `send`, `conversations`, `customers`, `campaigns`, `leads`, `templates`, `oidc` (sign-in with a provider) and
+//! `messages`, `send`, `media`, `conversations`, `customers`, `campaigns`, `leads`, `templates`, `oidc` (sign-in with a provider) and
 //! `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
 //! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
 //! sent and how), `error` (failures as pages).
@@ -18,6 +18,7 @@ pub mod error;
 mod join;
 mod leads;
 pub mod mailer;
+mod media;
 mod messages;
 mod oidc;
 pub mod pages;

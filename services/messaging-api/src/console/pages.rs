@@ -277,6 +277,9 @@ pub struct SendError {
 pub struct SendPage<'a> {
     /// The tenant's shops: id and name.
     pub shops: Vec<(String, String)>,
+    /// The tenant's images, and the one chosen (empty: none).
+    pub images: Vec<MediaRow>,
+    pub media: &'a str,
     /// The form as typed.
     pub shop: &'a str,
     pub to: &'a str,
@@ -578,6 +581,24 @@ impl CampaignFormPage<'_> {
             .find(|e| e.field == field)
             .map(|e| e.message.as_str())
     }
+}
+
+/// An image as the media page and the send form show it.
+pub struct MediaRow {
+    pub id: String,
+    pub name: String,
+    pub dimensions: String,
+    pub kilobytes: i32,
+}
+
+#[derive(Template)]
+#[template(path = "console/media.html")]
+pub struct MediaPage<'a> {
+    pub images: Vec<MediaRow>,
+    pub can_upload: bool,
+    /// Why the last upload was refused.
+    pub error: Option<String>,
+    pub signed_in: Option<Nav<'a>>,
 }
 
 #[derive(Template)]

@@ -33,6 +33,9 @@ pub(super) struct SendForm {
     body: String,
     #[serde(default)]
     category: String,
+    /// An image of the tenant's to send with the text (MMS); empty: none.
+    #[serde(default)]
+    media: String,
 }
 
 async fn render(
@@ -56,10 +59,13 @@ async fn render(
     .into_iter()
     .map(|shop| (shop.id.to_string(), shop.name))
     .collect();
+    let images = nudge_db::media::list(&mut conn, signed_in.tenant(), 100).await?;
     html(
         status,
         &SendPage {
             shops,
+            images: super::media::rows(&images),
+            media: form.media.trim(),
             shop: form.shop.trim(),
             to: form.to.trim(),
             body: &form.body,
@@ -93,6 +99,7 @@ fn form_field(api_field: &str) -> &'static str {
         "to" | "customer_id" => "to",
         "body" | "template" | "data" => "body",
         "category" => "category",
+        "media_id" => "media",
         _ => "",
     }
 }
@@ -158,6 +165,7 @@ pub(super) async fn send(
         data: serde_json::Map::new(),
         category: given(&form.category),
         send_at: None,
+        media_id: given(&form.media),
     };
     let traceparent = nudge_telemetry::current_traceparent();
     match accept(&mut conn, sender, request, traceparent).await {

@@ -55,6 +55,7 @@ pub async fn answer(
             send_at: None,
             campaign_id: None,
             origin: sender.origin,
+            media_id: None,
         },
         now,
         traceparent,

@@ -55,6 +55,8 @@ pub struct SendRequest {
     pub category: Option<String>,
     /// When to send (RFC 3339), from 1 minute to 35 days ahead; default now.
     pub send_at: Option<String>,
+    /// An image of the tenant's (uploaded in the console), sent with the text as an MMS.
+    pub media_id: Option<String>,
 }
 
 const MIN_SCHEDULE_AHEAD_SECONDS: i64 = 60;
@@ -126,6 +128,19 @@ pub async fn accept(
         .send_at
         .as_deref()
         .and_then(|raw| check_send_at(raw, now, &mut errors));
+    let media_id = match request.media_id.as_deref() {
+        None => None,
+        Some(raw) => {
+            let found = match raw.parse::<uuid::Uuid>() {
+                Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
+                Err(_) => None,
+            };
+            if found.is_none() {
+                errors.push(FieldError::new("media_id", "no such image"));
+            }
+            found.map(|media| media.id)
+        }
+    };
     check(errors)?;
     let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
         // Unreachable: each missing piece pushed an error above.
@@ -152,6 +167,7 @@ pub async fn accept(
         send_at,
         campaign_id: None,
         origin: sender.origin,
+        media_id,
     };
     store(conn, tenant, delivery, now, traceparent).await
 }
@@ -169,6 +185,8 @@ pub(crate) struct Delivery<'a> {
     pub send_at: Option<DateTime<Utc>>,
     pub campaign_id: Option<CampaignId>,
     pub origin: MessageOrigin,
+    /// An image (MMS) of the tenant's.
+    pub media_id: Option<uuid::Uuid>,
 }
 
 /// Applies the per-recipient rules (consent, quiet hours, frequency cap) and stores the
@@ -191,6 +209,7 @@ pub(crate) async fn store(
         send_at,
         campaign_id,
         origin,
+        media_id,
     } = delivery;
     check_consent(category, customer)?;
     let (send_at, first_event_detail) =
@@ -208,6 +227,7 @@ pub(crate) async fn store(
             campaign_id: campaign_id.map(|c| c.as_uuid()),
             origin,
             in_reply_to: None,
+            media_id,
             traceparent,
         },
         now,

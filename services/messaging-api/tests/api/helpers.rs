@@ -68,6 +68,7 @@ fn config(
             .map(|_| SecretString::from(OIDC_CLIENT_SECRET)),
         console_oidc_issuer: oidc_issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
         console_oidc_name: "Sandbox ID".into(),
+        media_bucket: "nudge-media".into(),
     }
 }
 

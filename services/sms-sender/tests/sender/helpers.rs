@@ -49,6 +49,10 @@ pub fn sender(
         )
         .unwrap(),
         status_callback: Some("https://hooks.example.com/twilio/status".into()),
+        media: nudge_queue::media_store::MediaStore::new(
+            &nudge_testkit::localstack_config(),
+            "nudge-media",
+        ),
         queue_name: queue.name.clone(),
         max_attempts,
         worker_id: "test-worker".into(),

@@ -329,6 +329,7 @@ async fn queue_reply(
             campaign_id: None,
             origin,
             in_reply_to: Some(context.inbound.id),
+            media_id: None,
             traceparent: nudge_telemetry::current_traceparent(),
         },
         Utc::now(),

@@ -11,6 +11,7 @@ mod customers;
 mod forms;
 mod in_chromium;
 mod leads;
+mod media;
 mod messages;
 mod oidc;
 mod reset;

@@ -1,0 +1,2 @@
+ALTER TABLE messages DROP COLUMN media_id;
+DROP TABLE media;

@@ -1,0 +1,223 @@
+//! Images for MMS: the tenant's images with thumbnails, uploading one (owners and
+//! marketers), and each image served to the console from S3 through the session, so
+//! that another tenant's image is 404 and the page's CSP stays `'self'`. An upload is
+//! checked by its content (`nudge_domain::media`: JPEG, PNG or GIF, at most 5 MB,
+//! sane dimensions), not by its name or the type the browser claims.
+
+use actix_multipart::Multipart;
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpResponse};
+use chrono::Utc;
+use futures_util::StreamExt;
+use nudge_db::models::Media;
+use nudge_domain::media::{check_image, MAX_BYTES};
+use sha2::{Digest, Sha256};
+
+use super::error::ConsoleError;
+use super::pages::{html, MediaPage, MediaRow, Nav};
+use super::roles::Permission;
+use super::session::{check_session_form, SignedIn};
+use crate::startup::AppState;
+
+/// Images listed (the newest).
+const LISTED: i64 = 100;
+
+pub fn rows(media: &[Media]) -> Vec<MediaRow> {
+    media
+        .iter()
+        .map(|m| MediaRow {
+            id: m.id.to_string(),
+            name: if m.original_name.is_empty() {
+                format!("image {}", &m.id.to_string()[..8])
+            } else {
+                m.original_name.clone()
+            },
+            dimensions: format!("{} × {}", m.width, m.height),
+            kilobytes: (m.bytes + 1023) / 1024,
+        })
+        .collect()
+}
+
+async fn render(
+    signed_in: &SignedIn,
+    state: &AppState,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let mut conn = state.conn_for_console().await?;
+    let media = nudge_db::media::list(&mut conn, signed_in.tenant(), LISTED).await?;
+    html(
+        status,
+        &MediaPage {
+            images: rows(&media),
+            can_upload: signed_in
+                .role()
+                .is_some_and(|role| role.may(Permission::SendMessages)),
+            error,
+            signed_in: Some(Nav::of(signed_in)),
+        },
+    )
+}
+
+#[get("/media")]
+pub(super) async fn list(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    render(&signed_in, &state, StatusCode::OK, None).await
+}
+
+/// What the upload form sent.
+#[derive(Default)]
+struct Upload {
+    csrf: String,
+    name: String,
+    bytes: Vec<u8>,
+    /// More than an MMS may carry: the rest was not read.
+    too_large: bool,
+}
+
+/// Reads the form, keeping at most one byte more than an MMS may carry.
+async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
+    let mut upload = Upload::default();
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|_| ConsoleError::BadForm)?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "image" {
+            upload.name = field
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| ConsoleError::BadForm)?;
+            let limit = if name == "image" { MAX_BYTES + 1 } else { 200 };
+            if bytes.len() + chunk.len() > limit {
+                upload.too_large = name == "image";
+                bytes.extend_from_slice(&chunk[..limit - bytes.len()]);
+                // Drain the rest without keeping it.
+                while let Some(rest) = field.next().await {
+                    rest.map_err(|_| ConsoleError::BadForm)?;
+                }
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf" => upload.csrf = String::from_utf8(bytes).unwrap_or_default(),
+            "image" => upload.bytes = bytes,
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+#[post("/media")]
+pub(super) async fn upload_image(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    payload: Multipart,
+) -> Result<HttpResponse, ConsoleError> {
+    let upload = read_upload(payload).await?;
+    check_session_form(&signed_in, &upload.csrf)?;
+    signed_in.require(Permission::SendMessages)?;
+    let checked = if upload.too_large {
+        Err(nudge_domain::media::MediaError::TooLarge)
+    } else {
+        check_image(&upload.bytes)
+    };
+    let image = match checked {
+        Ok(image) => image,
+        Err(refused) => {
+            return render(
+                &signed_in,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("Not uploaded: {refused}.")),
+            )
+            .await
+        }
+    };
+    let id = uuid::Uuid::now_v7();
+    let key = format!("{}/{id}.{}", signed_in.tenant(), image.extension);
+    let row = Media {
+        id,
+        tenant_id: signed_in.tenant().as_uuid(),
+        s3_key: key.clone(),
+        content_type: image.content_type.to_owned(),
+        bytes: i32::try_from(upload.bytes.len()).unwrap_or(i32::MAX),
+        width: i32::try_from(image.width).unwrap_or(i32::MAX),
+        height: i32::try_from(image.height).unwrap_or(i32::MAX),
+        sha256: hex::encode(Sha256::digest(&upload.bytes)),
+        original_name: upload.name,
+        created_at: Utc::now(),
+    };
+    // The object first: a row never names a missing object (an object without a row,
+    // after a crash here, is only unused storage).
+    state
+        .media
+        .put(&key, upload.bytes, image.content_type)
+        .await
+        .map_err(|e| ConsoleError::Internal(e.into()))?;
+    let mut conn = state.conn_for_console().await?;
+    nudge_db::media::insert(&mut conn, &row).await?;
+    tracing::info!(media_id = %id, user_id = %signed_in.0.user.id, bytes = row.bytes, "image uploaded in the console");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/media"))
+        .finish())
+}
+
+/// The image itself, for the console's `<img>` (another tenant's is 404).
+#[get("/media/{id}/image")]
+pub(super) async fn serve_image(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ConsoleError> {
+    let mut conn = state.conn_for_console().await?;
+    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id.into_inner())
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let bytes = state
+        .media
+        .get(&media.s3_key)
+        .await
+        .map_err(|e| ConsoleError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(media.content_type)
+        // Private to the person, and never run as anything but an image.
+        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ))
+        .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_name_images_without_a_file_name() {
+        let media = nudge_db::models::Media {
+            id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            s3_key: "k".into(),
+            content_type: "image/png".into(),
+            bytes: 2048,
+            width: 10,
+            height: 20,
+            sha256: String::new(),
+            original_name: String::new(),
+            created_at: chrono::Utc::now(),
+        };
+        let rows = super::rows(&[media]);
+        assert_eq!(rows[0].name, "image 00000000");
+        assert_eq!(rows[0].dimensions, "10 × 20");
+        assert_eq!(rows[0].kilobytes, 2);
+    }
+}
