@@ -148,6 +148,8 @@ pub struct TemplateRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub category: String,
+    /// The image its messages carry (MMS), if any.
+    pub media_id: Option<Uuid>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -156,6 +158,8 @@ pub struct TemplateChanges {
     pub name: Option<String>,
     pub body: Option<String>,
     pub category: Option<String>,
+    /// `Some(None)` removes the image.
+    pub media_id: Option<Option<Uuid>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

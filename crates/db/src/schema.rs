@@ -433,6 +433,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         category -> Text,
+        media_id -> Nullable<Uuid>,
     }
 }
 
@@ -511,6 +512,7 @@ diesel::joinable!(messages -> media (media_id));
 diesel::joinable!(messages -> templates (template_id));
 diesel::joinable!(provider_callbacks -> messages (message_id));
 diesel::joinable!(shops -> tenants (tenant_id));
+diesel::joinable!(templates -> media (media_id));
 diesel::joinable!(templates -> tenants (tenant_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));

@@ -29,6 +29,27 @@ pub fn localstack_config_at(endpoint: &str) -> SdkConfig {
         .build()
 }
 
+/// Makes the MMS image bucket on the shared LocalStack, if it is not there yet (the
+/// test command starts LocalStack without the stack's bootstrap).
+pub async fn ensure_media_bucket(name: &str) {
+    let config = aws_sdk_s3::config::Builder::from(&localstack_config())
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(config);
+    if let Err(error) = s3.create_bucket().bucket(name).send().await {
+        let code = error
+            .as_service_error()
+            .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists",
+            "create bucket {name}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&error)
+        );
+    }
+}
+
 pub fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&localstack_config())
 }

@@ -9,7 +9,8 @@
 //! - [`TestStream`]: a Kinesis stream of its own, and everything on it read back;
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
 //!   "forwards to X", to take a dependency away and bring it back mid-test;
-//! - [`run_browser_script`]: one of the console's Chromium scripts.
+//! - [`run_browser_script`]: one of the console's Chromium scripts;
+//! - [`SmtpSink`]: an SMTP server that keeps what it is sent.
 //!
 //! Environment: `NUDGE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and
 //! the AWS SDK's `AWS_ENDPOINT_URL` (default `http://127.0.0.1:4566`).
@@ -26,8 +27,11 @@ mod db;
 mod fixtures;
 mod kinesis;
 mod proxy;
+mod smtp;
 
-pub use aws::{localstack_config, localstack_config_at, sqs_client, TestQueue};
+pub use aws::{
+    ensure_media_bucket, localstack_config, localstack_config_at, sqs_client, TestQueue,
+};
 pub use browser::run_browser_script;
 pub use db::TestDb;
 pub use fixtures::{
@@ -35,6 +39,7 @@ pub use fixtures::{
 };
 pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;
+pub use smtp::SmtpSink;
 
 /// Runs `cleanup` to completion from a `Drop`: on a thread and a runtime of its own,
 /// since `Drop` runs inside the test's runtime, which is blocked until it returns.

@@ -51,9 +51,24 @@ pub struct Config {
     /// The provider's name on the sign-in button.
     #[serde(default = "defaults::console_oidc_name")]
     pub console_oidc_name: String,
+    /// How the console's email leaves: `ses` (Amazon SES, the AWS variables) or `smtp`
+    /// (`CONSOLE_SMTP_URL`).
+    #[serde(default = "defaults::console_email_transport")]
+    pub console_email_transport: String,
+    /// `smtps://user:password@host:465`, or `smtp://user:password@host:587?tls=required`
+    /// for STARTTLS; holds a password, so it never prints.
+    #[serde(default)]
+    pub console_smtp_url: Option<SecretString>,
     /// The S3 bucket of MMS images (the sender reads the same).
     #[serde(default = "defaults::media_bucket")]
     pub media_bucket: String,
+}
+
+/// How the console's email leaves.
+#[derive(Debug, Clone)]
+pub enum EmailTransportSetting {
+    Ses,
+    Smtp(SecretString),
 }
 
 /// The console's OpenID Connect client, checked.
@@ -103,6 +118,9 @@ mod defaults {
     pub fn console_oidc_name() -> String {
         "Google".into()
     }
+    pub fn console_email_transport() -> String {
+        "ses".into()
+    }
     pub fn media_bucket() -> String {
         "nudge-media".into()
     }
@@ -127,7 +145,35 @@ impl Config {
         config.target_policy()?;
         config.console_public_url()?;
         config.console_oidc()?;
+        config.console_email()?;
         Ok(config)
+    }
+
+    /// How the console's email leaves, checked: SES, or SMTP with its URL.
+    pub fn console_email(&self) -> Result<EmailTransportSetting, ConfigError> {
+        match self.console_email_transport.trim() {
+            "ses" => Ok(EmailTransportSetting::Ses),
+            "smtp" => {
+                let Some(url) = &self.console_smtp_url else {
+                    return Err(ConfigError::Invalid(
+                        "CONSOLE_EMAIL_TRANSPORT=smtp needs CONSOLE_SMTP_URL".into(),
+                    ));
+                };
+                let parsed = url::Url::parse(secrecy::ExposeSecret::expose_secret(url))
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some());
+                // The URL may hold a password: the message never repeats it.
+                match parsed {
+                    Some(_) => Ok(EmailTransportSetting::Smtp(url.clone())),
+                    None => Err(ConfigError::Invalid(
+                        "CONSOLE_SMTP_URL must be smtp://host:port or smtps://host:port (with user:password@ if the server needs them)".into(),
+                    )),
+                }
+            }
+            other => Err(ConfigError::Invalid(format!(
+                "CONSOLE_EMAIL_TRANSPORT must be ses or smtp, not '{other}'"
+            ))),
+        }
     }
 
     /// The console's OpenID Connect client, or `None` when no client id is set. The
@@ -226,6 +272,38 @@ mod tests {
             local.console_oidc().unwrap().unwrap().issuer,
             "http://127.0.0.1:8090/oidc"
         );
+    }
+
+    #[test]
+    fn smtp_needs_a_url_which_is_never_repeated_in_errors() {
+        let config = Config::from_vars(vars(&[])).unwrap();
+        assert!(matches!(
+            config.console_email().unwrap(),
+            EmailTransportSetting::Ses
+        ));
+        let error = Config::from_vars(vars(&[("CONSOLE_EMAIL_TRANSPORT", "smtp")])).unwrap_err();
+        assert!(error.to_string().contains("CONSOLE_SMTP_URL"), "{error}");
+        let error = Config::from_vars(vars(&[
+            ("CONSOLE_EMAIL_TRANSPORT", "smtp"),
+            ("CONSOLE_SMTP_URL", "http://user:s3cret@mail.example.com"),
+        ]))
+        .unwrap_err();
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+        let config = Config::from_vars(vars(&[
+            ("CONSOLE_EMAIL_TRANSPORT", "smtp"),
+            (
+                "CONSOLE_SMTP_URL",
+                "smtps://user:s3cret@mail.example.com:465",
+            ),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            config.console_email().unwrap(),
+            EmailTransportSetting::Smtp(_)
+        ));
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let error = Config::from_vars(vars(&[("CONSOLE_EMAIL_TRANSPORT", "pigeon")])).unwrap_err();
+        assert!(error.to_string().contains("pigeon"), "{error}");
     }
 
     #[test]

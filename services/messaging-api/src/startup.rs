@@ -100,7 +100,7 @@ impl Application {
         let mail_wakeup = Arc::new(Notify::new());
         let mailer = crate::console::mailer::Mailer {
             pool: pool.clone(),
-            ses: aws_sdk_ses::Client::new(aws),
+            transport: crate::console::mailer::Transport::new(&config.console_email()?, aws)?,
             from: config.console_email_from.clone(),
         };
         let mailer = tokio::spawn(mailer.run(mail_wakeup.clone(), stop_background.clone()));

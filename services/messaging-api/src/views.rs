@@ -147,6 +147,8 @@ pub struct TemplateView {
     pub category: String,
     /// The variables the body uses, sorted.
     pub variables: Vec<String>,
+    /// The image its messages carry (MMS; set in the console), if any.
+    pub media_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -163,6 +165,7 @@ impl From<TemplateRow> for TemplateView {
             body: row.body,
             category: row.category,
             variables,
+            media_id: row.media_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

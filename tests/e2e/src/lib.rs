@@ -237,6 +237,8 @@ impl BenchApp {
             console_oidc_client_secret: None,
             console_oidc_name: "Google".into(),
             media_bucket: "nudge-media".into(),
+            console_email_transport: "ses".into(),
+            console_smtp_url: None,
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await
@@ -304,6 +306,7 @@ impl Stack {
         let db = nudge_testkit::TestDb::new().await;
         let queue = nudge_testkit::TestQueue::new("e2e", 3).await;
         let inbound_queue = nudge_testkit::TestQueue::new("e2e-inbound", 3).await;
+        nudge_testkit::ensure_media_bucket("nudge-media").await;
         let logs =
             std::env::temp_dir().join(format!("nudge-e2e-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&logs).unwrap();

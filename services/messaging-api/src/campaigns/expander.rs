@@ -162,6 +162,8 @@ struct Context {
     shop: Shop,
     template_id: TemplateId,
     template: Template,
+    /// The template's image: every message of the campaign carries it.
+    media_id: Option<uuid::Uuid>,
     category: MessageCategory,
     data: Map<String, Value>,
     segment: Segment,
@@ -194,6 +196,7 @@ impl Context {
             shop,
             template_id,
             template,
+            media_id: row.media_id,
             category,
             data,
             segment,
@@ -233,7 +236,7 @@ async fn deliver(
         send_at: context.send_at,
         campaign_id: Some(context.campaign_id),
         origin: nudge_domain::MessageOrigin::Campaign,
-        media_id: None,
+        media_id: context.media_id,
     };
     match store(conn, context.tenant, delivery, now, traceparent).await {
         Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {

@@ -1,7 +1,8 @@
 //! Delivers the console's queued emails through Amazon SES (LocalStack's in
-//! development). Emails are rows written with the change that needs them, so a failed
-//! or slow SES never fails a sign-up and a crash loses nothing: whatever is due is
-//! sent on the next pass, by whichever API replica takes it first.
+//! development) or an SMTP server (`CONSOLE_EMAIL_TRANSPORT`). Emails are rows written
+//! with the change that needs them, so a failed or slow transport never fails a
+//! sign-up and a crash loses nothing: whatever is due is sent on the next pass, by
+//! whichever API replica takes it first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +21,36 @@ const POLL: Duration = Duration::from_secs(5);
 /// Attempts before an email is given up (`failed`, with SES's last answer kept).
 const MAX_ATTEMPTS: i32 = 8;
 
+/// Where emails leave through.
+pub enum Transport {
+    Ses(aws_sdk_ses::Client),
+    Smtp(lettre::AsyncSmtpTransport<lettre::Tokio1Executor>),
+}
+
+impl Transport {
+    /// The transport the configuration names.
+    pub fn new(
+        setting: &crate::config::EmailTransportSetting,
+        aws: &aws_config::SdkConfig,
+    ) -> anyhow::Result<Self> {
+        Ok(match setting {
+            crate::config::EmailTransportSetting::Ses => Self::Ses(aws_sdk_ses::Client::new(aws)),
+            crate::config::EmailTransportSetting::Smtp(url) => Self::Smtp(
+                lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(
+                    secrecy::ExposeSecret::expose_secret(url),
+                )
+                // lettre's error names the problem, not the URL.
+                .map_err(|e| anyhow::anyhow!("CONSOLE_SMTP_URL: {e}"))?
+                .timeout(Some(Duration::from_secs(20)))
+                .build(),
+            ),
+        })
+    }
+}
+
 pub struct Mailer {
     pub pool: DbPool,
-    pub ses: aws_sdk_ses::Client,
+    pub transport: Transport,
     pub from: String,
 }
 
@@ -87,8 +115,62 @@ impl Mailer {
         }
     }
 
-    /// SES's message id, or its refusal in words.
+    /// The transport's id of the message, or its refusal in words.
     async fn send(&self, email: &ConsoleEmail) -> Result<String, String> {
+        match &self.transport {
+            Transport::Ses(ses) => self.send_with_ses(ses, email).await,
+            Transport::Smtp(smtp) => self.send_with_smtp(smtp, email).await,
+        }
+    }
+
+    /// Our `Message-ID`, once the server accepted the message.
+    async fn send_with_smtp(
+        &self,
+        smtp: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+        email: &ConsoleEmail,
+    ) -> Result<String, String> {
+        use lettre::message::{header::ContentType, MultiPart, SinglePart};
+        use lettre::AsyncTransport;
+
+        let message_id = format!("<{}@nudge.console>", email.id);
+        let message = lettre::Message::builder()
+            .from(
+                self.from
+                    .parse()
+                    .map_err(|e| format!("CONSOLE_EMAIL_FROM: {e}"))?,
+            )
+            .to(email
+                .to_address
+                .parse()
+                .map_err(|e| format!("the address: {e}"))?)
+            .subject(&email.subject)
+            .message_id(Some(message_id.clone()))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(email.text_body.clone()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(email.html_body.clone()),
+                    ),
+            )
+            .map_err(|e| e.to_string())?;
+        smtp.send(message)
+            .await
+            .map_err(|e| e.to_string().chars().take(500).collect::<String>())?;
+        Ok(message_id)
+    }
+
+    /// SES's message id, or its refusal in words.
+    async fn send_with_ses(
+        &self,
+        ses: &aws_sdk_ses::Client,
+        email: &ConsoleEmail,
+    ) -> Result<String, String> {
         let content = |text: &str| {
             Content::builder()
                 .data(text)
@@ -105,8 +187,7 @@ impl Mailer {
                     .build(),
             )
             .build();
-        let output = self
-            .ses
+        let output = ses
             .send_email()
             .source(&self.from)
             .destination(

@@ -392,6 +392,9 @@ pub struct TemplateFormPage<'a> {
     pub body: &'a str,
     pub category: &'a str,
     pub samples: &'a str,
+    /// The tenant's images, and the one chosen (empty: none).
+    pub images: Vec<MediaRow>,
+    pub media: &'a str,
     pub preview: PreviewFragment,
     pub can_edit: bool,
     /// Problems by field (`name`, `body`, `category`).

@@ -213,6 +213,9 @@ pub(super) struct TemplateForm {
     category: String,
     #[serde(default)]
     samples: String,
+    /// An image of the tenant's that its messages carry (MMS); empty: none.
+    #[serde(default)]
+    media: String,
 }
 
 struct FormState<'a> {
@@ -222,11 +225,14 @@ struct FormState<'a> {
     errors: Vec<(&'static str, String)>,
 }
 
-fn render_form(
+async fn render_form(
     signed_in: &SignedIn,
+    app: &AppState,
     status: StatusCode,
     state: FormState<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
+    let mut conn = app.conn_for_console().await?;
+    let images = nudge_db::media::list(&mut conn, signed_in.tenant(), 100).await?;
     let samples = if state.form.samples.trim().is_empty() {
         sample_lines(&state.form.body)
     } else {
@@ -241,6 +247,8 @@ fn render_form(
             category: state.form.category.trim(),
             preview: fragment(preview(&state.form.body, &samples)),
             samples: &samples,
+            images: super::media::rows(&images),
+            media: state.form.media.trim(),
             can_edit: can_edit(signed_in),
             errors: state.errors,
             signed_in: Some(Nav::of(signed_in)),
@@ -249,7 +257,10 @@ fn render_form(
 }
 
 #[get("/templates/new")]
-pub(super) async fn new_form(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
+pub(super) async fn new_form(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageTemplates)?;
     let form = TemplateForm {
         category: "marketing".into(),
@@ -257,6 +268,7 @@ pub(super) async fn new_form(signed_in: SignedIn) -> Result<HttpResponse, Consol
     };
     render_form(
         &signed_in,
+        &state,
         StatusCode::OK,
         FormState {
             id: None,
@@ -264,6 +276,7 @@ pub(super) async fn new_form(signed_in: SignedIn) -> Result<HttpResponse, Consol
             errors: Vec::new(),
         },
     )
+    .await
 }
 
 #[get("/templates/{id}")]
@@ -281,10 +294,12 @@ pub(super) async fn show(
         name: row.name,
         body: row.body,
         category: row.category,
+        media: row.media_id.map(|m| m.to_string()).unwrap_or_default(),
         ..TemplateForm::default()
     };
     render_form(
         &signed_in,
+        &state,
         StatusCode::OK,
         FormState {
             id: Some(id.to_string()),
@@ -292,6 +307,29 @@ pub(super) async fn show(
             errors: Vec::new(),
         },
     )
+    .await
+}
+
+/// The form's image, if one is chosen: it must be the tenant's.
+async fn chosen_image(
+    signed_in: &SignedIn,
+    state: &AppState,
+    form: &TemplateForm,
+    errors: &mut Vec<(&'static str, String)>,
+) -> Result<Option<uuid::Uuid>, ConsoleError> {
+    let raw = form.media.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let mut conn = state.conn_for_console().await?;
+    let found = match raw.parse::<uuid::Uuid>() {
+        Ok(id) => nudge_db::media::find(&mut conn, signed_in.tenant(), id).await?,
+        Err(_) => None,
+    };
+    if found.is_none() {
+        errors.push(("media", "Image: choose one of your images.".into()));
+    }
+    Ok(found.map(|m| m.id))
 }
 
 /// The form's checks: the API's rules for name and body, and a category.
@@ -334,6 +372,7 @@ pub(super) async fn create(
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTemplates)?;
     let (name, body, category, mut errors) = check(&form);
+    let media_id = chosen_image(&signed_in, &state, &form, &mut errors).await?;
     if let (true, Some(category)) = (errors.is_empty(), category) {
         let now = Utc::now();
         let row = TemplateRow {
@@ -344,6 +383,7 @@ pub(super) async fn create(
             created_at: now,
             updated_at: now,
             category: category.as_str().to_owned(),
+            media_id,
         };
         let mut conn = state.conn_for_console().await?;
         match nudge_db::templates::insert(&mut conn, &row).await {
@@ -354,6 +394,7 @@ pub(super) async fn create(
     }
     render_form(
         &signed_in,
+        &state,
         StatusCode::UNPROCESSABLE_ENTITY,
         FormState {
             id: None,
@@ -361,6 +402,7 @@ pub(super) async fn create(
             errors,
         },
     )
+    .await
 }
 
 #[post("/templates/{id}")]
@@ -374,11 +416,13 @@ pub(super) async fn update(
     signed_in.require(Permission::ManageTemplates)?;
     let id = id.into_inner();
     let (name, body, category, mut errors) = check(&form);
+    let media_id = chosen_image(&signed_in, &state, &form, &mut errors).await?;
     if let (true, Some(category)) = (errors.is_empty(), category) {
         let changes = TemplateChanges {
             name: Some(name),
             body: Some(body),
             category: Some(category.as_str().to_owned()),
+            media_id: Some(media_id),
         };
         let mut conn = state.conn_for_console().await?;
         match nudge_db::templates::update(
@@ -397,6 +441,7 @@ pub(super) async fn update(
     }
     render_form(
         &signed_in,
+        &state,
         StatusCode::UNPROCESSABLE_ENTITY,
         FormState {
             id: Some(id.to_string()),
@@ -404,6 +449,7 @@ pub(super) async fn update(
             errors,
         },
     )
+    .await
 }
 
 #[derive(Deserialize)]

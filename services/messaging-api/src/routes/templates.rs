@@ -139,6 +139,7 @@ async fn create(
         created_at: now,
         updated_at: now,
         category: category.as_str().to_owned(),
+        media_id: None,
     };
     let mut conn = state.conn().await?;
     let row = nudge_db::templates::insert(&mut conn, &row)
@@ -212,6 +213,7 @@ async fn update(
             .category
             .as_deref()
             .map(|c| check_category(c, &mut errors).as_str().to_owned()),
+        media_id: None,
     };
     check(errors)?;
     let mut conn = state.conn().await?;

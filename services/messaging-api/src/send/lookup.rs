@@ -107,6 +107,8 @@ pub struct Resolved {
     pub template: Template,
     /// The template's category; a literal body is marketing unless the request says otherwise.
     pub category: MessageCategory,
+    /// The template's image, if any.
+    pub media_id: Option<uuid::Uuid>,
 }
 
 /// Exactly one of `template` (id or name) and `body`.
@@ -136,6 +138,7 @@ pub async fn template(
                 id: None,
                 template,
                 category: MessageCategory::Marketing,
+                media_id: None,
             })),
             Err(e) => {
                 errors.push(FieldError::new("body", e.to_string()));
@@ -171,6 +174,7 @@ pub async fn template(
                 id: Some(TemplateId::from_uuid(row.id)),
                 template,
                 category,
+                media_id: row.media_id,
             }))
         }
     }

@@ -148,6 +148,8 @@ pub async fn accept(
     };
     let (template_id, template, template_category) =
         (resolved.id, resolved.template, resolved.category);
+    // The request's image, else the template's.
+    let media_id = media_id.or(resolved.media_id);
 
     let body = render(
         &template,

@@ -36,6 +36,8 @@ pub struct Overrides {
     /// An OpenID Connect issuer for the console (the sandbox's `/oidc`), with the
     /// sandbox's default client; off by default.
     pub oidc_issuer: Option<String>,
+    /// The console's email over SMTP to this URL instead of SES.
+    pub smtp_url: Option<String>,
 }
 
 /// The client the sandbox's OpenID Connect issuer knows by default.
@@ -49,6 +51,7 @@ fn config(
     campaign_page_size: Option<i64>,
     webhook_targets: Option<&str>,
     oidc_issuer: Option<String>,
+    smtp_url: Option<String>,
 ) -> Config {
     Config {
         database_url: SecretString::from(database_url),
@@ -69,6 +72,8 @@ fn config(
         console_oidc_issuer: oidc_issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
         console_oidc_name: "Sandbox ID".into(),
         media_bucket: "nudge-media".into(),
+        console_email_transport: if smtp_url.is_some() { "smtp" } else { "ses" }.into(),
+        console_smtp_url: smtp_url.map(SecretString::from),
     }
 }
 
@@ -91,6 +96,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         overrides.campaign_page_size,
         overrides.webhook_targets,
         overrides.oidc_issuer,
+        overrides.smtp_url,
     );
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
@@ -103,6 +109,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         .send()
         .await
         .expect("verify the console's sender at SES");
+    nudge_testkit::ensure_media_bucket("nudge-media").await;
     let app = Application::build(config, &aws).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -134,6 +141,7 @@ impl TestApp {
             &self.queue,
             &self.lead_queue,
             campaign_page_size,
+            None,
             None,
             None,
         );

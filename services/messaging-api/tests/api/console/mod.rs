@@ -16,5 +16,6 @@ mod messages;
 mod oidc;
 mod reset;
 mod send;
+mod smtp;
 mod team;
 mod templates;
