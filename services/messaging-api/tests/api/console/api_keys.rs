@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::schema::api_keys;
 
-use super::browser::{hidden_field, signed_in};
+use super::browser::{another_tenant, hidden_field, signed_in};
 use crate::helpers::{spawn_app, TestApp};
 
 async fn api_status(app: &TestApp, key: &str) -> u16 {
@@ -143,13 +143,7 @@ async fn a_care_agent_and_a_marketer_may_not_manage_api_keys() {
 #[tokio::test]
 async fn another_tenants_owner_sees_and_revokes_none_of_these_keys() {
     let app = spawn_app().await;
-    let mut conn = app.db.connect().await;
-    let other: serde_json::Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let page = stranger.get("/console/api-keys").await;
     assert_eq!(page.status, 200);

@@ -233,6 +233,18 @@ pub async fn account(app: &TestApp, tenant: &str, role: &'static str) -> String 
     email
 }
 
+/// Another tenant in the same database, as `admin create-tenant` prints it
+/// (`tenant_id`, `api_key`...): the stranger of the isolation tests.
+pub async fn another_tenant(app: &TestApp) -> Value {
+    let mut conn = app.db.connect().await;
+    serde_json::from_str(
+        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 /// A signed-in browser for a new account with `role` in `tenant`.
 pub async fn signed_in(app: &TestApp, tenant: &str, role: &'static str) -> Browser {
     let email = account(app, tenant, role).await;

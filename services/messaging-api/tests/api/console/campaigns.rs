@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::browser::signed_in;
+use super::browser::{another_tenant, signed_in};
 use crate::helpers::{spawn_app, TestApp};
 
 /// A campaign of 3 opted-in customers, to go out in 2 hours; its id, once expanded.
@@ -131,13 +131,7 @@ async fn a_care_agent_may_not_cancel_and_another_tenant_sees_nothing() {
     assert_eq!(refused.status, 403);
     assert_eq!(status(&app, &id).await, "expanded");
 
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let list = stranger.get("/console/campaigns").await;
     assert!(!list.body.contains("Spring sale"));

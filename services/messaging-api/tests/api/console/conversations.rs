@@ -8,7 +8,7 @@ use nudge_db::schema::{conversations, messages};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::browser::signed_in;
+use super::browser::{another_tenant, signed_in};
 use crate::helpers::{spawn_app, TestApp};
 
 const CUSTOMER: &str = "+14155550123";
@@ -204,13 +204,7 @@ async fn another_tenants_conversations_are_not_found() {
     let app = spawn_app().await;
     let shop = app.create_shop().await;
     let id = waiting_conversation(&app, &shop, "private text").await;
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let queue = stranger.get("/console/conversations?queue=all").await;
     assert!(!queue.body.contains(&id.to_string()));

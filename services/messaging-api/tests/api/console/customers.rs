@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::browser::signed_in;
+use super::browser::{another_tenant, signed_in};
 use crate::helpers::{spawn_app, TestApp};
 
 async fn consent(app: &TestApp, customer: &str) -> Value {
@@ -106,13 +106,7 @@ async fn another_tenants_customers_are_not_found() {
         .await;
     let id = customer["id"].as_str().unwrap();
     let before = consent(&app, id).await;
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let list = stranger.get("/console/customers").await;
     assert!(!list.body.contains("+14155550123"));

@@ -4,7 +4,7 @@
 use nudge_db::lead_searches::FoundLead;
 use serde_json::Value;
 
-use super::browser::signed_in;
+use super::browser::{another_tenant, signed_in};
 use crate::helpers::spawn_app;
 
 fn lead(slug: &str, name: &str, company: &str) -> FoundLead {
@@ -91,13 +91,7 @@ async fn care_agents_and_other_tenants_get_no_leads() {
         assert!(!page.body.contains("Ada Lovelace"));
     }
 
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let page = stranger.get("/console/leads").await;
     assert_eq!(page.status, 200);

@@ -4,9 +4,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::schema::{media, messages};
-use serde_json::Value;
 
-use super::browser::{signed_in, Browser, Page};
+use super::browser::{another_tenant, signed_in, Browser, Page};
 use crate::helpers::{spawn_app, TestApp};
 
 const PNG: &[u8] = include_bytes!("../../../../../tests/browser/fixtures/parcel.png");
@@ -123,13 +122,7 @@ async fn images_are_their_tenants_alone() {
     assert!(list.body.contains("parcel.png") && !list.body.contains("Upload"));
     assert_eq!(upload(&mut agent, "mine.png", PNG).await.status, 403);
 
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     assert!(!stranger
         .get("/console/media")

@@ -8,7 +8,7 @@ use nudge_db::schema::{message_events, messages};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::browser::{signed_in, Browser};
+use super::browser::{another_tenant, signed_in, Browser};
 use crate::helpers::{spawn_app, TestApp};
 
 /// Sends a transactional message through the API; its id.
@@ -213,13 +213,7 @@ async fn another_tenants_messages_are_not_found() {
         "Private",
     )
     .await;
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let log = stranger.get("/console/messages").await;
     assert_eq!(log.status, 200);

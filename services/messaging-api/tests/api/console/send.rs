@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::schema::messages;
 
-use super::browser::{signed_in, Browser};
+use super::browser::{another_tenant, signed_in, Browser};
 use crate::helpers::{spawn_app, TestApp};
 
 async fn send_form(
@@ -112,13 +112,7 @@ async fn a_refused_send_says_why_keeps_the_form_and_stores_nothing() {
     assert!(page.body.contains("20% off!"), "the text kept");
 
     // Another tenant's shop is no shop.
-    let mut conn = app.db.connect().await;
-    let other: serde_json::Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let other_key = other["api_key"].as_str().unwrap();
     let other_shop: serde_json::Value = app
         .client

@@ -8,7 +8,8 @@ use nudge_db::schema::{console_invitations, console_users};
 use uuid::Uuid;
 
 use super::browser::{
-    account, emails_to, hidden_field, link_in, new_address, signed_in, Browser, Page, PASSWORD,
+    account, another_tenant, emails_to, hidden_field, link_in, new_address, signed_in, Browser,
+    Page, PASSWORD,
 };
 use crate::helpers::{spawn_app, TestApp};
 
@@ -216,13 +217,7 @@ async fn invitation_links_end_when_withdrawn_replaced_or_expired_and_unknown_one
 #[tokio::test]
 async fn an_address_with_an_account_cannot_join_a_second_team() {
     let app = spawn_app().await;
-    let mut conn = app.db.connect().await;
-    let other: serde_json::Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let elsewhere = account(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let mut owner = signed_in(&app, &app.tenant_id, "owner").await;
     // Inviting says nothing of other tenants: the invitation goes out as any other.
@@ -443,12 +438,7 @@ async fn another_tenants_owner_sees_and_changes_none_of_this_team() {
     let member_id = user_id(&app, &member).await;
 
     let mut conn = app.db.connect().await;
-    let other: serde_json::Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let page = stranger.get("/console/team").await;
     assert_eq!(page.status, 200);

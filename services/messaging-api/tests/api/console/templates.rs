@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use nudge_db::schema::templates;
 use serde_json::Value;
 
-use super::browser::{signed_in, Browser, Page};
+use super::browser::{another_tenant, signed_in, Browser, Page};
 use crate::helpers::{spawn_app, TestApp};
 
 async fn save(person: &mut Browser, path: &str, name: &str, body: &str, category: &str) -> Page {
@@ -207,13 +207,7 @@ async fn another_tenants_templates_are_not_found() {
     .await
     .location
     .unwrap();
-    let mut conn = app.db.connect().await;
-    let other: Value = serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop")
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other = another_tenant(&app).await;
     let mut stranger = signed_in(&app, other["tenant_id"].as_str().unwrap(), "owner").await;
     let list = stranger.get("/console/templates").await;
     assert!(!list.body.contains("secret_offer"));
