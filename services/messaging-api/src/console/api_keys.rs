@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::error::ConsoleError;
 use super::pages::{html, ApiKeyCreatedPage, ApiKeyRow, ApiKeysPage, Nav, Notice};
 use super::roles::Permission;
-use super::session::{check_session_form, SignedIn};
+use super::session::{check_session_form, CsrfForm, SignedIn};
 use crate::startup::AppState;
 
 /// Keys listed on the page, newest first.
@@ -95,17 +95,12 @@ pub(super) async fn create(
     )
 }
 
-#[derive(Deserialize)]
-pub(super) struct RevokeForm {
-    csrf: String,
-}
-
 #[post("/api-keys/{id}/revoke")]
 pub(super) async fn revoke(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
-    form: web::Form<RevokeForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageApiKeys)?;

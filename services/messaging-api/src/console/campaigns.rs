@@ -20,7 +20,7 @@ use super::pages::{
     Nav, SendError,
 };
 use super::roles::Permission;
-use super::session::{check_session_form, SignedIn};
+use super::session::{check_session_form, CsrfForm, SignedIn};
 use crate::campaigns::CreateCampaign;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -164,18 +164,13 @@ pub(super) async fn live_progress(
     html(StatusCode::OK, &progress(&campaign, &messages))
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 /// Stops the expansion and takes back the messages not yet queued (as the API does).
 #[post("/campaigns/{id}/cancel")]
 pub(super) async fn cancel(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::SendMessages)?;
@@ -287,12 +282,7 @@ async fn render_form(
         limit: 100,
         before: None,
     };
-    let shops = nudge_db::shops::list(&mut conn, signed_in.tenant(), all)
-        .await?
-        .items
-        .into_iter()
-        .map(|s| (s.id.to_string(), s.name))
-        .collect();
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let templates = nudge_db::templates::list(&mut conn, signed_in.tenant(), all)
         .await?
         .items
@@ -393,11 +383,11 @@ pub(super) async fn create(
             )
             .await
         }
-        Err(ApiError::Unavailable(cause)) => Err(ConsoleError::Database(
-            nudge_db::DbError::Unavailable(cause),
-        )),
-        Err(other) => Err(ConsoleError::Internal(anyhow::anyhow!(
-            "starting a campaign: {other}"
-        ))),
+        Err(other) => {
+            let refused = ConsoleError::unless_refusal(other)?;
+            Err(ConsoleError::Internal(anyhow::anyhow!(
+                "starting a campaign: {refused}"
+            )))
+        }
     }
 }

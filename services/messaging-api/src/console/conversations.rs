@@ -17,7 +17,7 @@ use super::pages::{
     html, ConversationPage, ConversationRow, ConversationsPage, Nav, ThreadFragment, ThreadRow,
 };
 use super::roles::Permission;
-use super::session::{check_session_form, SignedIn};
+use super::session::{check_session_form, CsrfForm, SignedIn};
 use crate::error::ApiError;
 use crate::send::{self, Sender};
 use crate::startup::AppState;
@@ -102,25 +102,6 @@ fn row(conversation: &Conversation, shops: &[(String, String)]) -> ConversationR
     }
 }
 
-async fn shop_names(
-    conn: &mut nudge_db::AsyncPgConnection,
-    signed_in: &SignedIn,
-) -> Result<Vec<(String, String)>, ConsoleError> {
-    Ok(nudge_db::shops::list(
-        conn,
-        signed_in.tenant(),
-        PageRequest {
-            limit: 100,
-            before: None,
-        },
-    )
-    .await?
-    .items
-    .into_iter()
-    .map(|shop| (shop.id.to_string(), shop.name))
-    .collect())
-}
-
 #[get("/conversations")]
 pub(super) async fn list(
     signed_in: SignedIn,
@@ -129,7 +110,7 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, ConsoleError> {
     let queue = Queue::parse(query.queue.as_deref()).ok_or(ConsoleError::NotFound)?;
     let mut conn = state.conn_for_console().await?;
-    let shops = shop_names(&mut conn, &signed_in).await?;
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let page = nudge_db::conversations::list(
         &mut conn,
         signed_in.tenant(),
@@ -168,7 +149,7 @@ async fn load(
             .await?
             .ok_or(ConsoleError::NotFound)?;
     let thread = nudge_db::conversations::thread(&mut conn, &conversation).await?;
-    let shops = shop_names(&mut conn, signed_in).await?;
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     Ok((conversation, thread, shops))
 }
 
@@ -297,11 +278,8 @@ pub(super) async fn answer(
             Ok(back_to(id))
         }
         Err(ApiError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(ApiError::Unavailable(cause)) => Err(ConsoleError::Database(
-            nudge_db::DbError::Unavailable(cause),
-        )),
-        Err(ApiError::Internal(cause)) => Err(ConsoleError::Internal(cause)),
         Err(refused) => {
+            let refused = ConsoleError::unless_refusal(refused)?;
             let status = actix_web::ResponseError::status_code(&refused);
             let message = match &refused {
                 ApiError::Validation(_) => "Write an answer of 1 to 1,600 characters.".to_owned(),
@@ -321,18 +299,13 @@ pub(super) async fn answer(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 /// Takes the conversation from the bot (`take`) or gives it back (`hand-back`).
 #[post("/conversations/{id}/{action}")]
 pub(super) async fn handle(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     path: web::Path<(uuid::Uuid, String)>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::AnswerConversations)?;

@@ -60,19 +60,7 @@ pub(super) async fn list(
         Some(raw) => Some(raw.parse::<ShopId>().map_err(|_| ConsoleError::NotFound)?),
     };
     let mut conn = state.conn_for_console().await?;
-    let shops = nudge_db::shops::list(
-        &mut conn,
-        signed_in.tenant(),
-        PageRequest {
-            limit: 100,
-            before: None,
-        },
-    )
-    .await?
-    .items
-    .into_iter()
-    .map(|s| (s.id.to_string(), s.name))
-    .collect();
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let page = nudge_db::customers::list(
         &mut conn,
         signed_in.tenant(),

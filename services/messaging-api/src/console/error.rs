@@ -30,6 +30,22 @@ pub enum ConsoleError {
     Internal(#[from] anyhow::Error),
 }
 
+impl ConsoleError {
+    /// What one of the API's shared functions (`send::accept`, `campaigns::create`...)
+    /// answered, for a page: a refusal of the request (`Ok`) is the page's to say; an
+    /// outage or a bug becomes the console's own error.
+    pub fn unless_refusal(error: crate::error::ApiError) -> Result<crate::error::ApiError, Self> {
+        use crate::error::ApiError;
+        match error {
+            ApiError::Unavailable(cause) => {
+                Err(Self::Database(nudge_db::DbError::Unavailable(cause)))
+            }
+            ApiError::Internal(cause) => Err(Self::Internal(cause)),
+            refusal => Ok(refusal),
+        }
+    }
+}
+
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -174,11 +174,9 @@ pub(super) async fn csv_download(
     let filter = query.filter()?;
     csv_export::response(&state.pool, signed_in.tenant(), filter)
         .await
-        .map_err(|error| match error {
-            ApiError::Unavailable(cause) => {
-                ConsoleError::Database(nudge_db::DbError::Unavailable(cause))
-            }
-            other => ConsoleError::Internal(anyhow::anyhow!("lead export: {other}")),
+        .map_err(|error| match ConsoleError::unless_refusal(error) {
+            Err(console_error) => console_error,
+            Ok(other) => ConsoleError::Internal(anyhow::anyhow!("lead export: {other}")),
         })
 }
 

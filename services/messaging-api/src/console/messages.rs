@@ -22,8 +22,6 @@ use crate::startup::AppState;
 
 /// Messages per page of the log.
 const PER_PAGE: i64 = 50;
-/// Shops offered in the filter (a tenant with more types the id in the API instead).
-const SHOPS_LISTED: i64 = 100;
 
 /// The filter form, as typed: empty fields mean "any".
 #[derive(Deserialize, Default)]
@@ -162,19 +160,7 @@ pub(super) async fn log(
 ) -> Result<HttpResponse, ConsoleError> {
     let (filter, page, errors) = query.filter();
     let mut conn = state.conn_for_console().await?;
-    let shops = nudge_db::shops::list(
-        &mut conn,
-        signed_in.tenant(),
-        PageRequest {
-            limit: SHOPS_LISTED,
-            before: None,
-        },
-    )
-    .await?
-    .items
-    .into_iter()
-    .map(|shop| (shop.id.to_string(), shop.name))
-    .collect();
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let (status, messages, next) = if errors.is_empty() {
         let found = nudge_db::messages::list(&mut conn, signed_in.tenant(), &filter, page).await?;
         let next = found.next.map(|before| query.next_page(before));

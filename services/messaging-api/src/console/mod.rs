@@ -34,6 +34,29 @@ mod templates;
 pub use oidc::Provider as OidcProvider;
 pub use routes::configure;
 
+/// Shops offered in forms and filters (a tenant with more names them by id in the API).
+const SHOPS_OFFERED: i64 = 100;
+
+/// The tenant's shops as forms and filters offer them: id and name, newest first.
+async fn shop_choices(
+    conn: &mut nudge_db::AsyncPgConnection,
+    tenant: nudge_domain::TenantId,
+) -> Result<Vec<(String, String)>, nudge_db::DbError> {
+    Ok(nudge_db::shops::list(
+        conn,
+        tenant,
+        nudge_db::PageRequest {
+            limit: SHOPS_OFFERED,
+            before: None,
+        },
+    )
+    .await?
+    .items
+    .into_iter()
+    .map(|shop| (shop.id.to_string(), shop.name))
+    .collect())
+}
+
 /// What the console's handlers need from the configuration.
 #[derive(Clone)]
 pub struct ConsoleSettings {

@@ -15,8 +15,8 @@ use super::pages::{
     html, FieldError, HomePage, Nav, Notice, SignInPage, SignUpPage, VerifyEmailPage,
 };
 use super::session::{
-    check_anonymous_form, check_session_form, cleared_session_cookie, start_session, FormToken,
-    SignedIn,
+    check_anonymous_form, check_session_form, cleared_session_cookie, start_session, CsrfForm,
+    FormToken, SignedIn,
 };
 use super::{normalize_email, password};
 use crate::startup::AppState;
@@ -438,16 +438,11 @@ async fn sign_in(
     start_session(&mut conn, &user, &state.console).await
 }
 
-#[derive(Deserialize)]
-struct SessionForm {
-    csrf: String,
-}
-
 #[post("/sign-out")]
 async fn sign_out(
     signed_in: SignedIn,
     state: web::Data<AppState>,
-    form: web::Form<SessionForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     let mut conn = state.conn_for_console().await?;

@@ -5,7 +5,6 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpResponse};
-use nudge_db::PageRequest;
 use nudge_domain::MessageOrigin;
 use serde::Deserialize;
 
@@ -16,9 +15,6 @@ use super::session::{check_session_form, SignedIn};
 use crate::error::ApiError;
 use crate::send::{accept, SendRequest, Sender};
 use crate::startup::AppState;
-
-/// Shops offered in the form.
-const SHOPS_LISTED: i64 = 100;
 
 /// The form, as typed.
 #[derive(Deserialize, Default)]
@@ -46,19 +42,7 @@ async fn render(
     errors: Vec<SendError>,
 ) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn_for_console().await?;
-    let shops = nudge_db::shops::list(
-        &mut conn,
-        signed_in.tenant(),
-        PageRequest {
-            limit: SHOPS_LISTED,
-            before: None,
-        },
-    )
-    .await?
-    .items
-    .into_iter()
-    .map(|shop| (shop.id.to_string(), shop.name))
-    .collect();
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let images = nudge_db::media::list(&mut conn, signed_in.tenant(), 100).await?;
     html(
         status,
@@ -180,7 +164,8 @@ pub(super) async fn send(
                 .finish())
         }
         Err(refused) => {
-            let status = refused.status_code_for_console()?;
+            let refused = ConsoleError::unless_refusal(refused)?;
+            let status = actix_web::ResponseError::status_code(&refused);
             let errors = match refused {
                 ApiError::Validation(fields) => fields
                     .into_iter()
@@ -207,20 +192,5 @@ fn field_label(api_field: &str) -> &str {
         "body" => "Text",
         "category" => "Category",
         _ => api_field,
-    }
-}
-
-impl ApiError {
-    /// The status of a refused console send, or the console's own error for failures
-    /// that are not about the form (a database outage, a bug).
-    fn status_code_for_console(&self) -> Result<StatusCode, ConsoleError> {
-        use actix_web::ResponseError;
-        match self {
-            ApiError::Unavailable(cause) => Err(ConsoleError::Database(
-                nudge_db::DbError::Unavailable(cause.clone()),
-            )),
-            ApiError::Internal(cause) => Err(ConsoleError::Internal(anyhow::anyhow!("{cause:#}"))),
-            other => Ok(other.status_code()),
-        }
     }
 }

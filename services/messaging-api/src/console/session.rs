@@ -110,6 +110,12 @@ pub fn check_anonymous_form(req: &HttpRequest, submitted: &str) -> Result<(), Co
     }
 }
 
+/// A signed-in form that carries nothing but its token (sign-out, revoke, remove...).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// A signed-in form's token must equal its session's.
 pub fn check_session_form(signed_in: &SignedIn, submitted: &str) -> Result<(), ConsoleError> {
     if same(&signed_in.0.session.csrf_token, submitted) {

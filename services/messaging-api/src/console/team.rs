@@ -15,7 +15,7 @@ use super::normalize_email;
 use super::pages::{html, role_label, FieldError, InvitationRow, MemberRow, Nav, Notice, TeamPage};
 use super::roles::{Permission, Role};
 use super::routes::limit;
-use super::session::{check_session_form, SignedIn};
+use super::session::{check_session_form, CsrfForm, SignedIn};
 use crate::startup::AppState;
 
 /// Invitations a tenant may send: each is an email to an address of its choosing.
@@ -198,17 +198,12 @@ async fn refused(
     .await
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 #[post("/team/invitations/{id}/revoke")]
 pub(super) async fn revoke_invitation(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTeam)?;
@@ -252,7 +247,7 @@ pub(super) async fn remove(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTeam)?;

@@ -21,7 +21,7 @@ use super::pages::{
     html, Nav, Notice, PreviewFragment, TemplateFormPage, TemplateRowView, TemplatesPage,
 };
 use super::roles::Permission;
-use super::session::{check_session_form, SignedIn};
+use super::session::{check_session_form, CsrfForm, SignedIn};
 use crate::error::FieldError as ApiFieldError;
 use crate::routes::templates::{check_body, check_name};
 use crate::startup::AppState;
@@ -452,17 +452,12 @@ pub(super) async fn update(
     .await
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 #[post("/templates/{id}/delete")]
 pub(super) async fn delete(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTemplates)?;
