@@ -141,7 +141,7 @@ async fn load(
     signed_in: &SignedIn,
     state: &AppState,
     id: uuid::Uuid,
-) -> Result<(Conversation, Vec<ThreadEntry>, Vec<(String, String)>), ConsoleError> {
+) -> Result<(Conversation, Vec<ThreadEntry>), ConsoleError> {
     let mut conn = state.conn_for_console().await?;
     // Another tenant's conversation is as absent as one that never was.
     let conversation =
@@ -149,8 +149,7 @@ async fn load(
             .await?
             .ok_or(ConsoleError::NotFound)?;
     let thread = nudge_db::conversations::thread(&mut conn, &conversation).await?;
-    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
-    Ok((conversation, thread, shops))
+    Ok((conversation, thread))
 }
 
 fn thread_fragment(conversation: &Conversation, thread: &[ThreadEntry]) -> ThreadFragment {
@@ -192,27 +191,30 @@ pub(super) async fn show(
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (conversation, thread, shops) = load(&signed_in, &state, id.into_inner()).await?;
     conversation_page(
         &signed_in,
-        &conversation,
-        &thread,
-        &shops,
+        &state,
+        id.into_inner(),
         StatusCode::OK,
         None,
         "",
     )
+    .await
 }
 
-fn conversation_page(
+/// The conversation's page (the live thread alone needs no shop names: `load`).
+async fn conversation_page(
     signed_in: &SignedIn,
-    conversation: &Conversation,
-    thread: &[ThreadEntry],
-    shops: &[(String, String)],
+    state: &AppState,
+    id: uuid::Uuid,
     status: StatusCode,
     error: Option<&str>,
     draft: &str,
 ) -> Result<HttpResponse, ConsoleError> {
+    let (conversation, thread) = load(signed_in, state, id).await?;
+    let mut conn = state.conn_for_console().await?;
+    let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
+    let (conversation, thread, shops) = (&conversation, &thread, &shops);
     html(
         status,
         &ConversationPage {
@@ -235,7 +237,7 @@ pub(super) async fn live_thread(
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (conversation, thread, _) = load(&signed_in, &state, id.into_inner()).await?;
+    let (conversation, thread) = load(&signed_in, &state, id.into_inner()).await?;
     html(StatusCode::OK, &thread_fragment(&conversation, &thread))
 }
 
@@ -285,16 +287,7 @@ pub(super) async fn answer(
                 ApiError::Validation(_) => "Write an answer of 1 to 1,600 characters.".to_owned(),
                 other => other.to_string(),
             };
-            let (conversation, thread, shops) = load(&signed_in, &state, id).await?;
-            conversation_page(
-                &signed_in,
-                &conversation,
-                &thread,
-                &shops,
-                status,
-                Some(&message),
-                &form.body,
-            )
+            conversation_page(&signed_in, &state, id, status, Some(&message), &form.body).await
         }
     }
 }
