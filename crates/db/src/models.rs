@@ -488,6 +488,10 @@ pub struct Media {
     pub height: i32,
     pub sha256: String,
     pub original_name: String,
+    pub thumbnail_s3_key: String,
+    pub thumbnail_content_type: String,
+    pub thumbnail_width: i32,
+    pub thumbnail_height: i32,
     pub created_at: DateTime<Utc>,
 }
 

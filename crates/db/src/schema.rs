@@ -306,6 +306,10 @@ diesel::table! {
         height -> Int4,
         sha256 -> Text,
         original_name -> Text,
+        thumbnail_s3_key -> Text,
+        thumbnail_content_type -> Text,
+        thumbnail_width -> Int4,
+        thumbnail_height -> Int4,
         created_at -> Timestamptz,
     }
 }

@@ -7,6 +7,9 @@
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
 /// Larger sides than this are refused (no carrier shows them; likely a decompression bomb).
 pub const MAX_SIDE: usize = 10_000;
+/// And more pixels than this: 40 megapixels is more than a 5 MB photo holds, and it
+/// bounds what decoding one (for the console's thumbnail) may take in memory.
+pub const MAX_PIXELS: u64 = 40_000_000;
 
 /// An image that passed the checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +28,7 @@ pub enum MediaError {
     TooLarge,
     #[error("the file is not a JPEG, PNG or GIF image (whatever its name says)")]
     NotAnImage,
-    #[error("the image's dimensions cannot be read, or exceed {MAX_SIDE} pixels a side")]
+    #[error("the image's dimensions cannot be read, or exceed {MAX_SIDE} pixels a side or 40 megapixels")]
     BadDimensions,
 }
 
@@ -53,12 +56,14 @@ pub fn check_image(bytes: &[u8]) -> Result<CheckedImage, MediaError> {
             .filter(|n| (1..=MAX_SIDE as u32).contains(n))
     };
     match (side(size.width), side(size.height)) {
-        (Some(width), Some(height)) => Ok(CheckedImage {
-            content_type,
-            extension,
-            width,
-            height,
-        }),
+        (Some(width), Some(height)) if u64::from(width) * u64::from(height) <= MAX_PIXELS => {
+            Ok(CheckedImage {
+                content_type,
+                extension,
+                width,
+                height,
+            })
+        }
         _ => Err(MediaError::BadDimensions),
     }
 }
@@ -93,6 +98,16 @@ mod tests {
         assert_eq!(
             check_image(b"\x89PNG\r\n\x1a\ntruncated"),
             Err(MediaError::BadDimensions)
+        );
+        // A header that claims 9,000 x 9,000 pixels: each side is allowed, the area is not.
+        let mut bomb = PNG_1X1.to_vec();
+        bomb[16..24].copy_from_slice(&[0, 0, 0x23, 0x28, 0, 0, 0x23, 0x28]);
+        assert_eq!(check_image(&bomb), Err(MediaError::BadDimensions));
+        bomb[16..24].copy_from_slice(&[0, 0, 0x23, 0x28, 0, 0, 0x10, 0x00]);
+        assert_eq!(
+            check_image(&bomb).map(|image| (image.width, image.height)),
+            Ok((9000, 4096)),
+            "under the area limit"
         );
         let huge = vec![0xFF; MAX_BYTES + 1];
         assert_eq!(check_image(&huge), Err(MediaError::TooLarge));

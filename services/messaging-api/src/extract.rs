@@ -163,6 +163,16 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, resource: &'static str) -> Resul
 }
 
 /// Fails with every collected field error, if any.
+/// For a PATCH field that may be set to `null`: tells `null` (`Some(None)`) from a
+/// field left out (`None`, with `#[serde(default, deserialize_with = "present")]`).
+pub fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())

@@ -13,6 +13,12 @@ CREATE TABLE media (
     sha256 text NOT NULL,
     -- The file's name as uploaded, for people (never used as a path).
     original_name text NOT NULL DEFAULT '',
+    -- A smaller copy for the console's lists (at most 192 px a side, JPEG or PNG), made
+    -- at upload so a page of thumbnails does not download every original. Never sent.
+    thumbnail_s3_key text NOT NULL UNIQUE,
+    thumbnail_content_type text NOT NULL CHECK (thumbnail_content_type IN ('image/jpeg', 'image/png')),
+    thumbnail_width integer NOT NULL CHECK (thumbnail_width > 0),
+    thumbnail_height integer NOT NULL CHECK (thumbnail_height > 0),
     created_at timestamptz NOT NULL
 );
 CREATE INDEX media_tenant_idx ON media (tenant_id, id DESC);

@@ -17,6 +17,7 @@ use super::error::ConsoleError;
 use super::pages::{html, MediaPage, MediaRow, Nav};
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
+use super::thumbnail::{self, ThumbnailError};
 use crate::startup::AppState;
 
 /// Images listed (the newest).
@@ -33,6 +34,8 @@ pub fn rows(media: &[Media]) -> Vec<MediaRow> {
                 m.original_name.clone()
             },
             dimensions: format!("{} × {}", m.width, m.height),
+            thumbnail_width: m.thumbnail_width,
+            thumbnail_height: m.thumbnail_height,
             kilobytes: (m.bytes + 1023) / 1024,
         })
         .collect()
@@ -133,35 +136,51 @@ pub(super) async fn upload_image(
     };
     let image = match checked {
         Ok(image) => image,
-        Err(refused) => {
-            return render(
-                &signed_in,
-                &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(format!("Not uploaded: {refused}.")),
-            )
-            .await
+        Err(reason) => return refuse(&signed_in, &state, reason).await,
+    };
+    let (bytes, thumbnail) = thumbnail::make_off_thread(upload.bytes)
+        .await
+        .map_err(ConsoleError::Internal)?;
+    let thumbnail = match thumbnail {
+        Ok(thumbnail) => thumbnail,
+        Err(unreadable @ ThumbnailError::Unreadable(_)) => {
+            return refuse(&signed_in, &state, unreadable).await
         }
+        Err(other) => return Err(ConsoleError::Internal(other.into())),
     };
     let id = uuid::Uuid::now_v7();
     let key = format!("{}/{id}.{}", signed_in.tenant(), image.extension);
+    let thumbnail_key = format!(
+        "{}/{id}.thumbnail.{}",
+        signed_in.tenant(),
+        thumbnail.extension
+    );
     let row = Media {
         id,
         tenant_id: signed_in.tenant().as_uuid(),
         s3_key: key.clone(),
         content_type: image.content_type.to_owned(),
-        bytes: i32::try_from(upload.bytes.len()).unwrap_or(i32::MAX),
+        bytes: i32::try_from(bytes.len()).unwrap_or(i32::MAX),
         width: i32::try_from(image.width).unwrap_or(i32::MAX),
         height: i32::try_from(image.height).unwrap_or(i32::MAX),
-        sha256: hex::encode(Sha256::digest(&upload.bytes)),
+        sha256: hex::encode(Sha256::digest(&bytes)),
         original_name: upload.name,
+        thumbnail_s3_key: thumbnail_key.clone(),
+        thumbnail_content_type: thumbnail.content_type.to_owned(),
+        thumbnail_width: i32::try_from(thumbnail.width).unwrap_or(i32::MAX),
+        thumbnail_height: i32::try_from(thumbnail.height).unwrap_or(i32::MAX),
         created_at: Utc::now(),
     };
-    // The object first: a row never names a missing object (an object without a row,
+    // The objects first: a row never names a missing object (an object without a row,
     // after a crash here, is only unused storage).
     state
         .media
-        .put(&key, upload.bytes, image.content_type)
+        .put(&key, bytes, image.content_type)
+        .await
+        .map_err(|e| ConsoleError::Internal(e.into()))?;
+    state
+        .media
+        .put(&thumbnail_key, thumbnail.bytes, thumbnail.content_type)
         .await
         .map_err(|e| ConsoleError::Internal(e.into()))?;
     let mut conn = state.conn_for_console().await?;
@@ -172,24 +191,61 @@ pub(super) async fn upload_image(
         .finish())
 }
 
-/// The image itself, for the console's `<img>` (another tenant's is 404).
+/// The list again, saying why the upload was refused.
+async fn refuse(
+    signed_in: &SignedIn,
+    state: &AppState,
+    reason: impl std::fmt::Display,
+) -> Result<HttpResponse, ConsoleError> {
+    let error = Some(format!("Not uploaded: {reason}."));
+    render(signed_in, state, StatusCode::UNPROCESSABLE_ENTITY, error).await
+}
+
+/// The image itself, as it is sent (another tenant's is 404).
 #[get("/media/{id}/image")]
 pub(super) async fn serve_image(
     signed_in: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
+    serve(&signed_in, &state, id.into_inner(), |media| {
+        (media.s3_key, media.content_type)
+    })
+    .await
+}
+
+/// Its thumbnail, for the console's lists (another tenant's is 404).
+#[get("/media/{id}/thumbnail")]
+pub(super) async fn serve_thumbnail(
+    signed_in: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ConsoleError> {
+    serve(&signed_in, &state, id.into_inner(), |media| {
+        (media.thumbnail_s3_key, media.thumbnail_content_type)
+    })
+    .await
+}
+
+/// Serves the object `which` names (its key and type) of the tenant's image `id`.
+async fn serve(
+    signed_in: &SignedIn,
+    state: &AppState,
+    id: uuid::Uuid,
+    which: impl FnOnce(Media) -> (String, String),
+) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn_for_console().await?;
-    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id.into_inner())
+    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
+    let (key, content_type) = which(media);
     let bytes = state
         .media
-        .get(&media.s3_key)
+        .get(&key)
         .await
         .map_err(|e| ConsoleError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
-        .content_type(media.content_type)
+        .content_type(content_type)
         // Private to the person, and never run as anything but an image.
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
         .insert_header((
@@ -213,6 +269,10 @@ mod tests {
             height: 20,
             sha256: String::new(),
             original_name: String::new(),
+            thumbnail_s3_key: "t".into(),
+            thumbnail_content_type: "image/png".into(),
+            thumbnail_width: 5,
+            thumbnail_height: 10,
             created_at: chrono::Utc::now(),
         };
         let rows = super::rows(&[media]);

@@ -30,6 +30,7 @@ mod send;
 pub mod session;
 mod team;
 mod templates;
+mod thumbnail;
 
 pub use oidc::Provider as OidcProvider;
 pub use routes::configure;

@@ -592,6 +592,8 @@ pub struct MediaRow {
     pub name: String,
     pub dimensions: String,
     pub kilobytes: i32,
+    pub thumbnail_width: i32,
+    pub thumbnail_height: i32,
 }
 
 #[derive(Template)]

@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(super::media::list)
             .service(super::media::upload_image)
             .service(super::media::serve_image)
+            .service(super::media::serve_thumbnail)
             .service(super::templates::list)
             .service(super::templates::new_form)
             .service(super::templates::preview_fragment)

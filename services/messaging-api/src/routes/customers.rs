@@ -6,14 +6,14 @@ use chrono::Utc;
 use nudge_db::models::{Customer, CustomerChanges};
 use nudge_db::DbError;
 use nudge_domain::{Consent, CustomerId, PhoneNumber, ShopId};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
 use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, path_id, present, JsonBody, PageQuery};
 use crate::routes::consent::ConsentChange;
 use crate::startup::AppState;
 use crate::views::{CustomerView, ListView};
@@ -59,11 +59,6 @@ struct UpdateCustomer {
     attributes: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "present")]
     time_zone: Option<Option<String>>,
-}
-
-/// Tells a field set to `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, path_id, present, JsonBody, PageQuery};
+use crate::send::check_media_id;
 use crate::startup::AppState;
 use crate::views::{ListView, TemplateView};
 
@@ -40,6 +41,9 @@ struct CreateTemplate {
     body: String,
     /// `transactional` or `marketing`; undeclared content is treated as marketing.
     category: Option<String>,
+    /// An image of the tenant's (uploaded in the console): every message made from the
+    /// template carries it, as an MMS.
+    media_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -48,6 +52,9 @@ struct UpdateTemplate {
     name: Option<String>,
     body: Option<String>,
     category: Option<String>,
+    /// Absent: unchanged; `null`: no image.
+    #[serde(default, deserialize_with = "present")]
+    media_id: Option<Option<String>>,
 }
 
 pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
@@ -129,6 +136,11 @@ async fn create(
         .map_or(MessageCategory::Marketing, |c| {
             check_category(c, &mut errors)
         });
+    let mut conn = state.conn().await?;
+    let media_id = match body.media_id.as_deref() {
+        Some(raw) => check_media_id(&mut conn, auth.tenant, raw, &mut errors).await?,
+        None => None,
+    };
     check(errors)?;
     let now = Utc::now();
     let row = TemplateRow {
@@ -139,9 +151,8 @@ async fn create(
         created_at: now,
         updated_at: now,
         category: category.as_str().to_owned(),
-        media_id: None,
+        media_id,
     };
-    let mut conn = state.conn().await?;
     let row = nudge_db::templates::insert(&mut conn, &row)
         .await
         .map_err(conflict)?;
@@ -206,6 +217,12 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id: TemplateId = path_id(&id, "template")?;
     let mut errors = Vec::new();
+    let mut conn = state.conn().await?;
+    let media_id = match &body.media_id {
+        Some(Some(raw)) => Some(check_media_id(&mut conn, auth.tenant, raw, &mut errors).await?),
+        Some(None) => Some(None),
+        None => None,
+    };
     let changes = TemplateChanges {
         name: body.name.as_deref().map(|n| check_name(n, &mut errors)),
         body: body.body.as_deref().map(|b| check_body(b, &mut errors)),
@@ -213,11 +230,14 @@ async fn update(
             .category
             .as_deref()
             .map(|c| check_category(c, &mut errors).as_str().to_owned()),
-        media_id: None,
+        media_id,
     };
     check(errors)?;
-    let mut conn = state.conn().await?;
-    let row = if changes.name.is_none() && changes.body.is_none() && changes.category.is_none() {
+    let unchanged = changes.name.is_none()
+        && changes.body.is_none()
+        && changes.category.is_none()
+        && changes.media_id.is_none();
+    let row = if unchanged {
         nudge_db::templates::find(&mut conn, auth.tenant, id).await?
     } else {
         nudge_db::templates::update(&mut conn, auth.tenant, id, &changes)

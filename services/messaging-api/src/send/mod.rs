@@ -108,6 +108,23 @@ impl Sender {
     }
 }
 
+/// A `media_id` field: one of the tenant's images (another tenant's is "no such image").
+pub(crate) async fn check_media_id(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    raw: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<uuid::Uuid>, ApiError> {
+    let found = match raw.parse::<uuid::Uuid>() {
+        Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
+        Err(_) => None,
+    };
+    if found.is_none() {
+        errors.push(FieldError::new("media_id", "no such image"));
+    }
+    Ok(found.map(|media| media.id))
+}
+
 pub async fn accept(
     conn: &mut AsyncPgConnection,
     sender: Sender,
@@ -130,16 +147,7 @@ pub async fn accept(
         .and_then(|raw| check_send_at(raw, now, &mut errors));
     let media_id = match request.media_id.as_deref() {
         None => None,
-        Some(raw) => {
-            let found = match raw.parse::<uuid::Uuid>() {
-                Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
-                Err(_) => None,
-            };
-            if found.is_none() {
-                errors.push(FieldError::new("media_id", "no such image"));
-            }
-            found.map(|media| media.id)
-        }
+        Some(raw) => check_media_id(conn, tenant, raw, &mut errors).await?,
     };
     check(errors)?;
     let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
