@@ -425,6 +425,21 @@ impl Stack {
         stack
     }
 
+    /// What the provider sandbox received (`GET /sandbox/messages`), newest first.
+    pub async fn sandbox_messages(&self) -> Vec<serde_json::Value> {
+        let recorded: serde_json::Value =
+            reqwest::get(format!("{}/sandbox/messages", self.sandbox))
+                .await
+                .expect("the sandbox answers")
+                .json()
+                .await
+                .expect("the sandbox answers JSON");
+        recorded["messages"]
+            .as_array()
+            .cloned()
+            .expect("the sandbox lists messages")
+    }
+
     /// A confirmed console account in the stack's tenant, made with the operator's
     /// `messaging-api admin create-console-user` (the password on standard input).
     pub fn create_console_user(&self, email: &str, role: &str, password: &str) {

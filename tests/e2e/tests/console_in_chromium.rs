@@ -72,19 +72,9 @@ async fn a_message_sent_from_the_console_is_seen_delivered_in_chromium() {
     assert_eq!(messages.len(), 1, "{log}");
     assert_eq!(messages[0]["origin"], "console");
     assert_eq!(messages[0]["status"], "delivered");
-    let recorded: Value = http
-        .get(format!("{}/sandbox/messages", stack.sandbox))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(recorded["messages"][0]["to"], to);
-    assert_eq!(
-        recorded["messages"][0]["body"],
-        "Your parcel left our warehouse today."
-    );
+    let recorded = stack.sandbox_messages().await;
+    assert_eq!(recorded[0]["to"], to);
+    assert_eq!(recorded[0]["body"], "Your parcel left our warehouse today.");
 }
 
 #[tokio::test]
@@ -144,21 +134,12 @@ async fn a_care_agent_answers_a_waiting_conversation_in_chromium() {
     .await;
 
     // The customer got the answer, from the shop's number; nobody waits any more.
-    let recorded: Value = http
-        .get(format!("{}/sandbox/messages", stack.sandbox))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let answers: Vec<&Value> = recorded["messages"]
-        .as_array()
-        .unwrap()
+    let recorded = stack.sandbox_messages().await;
+    let answers: Vec<&Value> = recorded
         .iter()
         .filter(|m| m["body"] == "Sorry about that! A new parcel leaves today.")
         .collect();
-    assert_eq!(answers.len(), 1, "{recorded}");
+    assert_eq!(answers.len(), 1, "{recorded:?}");
     assert_eq!(answers[0]["to"], customer);
     assert_eq!(answers[0]["from"], shop_number);
     assert_eq!(waiting().await, Some(0));
@@ -183,15 +164,8 @@ async fn an_image_uploaded_in_the_console_goes_out_as_an_mms_in_chromium() {
 
     // The provider was given a URL of the very image, which it can read.
     let http = reqwest::Client::new();
-    let recorded: Value = http
-        .get(format!("{}/sandbox/messages", stack.sandbox))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sent = &recorded["messages"][0];
+    let recorded = stack.sandbox_messages().await;
+    let sent = &recorded[0];
     assert_eq!(sent["to"], to);
     let urls = sent["media_urls"].as_array().unwrap();
     assert_eq!(urls.len(), 1, "{sent}");
