@@ -55,11 +55,22 @@ async fn run() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let pool = nudge_db::build_pool(
+        config.database_url.expose_secret(),
+        config.database_pool_size,
+    )?;
+    let worker_id = config.worker_id();
+    let lease = chrono::Duration::seconds(
+        i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
+    );
     let sender = Arc::new(Sender {
-        pool: nudge_db::build_pool(
-            config.database_url.expose_secret(),
-            config.database_pool_size,
-        )?,
+        claims: sms_sender::process::claims(
+            pool.clone(),
+            worker_id.clone(),
+            lease,
+            config.sender_concurrency,
+        ),
+        pool,
         twilio: TwilioClient::new(
             &config.twilio_api_base_url,
             &config.twilio_account_sid,
@@ -70,11 +81,9 @@ async fn run() -> anyhow::Result<()> {
         media: nudge_queue::media_store::MediaStore::new(&aws, &config.media_bucket),
         queue_name: config.outbound_sms_queue.clone(),
         max_attempts: config.sender_max_attempts,
-        worker_id: config.worker_id(),
+        worker_id,
         limits: config.limits()?,
-        lease: chrono::Duration::seconds(
-            i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
-        ),
+        lease,
         metrics,
     });
     tokio::spawn(stop_on_signal(stop.clone()));

@@ -4,13 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use nudge_db::messages::{Claim, Lease};
 use nudge_db::models::Message;
 use nudge_db::{DbError, DbPool};
-use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
+use nudge_domain::{Envelope, MessageId, MessageStatus, OutboundSmsV1, TenantId};
 use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
+use crate::batcher::Batcher;
 use crate::metrics::{Metrics, Outcome};
 use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
 use crate::throughput::{wait_for_turn, Limits};
@@ -42,6 +45,8 @@ pub struct Sender {
     pub worker_id: String,
     /// How long a claim protects a message being sent (outlasts a provider call).
     pub lease: chrono::Duration,
+    /// Claims of the messages in hand, made together (see [`claims`]).
+    pub claims: ClaimBatcher,
     /// Throughput limits per sender number and for the account.
     pub limits: Limits,
     pub metrics: Metrics,
@@ -173,19 +178,9 @@ impl Sender {
         }
     }
 
-    async fn claim(&self, envelope: &Envelope<OutboundSmsV1>) -> Result<Claim, DbError> {
-        let mut conn = self.pool.get().await?;
-        let lease = Lease {
-            worker: &self.worker_id,
-            duration: self.lease,
-        };
-        nudge_db::messages::claim(
-            &mut conn,
-            envelope.tenant_id,
-            envelope.payload.message_id,
-            &lease,
-        )
-        .await
+    async fn claim(&self, envelope: &Envelope<OutboundSmsV1>) -> Result<Claim, Arc<DbError>> {
+        let item = (envelope.tenant_id, envelope.payload.message_id);
+        self.claims.submit(item).await
     }
 
     /// A message whose previous sender died mid-send: it may or may not be at the
@@ -430,6 +425,31 @@ impl Sender {
             nudge_queue::consumer::reject(&self.pool, &self.queue_name, received, reason).await;
         self.counted(Outcome::Poison, None, disposition)
     }
+}
+
+/// Claims messages in batches (`nudge_db::messages::claim_many`): one transaction, and
+/// one wait for the disk, for all the messages whose claim is waiting.
+pub type ClaimBatcher = Batcher<(TenantId, MessageId), Claim>;
+
+/// The claim batcher of a sender with this pool, name and lease, claiming at most
+/// `max` messages at once.
+pub fn claims(
+    pool: DbPool,
+    worker_id: String,
+    lease: chrono::Duration,
+    max: usize,
+) -> ClaimBatcher {
+    Batcher::start(max, move |items| {
+        let (pool, worker) = (pool.clone(), worker_id.clone());
+        async move {
+            let mut conn = pool.get().await?;
+            let lease = Lease {
+                worker: &worker,
+                duration: lease,
+            };
+            nudge_db::messages::claim_many(&mut conn, &items, &lease).await
+        }
+    })
 }
 
 /// When to look again at a message whose database work failed on its `receive_count`th

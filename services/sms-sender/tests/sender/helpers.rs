@@ -39,7 +39,9 @@ pub fn sender(
     max_attempts: u32,
     limits: sms_sender::throughput::Limits,
 ) -> Sender {
+    let lease = chrono::Duration::seconds(30);
     Sender {
+        claims: sms_sender::process::claims(db.pool(), "test-worker".into(), lease, 10),
         pool: db.pool(),
         twilio: TwilioClient::new(
             &twilio.uri(),
@@ -56,7 +58,7 @@ pub fn sender(
         queue_name: queue.name.clone(),
         max_attempts,
         worker_id: "test-worker".into(),
-        lease: chrono::Duration::seconds(30),
+        lease,
         limits,
         metrics: sms_sender::metrics::Metrics::new(),
     }

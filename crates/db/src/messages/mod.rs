@@ -4,17 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nudge_domain::{
-    recipient_zone, CampaignId, Consent, ConsentRefusal, Envelope, MessageCategory,
-    MessageEventType, MessageId, MessageKind, MessageStatus, OutboundSmsV1, PhoneNumber,
-    QuietHours, ShopId, TenantId,
-};
+use nudge_domain::{CampaignId, MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::models::{Message, MessageEvent, OutboxRow};
-use crate::schema::{customers, message_events, messages, outbox};
+use crate::schema::{message_events, messages, outbox};
 use crate::{DbError, Page, PageRequest};
+
+mod claim;
+pub use claim::{claim, claim_many, Claim, Lease};
 
 /// Filters of the message log; all optional, all combined with AND.
 #[derive(Debug, Default, Clone)]
@@ -247,285 +246,6 @@ pub async fn claimed_by_worker(
         .collect())
 }
 
-/// What a sender found when it tried to claim a message.
-#[derive(Debug)]
-pub enum Claim {
-    /// It is ours to send: it was `queued` and is now `sending`.
-    Claimed(Box<Message>),
-    /// It was `sending` under an expired lease (its worker died mid-send): it is now
-    /// leased to us, and the caller must ask the provider whether it already has it
-    /// before sending (see `docs/ARCHITECTURE.md`).
-    TakenOver(Box<Message>),
-    /// Another worker is sending it and its lease runs until `lease_until`.
-    InFlight { lease_until: DateTime<Utc> },
-    /// It is neither `queued` nor `sending`: sent, failed, cancelled or scheduled.
-    NotQueued(MessageStatus),
-    /// The recipient's consent no longer allows it (a STOP that arrived after the
-    /// message was accepted wins): it is now `cancelled`, with the reason.
-    Withdrawn(ConsentRefusal),
-    /// Marketing that would now land inside the recipient's quiet hours (it waited in
-    /// the queue, or for retries): `scheduled` again until `until`, with a new outbox row.
-    Held { until: DateTime<Utc> },
-    /// No such message for that tenant.
-    Missing,
-}
-
-/// Moves `queued -> sending`, re-checking at the moment of sending what may have
-/// changed since the API accepted the message: the recipient's consent and, for
-/// marketing, quiet hours. The message row is locked for the check and the move, so
-/// of two workers holding the same (redelivered) queue message exactly one sends it,
-/// and a concurrent cancel or consent change is either before or after, never between.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    tenant: TenantId,
-    id: MessageId,
-    lease: &Lease<'_>,
-) -> Result<Claim, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let message = lock(conn, tenant, id).await?;
-        let Some(message) = message else {
-            return Ok(Claim::Missing);
-        };
-        let corrupt = |what: &str| DbError::Corrupt(format!("message {id}: {what}"));
-        let status =
-            MessageStatus::parse(&message.status).ok_or_else(|| corrupt("unknown status"))?;
-        if status == MessageStatus::Sending {
-            return take_over(conn, &message, lease).await;
-        }
-        if status != MessageStatus::Queued {
-            return Ok(Claim::NotQueued(status));
-        }
-        let category =
-            MessageCategory::parse(&message.category).ok_or_else(|| corrupt("unknown category"))?;
-        let recipient = recipient_now(conn, &message).await?;
-        if let Err(refusal) = category.permitted_by(recipient.consent) {
-            withdraw(conn, &message, refusal).await?;
-            return Ok(Claim::Withdrawn(refusal));
-        }
-        if category == MessageCategory::Marketing {
-            let shop = crate::shops::find(conn, tenant, ShopId::from_uuid(message.shop_id))
-                .await?
-                .ok_or_else(|| corrupt("its shop is gone"))?;
-            let to = PhoneNumber::parse(&message.to_number).map_err(|e| corrupt(&e.to_string()))?;
-            let zone = recipient_zone(recipient.time_zone.as_deref(), &to, &shop.time_zone);
-            let quiet = QuietHours {
-                start: shop.quiet_hours_start,
-                end: shop.quiet_hours_end,
-            };
-            if let Some(until) = quiet.hold_until(Utc::now(), zone) {
-                hold(conn, &message, to, until, zone.name()).await?;
-                return Ok(Claim::Held { until });
-            }
-        }
-        let claimed = diesel::update(messages::table.filter(messages::id.eq(message.id)))
-            .set((
-                messages::status.eq(MessageStatus::Sending.as_str()),
-                messages::attempts.eq(messages::attempts + 1),
-                messages::claimed_by.eq(lease.worker),
-                messages::lease_until.eq(Utc::now() + lease.duration),
-                messages::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(Message::as_returning())
-            .get_result(conn)
-            .await?;
-        let detail = serde_json::json!({ "attempt": claimed.attempts, "worker": lease.worker });
-        add_event(
-            conn,
-            &new_event(&claimed, MessageEventType::Sending, detail),
-        )
-        .await?;
-        Ok(Claim::Claimed(Box::new(claimed)))
-    })
-    .await
-}
-
-/// The tenant's message, its row locked until the transaction ends (claim and cancel
-/// serialise on it).
-async fn lock(
-    conn: &mut AsyncPgConnection,
-    tenant: TenantId,
-    id: MessageId,
-) -> Result<Option<Message>, DbError> {
-    Ok(messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
-        .filter(messages::id.eq(id.as_uuid()))
-        .select(Message::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?)
-}
-
-/// Who claims a message for sending, and for how long they answer for it. The lease
-/// must outlast a provider call (its timeout) by a margin.
-#[derive(Debug, Clone, Copy)]
-pub struct Lease<'a> {
-    pub worker: &'a str,
-    pub duration: chrono::Duration,
-}
-
-/// A `sending` message: in flight if its lease runs, else ours to reconcile.
-async fn take_over(
-    conn: &mut AsyncPgConnection,
-    message: &Message,
-    lease: &Lease<'_>,
-) -> Result<Claim, DbError> {
-    let now = Utc::now();
-    if let Some(lease_until) = message.lease_until.filter(|until| *until > now) {
-        return Ok(Claim::InFlight { lease_until });
-    }
-    let taken = diesel::update(messages::table.filter(messages::id.eq(message.id)))
-        .set((
-            messages::claimed_by.eq(lease.worker),
-            messages::lease_until.eq(now + lease.duration),
-            messages::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Message::as_returning())
-        .get_result(conn)
-        .await?;
-    let detail = serde_json::json!({
-        "previous_worker": message.claimed_by,
-        "lease_expired_at": message.lease_until,
-        "worker": lease.worker,
-    });
-    add_event(
-        conn,
-        &new_event(&taken, MessageEventType::Reconciling, detail),
-    )
-    .await?;
-    Ok(Claim::TakenOver(Box::new(taken)))
-}
-
-/// The recipient as they are now.
-struct RecipientNow {
-    consent: Consent,
-    time_zone: Option<String>,
-}
-
-/// The shop's customer with the message's number, and the customer the message was
-/// addressed to (their number may have changed since): if either opted out, the
-/// recipient has. No customer at all is `unknown` consent (transactional to a raw number).
-async fn recipient_now(
-    conn: &mut AsyncPgConnection,
-    message: &Message,
-) -> Result<RecipientNow, DbError> {
-    let rows: Vec<(Uuid, String, Option<String>)> = customers::table
-        .filter(customers::tenant_id.eq(message.tenant_id))
-        .filter(customers::shop_id.eq(message.shop_id))
-        .filter(
-            customers::phone
-                .eq(&message.to_number)
-                .or(customers::id.nullable().eq(message.customer_id)),
-        )
-        .select((customers::id, customers::consent, customers::time_zone))
-        .load(conn)
-        .await?;
-    let parse = |raw: &str| {
-        Consent::parse(raw).ok_or_else(|| DbError::Corrupt(format!("customer consent '{raw}'")))
-    };
-    let mut now = RecipientNow {
-        consent: Consent::Unknown,
-        time_zone: None,
-    };
-    // The addressed customer first, then the number's owner overrides; opted-out wins.
-    let mut ordered = rows;
-    ordered.sort_by_key(|(id, _, _)| Some(*id) != message.customer_id);
-    for (_, consent, time_zone) in &ordered {
-        let consent = parse(consent)?;
-        if now.consent != Consent::OptedOut {
-            now.consent = consent;
-        }
-        if time_zone.is_some() {
-            now.time_zone.clone_from(time_zone);
-        }
-    }
-    Ok(now)
-}
-
-async fn withdraw(
-    conn: &mut AsyncPgConnection,
-    message: &Message,
-    refusal: ConsentRefusal,
-) -> Result<(), DbError> {
-    let cancelled = diesel::update(messages::table.filter(messages::id.eq(message.id)))
-        .set((
-            messages::status.eq(MessageStatus::Cancelled.as_str()),
-            messages::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Message::as_returning())
-        .get_result(conn)
-        .await?;
-    let reason = match refusal {
-        ConsentRefusal::OptedOut => "recipient_opted_out",
-        ConsentRefusal::OptInRequired(_) => "consent_required",
-    };
-    let detail = serde_json::json!({
-        "reason": reason,
-        "detail": refusal.to_string(),
-        "checked": "at the moment of sending",
-    });
-    add_event(
-        conn,
-        &new_event(&cancelled, MessageEventType::Cancelled, detail),
-    )
-    .await
-}
-
-async fn hold(
-    conn: &mut AsyncPgConnection,
-    message: &Message,
-    to: PhoneNumber,
-    until: DateTime<Utc>,
-    zone: &str,
-) -> Result<(), DbError> {
-    let held = diesel::update(messages::table.filter(messages::id.eq(message.id)))
-        .set((
-            messages::status.eq(MessageStatus::Scheduled.as_str()),
-            messages::send_at.eq(until),
-            messages::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Message::as_returning())
-        .get_result(conn)
-        .await?;
-    let envelope = Envelope::new(
-        TenantId::from_uuid(message.tenant_id),
-        OutboundSmsV1 {
-            message_id: MessageId::from_uuid(message.id),
-            shop_id: ShopId::from_uuid(message.shop_id),
-            to,
-        },
-    );
-    let body = envelope
-        .to_raw()
-        .ok()
-        .and_then(|raw| serde_json::to_value(raw).ok())
-        .ok_or_else(|| DbError::Corrupt(format!("message {}: envelope", message.id)))?;
-    let now = Utc::now();
-    diesel::insert_into(outbox::table)
-        .values(&OutboxRow {
-            id: envelope.id,
-            tenant_id: message.tenant_id,
-            queue: crate::outbox::OUTBOUND_SMS_QUEUE.to_owned(),
-            message_type: OutboundSmsV1::TYPE.to_owned(),
-            body,
-            traceparent: None,
-            created_at: now,
-            attempts: 0,
-            last_error: None,
-            available_at: until,
-            message_id: Some(message.id),
-        })
-        .execute(conn)
-        .await?;
-    let detail = serde_json::json!({
-        "send_at": until,
-        "reason": "quiet_hours",
-        "time_zone": zone,
-        "checked": "at the moment of sending",
-    });
-    add_event(conn, &new_event(&held, MessageEventType::Scheduled, detail)).await
-}
-
 /// Which of these provider sids some message already holds (reconciliation must not
 /// adopt another message's sid). Across tenants: a sid is the provider's, unique.
 pub async fn known_provider_sids(
@@ -699,6 +419,23 @@ pub(crate) async fn release_scheduled(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The tenant's message, its row locked until the transaction ends (cancel and claim
+/// serialise on it).
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<Option<Message>, DbError> {
+    Ok(messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::id.eq(id.as_uuid()))
+        .select(Message::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 /// What a cancel request found.
