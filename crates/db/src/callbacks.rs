@@ -94,6 +94,22 @@ pub(crate) async fn lock_sid(conn: &mut AsyncPgConnection, sid: &str) -> Result<
     crate::locks::transaction_lock(conn, &format!("sid:{sid}")).await
 }
 
+/// Which of `sids` have callbacks waiting for their message (arrived before the sid
+/// was stored).
+pub(crate) async fn sids_with_pending(
+    conn: &mut AsyncPgConnection,
+    sids: &[&str],
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let found: Vec<String> = provider_callbacks::table
+        .filter(provider_callbacks::provider_sid.eq_any(sids))
+        .filter(provider_callbacks::message_id.is_null())
+        .select(provider_callbacks::provider_sid)
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
 /// Applies the callbacks that arrived for `message`'s sid before it was known, oldest
 /// first. Call inside the transaction that stores the sid (after [`lock_sid`]), with
 /// the row as stored.

@@ -34,7 +34,18 @@ pub async fn emit(
     event_type: &str,
     data: Value,
 ) -> Result<usize, DbError> {
-    let endpoints: Vec<Uuid> = webhook_endpoints::table
+    let endpoints = subscribed(conn, tenant, shop, event_type).await?;
+    queue_deliveries(conn, deliveries_of(tenant, &endpoints, event_type, data)).await
+}
+
+/// The tenant's endpoints subscribed to `event_type` for `shop` (theirs, or all shops').
+pub(crate) async fn subscribed(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    shop: Uuid,
+    event_type: &str,
+) -> Result<Vec<Uuid>, DbError> {
+    Ok(webhook_endpoints::table
         .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
         .filter(
             webhook_endpoints::shop_id
@@ -44,15 +55,34 @@ pub async fn emit(
         .filter(webhook_endpoints::events.has_key(event_type))
         .select(webhook_endpoints::id)
         .load(conn)
-        .await?;
-    if endpoints.is_empty() {
+        .await?)
+}
+
+pub(crate) async fn queue_deliveries(
+    conn: &mut AsyncPgConnection,
+    rows: Vec<WebhookDelivery>,
+) -> Result<usize, DbError> {
+    if rows.is_empty() {
         return Ok(0);
     }
+    Ok(diesel::insert_into(webhook_deliveries::table)
+        .values(&rows)
+        .execute(conn)
+        .await?)
+}
+
+/// One event's deliveries, one per endpoint.
+pub(crate) fn deliveries_of(
+    tenant: TenantId,
+    endpoints: &[Uuid],
+    event_type: &str,
+    data: Value,
+) -> Vec<WebhookDelivery> {
     let now = Utc::now();
     let payload = json!({ "type": event_type, "timestamp": now, "data": data });
-    let rows: Vec<WebhookDelivery> = endpoints
-        .into_iter()
-        .map(|endpoint_id| WebhookDelivery {
+    endpoints
+        .iter()
+        .map(|&endpoint_id| WebhookDelivery {
             id: Uuid::now_v7(),
             tenant_id: tenant.as_uuid(),
             endpoint_id,
@@ -65,11 +95,7 @@ pub async fn emit(
             created_at: now,
             delivered_at: None,
         })
-        .collect();
-    Ok(diesel::insert_into(webhook_deliveries::table)
-        .values(&rows)
-        .execute(conn)
-        .await?)
+        .collect()
 }
 
 /// The `data` of a `message.*` event.

@@ -4,6 +4,9 @@
 //! whatever has piled up while the previous batch was committing goes in the next
 //! transaction together, so a busy sender pays one wait for the disk for many messages
 //! and an idle one adds no delay (a lone request is sent at once).
+//!
+//! A batch that fails for any reason but the database being away is tried again one
+//! request at a time, so that a request the database refuses fails alone.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,11 +31,11 @@ pub struct Batcher<R, A> {
     requests: mpsc::Sender<Request<R, A>>,
 }
 
-impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
+impl<R: Clone + Send + 'static, A: Send + 'static> Batcher<R, A> {
     /// Starts the task; it ends when the batcher is dropped. `run` writes a batch.
     pub fn start<F, Fut>(max: usize, run: F) -> Self
     where
-        F: Fn(Vec<R>) -> Fut + Send + 'static,
+        F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = BatchAnswer<A>> + Send,
     {
         let max = max.max(1);
@@ -44,7 +47,7 @@ impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
                     .drain(..)
                     .map(|Request { request, answer }| (request, answer))
                     .unzip();
-                match run(requests).await {
+                match run_isolating_failures(&run, requests).await {
                     Ok(results) => {
                         for (answer, result) in answers.into_iter().zip(results) {
                             // A requester that gave up (its task stopped) needs no answer.
@@ -72,6 +75,33 @@ impl<R: Send + 'static, A: Send + 'static> Batcher<R, A> {
             .await
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
+    }
+}
+
+/// Runs the batch; if it fails, and not for want of a database, runs each request
+/// alone.
+async fn run_isolating_failures<R, A, F, Fut>(run: &F, requests: Vec<R>) -> BatchAnswer<A>
+where
+    R: Clone,
+    F: Fn(Vec<R>) -> Fut,
+    Fut: Future<Output = BatchAnswer<A>>,
+{
+    let size = requests.len();
+    match run(requests.clone()).await {
+        Err(error) if size > 1 && !matches!(error, DbError::Unavailable(_)) => {
+            tracing::warn!(%error, size, "a batch failed; trying its requests one at a time");
+            let mut results = Vec::with_capacity(size);
+            for request in requests {
+                results.push(match run(vec![request]).await {
+                    Ok(mut one) => one.pop().unwrap_or_else(|| {
+                        Err(DbError::Corrupt("a batch of one without an answer".into()))
+                    }),
+                    Err(error) => Err(error),
+                });
+            }
+            Ok(results)
+        }
+        other => other,
     }
 }
 
@@ -122,6 +152,31 @@ mod tests {
         assert_eq!(sizes.iter().sum::<usize>(), 9);
         assert!(sizes.iter().all(|size| *size <= 4), "{sizes:?}");
         assert!(sizes.len() < 9, "batched: {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_fails_its_batch_fails_alone() {
+        let batcher = Arc::new(Batcher::start(10, |batch: Vec<u32>| async move {
+            if batch.contains(&3) {
+                // As a statement the database refuses fails the whole transaction.
+                return Err(DbError::Corrupt("three".into()));
+            }
+            Ok(batch.into_iter().map(Ok).collect())
+        }));
+        let waiting: Vec<_> = (0..6)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.submit(n).await.map_err(|e| e.to_string()) })
+            })
+            .collect();
+        for (n, answer) in waiting.into_iter().enumerate() {
+            let answer = answer.await.unwrap();
+            if n == 3 {
+                assert!(answer.is_err());
+            } else {
+                assert_eq!(answer, Ok(n as u32));
+            }
+        }
     }
 
     #[tokio::test]

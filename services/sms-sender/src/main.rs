@@ -70,6 +70,7 @@ async fn run() -> anyhow::Result<()> {
             lease,
             config.sender_concurrency,
         ),
+        records: sms_sender::process::records(pool.clone(), config.sender_concurrency),
         pool,
         twilio: TwilioClient::new(
             &config.twilio_api_base_url,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use nudge_db::messages::{Claim, Lease};
+use nudge_db::messages::{Claim, Lease, SentRecord};
 use nudge_db::models::Message;
 use nudge_db::{DbError, DbPool};
 use nudge_domain::{Envelope, MessageId, MessageStatus, OutboundSmsV1, TenantId};
@@ -47,6 +47,8 @@ pub struct Sender {
     pub lease: chrono::Duration,
     /// Claims of the messages in hand, made together (see [`claims`]).
     pub claims: ClaimBatcher,
+    /// Sends recorded together (see [`records`]).
+    pub records: RecordBatcher,
     /// Throughput limits per sender number and for the account.
     pub limits: Limits,
     pub metrics: Metrics,
@@ -237,16 +239,13 @@ impl Sender {
             "num_segments": found.num_segments,
             "reconciled": true,
         });
-        let (pool, message_ref, sid) = (&self.pool, &message, found.sid.as_str());
-        let segments = provider_segments(found.num_segments.as_deref());
-        let recorded = with_retries(|| {
-            let detail = detail.clone();
-            async move {
-                let mut conn = pool.get().await?;
-                nudge_db::messages::record_sent(&mut conn, message_ref, sid, segments, detail).await
-            }
-        })
-        .await;
+        let record = SentRecord {
+            message: message.clone(),
+            provider_sid: found.sid.clone(),
+            provider_segments: provider_segments(found.num_segments.as_deref()),
+            detail,
+        };
+        let recorded = with_retries(|| self.records.submit(record.clone())).await;
         match recorded {
             Ok(()) => {
                 tracing::info!(provider_sid = %found.sid, "found at the provider; adopted, not resent");
@@ -312,17 +311,13 @@ impl Sender {
                     "provider_status": created.status,
                     "num_segments": created.num_segments,
                 });
-                let (pool, message, sid) = (&self.pool, &message, created.sid.as_str());
-                let segments = provider_segments(created.num_segments.as_deref());
-                let recorded = with_retries(|| {
-                    let detail = detail.clone();
-                    async move {
-                        let mut conn = pool.get().await?;
-                        nudge_db::messages::record_sent(&mut conn, message, sid, segments, detail)
-                            .await
-                    }
-                })
-                .await;
+                let record = SentRecord {
+                    message: message.clone(),
+                    provider_sid: created.sid.clone(),
+                    provider_segments: provider_segments(created.num_segments.as_deref()),
+                    detail,
+                };
+                let recorded = with_retries(|| self.records.submit(record.clone())).await;
                 match recorded {
                     Ok(()) => {
                         tracing::info!(provider_sid = %created.sid, "message sent");
@@ -431,6 +426,22 @@ impl Sender {
 /// one wait for the disk, for all the messages whose claim is waiting.
 pub type ClaimBatcher = Batcher<(TenantId, MessageId), Claim>;
 
+/// Records sends in batches (`nudge_db::messages::record_sent_many`): one transaction
+/// for all the sends whose record is waiting.
+pub type RecordBatcher = Batcher<SentRecord, ()>;
+
+/// The record batcher of a sender with this pool, recording at most `max` sends at once.
+pub fn records(pool: DbPool, max: usize) -> RecordBatcher {
+    Batcher::start(max, move |records: Vec<SentRecord>| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await?;
+            nudge_db::messages::record_sent_many(&mut conn, &records).await?;
+            Ok(records.iter().map(|_| Ok(())).collect())
+        }
+    })
+}
+
 /// The claim batcher of a sender with this pool, name and lease, claiming at most
 /// `max` messages at once.
 pub fn claims(
@@ -468,10 +479,11 @@ fn provider_segments(raw: Option<&str>) -> Option<i32> {
 
 /// A database write that follows a provider call is worth a few quick retries: its
 /// failure leaves the message in doubt.
-async fn with_retries<F, Fut>(mut write: F) -> Result<(), DbError>
+async fn with_retries<F, Fut, E>(mut write: F) -> Result<(), E>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), DbError>>,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: From<DbError>,
 {
     let mut last = None;
     for attempt in 0..3u64 {
@@ -481,7 +493,7 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
     }
-    Err(last.unwrap_or_else(|| DbError::Unavailable("no attempt made".into())))
+    Err(last.unwrap_or_else(|| DbError::Unavailable("no attempt made".into()).into()))
 }
 
 #[cfg(test)]

@@ -271,34 +271,113 @@ pub async fn record_sent(
     provider_segments: Option<i32>,
     detail: Value,
 ) -> Result<(), DbError> {
-    let event = new_event(message, MessageEventType::Sent, detail);
+    let record = SentRecord {
+        message: message.clone(),
+        provider_sid: provider_sid.to_owned(),
+        provider_segments,
+        detail,
+    };
+    record_sent_many(conn, std::slice::from_ref(&record)).await
+}
+
+/// A message the provider accepted, to record as `sent`.
+#[derive(Debug, Clone)]
+pub struct SentRecord {
+    /// As claimed.
+    pub message: Message,
+    pub provider_sid: String,
+    /// The provider's count of parts, when it gave one.
+    pub provider_segments: Option<i32>,
+    /// The `sent` event's detail.
+    pub detail: Value,
+}
+
+/// [`record_sent`] for many messages in ONE transaction (one wait for the disk). Each
+/// message moves only from `sending`; each gets its `sent` event; each sid's lock is
+/// taken (in sorted order: two transactions sharing sids cannot deadlock) before the
+/// sid is stored, so that status callbacks that arrived first are applied here.
+pub async fn record_sent_many(
+    conn: &mut AsyncPgConnection,
+    records: &[SentRecord],
+) -> Result<(), DbError> {
+    if records.is_empty() {
+        return Ok(());
+    }
     conn.transaction::<_, DbError, _>(async |conn| {
-        crate::callbacks::lock_sid(conn, provider_sid).await?;
-        let sent = diesel::update(messages::table)
-            .filter(messages::tenant_id.eq(message.tenant_id))
-            .filter(messages::id.eq(message.id))
-            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
-            .set((
-                messages::status.eq(MessageStatus::Sent.as_str()),
-                messages::provider_sid.eq(provider_sid),
-                messages::segments.eq(provider_segments.unwrap_or(message.segments)),
-                messages::sent_at.eq(diesel::dsl::now),
-                messages::lease_until.eq(None::<DateTime<Utc>>),
-                messages::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(Message::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        add_event(conn, &event).await?;
+        let mut sids: Vec<&str> = records.iter().map(|r| r.provider_sid.as_str()).collect();
+        sids.sort_unstable();
+        sids.dedup();
+        for sid in &sids {
+            crate::callbacks::lock_sid(conn, sid).await?;
+        }
+        let mut sent = Vec::with_capacity(records.len());
+        for record in records {
+            let message = &record.message;
+            let updated = diesel::update(messages::table)
+                .filter(messages::tenant_id.eq(message.tenant_id))
+                .filter(messages::id.eq(message.id))
+                .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+                .set((
+                    messages::status.eq(MessageStatus::Sent.as_str()),
+                    messages::provider_sid.eq(&record.provider_sid),
+                    messages::segments.eq(record.provider_segments.unwrap_or(message.segments)),
+                    messages::sent_at.eq(diesel::dsl::now),
+                    messages::lease_until.eq(None::<DateTime<Utc>>),
+                    messages::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Message::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            sent.extend(updated);
+        }
+        let events: Vec<MessageEvent> = records
+            .iter()
+            .map(|r| new_event(&r.message, MessageEventType::Sent, r.detail.clone()))
+            .collect();
+        diesel::insert_into(message_events::table)
+            .values(&events)
+            .execute(conn)
+            .await?;
+        emit_sent(conn, &sent).await?;
         // Status callbacks that beat us to it wait for the sid; apply them now.
-        if let Some(sent) = sent {
-            crate::webhooks::emit_message_status(conn, &sent, MessageStatus::Sent, None).await?;
-            crate::callbacks::apply_pending(conn, sent).await?;
+        let waiting = crate::callbacks::sids_with_pending(conn, &sids).await?;
+        for message in sent {
+            if message
+                .provider_sid
+                .as_ref()
+                .is_some_and(|sid| waiting.contains(sid))
+            {
+                crate::callbacks::apply_pending(conn, message).await?;
+            }
         }
         Ok(())
     })
     .await
+}
+
+/// `message.sent` webhooks of messages just sent: the subscribed endpoints read once
+/// per tenant and shop, the deliveries queued in one statement.
+async fn emit_sent(conn: &mut AsyncPgConnection, sent: &[Message]) -> Result<(), DbError> {
+    const EVENT: &str = "message.sent";
+    use std::collections::hash_map::{Entry, HashMap};
+    let mut endpoints: HashMap<(Uuid, Uuid), Vec<Uuid>> = HashMap::new();
+    let mut deliveries = Vec::new();
+    for message in sent {
+        let tenant = TenantId::from_uuid(message.tenant_id);
+        let subscribed = match endpoints.entry((message.tenant_id, message.shop_id)) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
+                new.insert(crate::webhooks::subscribed(conn, tenant, message.shop_id, EVENT).await?)
+            }
+        };
+        let data = crate::webhooks::message_event_data(message, MessageStatus::Sent.as_str(), None);
+        deliveries.extend(crate::webhooks::deliveries_of(
+            tenant, subscribed, EVENT, data,
+        ));
+    }
+    crate::webhooks::queue_deliveries(conn, deliveries).await?;
+    Ok(())
 }
 
 /// `sending -> failed` for good, with the provider's error.

@@ -42,6 +42,7 @@ pub fn sender(
     let lease = chrono::Duration::seconds(30);
     Sender {
         claims: sms_sender::process::claims(db.pool(), "test-worker".into(), lease, 10),
+        records: sms_sender::process::records(db.pool(), 10),
         pool: db.pool(),
         twilio: TwilioClient::new(
             &twilio.uri(),
