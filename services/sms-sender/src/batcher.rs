@@ -3,7 +3,9 @@
 //! for the disk. The messages a sender has in hand make their writes through a batcher:
 //! whatever has piled up while the previous batch was committing goes in the next
 //! transaction together, so a busy sender pays one wait for the disk for many messages
-//! and an idle one adds no delay (a lone request is sent at once).
+//! and an idle one adds no delay (a lone request is sent at once). Reads that every
+//! message makes (its row, before the throttle) are batched the same way, for the round
+//! trips.
 //!
 //! A batch that fails for any reason but the database being away is tried again one
 //! request at a time, so that a request the database refuses fails alone.

@@ -6,6 +6,7 @@
 //! [`nudge_queue::Disposition`]; `worker` is the loop that receives and applies it.
 
 pub mod batcher;
+pub mod batches;
 pub mod config;
 pub mod metrics;
 pub mod process;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nudge_queue::SqsQueue;
 use secrecy::ExposeSecret;
+use sms_sender::batches::Batches;
 use sms_sender::metrics::Metrics;
 use sms_sender::process::Sender;
 use sms_sender::twilio::TwilioClient;
@@ -64,13 +65,7 @@ async fn run() -> anyhow::Result<()> {
         i64::try_from(config.sender_lease_seconds).unwrap_or(i64::MAX / 1_000),
     );
     let sender = Arc::new(Sender {
-        claims: sms_sender::process::claims(
-            pool.clone(),
-            worker_id.clone(),
-            lease,
-            config.sender_concurrency,
-        ),
-        records: sms_sender::process::records(pool.clone(), config.sender_concurrency),
+        batches: Batches::start(&pool, &worker_id, lease, config.sender_concurrency),
         pool,
         twilio: TwilioClient::new(
             &config.twilio_api_base_url,

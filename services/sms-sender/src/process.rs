@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use nudge_db::messages::{Claim, Lease, SentRecord};
+use nudge_db::messages::{Claim, SentRecord};
 use nudge_db::models::Message;
 use nudge_db::{DbError, DbPool};
-use nudge_domain::{Envelope, MessageId, MessageStatus, OutboundSmsV1, TenantId};
+use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
 use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
-use crate::batcher::Batcher;
+use crate::batches::Batches;
 use crate::metrics::{Metrics, Outcome};
 use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
 use crate::throughput::{wait_for_turn, Limits};
@@ -45,10 +45,8 @@ pub struct Sender {
     pub worker_id: String,
     /// How long a claim protects a message being sent (outlasts a provider call).
     pub lease: chrono::Duration,
-    /// Claims of the messages in hand, made together (see [`claims`]).
-    pub claims: ClaimBatcher,
-    /// Sends recorded together (see [`records`]).
-    pub records: RecordBatcher,
+    /// The lookups, claims and records of the messages in hand, made together.
+    pub batches: Batches,
     /// Throughput limits per sender number and for the account.
     pub limits: Limits,
     pub metrics: Metrics,
@@ -142,12 +140,8 @@ impl Sender {
         received: &ReceivedMessage,
         envelope: &Envelope<OutboundSmsV1>,
     ) -> Option<Disposition> {
-        let found = async {
-            let mut conn = self.pool.get().await?;
-            nudge_db::messages::find(&mut conn, envelope.tenant_id, envelope.payload.message_id)
-                .await
-        }
-        .await;
+        let item = (envelope.tenant_id, envelope.payload.message_id);
+        let found = self.batches.lookups.submit(item).await;
         let message = match found {
             Ok(Some(message)) if message.status == MessageStatus::Queued.as_str() => message,
             Ok(_) => return None,
@@ -182,7 +176,7 @@ impl Sender {
 
     async fn claim(&self, envelope: &Envelope<OutboundSmsV1>) -> Result<Claim, Arc<DbError>> {
         let item = (envelope.tenant_id, envelope.payload.message_id);
-        self.claims.submit(item).await
+        self.batches.claims.submit(item).await
     }
 
     /// A message whose previous sender died mid-send: it may or may not be at the
@@ -245,7 +239,7 @@ impl Sender {
             provider_segments: provider_segments(found.num_segments.as_deref()),
             detail,
         };
-        let recorded = with_retries(|| self.records.submit(record.clone())).await;
+        let recorded = with_retries(|| self.batches.records.submit(record.clone())).await;
         match recorded {
             Ok(()) => {
                 tracing::info!(provider_sid = %found.sid, "found at the provider; adopted, not resent");
@@ -317,7 +311,7 @@ impl Sender {
                     provider_segments: provider_segments(created.num_segments.as_deref()),
                     detail,
                 };
-                let recorded = with_retries(|| self.records.submit(record.clone())).await;
+                let recorded = with_retries(|| self.batches.records.submit(record.clone())).await;
                 match recorded {
                     Ok(()) => {
                         tracing::info!(provider_sid = %created.sid, "message sent");
@@ -420,47 +414,6 @@ impl Sender {
             nudge_queue::consumer::reject(&self.pool, &self.queue_name, received, reason).await;
         self.counted(Outcome::Poison, None, disposition)
     }
-}
-
-/// Claims messages in batches (`nudge_db::messages::claim_many`): one transaction, and
-/// one wait for the disk, for all the messages whose claim is waiting.
-pub type ClaimBatcher = Batcher<(TenantId, MessageId), Claim>;
-
-/// Records sends in batches (`nudge_db::messages::record_sent_many`): one transaction
-/// for all the sends whose record is waiting.
-pub type RecordBatcher = Batcher<SentRecord, ()>;
-
-/// The record batcher of a sender with this pool, recording at most `max` sends at once.
-pub fn records(pool: DbPool, max: usize) -> RecordBatcher {
-    Batcher::start(max, move |records: Vec<SentRecord>| {
-        let pool = pool.clone();
-        async move {
-            let mut conn = pool.get().await?;
-            nudge_db::messages::record_sent_many(&mut conn, &records).await?;
-            Ok(records.iter().map(|_| Ok(())).collect())
-        }
-    })
-}
-
-/// The claim batcher of a sender with this pool, name and lease, claiming at most
-/// `max` messages at once.
-pub fn claims(
-    pool: DbPool,
-    worker_id: String,
-    lease: chrono::Duration,
-    max: usize,
-) -> ClaimBatcher {
-    Batcher::start(max, move |items| {
-        let (pool, worker) = (pool.clone(), worker_id.clone());
-        async move {
-            let mut conn = pool.get().await?;
-            let lease = Lease {
-                worker: &worker,
-                duration: lease,
-            };
-            nudge_db::messages::claim_many(&mut conn, &items, &lease).await
-        }
-    })
 }
 
 /// When to look again at a message whose database work failed on its `receive_count`th

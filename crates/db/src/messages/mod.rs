@@ -161,6 +161,32 @@ pub async fn find(
         .optional()?)
 }
 
+/// Several messages in one query, each looked up in its own tenant: one answer per
+/// request, in order (`None` for a message that tenant does not have).
+pub async fn find_many(
+    conn: &mut AsyncPgConnection,
+    wanted: &[(TenantId, MessageId)],
+) -> Result<Vec<Option<Message>>, DbError> {
+    let tenants: Vec<Uuid> = wanted.iter().map(|(tenant, _)| tenant.as_uuid()).collect();
+    let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| id.as_uuid()).collect();
+    let found: Vec<Message> = messages::table
+        .filter(messages::tenant_id.eq_any(&tenants))
+        .filter(messages::id.eq_any(&ids))
+        .select(Message::as_select())
+        .load(conn)
+        .await?;
+    // The two lists together could pair one tenant with another's id: only an exact
+    // (tenant, id) match answers a request.
+    let by_key: std::collections::HashMap<(Uuid, Uuid), Message> = found
+        .into_iter()
+        .map(|message| ((message.tenant_id, message.id), message))
+        .collect();
+    Ok(wanted
+        .iter()
+        .map(|(tenant, id)| by_key.get(&(tenant.as_uuid(), id.as_uuid())).cloned())
+        .collect())
+}
+
 /// The message's timeline, oldest first.
 pub async fn events(
     conn: &mut AsyncPgConnection,

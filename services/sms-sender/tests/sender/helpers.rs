@@ -41,8 +41,7 @@ pub fn sender(
 ) -> Sender {
     let lease = chrono::Duration::seconds(30);
     Sender {
-        claims: sms_sender::process::claims(db.pool(), "test-worker".into(), lease, 10),
-        records: sms_sender::process::records(db.pool(), 10),
+        batches: sms_sender::batches::Batches::start(&db.pool(), "test-worker", lease, 10),
         pool: db.pool(),
         twilio: TwilioClient::new(
             &twilio.uri(),
