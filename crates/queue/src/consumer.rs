@@ -1,7 +1,7 @@
 //! The consumer loop every worker shares: long-poll, process up to `concurrency`
-//! messages at once, apply each [`Disposition`] to the queue. On stop it receives no
-//! more, hands back what a last poll brought, and waits (bounded) for the messages in
-//! hand.
+//! messages at once (one receive loop per ten), apply each [`Disposition`] to the
+//! queue. On stop it receives no more, hands back what a last poll brought, and waits
+//! (bounded) for the messages in hand.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,18 +29,60 @@ pub async fn run<H: Handler>(
     concurrency: usize,
     stop: CancellationToken,
 ) {
+    let concurrency = concurrency.max(1);
     let permits = Arc::new(Semaphore::new(concurrency));
     let max_batch = i32::try_from(concurrency.min(crate::MAX_BATCH)).unwrap_or(10);
+    // One receive call brings at most ten messages and takes a round trip, so a worker
+    // that may hold more than ten polls with more than one loop: otherwise its receives,
+    // one after the other, would bound it below what it can process.
+    let pollers: Vec<_> = (0..concurrency.div_ceil(crate::MAX_BATCH))
+        .map(|_| {
+            tokio::spawn(poll(
+                handler.clone(),
+                queue.clone(),
+                permits.clone(),
+                max_batch,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    for poller in pollers {
+        if let Err(error) = poller.await {
+            tracing::error!(%error, queue = queue.name(), "a receive loop ended abnormally");
+        }
+    }
+    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            queue = queue.name(),
+            "stopped with messages still in flight; SQS will redeliver them"
+        );
+    }
+}
+
+/// One receive loop: it receives a batch, then starts each message as a place frees
+/// up, then receives the next (so a busy worker has the next batch in hand when a
+/// place frees up, and full batches cost SQS fewer calls).
+async fn poll<H: Handler>(
+    handler: Arc<H>,
+    queue: SqsQueue,
+    permits: Arc<Semaphore>,
+    max: i32,
+    stop: CancellationToken,
+) {
     loop {
-        let poll = queue.receive(max_batch, LONG_POLL);
-        tokio::pin!(poll);
+        let receive = queue.receive(max, LONG_POLL);
+        tokio::pin!(receive);
         let received = tokio::select! {
-            received = &mut poll => received,
+            received = &mut receive => received,
             () = stop.cancelled() => {
                 // An abandoned long poll can still be answered, server-side, with
                 // messages that then stay invisible for the whole visibility timeout.
                 // Let it finish and hand back whatever it brings.
-                if let Ok(messages) = poll.await {
+                if let Ok(messages) = receive.await {
                     release(&queue, messages).await;
                 }
                 break;
@@ -60,23 +102,12 @@ pub async fn run<H: Handler>(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let handler = handler.clone();
-            let queue = queue.clone();
+            let (handler, queue) = (handler.clone(), queue.clone());
             tokio::spawn(async move {
                 handle(handler.as_ref(), &queue, message).await;
                 drop(permit);
             });
         }
-    }
-    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            queue = queue.name(),
-            "stopped with messages still in flight; SQS will redeliver them"
-        );
     }
 }
 

@@ -2,8 +2,10 @@
 //! `sms-sender` -> provider (`provider-sandbox`), with real processes.
 //!
 //! 1. raw SQS: the same number of messages through a queue with nothing but receive and
-//!    delete, by 1 and 3 consumers shaped like the sender (10 received at a time, 10 in
-//!    flight, one delete each): the ceiling the sender is compared with;
+//!    delete, by 1 and 3 consumers running the sender's own receive loop
+//!    (`nudge_queue::consumer`, as many in flight as the sender's `SENDER_CONCURRENCY`,
+//!    one delete each) with nothing to do per message: the ceiling the sender is
+//!    compared with;
 //! 2. drain: N messages accepted while no sender runs, then 1 (then 3) senders start;
 //!    messages sent per second until the last is `sent`;
 //! 3. latency: one sender running, messages accepted at a steady rate; from the API's
@@ -26,10 +28,20 @@ use std::time::{Duration, Instant};
 use nudge_e2e::{free_port, sender_env, start_sandbox, BenchApp, Service};
 use nudge_queue::{OutgoingMessage, SqsQueue};
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The sender's default: messages received per call and processed at once.
-const SENDER_CONCURRENCY: usize = 10;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Messages a sender processes at once: `SENDER_CONCURRENCY` from the environment (which
+/// the senders started here inherit), else the sender's default. The raw consumers
+/// hold as many in flight, so that both are shaped alike.
+fn sender_concurrency() -> usize {
+    std::env::var("SENDER_CONCURRENCY")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(30)
+}
 /// Messages per `POST /v1/messages/batch`.
 const BATCH: usize = 500;
 
@@ -122,32 +134,49 @@ async fn raw_sqs(n: usize, consumers: usize) -> f64 {
     for send in sends {
         send.await.unwrap();
     }
-    let deleted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::new(Count {
+        n,
+        seen: AtomicUsize::new(0),
+        done: CancellationToken::new(),
+        finished: std::sync::OnceLock::new(),
+    });
     let started = Instant::now();
-    let workers: Vec<_> = (0..consumers)
+    let consumers: Vec<_> = (0..consumers)
         .map(|_| {
-            let (queue, deleted) = (queue.clone(), deleted.clone());
-            tokio::spawn(async move {
-                let in_flight = Arc::new(Semaphore::new(SENDER_CONCURRENCY));
-                while deleted.load(std::sync::atomic::Ordering::SeqCst) < n {
-                    let received = queue.receive(10, Duration::from_secs(1)).await.unwrap();
-                    for message in received {
-                        let permit = in_flight.clone().acquire_owned().await.unwrap();
-                        let (queue, deleted) = (queue.clone(), deleted.clone());
-                        tokio::spawn(async move {
-                            queue.delete(&message.receipt_handle).await.unwrap();
-                            deleted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            drop(permit);
-                        });
-                    }
-                }
-            })
+            tokio::spawn(nudge_queue::consumer::run(
+                count.clone(),
+                queue.clone(),
+                sender_concurrency(),
+                count.done.clone(),
+            ))
         })
         .collect();
-    for worker in workers {
-        worker.await.unwrap();
+    count.done.cancelled().await;
+    let finished = *count.finished.get().unwrap();
+    // Their last long polls would wait out the 20 s on the empty queue.
+    for consumer in consumers {
+        consumer.abort();
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    n as f64 / (finished - started).as_secs_f64()
+}
+
+/// The raw consumers' work: none. They run the sender's own receive loop
+/// (`nudge_queue::consumer`), which deletes each message this hands back.
+struct Count {
+    n: usize,
+    seen: AtomicUsize,
+    done: CancellationToken,
+    finished: std::sync::OnceLock<Instant>,
+}
+
+impl nudge_queue::consumer::Handler for Count {
+    async fn process(&self, _message: &nudge_queue::ReceivedMessage) -> nudge_queue::Disposition {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            let _ = self.finished.set(Instant::now());
+            self.done.cancel();
+        }
+        nudge_queue::Disposition::Delete
+    }
 }
 
 /// The API in-process with a shop that sends to raw numbers, and an HTTP client.
