@@ -4,7 +4,7 @@
 //! `min(need, burst)` are there, and may leave the bucket below zero, so that a long
 //! message is sent at once and the seconds after it pay for it.
 
-use diesel::sql_types::{Array, BigInt, Double, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -28,9 +28,11 @@ struct Verdict {
 }
 
 /// One statement: refill every bucket of the call from the database's clock, decide,
-/// and take (all or none: nothing is taken unless all `$5` buckets exist). The buckets are hot rows shared by every worker, so the
-/// locks are held for this statement only, not across round trips, and always taken
-/// in key order (no deadlock between two calls naming the same buckets).
+/// and take (all or none: nothing is taken unless all `$5` buckets exist; `$6`: whether
+/// a bucket must hold the whole need, or up to its burst). The buckets are hot rows
+/// shared by every worker, so the locks are held for this statement only, not across
+/// round trips, and always taken in key order (no deadlock between two calls naming
+/// the same buckets).
 const TAKE: &str = "\
 WITH wanted AS (
     SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS w(key, per_second, burst)
@@ -38,7 +40,7 @@ WITH wanted AS (
     SELECT b.key, w.per_second,
            LEAST(b.tokens + w.per_second * EXTRACT(EPOCH FROM (now() - b.refilled_at))::float8,
                  w.burst) AS available,
-           LEAST($4, w.burst) AS enough
+           CASE WHEN $6 THEN $4 ELSE LEAST($4, w.burst) END AS enough
     FROM send_rate_buckets b JOIN wanted w ON w.key = b.key
     ORDER BY b.key
     FOR UPDATE OF b
@@ -62,6 +64,36 @@ pub async fn take(
     keys: &[(&str, Rate)],
     need: f64,
 ) -> Result<Option<std::time::Duration>, DbError> {
+    take_when(conn, keys, need, Enough::UpToBurst).await
+}
+
+/// Takes `need` tokens from every bucket of `keys` only if every one holds them all now:
+/// never borrowing from the seconds ahead, so that the needs of several messages can be
+/// taken at once without letting them exceed the rate together. `None` when taken.
+pub async fn take_all_present(
+    conn: &mut AsyncPgConnection,
+    keys: &[(&str, Rate)],
+    need: f64,
+) -> Result<Option<std::time::Duration>, DbError> {
+    take_when(conn, keys, need, Enough::All).await
+}
+
+/// When a bucket holds enough.
+#[derive(Clone, Copy)]
+enum Enough {
+    /// `min(need, burst)` tokens: a message longer than the burst goes at once, and
+    /// the bucket goes below zero.
+    UpToBurst,
+    /// `need` tokens.
+    All,
+}
+
+async fn take_when(
+    conn: &mut AsyncPgConnection,
+    keys: &[(&str, Rate)],
+    need: f64,
+    enough: Enough,
+) -> Result<Option<std::time::Duration>, DbError> {
     let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
     let rates: Vec<f64> = keys.iter().map(|(_, rate)| rate.per_second).collect();
     let bursts: Vec<f64> = keys.iter().map(|(_, rate)| rate.burst).collect();
@@ -72,6 +104,7 @@ pub async fn take(
             .bind::<Array<Double>, _>(&bursts)
             .bind::<Double, _>(need)
             .bind::<BigInt, _>(i64::try_from(keys.len()).unwrap_or(i64::MAX))
+            .bind::<Bool, _>(matches!(enough, Enough::All))
             .load(conn)
             .await?;
         // Every row carries the same verdict; none at all when no bucket exists yet.

@@ -7,7 +7,7 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use nudge_db::rate::{take, Rate};
+use nudge_db::rate::{take, take_all_present, Rate};
 use nudge_testkit::TestDb;
 
 const ONE_PER_SECOND: Rate = Rate {
@@ -86,4 +86,29 @@ async fn concurrent_takers_never_get_more_than_the_bucket_holds() {
         },
     )];
     assert_eq!(take(&mut conn, &account, 95.0).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn taking_several_messages_at_once_never_borrows_from_the_seconds_ahead() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let two_per_second = Rate {
+        per_second: 2.0,
+        burst: 2.0,
+    };
+    let keys = [("number:+15017122661", two_per_second)];
+    // Three segments together are more than the bucket can ever hold: refused, and
+    // nothing taken...
+    assert!(take_all_present(&mut conn, &keys, 3.0)
+        .await
+        .unwrap()
+        .is_some());
+    // ...so the two it holds are still there, for two messages together.
+    assert_eq!(take_all_present(&mut conn, &keys, 2.0).await.unwrap(), None);
+    // Now empty: even one segment must wait, where a lone message's take would too.
+    assert!(take_all_present(&mut conn, &keys, 1.0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(take(&mut conn, &keys, 1.0).await.unwrap().is_some());
 }

@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use sms_sender::batches::Batches;
 use sms_sender::metrics::Metrics;
 use sms_sender::process::Sender;
+use sms_sender::throughput::Throttle;
 use sms_sender::twilio::TwilioClient;
 use sms_sender::{worker, Config};
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,12 @@ async fn run() -> anyhow::Result<()> {
     );
     let sender = Arc::new(Sender {
         batches: Batches::start(&pool, &worker_id, lease, config.sender_concurrency),
+        throttle: Throttle::start(
+            pool.clone(),
+            config.limits()?,
+            config.twilio_account_sid.clone(),
+            config.sender_concurrency,
+        ),
         pool,
         twilio: TwilioClient::new(
             &config.twilio_api_base_url,
@@ -78,7 +85,6 @@ async fn run() -> anyhow::Result<()> {
         queue_name: config.outbound_sms_queue.clone(),
         max_attempts: config.sender_max_attempts,
         worker_id,
-        limits: config.limits()?,
         lease,
         metrics,
     });

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::batches::Batches;
 use crate::metrics::{Metrics, Outcome};
 use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
-use crate::throughput::{wait_for_turn, Limits};
+use crate::throughput::Throttle;
 use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
 /// Seconds before a message whose database was unreachable is tried again, doubled at
@@ -48,7 +48,7 @@ pub struct Sender {
     /// The lookups, claims and records of the messages in hand, made together.
     pub batches: Batches,
     /// Throughput limits per sender number and for the account.
-    pub limits: Limits,
+    pub throttle: Throttle,
     pub metrics: Metrics,
 }
 
@@ -151,15 +151,10 @@ impl Sender {
                 return Some(self.counted(Outcome::DatabaseError, None, retry));
             }
         };
-        let turn = wait_for_turn(
-            &self.pool,
-            &self.limits,
-            self.twilio.account_sid(),
-            &message.from_number,
-            message.segments,
-            THROTTLE_PATIENCE,
-        )
-        .await;
+        let turn = self
+            .throttle
+            .wait_for_turn(&message.from_number, message.segments, THROTTLE_PATIENCE)
+            .await;
         match turn {
             Ok(true) => None,
             Ok(false) => {

@@ -3,12 +3,15 @@
 //! through `nudge_db::rate`. Work over the limit waits in the worker (which then
 //! receives no more than it can hold), it is never failed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nudge_db::rate::Rate;
-use nudge_db::{DbError, DbPool};
+use nudge_db::{AsyncPgConnection, DbError, DbPool};
 use nudge_domain::SenderKind;
+
+use crate::batcher::{BatchAnswer, Batcher};
 
 /// Segments per second, by sender kind, per number and per account.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,37 +70,92 @@ fn rate(per_second: f64) -> Rate {
 /// Longest a worker waits for its turn in one go before it re-reads the buckets.
 const MAX_NAP: Duration = Duration::from_secs(5);
 
-/// Waits until `segments` may go from `from` (and the account), up to `patience`.
-/// Returns false when the patience ran out (the caller puts the message back).
-pub async fn wait_for_turn(
-    pool: &DbPool,
+/// A message's wish to go now: its sender number and its segments. The answer is
+/// `None` when its tokens were taken, or how long to wait.
+type Turn = (String, i32);
+
+/// The throughput limits of one replica's messages in hand. Their tokens are taken in
+/// batches: the messages from one number whose turns are asked for together take their
+/// segments together when the buckets hold them all now (one statement, one lock of the
+/// hot rows for all of them); otherwise each asks alone, as it would have.
+pub struct Throttle {
+    turns: Batcher<Turn, Option<Duration>>,
+}
+
+impl Throttle {
+    pub fn start(pool: DbPool, limits: Limits, account_sid: String, max: usize) -> Self {
+        let limits = Arc::new(limits);
+        let turns = Batcher::start(max, move |wanted: Vec<Turn>| {
+            let (pool, limits, account_sid) = (pool.clone(), limits.clone(), account_sid.clone());
+            async move {
+                let mut conn = pool.get().await?;
+                take_turns(&mut conn, &limits, &account_sid, &wanted).await
+            }
+        });
+        Self { turns }
+    }
+
+    /// Waits until `segments` may go from `from` (and the account), up to `patience`.
+    /// Returns false when the patience ran out (the caller puts the message back).
+    pub async fn wait_for_turn(
+        &self,
+        from: &str,
+        segments: i32,
+        patience: Duration,
+    ) -> Result<bool, Arc<DbError>> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let Some(wait) = self.turns.submit((from.to_owned(), segments)).await? else {
+                return Ok(true);
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(wait.min(MAX_NAP).min(deadline - now)).await;
+        }
+    }
+}
+
+/// The answers to a batch of turns, in order. A database error part-way leaves the
+/// tokens taken so far spent and unused: the limit errs slow, never fast.
+async fn take_turns(
+    conn: &mut AsyncPgConnection,
     limits: &Limits,
     account_sid: &str,
-    from: &str,
-    segments: i32,
-    patience: Duration,
-) -> Result<bool, DbError> {
-    let number_key = format!("number:{from}");
+    wanted: &[Turn],
+) -> BatchAnswer<Option<Duration>> {
     let account_key = format!("account:{account_sid}");
-    let keys = [
-        (number_key.as_str(), rate(limits.for_number(from))),
-        (account_key.as_str(), rate(limits.account)),
-    ];
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        let wait = {
-            let mut conn = pool.get().await?;
-            nudge_db::rate::take(&mut conn, &keys, f64::from(segments.max(1))).await?
-        };
-        let Some(wait) = wait else {
-            return Ok(true);
-        };
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(wait.min(MAX_NAP).min(deadline - now)).await;
+    let mut answers: Vec<Option<Result<Option<Duration>, DbError>>> =
+        wanted.iter().map(|_| None).collect();
+    let mut by_number: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (from, _)) in wanted.iter().enumerate() {
+        by_number.entry(from.as_str()).or_default().push(index);
     }
+    for (from, indexes) in by_number {
+        let number_key = format!("number:{from}");
+        let keys = [
+            (number_key.as_str(), rate(limits.for_number(from))),
+            (account_key.as_str(), rate(limits.account)),
+        ];
+        let segments = |index: usize| f64::from(wanted[index].1.max(1));
+        if indexes.len() > 1 {
+            let total: f64 = indexes.iter().map(|&index| segments(index)).sum();
+            if nudge_db::rate::take_all_present(conn, &keys, total)
+                .await?
+                .is_none()
+            {
+                for index in indexes {
+                    answers[index] = Some(Ok(None));
+                }
+                continue;
+            }
+        }
+        for index in indexes {
+            answers[index] = Some(Ok(nudge_db::rate::take(conn, &keys, segments(index)).await?));
+        }
+    }
+    Ok(answers.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

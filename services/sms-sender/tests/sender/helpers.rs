@@ -42,6 +42,12 @@ pub fn sender(
     let lease = chrono::Duration::seconds(30);
     Sender {
         batches: sms_sender::batches::Batches::start(&db.pool(), "test-worker", lease, 10),
+        throttle: sms_sender::throughput::Throttle::start(
+            db.pool(),
+            limits,
+            ACCOUNT_SID.into(),
+            10,
+        ),
         pool: db.pool(),
         twilio: TwilioClient::new(
             &twilio.uri(),
@@ -59,7 +65,6 @@ pub fn sender(
         max_attempts,
         worker_id: "test-worker".into(),
         lease,
-        limits,
         metrics: sms_sender::metrics::Metrics::new(),
     }
 }
