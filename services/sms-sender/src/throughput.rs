@@ -126,8 +126,8 @@ async fn take_turns(
     wanted: &[Turn],
 ) -> BatchAnswer<Option<Duration>> {
     let account_key = format!("account:{account_sid}");
-    let mut answers: Vec<Option<Result<Option<Duration>, DbError>>> =
-        wanted.iter().map(|_| None).collect();
+    // Every turn belongs to exactly one number's group below, so each is answered.
+    let mut answers: Vec<Option<Option<Duration>>> = vec![None; wanted.len()];
     let mut by_number: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, (from, _)) in wanted.iter().enumerate() {
         by_number.entry(from.as_str()).or_default().push(index);
@@ -146,16 +146,20 @@ async fn take_turns(
                 .is_none()
             {
                 for index in indexes {
-                    answers[index] = Some(Ok(None));
+                    answers[index] = Some(None);
                 }
                 continue;
             }
         }
         for index in indexes {
-            answers[index] = Some(Ok(nudge_db::rate::take(conn, &keys, segments(index)).await?));
+            answers[index] = Some(nudge_db::rate::take(conn, &keys, segments(index)).await?);
         }
     }
-    Ok(answers.into_iter().flatten().collect())
+    let unanswered = || DbError::Corrupt("a throughput turn was left unanswered".into());
+    Ok(answers
+        .into_iter()
+        .map(|answer| answer.ok_or_else(unanswered))
+        .collect())
 }
 
 #[cfg(test)]
