@@ -30,8 +30,10 @@ export function onApp(base, link) {
   return base + link.slice(link.indexOf('/console/'));
 }
 
-// Nothing wider than the phone's screen.
+// Nothing wider than the phone's screen. Measured once the page has loaded: before its
+// stylesheet arrives, a page is laid out unstyled, and a long address overflows.
 export async function expectNoSidewaysScroll(page) {
+  await page.waitForLoadState('load');
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width <= 390, `no horizontal scroll at 390 px (${page.url()} is ${width} px)`);
 }

@@ -10,6 +10,7 @@
 //! sent and how), `error` (failures as pages).
 
 mod api_keys;
+pub mod assets;
 mod campaigns;
 mod conversations;
 mod customers;

@@ -39,9 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
             .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
             .service(home)
-            .service(stylesheet)
-            .service(live_script)
-            .service(preview_script)
+            .service(super::assets::serve)
             .service(sign_up_page)
             .service(sign_up)
             .service(verify_email_page)
@@ -123,27 +121,6 @@ async fn home(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
             signed_in: Some(Nav::of(&signed_in)),
         },
     )
-}
-
-#[get("/static/console.css")]
-async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .body(include_str!("../../static/console.css"))
-}
-
-#[get("/static/preview.js")]
-async fn preview_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .body(include_str!("../../static/preview.js"))
-}
-
-#[get("/static/live.js")]
-async fn live_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .body(include_str!("../../static/live.js"))
 }
 
 /// A page for a visitor, with the CSRF cookie its form needs when the browser has none.

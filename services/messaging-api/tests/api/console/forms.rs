@@ -134,3 +134,45 @@ async fn pages_come_with_headers_that_keep_them_to_this_site() {
     assert_eq!(home.status(), 303);
     assert_eq!(home.headers()["location"], "/console/sign-in");
 }
+
+/// The stylesheet is linked by a hash of its content: kept a year by the browser at that
+/// address, fresh at any other, so a release that changes it is seen at once.
+#[tokio::test]
+async fn the_stylesheet_is_cached_only_under_its_current_version() {
+    let app = spawn_app().await;
+    let page = reqwest::get(format!("{}/console/sign-in", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let href = page
+        .split("<link rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let (path, version) = href.split_once("?v=").unwrap();
+    assert_eq!(path, "/console/static/console.css");
+    assert_eq!(version.len(), 16, "{href}");
+
+    let get = |path: String| async move { reqwest::get(path).await.unwrap() };
+    let current = get(format!("{}{href}", app.address)).await;
+    assert_eq!(current.status(), 200);
+    assert_eq!(
+        current.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(current.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(current.text().await.unwrap().contains(".keys li"));
+
+    for stale in [format!("{path}?v=0000000000000000"), path.to_string()] {
+        let response = get(format!("{}{stale}", app.address)).await;
+        assert_eq!(response.status(), 200, "{stale}");
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{stale}");
+    }
+    let unknown = get(format!("{}/console/static/secrets.env", app.address)).await;
+    assert_eq!(unknown.status(), 404);
+}
