@@ -91,7 +91,17 @@ pub async fn record(
 /// callback's "is the sid known?" and the sender's "store the sid, then apply what
 /// waited for it" cannot interleave, so no callback is left unmatched by a race.
 pub(crate) async fn lock_sid(conn: &mut AsyncPgConnection, sid: &str) -> Result<(), DbError> {
-    crate::locks::transaction_lock(conn, &format!("sid:{sid}")).await
+    crate::locks::transaction_lock(conn, &sid_lock_key(sid)).await
+}
+
+/// [`lock_sid`] for several sids in one statement, in the order given (sort them).
+pub(crate) async fn lock_sids(conn: &mut AsyncPgConnection, sids: &[&str]) -> Result<(), DbError> {
+    let keys: Vec<String> = sids.iter().map(|sid| sid_lock_key(sid)).collect();
+    crate::locks::transaction_locks(conn, &keys).await
+}
+
+fn sid_lock_key(sid: &str) -> String {
+    format!("sid:{sid}")
 }
 
 /// Which of `sids` have callbacks waiting for their message (arrived before the sid

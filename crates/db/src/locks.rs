@@ -2,7 +2,7 @@
 //! row yet (or not one row): held until the transaction ends. Keys are namespaced
 //! strings (`cap:...`, `sid:...`) hashed to Postgres's 64-bit lock space.
 
-use diesel::sql_types::Text;
+use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::DbError;
@@ -15,5 +15,25 @@ pub(crate) async fn transaction_lock(
         .bind::<Text, _>(key)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Several locks in one statement, taken one after the other in the order given: give
+/// them sorted, so that two transactions wanting overlapping sets cannot deadlock.
+pub(crate) async fn transaction_locks(
+    conn: &mut AsyncPgConnection,
+    keys: &[String],
+) -> Result<(), DbError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // The lock function is volatile, so Postgres calls it after the sort, row by row.
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
+         FROM unnest($1::text[]) WITH ORDINALITY AS wanted(key, position) ORDER BY position",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -162,7 +162,7 @@ pub struct TemplateChanges {
     pub media_id: Option<Option<Uuid>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct Message {
     pub id: Uuid,

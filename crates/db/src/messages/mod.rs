@@ -333,30 +333,8 @@ pub async fn record_sent_many(
         let mut sids: Vec<&str> = records.iter().map(|r| r.provider_sid.as_str()).collect();
         sids.sort_unstable();
         sids.dedup();
-        for sid in &sids {
-            crate::callbacks::lock_sid(conn, sid).await?;
-        }
-        let mut sent = Vec::with_capacity(records.len());
-        for record in records {
-            let message = &record.message;
-            let updated = diesel::update(messages::table)
-                .filter(messages::tenant_id.eq(message.tenant_id))
-                .filter(messages::id.eq(message.id))
-                .filter(messages::status.eq(MessageStatus::Sending.as_str()))
-                .set((
-                    messages::status.eq(MessageStatus::Sent.as_str()),
-                    messages::provider_sid.eq(&record.provider_sid),
-                    messages::segments.eq(record.provider_segments.unwrap_or(message.segments)),
-                    messages::sent_at.eq(diesel::dsl::now),
-                    messages::lease_until.eq(None::<DateTime<Utc>>),
-                    messages::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(Message::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-            sent.extend(updated);
-        }
+        crate::callbacks::lock_sids(conn, &sids).await?;
+        let sent = mark_sent(conn, records).await?;
         let events: Vec<MessageEvent> = records
             .iter()
             .map(|r| new_event(&r.message, MessageEventType::Sent, r.detail.clone()))
@@ -380,6 +358,39 @@ pub async fn record_sent_many(
         Ok(())
     })
     .await
+}
+
+/// `sending -> sent` for every record in one statement; the messages moved (a message
+/// no longer `sending` is left as it is).
+async fn mark_sent(
+    conn: &mut AsyncPgConnection,
+    records: &[SentRecord],
+) -> Result<Vec<Message>, DbError> {
+    use diesel::sql_types::{Array, Int4, Text, Uuid as SqlUuid};
+    let tenants: Vec<Uuid> = records.iter().map(|r| r.message.tenant_id).collect();
+    let ids: Vec<Uuid> = records.iter().map(|r| r.message.id).collect();
+    let sids: Vec<&str> = records.iter().map(|r| r.provider_sid.as_str()).collect();
+    let segments: Vec<i32> = records
+        .iter()
+        .map(|r| r.provider_segments.unwrap_or(r.message.segments))
+        .collect();
+    Ok(diesel::sql_query(
+        "UPDATE messages SET status = $5, provider_sid = sent.sid, segments = sent.segments, \
+           sent_at = now(), lease_until = NULL, updated_at = now() \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[]) \
+           AS sent(tenant_id, id, sid, segments) \
+         WHERE messages.tenant_id = sent.tenant_id AND messages.id = sent.id \
+           AND messages.status = $6 \
+         RETURNING messages.*",
+    )
+    .bind::<Array<SqlUuid>, _>(&tenants)
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&sids)
+    .bind::<Array<Int4>, _>(&segments)
+    .bind::<Text, _>(MessageStatus::Sent.as_str())
+    .bind::<Text, _>(MessageStatus::Sending.as_str())
+    .load(conn)
+    .await?)
 }
 
 /// `message.sent` webhooks of messages just sent: the subscribed endpoints read once

@@ -204,14 +204,57 @@ fn transactional(shop_id: &str, i: usize) -> Value {
     json!({"shop_id": shop_id, "to": format!("+1415{:07}", i), "body": format!("Your order #{i} has shipped"), "category": "transactional"})
 }
 
-async fn count_sent(app: &BenchApp) -> i64 {
-    let mut conn = app.db.connect().await;
-    nudge_db::messages::count_by_status(&mut conn, app.tenant)
-        .await
-        .unwrap()
-        .get("sent")
-        .copied()
-        .unwrap_or(0)
+/// How far the senders are, read over one connection kept open for the whole phase: a
+/// new connection per look would make Postgres start a backend ten times a second, work
+/// the pipeline under measurement would pay for.
+struct Progress {
+    conn: tokio::sync::Mutex<diesel_async::AsyncPgConnection>,
+    tenant: nudge_domain::TenantId,
+}
+
+impl Progress {
+    async fn of(app: &BenchApp) -> Self {
+        Self {
+            conn: tokio::sync::Mutex::new(app.db.connect().await),
+            tenant: app.tenant,
+        }
+    }
+
+    async fn sent(&self) -> i64 {
+        let mut conn = self.conn.lock().await;
+        nudge_db::messages::count_by_status(&mut conn, self.tenant)
+            .await
+            .unwrap()
+            .get("sent")
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until `n` messages are `sent`; when the last of them was recorded (its
+    /// `sent` event), so that the time does not depend on how often this looks.
+    async fn until_sent(&self, n: usize, timeout: Duration) -> chrono::DateTime<chrono::Utc> {
+        nudge_testkit::eventually("every message sent", timeout, || async {
+            (self.sent().await >= n as i64).then_some(())
+        })
+        .await;
+        self.last_event("sent").await
+    }
+
+    async fn last_event(&self, event_type: &str) -> chrono::DateTime<chrono::Utc> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use nudge_db::schema::{message_events, messages};
+        let mut conn = self.conn.lock().await;
+        message_events::table
+            .inner_join(messages::table.on(messages::id.eq(message_events::message_id)))
+            .filter(messages::tenant_id.eq(self.tenant.as_uuid()))
+            .filter(message_events::event_type.eq(event_type))
+            .select(diesel::dsl::max(message_events::at))
+            .first::<Option<chrono::DateTime<chrono::Utc>>>(&mut *conn)
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
 
 /// Accepts `n` messages with no sender running, waits for all of them to be on SQS,
@@ -244,7 +287,11 @@ async fn drain(
         (app.queue.depth(&app.queue.url).await >= n as u64).then_some(())
     })
     .await;
+    let progress = Progress::of(&app).await;
     let env = sender_env(&app.db.url, &app.queue.url, sandbox_port);
+    // From the senders' start (their start-up counts) to the last send recorded, on
+    // the wall clock, which Postgres shares on this machine.
+    let started = chrono::Utc::now();
     let processes: Vec<Service> = (0..senders)
         .map(|i| {
             let dir = logs.join(format!("drain-{senders}-{i}"));
@@ -252,12 +299,9 @@ async fn drain(
             Service::start("sms-sender", &[], &env, &dir)
         })
         .collect();
-    let started = Instant::now();
-    nudge_testkit::eventually("every message sent", Duration::from_secs(600), || async {
-        (count_sent(&app).await >= n as i64).then_some(())
-    })
-    .await;
-    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let finished = progress.until_sent(n, Duration::from_secs(600)).await;
+    let took = (finished - started).to_std().unwrap();
+    let rate = n as f64 / took.as_secs_f64();
     let peaks: Vec<u64> = processes.iter().map(|p| memory_kib(p.pid()).peak).collect();
     (rate, peaks)
 }
@@ -310,10 +354,10 @@ async fn latency(
     for post in posts {
         post.await.unwrap();
     }
-    nudge_testkit::eventually("every message sent", Duration::from_secs(120), || async {
-        (count_sent(&app).await >= i as i64).then_some(())
-    })
-    .await;
+    Progress::of(&app)
+        .await
+        .until_sent(i, Duration::from_secs(120))
+        .await;
     let mut millis = sent_latencies(&app).await;
     millis.sort_by(f64::total_cmp);
     let percentile = |p: f64| millis[((millis.len() as f64 - 1.0) * p).round() as usize];
