@@ -31,6 +31,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod page;
 pub mod pool;
+mod prepared;
 pub mod rate;
 pub mod rejections;
 pub mod schema;

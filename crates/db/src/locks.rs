@@ -5,16 +5,19 @@
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::prepared::{bind, prepared};
 use crate::DbError;
 
 pub(crate) async fn transaction_lock(
     conn: &mut AsyncPgConnection,
     key: &str,
 ) -> Result<(), DbError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(key)
-        .execute(conn)
-        .await?;
+    prepared(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        vec![Box::new(bind::<Text, _>(key))],
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -28,11 +31,11 @@ pub(crate) async fn transaction_locks(
         return Ok(());
     }
     // The lock function is volatile, so Postgres calls it after the sort, row by row.
-    diesel::sql_query(
+    prepared(
         "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
          FROM unnest($1::text[]) WITH ORDINALITY AS wanted(key, position) ORDER BY position",
+        vec![Box::new(bind::<Array<Text>, _>(keys))],
     )
-    .bind::<Array<Text>, _>(keys)
     .execute(conn)
     .await?;
     Ok(())

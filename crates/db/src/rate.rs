@@ -8,6 +8,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Double, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::prepared::{bind, prepared};
 use crate::DbError;
 
 /// A bucket's rule: refill per second and capacity.
@@ -98,15 +99,21 @@ async fn take_when(
     let rates: Vec<f64> = keys.iter().map(|(_, rate)| rate.per_second).collect();
     let bursts: Vec<f64> = keys.iter().map(|(_, rate)| rate.burst).collect();
     for first_try in [true, false] {
-        let verdicts: Vec<Verdict> = diesel::sql_query(TAKE)
-            .bind::<Array<Text>, _>(&names)
-            .bind::<Array<Double>, _>(&rates)
-            .bind::<Array<Double>, _>(&bursts)
-            .bind::<Double, _>(need)
-            .bind::<BigInt, _>(i64::try_from(keys.len()).unwrap_or(i64::MAX))
-            .bind::<Bool, _>(matches!(enough, Enough::All))
-            .load(conn)
-            .await?;
+        let verdicts: Vec<Verdict> = prepared(
+            TAKE,
+            vec![
+                Box::new(bind::<Array<Text>, _>(&names)),
+                Box::new(bind::<Array<Double>, _>(&rates)),
+                Box::new(bind::<Array<Double>, _>(&bursts)),
+                Box::new(bind::<Double, _>(need)),
+                Box::new(bind::<BigInt, _>(
+                    i64::try_from(keys.len()).unwrap_or(i64::MAX),
+                )),
+                Box::new(bind::<Bool, _>(matches!(enough, Enough::All))),
+            ],
+        )
+        .load(conn)
+        .await?;
         // Every row carries the same verdict; none at all when no bucket exists yet.
         let verdict = verdicts.into_iter().next();
         let found = verdict.as_ref().map_or(0, |v| v.found);

@@ -112,3 +112,36 @@ async fn taking_several_messages_at_once_never_borrows_from_the_seconds_ahead() 
         .is_some());
     assert!(take(&mut conn, &keys, 1.0).await.unwrap().is_some());
 }
+
+/// Taking tokens is on every send's path: the statement is prepared once per
+/// connection and kept, not parsed and planned at every call (a statement diesel does
+/// not cache is closed after its call and would not be listed).
+#[tokio::test]
+async fn the_statement_that_takes_is_prepared_once_per_connection() {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    for key in [
+        "number:+15017122661",
+        "number:+15017122662",
+        "number:+15017122663",
+    ] {
+        take(&mut conn, &[(key, PLENTY)], 1.0).await.unwrap();
+    }
+    let prepared: Count = diesel::sql_query(
+        "SELECT count(*) FROM pg_prepared_statements \
+         WHERE statement LIKE '%FOR UPDATE OF b%' AND statement NOT LIKE '%pg_prepared%'",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(prepared.count, 1);
+}

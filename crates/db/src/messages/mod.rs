@@ -366,6 +366,7 @@ async fn mark_sent(
     conn: &mut AsyncPgConnection,
     records: &[SentRecord],
 ) -> Result<Vec<Message>, DbError> {
+    use crate::prepared::{bind, prepared};
     use diesel::sql_types::{Array, Int4, Text, Uuid as SqlUuid};
     let tenants: Vec<Uuid> = records.iter().map(|r| r.message.tenant_id).collect();
     let ids: Vec<Uuid> = records.iter().map(|r| r.message.id).collect();
@@ -374,7 +375,7 @@ async fn mark_sent(
         .iter()
         .map(|r| r.provider_segments.unwrap_or(r.message.segments))
         .collect();
-    Ok(diesel::sql_query(
+    Ok(prepared(
         "UPDATE messages SET status = $5, provider_sid = sent.sid, segments = sent.segments, \
            sent_at = now(), lease_until = NULL, updated_at = now() \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[]) \
@@ -382,13 +383,15 @@ async fn mark_sent(
          WHERE messages.tenant_id = sent.tenant_id AND messages.id = sent.id \
            AND messages.status = $6 \
          RETURNING messages.*",
+        vec![
+            Box::new(bind::<Array<SqlUuid>, _>(&tenants)),
+            Box::new(bind::<Array<SqlUuid>, _>(&ids)),
+            Box::new(bind::<Array<Text>, _>(&sids)),
+            Box::new(bind::<Array<Int4>, _>(&segments)),
+            Box::new(bind::<Text, _>(MessageStatus::Sent.as_str())),
+            Box::new(bind::<Text, _>(MessageStatus::Sending.as_str())),
+        ],
     )
-    .bind::<Array<SqlUuid>, _>(&tenants)
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Array<Text>, _>(&sids)
-    .bind::<Array<Int4>, _>(&segments)
-    .bind::<Text, _>(MessageStatus::Sent.as_str())
-    .bind::<Text, _>(MessageStatus::Sending.as_str())
     .load(conn)
     .await?)
 }
