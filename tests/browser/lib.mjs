@@ -38,6 +38,19 @@ export async function expectNoSidewaysScroll(page) {
   expect(width <= 390, `no horizontal scroll at 390 px (${page.url()} is ${width} px)`);
 }
 
+// The natural width of an <img> once the browser has its answer (0 if the image could
+// not be loaded): the element is on the page before its image has arrived.
+export async function loadedWidth(img) {
+  return img.evaluate((element) =>
+    element.complete
+      ? element.naturalWidth
+      : new Promise((resolve) => {
+          element.addEventListener('load', () => resolve(element.naturalWidth));
+          element.addEventListener('error', () => resolve(0));
+        }),
+  );
+}
+
 // Runs `steps(page, newPage)` in a fresh browser; on failure saves a screenshot of the
 // page that failed and says where, then exits non-zero.
 export async function run(name, steps) {

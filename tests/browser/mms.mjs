@@ -5,7 +5,7 @@
 // Usage: node mms.mjs BASE_URL EMAIL TO
 //   EMAIL  a marketer or an owner whose password is lib.mjs's PASSWORD
 import { fileURLToPath } from 'node:url';
-import { PASSWORD, expect, expectNoSidewaysScroll, run } from './lib.mjs';
+import { PASSWORD, expect, expectNoSidewaysScroll, loadedWidth, run } from './lib.mjs';
 
 const [base, email, to] = process.argv.slice(2);
 const image = fileURLToPath(new URL('./fixtures/parcel.png', import.meta.url));
@@ -22,10 +22,8 @@ await run('mms', async (page) => {
   await page.getByRole('button', { name: 'Upload' }).click();
   const thumbnail = page.getByRole('img', { name: 'parcel.png' });
   await thumbnail.waitFor();
-  await expect(
-    await thumbnail.evaluate((img) => img.complete && img.naturalWidth === 48),
-    'the thumbnail loads the 48 px wide image',
-  );
+  const width = await loadedWidth(thumbnail);
+  expect(width === 48, `the thumbnail loads the 48 px wide image (${width} px)`);
   await expectNoSidewaysScroll(page);
 
   await nav.getByRole('link', { name: 'Messages' }).click();

@@ -8,25 +8,8 @@
 )]
 
 use nudge_db::messages::find_many;
-use nudge_domain::{MessageId, ShopId, TenantId};
+use nudge_domain::MessageId;
 use nudge_testkit::TestDb;
-
-async fn stored_message(
-    conn: &mut nudge_db::AsyncPgConnection,
-    (tenant, shop): (TenantId, ShopId),
-) -> MessageId {
-    let (message, outbox, envelope) = nudge_testkit::queued_message(
-        tenant,
-        shop,
-        "+14155550100",
-        "Your bag is waiting",
-        "outbound-sms",
-    );
-    nudge_db::messages::insert_accepted(conn, &message, &outbox)
-        .await
-        .unwrap();
-    envelope.payload.message_id
-}
 
 #[tokio::test]
 async fn each_message_is_found_in_its_own_tenant_only_and_answers_keep_their_order() {
@@ -35,8 +18,8 @@ async fn each_message_is_found_in_its_own_tenant_only_and_answers_keep_their_ord
     let a = nudge_testkit::tenant_with_shop(&mut conn, "A").await;
     let b = nudge_testkit::tenant_with_shop(&mut conn, "B").await;
     let (tenant_a, tenant_b) = (a.0, b.0);
-    let of_a = stored_message(&mut conn, a).await;
-    let of_b = stored_message(&mut conn, b).await;
+    let of_a = nudge_testkit::accepted_message(&mut conn, a).await;
+    let of_b = nudge_testkit::accepted_message(&mut conn, b).await;
 
     let wanted = [
         (tenant_b, of_b),

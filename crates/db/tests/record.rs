@@ -18,21 +18,12 @@ async fn claimed_message(
     conn: &mut nudge_db::AsyncPgConnection,
     (tenant, shop): (TenantId, ShopId),
 ) -> Message {
-    let (message, outbox, envelope) = nudge_testkit::queued_message(
-        tenant,
-        shop,
-        "+14155550100",
-        "Your bag is waiting",
-        "outbound-sms",
-    );
-    nudge_db::messages::insert_accepted(conn, &message, &outbox)
-        .await
-        .unwrap();
+    let id = nudge_testkit::accepted_message(conn, (tenant, shop)).await;
     let lease = Lease {
         worker: "test-worker",
         duration: chrono::Duration::seconds(60),
     };
-    let item = (tenant, envelope.payload.message_id);
+    let item = (tenant, id);
     match claim_many(conn, &[item], &lease).await.unwrap().remove(0) {
         Ok(Claim::Claimed(message)) => *message,
         other => panic!("not claimed: {other:?}"),

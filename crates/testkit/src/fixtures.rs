@@ -110,6 +110,25 @@ pub async fn tenant_with_shop(
     (tenant, ShopId::from_uuid(shop.id))
 }
 
+/// A [`queued_message`] of the shop to +14155550100, stored with its outbox row as the
+/// API stores an accepted send; its id.
+pub async fn accepted_message(
+    conn: &mut nudge_db::AsyncPgConnection,
+    (tenant, shop): (TenantId, ShopId),
+) -> MessageId {
+    let (message, outbox, envelope) = queued_message(
+        tenant,
+        shop,
+        "+14155550100",
+        "Your bag is waiting",
+        "outbound-sms",
+    );
+    nudge_db::messages::insert_accepted(conn, &message, &outbox)
+        .await
+        .expect("store an accepted message");
+    envelope.payload.message_id
+}
+
 /// A status callback's form as Twilio posts it (what the webhook listener receives).
 pub fn twilio_status_callback(sid: &str, status: &str) -> Vec<(String, String)> {
     [

@@ -5,7 +5,8 @@
 //!   [`TestDb::logical`] makes it on the server with `wal_level=logical`;
 //! - [`TestQueue`]: an SQS queue with a random name and its own dead-letter queue on
 //!   the shared LocalStack;
-//! - [`queued_message`]: a message and its outbox row as the API would store them;
+//! - [`queued_message`]: a message and its outbox row as the API would store them, and
+//!   [`accepted_message`] stored;
 //! - [`TestStream`]: a Kinesis stream of its own, and everything on it read back;
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
 //!   "forwards to X", to take a dependency away and bring it back mid-test;
@@ -35,7 +36,8 @@ pub use aws::{
 pub use browser::run_browser_script;
 pub use db::TestDb;
 pub use fixtures::{
-    customer_texts, queued_message, shop, tenant_with_shop, twilio_status_callback,
+    accepted_message, customer_texts, queued_message, shop, tenant_with_shop,
+    twilio_status_callback,
 };
 pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;
