@@ -36,46 +36,26 @@ const ASSETS: [Asset; 3] = [
     },
 ];
 
-impl Asset {
-    /// FNV-1a of the content: a change detector for caches, not a security measure.
-    fn version(&self) -> String {
-        let hash = self
-            .body
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
-        format!("{hash:016x}")
-    }
-
-    fn href(&self) -> String {
-        format!("/console/static/{}?v={}", self.name, self.version())
-    }
+/// FNV-1a of the content: a change detector for caches, not a security measure.
+fn version_of(body: &str) -> String {
+    let hash = body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
-fn href_of(name: &str) -> String {
+/// Each asset's version, in the order of [`ASSETS`], computed once.
+static VERSIONS: LazyLock<Vec<String>> =
+    LazyLock::new(|| ASSETS.iter().map(|asset| version_of(asset.body)).collect());
+
+/// The link to the asset `name` that the templates use, with its version.
+pub fn href(name: &str) -> String {
     ASSETS
         .iter()
-        .find(|asset| asset.name == name)
-        .map(Asset::href)
+        .zip(VERSIONS.iter())
+        .find(|(asset, _)| asset.name == name)
+        .map(|(asset, version)| format!("/console/static/{}?v={version}", asset.name))
         .unwrap_or_default()
-}
-
-static STYLESHEET: LazyLock<String> = LazyLock::new(|| href_of("console.css"));
-static LIVE_SCRIPT: LazyLock<String> = LazyLock::new(|| href_of("live.js"));
-static PREVIEW_SCRIPT: LazyLock<String> = LazyLock::new(|| href_of("preview.js"));
-
-/// The links the templates use.
-pub fn stylesheet() -> &'static str {
-    &STYLESHEET
-}
-
-pub fn live_script() -> &'static str {
-    &LIVE_SCRIPT
-}
-
-pub fn preview_script() -> &'static str {
-    &PREVIEW_SCRIPT
 }
 
 #[derive(Deserialize)]
@@ -90,11 +70,12 @@ pub(super) async fn serve(
     name: web::Path<String>,
     version: web::Query<Version>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let asset = ASSETS
+    let (asset, current) = ASSETS
         .iter()
-        .find(|asset| asset.name == name.as_str())
+        .zip(VERSIONS.iter())
+        .find(|(asset, _)| asset.name == name.as_str())
         .ok_or(ConsoleError::NotFound)?;
-    let cache = if version.v.as_deref() == Some(asset.version().as_str()) {
+    let cache = if version.v.as_deref() == Some(current.as_str()) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
