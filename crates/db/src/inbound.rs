@@ -2,8 +2,8 @@
 //! by inbound processing.
 //!
 //! Routing is the one step without a tenant: the provider knows our number, not our
-//! tenants. The shop is found by its sender number; everything after is scoped by that
-//! shop's tenant.
+//! tenants. The tenant is the number's owner (`sender_numbers`), the shop one of that
+//! tenant's shops sending from it; everything after is scoped by that tenant.
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -43,7 +43,7 @@ pub enum Stored {
     },
     /// The provider retried a webhook we already have.
     Duplicate,
-    /// No shop sends from the number it was sent to.
+    /// The number it was sent to is nobody's, or no shop of its owner sends from it.
     UnknownNumber,
 }
 
@@ -145,17 +145,23 @@ pub async fn store(conn: &mut AsyncPgConnection, sms: ReceivedSms<'_>) -> Result
     }
 }
 
-/// The shop that sends from `to`. Should several shops share the number, the one that
-/// last wrote to `from` gets the reply, else the oldest.
+/// The shop that `to` belongs to: the number's owner decides the tenant, never who
+/// wrote to `from` last (a tenant could otherwise name another's number and catch its
+/// customers' replies and STOPs). Should several of the owner's shops send from the
+/// number, the one that last wrote to `from` gets the reply, else the oldest.
 async fn route(
     conn: &mut AsyncPgConnection,
     to: &str,
     from: &PhoneNumber,
 ) -> Result<Option<Shop>, DbError> {
+    let Some(owner) = crate::sender_numbers::owner(conn, to).await? else {
+        return Ok(None);
+    };
     let candidates: Vec<Shop> = shops::table
+        .filter(shops::tenant_id.eq(owner.as_uuid()))
         .filter(shops::sender_number.eq(to))
         .select(Shop::as_select())
-        .order(shops::created_at.asc())
+        .order((shops::created_at.asc(), shops::id.asc()))
         .load(conn)
         .await?;
     if candidates.len() <= 1 {
@@ -163,6 +169,7 @@ async fn route(
     }
     let ids: Vec<Uuid> = candidates.iter().map(|s| s.id).collect();
     let last_writer: Option<Uuid> = messages::table
+        .filter(messages::tenant_id.eq(owner.as_uuid()))
         .filter(messages::shop_id.eq_any(&ids))
         .filter(messages::to_number.eq(from.as_str()))
         .order(messages::id.desc())

@@ -7,7 +7,9 @@
 //! without a tenant is a provider's callback finding its message by the provider's
 //! sid (`callbacks`): the provider does not know tenants; what follows is scoped by the
 //! tenant of the message found. The console's sign-in (by email) and session lookup (by
-//! the cookie's token) are the others: they are how a person's tenant is learnt.
+//! the cookie's token) are the others: they are how a person's tenant is learnt. An
+//! inbound SMS finds its tenant through the owner of the number it was sent to
+//! (`sender_numbers::owner`).
 
 pub mod bot_rules;
 pub mod callbacks;
@@ -35,6 +37,7 @@ mod prepared;
 pub mod rate;
 pub mod rejections;
 pub mod schema;
+pub mod sender_numbers;
 pub mod shops;
 pub mod templates;
 pub mod tenants;

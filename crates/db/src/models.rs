@@ -11,8 +11,8 @@ use crate::schema::{
     api_keys, bot_rules, campaigns, consent_events, console_email_tokens, console_emails,
     console_invitations, console_sessions, console_users, conversations, customers,
     inbound_messages, lead_searches, leads, media, message_events, messages, outbox,
-    queue_rejections, shops, templates, tenants, webhook_attempts, webhook_deliveries,
-    webhook_endpoints,
+    queue_rejections, sender_numbers, shops, templates, tenants, webhook_attempts,
+    webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -37,6 +37,32 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub name: String,
+    /// `send`, `read`, `manage` (`nudge_domain::ApiScopes` reads them).
+    pub scopes: Vec<Option<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Noted at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// The key's scopes; an unknown stored name (impossible: a CHECK refuses it) is
+    /// dropped, which only ever narrows what the key may do.
+    pub fn scopes(&self) -> nudge_domain::ApiScopes {
+        self.scopes
+            .iter()
+            .flatten()
+            .filter_map(|name| nudge_domain::ApiScope::parse(name))
+            .collect()
+    }
+}
+
+/// A number Nudge sends from, owned by exactly one tenant (docs/tenancy.md).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sender_numbers, check_for_backend(diesel::pg::Pg))]
+pub struct SenderNumber {
+    pub number: String,
+    pub tenant_id: Uuid,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -45,7 +71,9 @@ pub struct Shop {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    pub sender_number: String,
+    /// One of the tenant's [`SenderNumber`]s; `None` only for a shop whose number went
+    /// to another tenant when numbers became owned (it sends nothing until given one).
+    pub sender_number: Option<String>,
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -43,6 +43,10 @@ pub fn prepare(
     } else {
         new.body
     };
+    let from_number =
+        new.shop.sender_number.clone().ok_or_else(|| {
+            DbError::Corrupt(format!("shop {} has no sender number", new.shop.id))
+        })?;
     let segments = count_segments(&body);
     let message_id = MessageId::new();
     let envelope = Envelope::new(
@@ -65,7 +69,7 @@ pub fn prepare(
         customer_id: new.customer_id,
         template_id: new.template_id,
         to_number: new.to.to_string(),
-        from_number: new.shop.sender_number.clone(),
+        from_number,
         body,
         segments: i32::try_from(segments.segments).unwrap_or(i32::MAX),
         encoding: segments.encoding.as_str().to_owned(),

@@ -1,14 +1,6 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    api_key_usage (api_key_id, window_start) {
-        api_key_id -> Uuid,
-        window_start -> Timestamptz,
-        requests -> Int4,
-    }
-}
-
-diesel::table! {
     api_keys (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -17,6 +9,9 @@ diesel::table! {
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
         name -> Text,
+        scopes -> Array<Nullable<Text>>,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -408,11 +403,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    sender_numbers (number) {
+        number -> Text,
+        tenant_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     shops (id) {
         id -> Uuid,
         tenant_id -> Uuid,
         name -> Text,
-        sender_number -> Text,
+        sender_number -> Nullable<Text>,
         time_zone -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -438,6 +441,14 @@ diesel::table! {
         updated_at -> Timestamptz,
         category -> Text,
         media_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    tenant_request_usage (tenant_id, window_start) {
+        tenant_id -> Uuid,
+        window_start -> Timestamptz,
+        requests -> Int4,
     }
 }
 
@@ -493,7 +504,6 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(console_email_tokens -> console_users (user_id));
@@ -515,14 +525,15 @@ diesel::joinable!(messages -> inbound_messages (in_reply_to));
 diesel::joinable!(messages -> media (media_id));
 diesel::joinable!(messages -> templates (template_id));
 diesel::joinable!(provider_callbacks -> messages (message_id));
+diesel::joinable!(sender_numbers -> tenants (tenant_id));
 diesel::joinable!(shops -> tenants (tenant_id));
 diesel::joinable!(templates -> media (media_id));
 diesel::joinable!(templates -> tenants (tenant_id));
+diesel::joinable!(tenant_request_usage -> tenants (tenant_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    api_key_usage,
     api_keys,
     bot_rules,
     campaigns,
@@ -550,8 +561,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_callbacks,
     queue_rejections,
     send_rate_buckets,
+    sender_numbers,
     shops,
     templates,
+    tenant_request_usage,
     tenants,
     webhook_attempts,
     webhook_deliveries,

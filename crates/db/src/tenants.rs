@@ -6,7 +6,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nudge_domain::TenantId;
+use nudge_domain::{ApiScopes, TenantId};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -18,6 +18,9 @@ use crate::{DbError, Page, PageRequest};
 const KEY_PREFIX: &str = "nudge_";
 pub const DEFAULT_REQUESTS_PER_MINUTE: i32 = 600;
 pub const DEFAULT_DAILY_MESSAGE_CAP: i32 = 10_000;
+/// Active (unrevoked, unexpired or not) keys a tenant may hold: enough for every
+/// integration a shop has, few enough that keys are not a resource to hoard.
+pub const MAX_ACTIVE_KEYS: i64 = 20;
 const KEY_RANDOM_CHARS: usize = 40;
 const VISIBLE_PREFIX_CHARS: usize = 12;
 
@@ -28,8 +31,25 @@ pub struct IssuedKey {
     pub prefix: String,
 }
 
+/// What a new key may do, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyGrant {
+    pub scopes: ApiScopes,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl KeyGrant {
+    /// Every scope, no expiry: a tenant's first key.
+    pub fn full() -> Self {
+        Self {
+            scopes: ApiScopes::all(),
+            expires_at: None,
+        }
+    }
+}
+
 /// A new key's plain text and the row that stores only its hash.
-fn new_key(tenant_id: Uuid, name: &str) -> (String, ApiKey) {
+fn new_key(tenant_id: Uuid, name: &str, grant: KeyGrant) -> (String, ApiKey) {
     let plain_text = format!(
         "{KEY_PREFIX}{}",
         Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_CHARS)
@@ -42,6 +62,14 @@ fn new_key(tenant_id: Uuid, name: &str) -> (String, ApiKey) {
         created_at: Utc::now(),
         revoked_at: None,
         name: name.to_owned(),
+        scopes: grant
+            .scopes
+            .names()
+            .into_iter()
+            .map(|s| Some(s.to_owned()))
+            .collect(),
+        expires_at: grant.expires_at,
+        last_used_at: None,
     };
     (plain_text, row)
 }
@@ -63,7 +91,7 @@ pub async fn create_with_key(
         daily_message_cap: DEFAULT_DAILY_MESSAGE_CAP,
         lead_search_daily_queries: None,
     };
-    let (plain_text, key) = new_key(tenant.id, "default");
+    let (plain_text, key) = new_key(tenant.id, "default", KeyGrant::full());
     let prefix = key.prefix.clone();
     let tenant = conn
         .transaction::<_, DbError, _>(async |conn| {
@@ -93,9 +121,10 @@ pub struct KeyOwner {
     pub api_key_id: Uuid,
     pub requests_per_minute: i32,
     pub daily_message_cap: i32,
+    pub scopes: ApiScopes,
 }
 
-/// The owner of a presented key, if the key exists and is not revoked.
+/// The owner of a presented key, if the key exists, is not revoked and has not expired.
 pub async fn authenticate(
     conn: &mut AsyncPgConnection,
     presented_key: &str,
@@ -104,21 +133,32 @@ pub async fn authenticate(
         .inner_join(tenants::table)
         .filter(api_keys::key_hash.eq(hash_key(presented_key)))
         .filter(api_keys::revoked_at.is_null())
+        .filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(diesel::dsl::now)),
+        )
         .select((
             api_keys::tenant_id,
             api_keys::id,
             tenants::requests_per_minute,
             tenants::daily_message_cap,
+            api_keys::scopes,
         ))
-        .first::<(Uuid, Uuid, i32, i32)>(conn)
+        .first::<(Uuid, Uuid, i32, i32, Vec<Option<String>>)>(conn)
         .await
         .optional()?;
     Ok(row.map(
-        |(tenant, api_key_id, requests_per_minute, daily_message_cap)| KeyOwner {
+        |(tenant, api_key_id, requests_per_minute, daily_message_cap, scopes)| KeyOwner {
             tenant: TenantId::from_uuid(tenant),
             api_key_id,
             requests_per_minute,
             daily_message_cap,
+            scopes: scopes
+                .iter()
+                .flatten()
+                .filter_map(|name| nudge_domain::ApiScope::parse(name))
+                .collect(),
         },
     ))
 }
@@ -174,19 +214,48 @@ pub async fn lead_search_budget(
         .flatten())
 }
 
-/// Issues another key for a tenant; returns the plain text (shown once) and the row.
+/// What [`issue_key`] did.
+#[derive(Debug)]
+pub enum Issued {
+    /// The plain text (shown once) and the row.
+    Issued(String, ApiKey),
+    /// The tenant already holds [`MAX_ACTIVE_KEYS`] active keys.
+    TooManyKeys,
+}
+
+/// Issues another key for a tenant, unless it holds [`MAX_ACTIVE_KEYS`] already (the
+/// count and the insert are serialised per tenant, so two at once cannot both pass).
 pub async fn issue_key(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     name: &str,
-) -> Result<(String, ApiKey), DbError> {
-    let (plain_text, row) = new_key(tenant.as_uuid(), name);
-    let row = diesel::insert_into(api_keys::table)
-        .values(&row)
-        .returning(ApiKey::as_returning())
-        .get_result(conn)
-        .await?;
-    Ok((plain_text, row))
+    grant: KeyGrant,
+) -> Result<Issued, DbError> {
+    let (plain_text, row) = new_key(tenant.as_uuid(), name, grant);
+    conn.transaction::<_, DbError, _>(async |conn| {
+        tenants::table
+            .filter(tenants::id.eq(tenant.as_uuid()))
+            .select(tenants::id)
+            .for_update()
+            .first::<Uuid>(conn)
+            .await?; // a tenant that does not exist: NotFound, as a query error
+        let active: i64 = api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .filter(api_keys::revoked_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        if active >= MAX_ACTIVE_KEYS {
+            return Ok(Issued::TooManyKeys);
+        }
+        let row = diesel::insert_into(api_keys::table)
+            .values(&row)
+            .returning(ApiKey::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Issued::Issued(plain_text, row))
+    })
+    .await
 }
 
 /// The tenant's keys, newest first (hashes included: callers show only the prefix).

@@ -75,12 +75,8 @@ async fn sql_segments_select_what_the_domain_rule_selects() {
             .tenant
             .id,
     );
-    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-        .await
-        .unwrap();
-    let other_shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(other))
-        .await
-        .unwrap();
+    let shop = nudge_testkit::insert_shop(&mut conn, tenant).await;
+    let other_shop = nudge_testkit::insert_shop(&mut conn, other).await;
     let attribute_sets = [
         json!({}),
         json!({"tier": "gold"}),

@@ -68,7 +68,8 @@ pub fn queued_message(
     (message, outbox, envelope)
 }
 
-/// A shop of `tenant` sending from +15017122661, in UTC, with quiet hours off (so that
+/// A shop of `tenant` sending from +15017122661 (store it with [`insert_shop`], which
+/// gives the tenant its number first), in UTC, with quiet hours off (so that
 /// tests do not depend on the time of day) and the default frequency cap.
 pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
     let now = Utc::now();
@@ -76,7 +77,7 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
         id: ShopId::new().as_uuid(),
         tenant_id: tenant.as_uuid(),
         name: "XYZ Bags".into(),
-        sender_number: "+15017122661".into(),
+        sender_number: Some(SHOP_NUMBER.into()),
         time_zone: "UTC".into(),
         created_at: now,
         updated_at: now,
@@ -92,7 +93,47 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
     }
 }
 
-/// A new tenant (with an API key) and a [`shop`] of it, stored.
+/// The number test shops send from, when their tenant is the first to ask for it.
+pub const SHOP_NUMBER: &str = "+15017122661";
+
+/// Gives `tenant` a sender number, as an operator does: [`SHOP_NUMBER`] if nobody owns
+/// it yet in this database, else a fresh one (numbers are unique across Nudge). Returns
+/// the number.
+pub async fn give_number(conn: &mut nudge_db::AsyncPgConnection, tenant: TenantId) -> String {
+    use nudge_db::sender_numbers::Added;
+    let mut candidate = SHOP_NUMBER.to_owned();
+    loop {
+        let number = PhoneNumber::parse(&candidate).expect("an E.164 number");
+        match nudge_db::sender_numbers::add(conn, tenant, &number)
+            .await
+            .expect("give a sender number")
+        {
+            Added::Added(row) | Added::AlreadyTheirs(row) => return row.number,
+            Added::OwnedByAnother(_) => {
+                candidate = format!("+1501{:07}", uuid::Uuid::new_v4().as_u128() % 10_000_000);
+            }
+            Added::NoSuchTenant => panic!("no tenant {tenant}"),
+        }
+    }
+}
+
+/// A [`shop`] of `tenant`, stored, sending from a number given to the tenant by
+/// [`give_number`].
+pub async fn insert_shop(
+    conn: &mut nudge_db::AsyncPgConnection,
+    tenant: TenantId,
+) -> nudge_db::models::Shop {
+    let number = give_number(conn, tenant).await;
+    let shop = nudge_db::models::Shop {
+        sender_number: Some(number),
+        ..shop(tenant)
+    };
+    nudge_db::shops::insert(conn, &shop)
+        .await
+        .expect("create a shop")
+}
+
+/// A new tenant (with an API key) and a shop of it ([`insert_shop`]), stored.
 pub async fn tenant_with_shop(
     conn: &mut nudge_db::AsyncPgConnection,
     name: &str,
@@ -104,9 +145,7 @@ pub async fn tenant_with_shop(
             .tenant
             .id,
     );
-    let shop = nudge_db::shops::insert(conn, &shop(tenant))
-        .await
-        .expect("create a shop");
+    let shop = insert_shop(conn, tenant).await;
     (tenant, ShopId::from_uuid(shop.id))
 }
 

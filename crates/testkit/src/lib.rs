@@ -36,8 +36,8 @@ pub use aws::{
 pub use browser::run_browser_script;
 pub use db::TestDb;
 pub use fixtures::{
-    accepted_message, customer_texts, queued_message, shop, tenant_with_shop,
-    twilio_status_callback,
+    accepted_message, customer_texts, give_number, insert_shop, queued_message, shop,
+    tenant_with_shop, twilio_status_callback, SHOP_NUMBER,
 };
 pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;

@@ -35,6 +35,8 @@ impl FieldError {
 pub enum ApiError {
     #[error("missing or invalid API key")]
     Unauthorized,
+    #[error("this API key lacks the `{0}` scope")]
+    MissingScope(nudge_domain::ApiScope),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request has invalid fields")]
@@ -55,7 +57,7 @@ pub enum ApiError {
     NotCancellable(String),
     #[error("{0}")]
     FrequencyCapExceeded(String),
-    #[error("too many requests with this API key: at most {limit} per minute")]
+    #[error("too many requests for this tenant: at most {limit} per minute, whatever the key")]
     RateLimited { limit: i32, retry_after: u64 },
     #[error("the tenant has reached its cap of {cap} messages today (UTC); raise it or wait")]
     DailyMessageCapReached { cap: i32, retry_after: u64 },
@@ -77,6 +79,7 @@ impl ApiError {
     fn slug(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::MissingScope(_) => "missing-scope",
             ApiError::NotFound(_) => "not-found",
             ApiError::Validation(_) => "validation",
             ApiError::MalformedJson(_) => "malformed-json",
@@ -98,6 +101,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "Unauthorized",
+            ApiError::MissingScope(_) => "Missing scope",
             ApiError::NotFound(_) => "Not found",
             ApiError::Validation(_) => "Invalid request",
             ApiError::MalformedJson(_) => "Malformed JSON",
@@ -170,6 +174,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::MissingScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
@@ -248,6 +253,7 @@ mod tests {
             ApiError::Validation(vec![]),
             ApiError::MalformedJson(String::new()),
             ApiError::UnsupportedMediaType,
+            ApiError::MissingScope(nudge_domain::ApiScope::Manage),
             ApiError::Conflict(String::new()),
             ApiError::RecipientOptedOut(String::new()),
             ApiError::ConsentRequired(String::new()),
@@ -269,6 +275,7 @@ mod tests {
         for error in &all {
             match error {
                 ApiError::Unauthorized
+                | ApiError::MissingScope(_)
                 | ApiError::NotFound(_)
                 | ApiError::Validation(_)
                 | ApiError::MalformedJson(_)

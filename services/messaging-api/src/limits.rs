@@ -1,6 +1,9 @@
-//! The per-key rate limit, as middleware on `/v1`: every authenticated request counts
-//! in a one-minute window shared by all replicas (the database). Responses carry the
-//! IETF `RateLimit-*` headers; over the limit, `429` with `Retry-After`.
+//! Scopes and the tenant's rate limit, as middleware on `/v1`. A request whose key lacks
+//! the scope its route needs is `403` before anything else happens; every other
+//! authenticated request counts in the tenant's one-minute window, shared by all
+//! replicas (the database) and by all the tenant's keys, so minting keys does not
+//! multiply the limit. Responses carry the IETF `RateLimit-*` headers; over the limit,
+//! `429` with `Retry-After`.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,9 +25,13 @@ pub async fn middleware(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+    let needed = nudge_domain::ApiScope::required_for(req.method().as_str(), req.path());
+    if !auth.owner.scopes.contains(needed) {
+        return Err(ApiError::MissingScope(needed).into());
+    }
     let usage = {
         let mut conn = state.conn().await?;
-        nudge_db::limits::count_request(&mut conn, auth.owner.api_key_id)
+        nudge_db::limits::count_request(&mut conn, auth.tenant, auth.owner.api_key_id)
             .await
             .map_err(ApiError::from)?
     };

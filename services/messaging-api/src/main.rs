@@ -33,10 +33,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create a tenant and print {"tenant_id", "api_key"} as JSON (the key is shown once).
+    /// Create a tenant and print {"tenant_id", "api_key", "sender_numbers"} as JSON (the
+    /// key is shown once).
     CreateTenant {
         #[arg(long)]
         name: String,
+        /// A sender number (E.164) to give the tenant; repeatable. See `admin numbers`.
+        #[arg(long = "number")]
+        numbers: Vec<String>,
+    },
+    /// Sender numbers: each belongs to exactly one tenant, and a shop may send only
+    /// from its tenant's numbers.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
     },
     /// Change a tenant's limits (requests per minute per API key, messages per UTC day,
     /// lead-search provider queries per UTC day).
@@ -66,6 +76,28 @@ enum AdminCommand {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NumbersCommand {
+    /// Give a number to a tenant (refused if another tenant has it).
+    Add {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+        #[arg(long)]
+        number: String,
+    },
+    /// Every number with its tenant and the shops using it, one JSON object per line.
+    List {
+        #[arg(long)]
+        tenant: Option<nudge_domain::TenantId>,
+    },
+    /// Take a number from its tenant (refused while a shop uses it or messages from it
+    /// wait to be sent).
+    Remove {
+        #[arg(long)]
+        number: String,
     },
 }
 
@@ -149,12 +181,34 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(applied, "migrations applied");
         }
         Command::Admin {
-            command: AdminCommand::CreateTenant { name },
+            command: AdminCommand::CreateTenant { name, numbers },
         } => {
             let db: DatabaseOnly = nudge_domain::config::from_env()?;
             let mut conn =
                 nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
-            println!("{}", admin::create_tenant(&mut conn, &name).await?);
+            println!(
+                "{}",
+                admin::create_tenant(&mut conn, &name, &numbers).await?
+            );
+        }
+        Command::Admin {
+            command: AdminCommand::Numbers { command },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let output = match command {
+                NumbersCommand::Add { tenant, number } => {
+                    admin::numbers::add(&mut conn, tenant, &number).await?
+                }
+                NumbersCommand::List { tenant } => admin::numbers::list(&mut conn, tenant).await?,
+                NumbersCommand::Remove { number } => {
+                    admin::numbers::remove(&mut conn, &number).await?
+                }
+            };
+            if !output.is_empty() {
+                println!("{output}");
+            }
         }
         Command::Admin {
             command:

@@ -37,7 +37,10 @@ impl<T> ListView<T> {
 pub struct ShopView {
     pub id: Uuid,
     pub name: String,
-    pub sender_number: String,
+    /// One of the tenant's sender numbers; `null` only for a shop whose number went to
+    /// another tenant when numbers became owned (it can send nothing until given one).
+    #[schema(required = true)]
+    pub sender_number: Option<String>,
     pub time_zone: String,
     /// At most `count` marketing messages per recipient in any `window_hours`.
     pub frequency_cap: FrequencyCapView,
@@ -296,16 +299,30 @@ pub struct ApiKeyView {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do: `send`, `read`, `manage`.
+    pub scopes: Vec<String>,
+    /// After this the key is refused; `null`: never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The last request made with it (noted at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiKey> for ApiKeyView {
     fn from(key: ApiKey) -> Self {
         ApiKeyView {
             id: key.id,
+            scopes: key
+                .scopes()
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             name: key.name,
             prefix: key.prefix,
             created_at: key.created_at,
             revoked_at: key.revoked_at,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
         }
     }
 }

@@ -116,11 +116,22 @@ impl Service {
     }
 }
 
-/// The operator's `messaging-api admin create-tenant --name NAME` on `database_url`:
-/// its JSON output (`tenant_id`, `api_key`).
-pub fn create_tenant_with_cli(database_url: &str, name: &str) -> serde_json::Value {
+/// The sender number the stacks' and benches' tenants get.
+pub const SHOP_NUMBER: &str = "+15017122661";
+
+/// The operator's `messaging-api admin create-tenant --name NAME [--number N]...` on
+/// `database_url`: its JSON output (`tenant_id`, `api_key`, `sender_numbers`).
+pub fn create_tenant_with_cli(
+    database_url: &str,
+    name: &str,
+    numbers: &[&str],
+) -> serde_json::Value {
+    let mut args = vec!["admin", "create-tenant", "--name", name];
+    for number in numbers {
+        args.extend(["--number", number]);
+    }
     let created = Command::new(bin_dir().join("messaging-api"))
-        .args(["admin", "create-tenant", "--name", name])
+        .args(&args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .output()
@@ -247,7 +258,7 @@ impl BenchApp {
         tokio::spawn(app.run_until_stopped());
         let mut conn = db.connect().await;
         let created: serde_json::Value = serde_json::from_str(
-            &messaging_api::admin::create_tenant(&mut conn, "bench")
+            &messaging_api::admin::create_tenant(&mut conn, "bench", &[SHOP_NUMBER.into()])
                 .await
                 .unwrap(),
         )
@@ -327,7 +338,7 @@ impl Stack {
             "{}",
             String::from_utf8_lossy(&migrate.stderr)
         );
-        let tenant = create_tenant_with_cli(&database.1, tenant_name);
+        let tenant = create_tenant_with_cli(&database.1, tenant_name, &[SHOP_NUMBER]);
 
         let sandbox = start_sandbox_with(
             sandbox_port,

@@ -55,7 +55,7 @@ async fn a_search_survives_kills_and_stops_of_its_worker_and_its_leads_are_liste
     let logs = std::env::temp_dir().join(format!("nudge-e2e-leads-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let (api_port, sandbox_port, metrics_port) = (free_port(), free_port(), free_port());
-    let tenant = create_tenant_with_cli(&db.url, "Lead hunter");
+    let tenant = create_tenant_with_cli(&db.url, "Lead hunter", &[]);
     let key = tenant["api_key"].as_str().unwrap().to_owned();
 
     let _sandbox = start_sandbox(sandbox_port, &logs);

@@ -89,9 +89,7 @@ async fn sqs_stopped_and_restarted_mid_run_loses_nothing_and_sends_nothing_twice
         .await
         .unwrap();
     let tenant = nudge_domain::TenantId::from_uuid(issued.tenant.id);
-    let shop = nudge_db::shops::insert(&mut conn, &nudge_testkit::shop(tenant))
-        .await
-        .unwrap();
+    let shop = nudge_testkit::insert_shop(&mut conn, tenant).await;
     let logs = std::env::temp_dir().join(format!("nudge-sqs-restart-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();
     let aws = [

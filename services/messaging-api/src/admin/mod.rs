@@ -1,24 +1,44 @@
 //! Operator commands (`messaging-api admin ...`): tenants and their limits here,
-//! dead-letter queues in [`dlq`].
+//! dead-letter queues in [`dlq`], sender numbers in [`numbers`].
 
 pub mod dlq;
+pub mod numbers;
 
 use nudge_db::AsyncPgConnection;
 use serde_json::json;
 
-/// Creates a tenant and its first API key; returns the JSON to print. The plain key is
-/// in this output and nowhere else: only its hash is stored.
-pub async fn create_tenant(conn: &mut AsyncPgConnection, name: &str) -> anyhow::Result<String> {
+/// Creates a tenant and its first API key, and gives it `numbers` (each checked to be
+/// E.164 and nobody's, before anything is stored); returns the JSON to print. The
+/// plain key is in this output and nowhere else: only its hash is stored.
+pub async fn create_tenant(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    numbers: &[String],
+) -> anyhow::Result<String> {
     let name = name.trim();
     anyhow::ensure!(
         !name.is_empty() && name.chars().count() <= 200,
         "--name must be 1 to 200 characters"
     );
+    let mut parsed = Vec::with_capacity(numbers.len());
+    for raw in numbers {
+        let number = nudge_domain::PhoneNumber::parse(raw)
+            .map_err(|e| anyhow::anyhow!("--number '{raw}': {e}"))?;
+        if let Some(owner) = nudge_db::sender_numbers::owner(conn, number.as_str()).await? {
+            anyhow::bail!("{number} already belongs to tenant {owner}");
+        }
+        parsed.push(number);
+    }
     let issued = nudge_db::tenants::create_with_key(conn, name).await?;
+    let tenant = nudge_domain::TenantId::from_uuid(issued.tenant.id);
+    for number in &parsed {
+        numbers::add(conn, tenant, number.as_str()).await?;
+    }
     Ok(json!({
         "tenant_id": issued.tenant.id,
         "api_key": issued.plain_text,
         "api_key_prefix": issued.prefix,
+        "sender_numbers": parsed,
     })
     .to_string())
 }

@@ -65,22 +65,8 @@ pub async fn create(
 ) -> Result<Campaign, ApiError> {
     let mut errors = Vec::new();
     let now = Utc::now();
-    let shop = match request.shop_id.as_deref() {
-        None => {
-            errors.push(FieldError::new("shop_id", "is required"));
-            None
-        }
-        Some(raw) => {
-            let shop = match raw.parse::<ShopId>() {
-                Ok(id) => nudge_db::shops::find(conn, tenant, id).await?,
-                Err(_) => None,
-            };
-            if shop.is_none() {
-                errors.push(FieldError::new("shop_id", "no such shop"));
-            }
-            shop
-        }
-    };
+    let shop =
+        crate::send::find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
     let name = match request.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() && name.chars().count() <= MAX_NAME_CHARS => {
             Some(name.to_owned())

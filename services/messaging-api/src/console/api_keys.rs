@@ -3,8 +3,9 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpResponse};
-use nudge_db::tenants::Revoke;
+use nudge_db::tenants::{Issued, KeyGrant, Revoke};
 use nudge_db::PageRequest;
+use nudge_domain::{ApiScope, ApiScopes};
 use serde::Deserialize;
 
 use super::error::ConsoleError;
@@ -43,6 +44,13 @@ pub(super) async fn list(
             revoked: key
                 .revoked_at
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            scopes: key.scopes().names().join(", "),
+            expires: key
+                .expires_at
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            last_used: key
+                .last_used_at
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
         })
         .collect();
     html(
@@ -59,6 +67,24 @@ pub(super) async fn list(
 pub(super) struct CreateForm {
     csrf: String,
     name: String,
+    /// The scope checkboxes: present (`on`) when ticked.
+    scope_send: Option<String>,
+    scope_read: Option<String>,
+    scope_manage: Option<String>,
+}
+
+impl CreateForm {
+    fn scopes(&self) -> ApiScopes {
+        [
+            (ApiScope::Send, &self.scope_send),
+            (ApiScope::Read, &self.scope_read),
+            (ApiScope::Manage, &self.scope_manage),
+        ]
+        .into_iter()
+        .filter(|(_, ticked)| ticked.is_some())
+        .map(|(scope, _)| scope)
+        .collect()
+    }
 }
 
 #[post("/api-keys")]
@@ -81,9 +107,38 @@ pub(super) async fn create(
             },
         );
     }
+    let scopes = form.scopes();
+    if scopes.is_empty() {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &Notice {
+                title: "Choose what the key may do",
+                text: "Tick at least one of send, read and manage.",
+                link: Some(("/console/api-keys", "Back to API keys")),
+                signed_in: Some(Nav::of(&signed_in)),
+            },
+        );
+    }
     let mut conn = state.conn_for_console().await?;
+    let grant = KeyGrant {
+        scopes,
+        expires_at: None,
+    };
     let (plain_text, key) =
-        nudge_db::tenants::issue_key(&mut conn, signed_in.tenant(), name).await?;
+        match nudge_db::tenants::issue_key(&mut conn, signed_in.tenant(), name, grant).await? {
+            Issued::Issued(plain_text, key) => (plain_text, key),
+            Issued::TooManyKeys => {
+                return html(
+                    StatusCode::CONFLICT,
+                    &Notice {
+                        title: "Too many keys",
+                        text: "Your team has as many active keys as a tenant may hold. Revoke one you no longer use first.",
+                        link: Some(("/console/api-keys", "Back to API keys")),
+                        signed_in: Some(Nav::of(&signed_in)),
+                    },
+                )
+            }
+        };
     tracing::info!(key_id = %key.id, user_id = %signed_in.0.user.id, "API key created in the console");
     html(
         StatusCode::CREATED,

@@ -116,6 +116,10 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub created: String,
     pub revoked: Option<String>,
+    /// `send, read, manage`.
+    pub scopes: String,
+    pub expires: Option<String>,
+    pub last_used: Option<String>,
 }
 
 #[derive(Template)]

@@ -5,7 +5,9 @@
 
 use crate::error::Problem;
 use actix_web::{delete, get, post, web, HttpResponse};
-use nudge_db::tenants::Revoke;
+use chrono::{DateTime, Duration, Utc};
+use nudge_db::tenants::{Issued, KeyGrant, Revoke, MAX_ACTIVE_KEYS};
+use nudge_domain::ApiScopes;
 use serde::Deserialize;
 use utoipa::OpenApi;
 use utoipa::ToSchema;
@@ -32,6 +34,73 @@ struct CreateKey {
     /// What the key is for, 1 to 100 characters; default `default`.
     #[serde(default = "default_name")]
     name: String,
+    /// What it may do: some of `send`, `read`, `manage`, none beyond the scopes of the
+    /// key making the request. Default: that key's scopes.
+    scopes: Option<Vec<String>>,
+    /// When it stops working (RFC 3339), from 1 minute to 2 years ahead. Default: never.
+    expires_at: Option<String>,
+}
+
+const MAX_LIFETIME_DAYS: i64 = 730;
+
+fn check_scopes(
+    requested: Option<&[String]>,
+    minting: ApiScopes,
+    errors: &mut Vec<FieldError>,
+) -> ApiScopes {
+    let Some(requested) = requested else {
+        return minting;
+    };
+    match ApiScopes::parse(requested.iter().map(String::as_str)) {
+        Err(unknown) => {
+            errors.push(FieldError::new(
+                "scopes",
+                format!("'{unknown}' is not a scope: use send, read or manage"),
+            ));
+            minting
+        }
+        Ok(scopes) if scopes.is_empty() => {
+            errors.push(FieldError::new("scopes", "give at least one scope"));
+            minting
+        }
+        Ok(scopes) if !scopes.is_subset_of(minting) => {
+            errors.push(FieldError::new(
+                "scopes",
+                format!(
+                    "may not exceed the scopes of the key making the request ({})",
+                    minting.names().join(", ")
+                ),
+            ));
+            minting
+        }
+        Ok(scopes) => scopes,
+    }
+}
+
+fn check_expiry(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    let raw = raw?;
+    let now = Utc::now();
+    match DateTime::parse_from_rfc3339(raw) {
+        Ok(at)
+            if at > now + Duration::minutes(1) && at <= now + Duration::days(MAX_LIFETIME_DAYS) =>
+        {
+            Some(at.with_timezone(&Utc))
+        }
+        Ok(_) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                "must be from 1 minute to 2 years ahead",
+            ));
+            None
+        }
+        Err(_) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                "must be an RFC 3339 time, e.g. 2027-06-30T00:00:00Z",
+            ));
+            None
+        }
+    }
 }
 
 fn default_name() -> String {
@@ -41,9 +110,12 @@ fn default_name() -> String {
 #[utoipa::path(
     post, path = "/v1/api-keys", tag = "api-keys",
     summary = "Issue an API key",
-    description = "The secret (`key`) is shown in this answer only; Nudge keeps its SHA-256.",
+    description = "The secret (`key`) is shown in this answer only; Nudge keeps its SHA-256. Needs the `manage` scope; the new key's scopes may not exceed the caller's. A tenant holds at most 20 active keys.",
     request_body = CreateKey,
-    responses((status = 201, description = "The key, with its secret", body = CreatedApiKeyView))
+    responses(
+        (status = 201, description = "The key, with its secret", body = CreatedApiKeyView),
+        (status = 409, description = "`conflict`: the tenant already holds 20 active keys", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/api-keys")]
 async fn create(
@@ -51,16 +123,26 @@ async fn create(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        check(vec![FieldError::new("name", "must be 1 to 100 characters")])?;
+        errors.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
+    let grant = KeyGrant {
+        scopes: check_scopes(body.scopes.as_deref(), auth.owner.scopes, &mut errors),
+        expires_at: check_expiry(body.expires_at.as_deref(), &mut errors),
+    };
+    check(errors)?;
     let mut conn = state.conn().await?;
-    let (plain_text, row) = nudge_db::tenants::issue_key(&mut conn, auth.tenant, name).await?;
-    Ok(HttpResponse::Created().json(CreatedApiKeyView {
-        listed: ApiKeyView::from(row),
-        key: plain_text,
-    }))
+    match nudge_db::tenants::issue_key(&mut conn, auth.tenant, name, grant).await? {
+        Issued::Issued(plain_text, row) => Ok(HttpResponse::Created().json(CreatedApiKeyView {
+            listed: ApiKeyView::from(row),
+            key: plain_text,
+        })),
+        Issued::TooManyKeys => Err(ApiError::Conflict(format!(
+            "the tenant already holds {MAX_ACTIVE_KEYS} active keys; revoke one first"
+        ))),
+    }
 }
 
 #[utoipa::path(

@@ -11,6 +11,7 @@ pub(crate) mod health;
 pub(crate) mod lead_searches;
 pub(crate) mod leads;
 pub(crate) mod messages;
+pub(crate) mod sender_numbers;
 pub(crate) mod shops;
 pub(crate) mod templates;
 pub(crate) mod webhook_endpoints;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(crate::limits::middleware))
                 .configure(api_keys::configure)
                 .configure(shops::configure)
+                .configure(sender_numbers::configure)
                 .configure(customers::configure)
                 .configure(consent::configure)
                 .configure(templates::configure)

@@ -216,6 +216,37 @@ fn check_sender(raw: &str, errors: &mut Vec<FieldError>) -> String {
     }
 }
 
+/// The one answer for a number the tenant does not own, whether another tenant owns it
+/// or nobody does: a tenant learns nothing about who owns what.
+const NOT_OWNED: &str =
+    "is not one of this tenant's sender numbers (GET /v1/sender-numbers lists them)";
+
+/// Adds the refusal when `number` (already checked to be E.164) is not the tenant's.
+async fn check_owned(
+    conn: &mut nudge_db::AsyncPgConnection,
+    tenant: nudge_domain::TenantId,
+    number: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), ApiError> {
+    if !number.is_empty() && !nudge_db::sender_numbers::is_owned_by(conn, tenant, number).await? {
+        errors.push(FieldError::new("sender_number", NOT_OWNED));
+    }
+    Ok(())
+}
+
+/// A write the ownership key refused (the number was removed between the check and
+/// the write) is the same refusal as the check's.
+fn not_owned_on_write(error: nudge_db::DbError) -> ApiError {
+    match error {
+        nudge_db::DbError::InUse(constraint)
+            if constraint == nudge_db::sender_numbers::OWNED_CONSTRAINT =>
+        {
+            ApiError::Validation(vec![FieldError::new("sender_number", NOT_OWNED)])
+        }
+        other => other.into(),
+    }
+}
+
 fn check_time_zone(raw: &str, errors: &mut Vec<FieldError>) -> String {
     if raw.parse::<chrono_tz::Tz>().is_err() {
         errors.push(FieldError::new(
@@ -248,13 +279,15 @@ async fn create(
     let (quiet_start, quiet_end) = body
         .quiet_hours
         .map_or_else(default_quiet_hours, |q| q.check(&mut errors));
+    let mut conn = state.conn().await?;
+    check_owned(&mut conn, auth.tenant, &sender_number, &mut errors).await?;
     check(errors)?;
     let now = Utc::now();
     let shop = Shop {
         id: ShopId::new().as_uuid(),
         tenant_id: auth.tenant.as_uuid(),
         name,
-        sender_number,
+        sender_number: Some(sender_number),
         time_zone,
         created_at: now,
         updated_at: now,
@@ -268,8 +301,9 @@ async fn create(
         opt_in_keywords: serde_json::json!([]),
         help_keywords: serde_json::json!([]),
     };
-    let mut conn = state.conn().await?;
-    let shop = nudge_db::shops::insert(&mut conn, &shop).await?;
+    let shop = nudge_db::shops::insert(&mut conn, &shop)
+        .await
+        .map_err(not_owned_on_write)?;
     Ok(HttpResponse::Created().json(ShopView::from(shop)))
 }
 
@@ -356,11 +390,16 @@ async fn update(
         ..ShopChanges::default()
     };
     inbound_changes(body.inbound, current.as_ref(), &mut changes, &mut errors);
+    if let Some(number) = &changes.sender_number {
+        check_owned(&mut conn, auth.tenant, number, &mut errors).await?;
+    }
     check(errors)?;
     let shop = if changes.is_empty() {
         nudge_db::shops::find(&mut conn, auth.tenant, id).await?
     } else {
-        nudge_db::shops::update(&mut conn, auth.tenant, id, &changes).await?
+        nudge_db::shops::update(&mut conn, auth.tenant, id, &changes)
+            .await
+            .map_err(not_owned_on_write)?
     };
     let shop = shop.ok_or(ApiError::NotFound("shop"))?;
     Ok(HttpResponse::Ok().json(ShopView::from(shop)))

@@ -26,8 +26,13 @@ pub async fn find_shop(
         Ok(id) => nudge_db::shops::find(conn, tenant, id).await?,
         Err(_) => None,
     };
-    if shop.is_none() {
-        errors.push(FieldError::new("shop_id", "no such shop"));
+    match &shop {
+        None => errors.push(FieldError::new("shop_id", "no such shop")),
+        Some(shop) if shop.sender_number.is_none() => errors.push(FieldError::new(
+            "shop_id",
+            "the shop has no sender number: give it one of the tenant's numbers first",
+        )),
+        Some(_) => {}
     }
     Ok(shop)
 }

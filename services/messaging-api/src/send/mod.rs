@@ -24,8 +24,9 @@ mod policy;
 
 pub use answer::answer;
 
+pub(crate) use lookup::find_shop;
 pub(crate) use lookup::render;
-use lookup::{find_shop, recipient, template};
+use lookup::{recipient, template};
 pub(crate) use policy::check_daily_cap;
 use policy::{apply_quiet_hours, check_consent};
 

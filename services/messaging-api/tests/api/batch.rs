@@ -21,7 +21,7 @@ async fn each_item_is_accepted_or_refused_on_its_own() {
     let intruder_shop = {
         let intruder = app.other_tenant().await;
         app.request(reqwest::Method::POST, "/v1/shops", &intruder)
-            .json(&json!({"name": "Theirs", "sender_number": "+15017122662"}))
+            .json(&json!({"name": "Theirs", "sender_number": "+15017122669"}))
             .send()
             .await
             .unwrap()

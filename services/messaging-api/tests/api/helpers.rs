@@ -77,6 +77,12 @@ fn config(
     }
 }
 
+/// The test tenant's sender numbers (an operator gave them, as `admin create-tenant
+/// --number` does), and the one [`TestApp::other_tenant`] gets.
+pub const SHOP_NUMBER: &str = "+15017122661";
+pub const SPARE_NUMBER: &str = "+15017122662";
+pub const OTHER_NUMBER: &str = "+15017122669";
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| Overrides::default()).await
 }
@@ -114,9 +120,13 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let mut conn = db.connect().await;
-    let output = messaging_api::admin::create_tenant(&mut conn, "Test Shop Inc")
-        .await
-        .unwrap();
+    let output = messaging_api::admin::create_tenant(
+        &mut conn,
+        "Test Shop Inc",
+        &[SHOP_NUMBER.into(), SPARE_NUMBER.into()],
+    )
+    .await
+    .unwrap();
     let created: Value = serde_json::from_str(&output).unwrap();
     TestApp {
         address,
@@ -153,12 +163,17 @@ impl TestApp {
         address
     }
 
-    /// Another tenant with its own key, in the same database.
+    /// Another tenant with its own key and number ([`OTHER_NUMBER`]), in the same
+    /// database.
     pub async fn other_tenant(&self) -> String {
         let mut conn = self.db.connect().await;
-        let output = messaging_api::admin::create_tenant(&mut conn, "Another Merchant")
-            .await
-            .unwrap();
+        let output = messaging_api::admin::create_tenant(
+            &mut conn,
+            "Another Merchant",
+            &[OTHER_NUMBER.into()],
+        )
+        .await
+        .unwrap();
         let created: Value = serde_json::from_str(&output).unwrap();
         created["api_key"].as_str().unwrap().to_owned()
     }

@@ -109,6 +109,7 @@ async fn a_retry_with_the_same_key_replays_the_first_response_and_sends_once() {
 #[tokio::test]
 async fn keys_belong_to_their_tenant() {
     let app = spawn_app().await;
+    // The same key and body from two tenants (each naming a number it owns).
     let body = json!({"name": "XYZ Bags", "sender_number": "+15017122661"});
     let mine: Value = post_with_key(&app, &app.api_key, "/v1/shops", "k-1", &body)
         .await
@@ -116,6 +117,7 @@ async fn keys_belong_to_their_tenant() {
         .await
         .unwrap();
     let intruder = app.other_tenant().await;
+    let body = json!({"name": "XYZ Bags", "sender_number": crate::helpers::OTHER_NUMBER});
     let theirs = post_with_key(&app, &intruder, "/v1/shops", "k-1", &body).await;
     assert_eq!(theirs.status(), 201);
     assert!(theirs.headers().get("idempotent-replayed").is_none());

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, spawn_app};
+use crate::helpers::{problem, spawn_app, SHOP_NUMBER, SPARE_NUMBER};
 
 /// Routes outside `/v1`: no tenant, no data.
 pub(crate) const PUBLIC_ROUTES: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/docs"];
@@ -191,6 +191,7 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             (Method::DELETE, "/shops/{id}"),
             Case::ById("shops", json!(null)),
         ),
+        ((Method::GET, "/sender-numbers"), Case::List),
         ((Method::GET, "/customers"), Case::List),
         (
             (Method::POST, "/customers"),
@@ -403,6 +404,20 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             }
         }
     }
+
+    // B's list of numbers names none of A's numbers (A's shop id was checked above).
+    let b_numbers = app
+        .request(Method::GET, "/v1/sender-numbers", &intruder)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !b_numbers.contains(SHOP_NUMBER) && !b_numbers.contains(SPARE_NUMBER),
+        "{b_numbers}"
+    );
 
     // A's world is as it was.
     let app = &app;

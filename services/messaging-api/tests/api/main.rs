@@ -27,5 +27,6 @@ mod outbox;
 mod quiet_hours;
 mod resources;
 mod scheduling;
+mod sender_numbers;
 mod smart_encoding;
 mod tenancy;

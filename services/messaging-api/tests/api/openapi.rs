@@ -256,6 +256,14 @@ async fn real_answers_match_the_description() {
         .await;
     c.call(
         &app,
+        M::GET,
+        "/v1/sender-numbers",
+        "/v1/sender-numbers",
+        None,
+    )
+    .await;
+    c.call(
+        &app,
         M::DELETE,
         "/v1/shops/{id}",
         &format!("/v1/shops/{}", spare["id"].as_str().unwrap()),

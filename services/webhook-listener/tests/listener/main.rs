@@ -10,5 +10,6 @@
 mod care;
 mod helpers;
 mod inbound;
+mod numbers;
 mod signatures;
 mod status_callbacks;

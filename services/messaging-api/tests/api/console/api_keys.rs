@@ -47,7 +47,12 @@ async fn an_owner_creates_a_key_shown_once_and_revokes_it() {
     let created = owner
         .post(
             "/console/api-keys",
-            &[("csrf", &csrf), ("name", "Warehouse")],
+            &[
+                ("csrf", &csrf),
+                ("name", "Warehouse"),
+                ("scope_send", "on"),
+                ("scope_read", "on"),
+            ],
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -66,6 +71,9 @@ async fn an_owner_creates_a_key_shown_once_and_revokes_it() {
     );
     let list = owner.get("/console/api-keys").await;
     assert!(list.body.contains("Warehouse") && !list.body.contains(&plain_text));
+    // Its scopes, and its last use (the call above).
+    assert!(list.body.contains("may send, read ·"), "{}", list.body);
+    assert!(list.body.contains("last used 20"), "{}", list.body);
 
     let id = key_id(&app, "Warehouse").await;
     let revoked = owner

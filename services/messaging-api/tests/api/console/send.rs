@@ -118,7 +118,7 @@ async fn a_refused_send_says_why_keeps_the_form_and_stores_nothing() {
         .client
         .post(format!("{}/v1/shops", app.address))
         .bearer_auth(other_key)
-        .json(&serde_json::json!({"name": "Theirs", "sender_number": "+15017122662", "time_zone": "UTC"}))
+        .json(&serde_json::json!({"name": "Theirs", "sender_number": "+15017122669", "time_zone": "UTC"}))
         .send()
         .await
         .unwrap()
