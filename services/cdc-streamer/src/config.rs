@@ -74,7 +74,7 @@ mod defaults {
         "nudge_cdc".into()
     }
     pub fn exclude() -> String {
-        "outbox,send_rate_buckets,api_key_usage,idempotency_keys,lead_search_budget,\
+        "outbox,send_rate_buckets,tenant_request_usage,idempotency_keys,lead_search_budget,\
          console_sessions,console_email_tokens,console_emails,console_reset_codes,\
          console_oidc_logins"
             .into()

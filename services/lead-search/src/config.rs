@@ -19,9 +19,10 @@ pub struct Config {
     /// Searches worked at once by this replica.
     #[serde(default = "defaults::concurrency")]
     pub lead_search_concurrency: usize,
-    /// Provider queries a tenant may spend per UTC day.
-    #[serde(default = "defaults::tenant_daily_queries")]
-    pub lead_search_tenant_daily_queries: i32,
+    /// Provider queries a tenant may spend per UTC day; default a tenth of the key's
+    /// (see [`tenant_budget`]).
+    #[serde(default)]
+    pub lead_search_tenant_daily_queries: Option<i32>,
     /// Provider queries the API key may spend per UTC day, all tenants together;
     /// default: the provider's (Google 100, Brave 66, SearXNG 1,000).
     #[serde(default)]
@@ -54,6 +55,22 @@ pub struct Config {
     pub outbox_relay_interval_ms: u64,
 }
 
+/// A tenant's default daily budget of provider queries, given the key's. The key is
+/// shared by every tenant, so no tenant may spend most of it by default: the default is
+/// a tenth of the key's (at least 1), and a configured default above half the key's is
+/// refused. An operator can still give one tenant more (`admin set-limits`).
+pub fn tenant_budget(configured: Option<i32>, key_daily_queries: i32) -> Result<i32, ConfigError> {
+    match configured {
+        None => Ok((key_daily_queries / 10).max(1)),
+        Some(queries) if key_daily_queries > 1 && queries > key_daily_queries / 2 => {
+            Err(ConfigError::Invalid(format!(
+                "LEAD_SEARCH_TENANT_DAILY_QUERIES ({queries}) must be at most half the key's daily budget ({key_daily_queries}): one tenant must not be able to spend the shared key"
+            )))
+        }
+        Some(queries) => Ok(queries),
+    }
+}
+
 mod defaults {
     pub fn pool_size() -> usize {
         4
@@ -63,9 +80,6 @@ mod defaults {
     }
     pub fn concurrency() -> usize {
         2
-    }
-    pub fn tenant_daily_queries() -> i32 {
-        100
     }
     pub fn provider_timeout_ms() -> u64 {
         15_000
@@ -99,7 +113,9 @@ impl Config {
                 "LEAD_SEARCH_CONCURRENCY must be from 1 to 64".into(),
             ));
         }
-        if config.lead_search_tenant_daily_queries < 0
+        if config
+            .lead_search_tenant_daily_queries
+            .is_some_and(|q| q < 0)
             || config.lead_search_key_daily_queries.is_some_and(|q| q < 0)
         {
             return Err(ConfigError::Invalid(
@@ -167,7 +183,11 @@ mod tests {
             ("LEAD_SEARCH_PROVIDER", "brave"),
         ];
         let config = Config::from_vars(&vars(&base)).unwrap();
-        assert_eq!(config.lead_search_tenant_daily_queries, 100);
+        assert_eq!(super::tenant_budget(None, 100).unwrap(), 10);
+        assert_eq!(super::tenant_budget(None, 5).unwrap(), 1);
+        assert_eq!(super::tenant_budget(Some(40), 100).unwrap(), 40);
+        assert!(super::tenant_budget(Some(100), 100).is_err());
+        assert_eq!(config.lead_search_tenant_daily_queries, None);
         let mut short = base.to_vec();
         short.push(("LEAD_SEARCH_LEASE_SECONDS", "10"));
         let error = Config::from_vars(&vars(&short)).unwrap_err();

@@ -65,11 +65,15 @@ async fn run() -> anyhow::Result<()> {
     let key_daily_queries = config
         .lead_search_key_daily_queries
         .unwrap_or_else(|| provider.default_daily_queries());
+    let tenant_daily_queries = lead_search::config::tenant_budget(
+        config.lead_search_tenant_daily_queries,
+        key_daily_queries,
+    )?;
     tracing::info!(
         provider = provider.name(),
         key = provider.key_fingerprint(),
         key_daily_queries,
-        tenant_daily_queries = config.lead_search_tenant_daily_queries,
+        tenant_daily_queries,
         queue = %config.lead_searches_queue,
         "lead-search running"
     );
@@ -95,7 +99,7 @@ async fn run() -> anyhow::Result<()> {
             worker_id: config.worker_id(),
             lease: Duration::from_secs(config.lead_search_lease_seconds),
             page_delay: Duration::from_millis(config.lead_search_page_delay_ms),
-            tenant_daily_queries: config.lead_search_tenant_daily_queries,
+            tenant_daily_queries,
             key_daily_queries,
             max_failures: config.lead_search_max_failures,
             stop: stop.clone(),
