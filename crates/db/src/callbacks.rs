@@ -87,6 +87,34 @@ pub async fn record(
     .await
 }
 
+/// The account the message with this provider sid was sent through, as its sender
+/// number says today: `Some(None)` for the platform's, `Some(Some(id))` for a tenant's
+/// own; `None` if no message has the sid (yet). The listener refuses a callback signed
+/// by any other account.
+pub async fn sender_account_of(
+    conn: &mut AsyncPgConnection,
+    provider_sid: &str,
+) -> Result<Option<Option<Uuid>>, DbError> {
+    use crate::schema::sender_numbers;
+    let found: Option<(String, Uuid)> = messages::table
+        .filter(messages::provider_sid.eq(provider_sid))
+        .select((messages::from_number, messages::tenant_id))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((from, tenant)) = found else {
+        return Ok(None);
+    };
+    let account: Option<Option<Uuid>> = sender_numbers::table
+        .filter(sender_numbers::number.eq(&from))
+        .filter(sender_numbers::tenant_id.eq(tenant))
+        .select(sender_numbers::account_id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(Some(account.flatten()))
+}
+
 /// Serialises, until the transaction ends, everything about one provider sid: a
 /// callback's "is the sid known?" and the sender's "store the sid, then apply what
 /// waited for it" cannot interleave, so no callback is left unmatched by a race.

@@ -198,11 +198,33 @@ pub async fn record_page(
                 campaigns::expanded_at.eq(expanded_at),
                 campaigns::waiting_reason.eq(None::<String>),
                 campaigns::updated_at.eq(now),
+                // To the back of the line: campaigns take turns a page at a time.
+                campaigns::available_at.eq(now),
             ))
             .returning(Campaign::as_returning())
             .get_result(conn)
             .await?,
     )
+}
+
+/// The tenant's campaign messages waiting for the sender (queued or being sent),
+/// counted up to `at_most` (the partial index `messages_campaign_unsent_idx` keeps this
+/// to the rows in those states).
+pub async fn unsent_messages(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    at_most: i64,
+) -> Result<i64, DbError> {
+    use crate::schema::messages;
+    let ids: Vec<Uuid> = messages::table
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::campaign_id.is_not_null())
+        .filter(messages::status.eq_any(["queued", "sending"]))
+        .select(messages::id)
+        .limit(at_most)
+        .load(conn)
+        .await?;
+    Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
 }
 
 /// Puts a claimed campaign aside until `until` (the tenant's daily cap is reached).

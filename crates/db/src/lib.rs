@@ -34,6 +34,7 @@ pub mod outbox;
 pub mod page;
 pub mod pool;
 mod prepared;
+pub mod provider_accounts;
 pub mod rate;
 pub mod rejections;
 pub mod schema;
@@ -41,6 +42,7 @@ pub mod sender_numbers;
 pub mod shops;
 pub mod templates;
 pub mod tenants;
+pub mod verified_numbers;
 pub mod webhooks;
 
 pub use diesel::result::Error as DieselError;

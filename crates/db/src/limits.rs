@@ -87,14 +87,20 @@ pub async fn messages_today(
         .await?)
 }
 
-/// The tenant's daily message cap (campaign expansion reads it per page).
+/// The tenant's daily message cap as it applies now (the sandbox's at most, until the
+/// tenant is approved); campaign expansion reads it per page.
 pub async fn daily_message_cap(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<i32, DbError> {
-    Ok(crate::schema::tenants::table
-        .filter(crate::schema::tenants::id.eq(tenant.as_uuid()))
-        .select(crate::schema::tenants::daily_message_cap)
+    use crate::schema::tenants;
+    let (cap, approved_at): (i32, Option<DateTime<Utc>>) = tenants::table
+        .filter(tenants::id.eq(tenant.as_uuid()))
+        .select((tenants::daily_message_cap, tenants::approved_at))
         .first(conn)
-        .await?)
+        .await?;
+    Ok(nudge_domain::SendingRules::daily_cap(
+        approved_at.is_some(),
+        cap,
+    ))
 }

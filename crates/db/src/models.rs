@@ -11,8 +11,8 @@ use crate::schema::{
     api_keys, bot_rules, campaigns, consent_events, console_email_tokens, console_emails,
     console_invitations, console_sessions, console_users, conversations, customers,
     inbound_messages, lead_searches, leads, media, message_events, messages, outbox,
-    queue_rejections, sender_numbers, shops, templates, tenants, webhook_attempts,
-    webhook_deliveries, webhook_endpoints,
+    provider_accounts, queue_rejections, sender_numbers, shops, templates, tenants,
+    verified_numbers, webhook_attempts, webhook_deliveries, webhook_endpoints,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -25,6 +25,10 @@ pub struct Tenant {
     pub daily_message_cap: i32,
     /// Lead-search provider queries per UTC day; `None`: the worker's default.
     pub lead_search_daily_queries: Option<i32>,
+    /// When an operator approved it; `None`: still in the sandbox (docs/tenancy.md).
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Country calling codes it may text; `None`: those of its sender numbers.
+    pub destination_calling_codes: Option<Vec<Option<String>>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -56,6 +60,19 @@ impl ApiKey {
     }
 }
 
+/// A number a tenant has proven it may text (in its sandbox), or is proving.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = verified_numbers, check_for_backend(diesel::pg::Pg))]
+pub struct VerifiedNumber {
+    pub tenant_id: Uuid,
+    pub phone: String,
+    pub code_hash: Option<String>,
+    pub code_expires_at: Option<DateTime<Utc>>,
+    pub code_issued_at: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A number Nudge sends from, owned by exactly one tenant (docs/tenancy.md).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sender_numbers, check_for_backend(diesel::pg::Pg))]
@@ -63,6 +80,32 @@ pub struct SenderNumber {
     pub number: String,
     pub tenant_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The tenant's [`ProviderAccount`] the number lives in; `None`: the platform's.
+    pub account_id: Option<Uuid>,
+}
+
+/// A tenant's own provider account (a Twilio subaccount). The auth token is only ever
+/// here sealed (`nudge_domain::sealed`); `Debug` leaves it out all the same.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = provider_accounts, check_for_backend(diesel::pg::Pg))]
+pub struct ProviderAccount {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub provider: String,
+    pub account_sid: String,
+    pub auth_token_sealed: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ProviderAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAccount")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -368,6 +368,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    provider_accounts (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        provider -> Text,
+        account_sid -> Text,
+        auth_token_sealed -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     provider_callbacks (id) {
         id -> Uuid,
         provider_sid -> Text,
@@ -407,6 +419,7 @@ diesel::table! {
         number -> Text,
         tenant_id -> Uuid,
         created_at -> Timestamptz,
+        account_id -> Nullable<Uuid>,
     }
 }
 
@@ -460,6 +473,20 @@ diesel::table! {
         requests_per_minute -> Int4,
         daily_message_cap -> Int4,
         lead_search_daily_queries -> Nullable<Int4>,
+        approved_at -> Nullable<Timestamptz>,
+        destination_calling_codes -> Nullable<Array<Nullable<Text>>>,
+    }
+}
+
+diesel::table! {
+    verified_numbers (tenant_id, phone) {
+        tenant_id -> Uuid,
+        phone -> Text,
+        code_hash -> Nullable<Text>,
+        code_expires_at -> Nullable<Timestamptz>,
+        code_issued_at -> Nullable<Timestamptz>,
+        verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -524,12 +551,14 @@ diesel::joinable!(messages -> customers (customer_id));
 diesel::joinable!(messages -> inbound_messages (in_reply_to));
 diesel::joinable!(messages -> media (media_id));
 diesel::joinable!(messages -> templates (template_id));
+diesel::joinable!(provider_accounts -> tenants (tenant_id));
 diesel::joinable!(provider_callbacks -> messages (message_id));
 diesel::joinable!(sender_numbers -> tenants (tenant_id));
 diesel::joinable!(shops -> tenants (tenant_id));
 diesel::joinable!(templates -> media (media_id));
 diesel::joinable!(templates -> tenants (tenant_id));
 diesel::joinable!(tenant_request_usage -> tenants (tenant_id));
+diesel::joinable!(verified_numbers -> tenants (tenant_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
@@ -558,6 +587,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_events,
     messages,
     outbox,
+    provider_accounts,
     provider_callbacks,
     queue_rejections,
     send_rate_buckets,
@@ -566,6 +596,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     templates,
     tenant_request_usage,
     tenants,
+    verified_numbers,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,

@@ -90,6 +90,9 @@ pub async fn create_with_key(
         requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
         daily_message_cap: DEFAULT_DAILY_MESSAGE_CAP,
         lead_search_daily_queries: None,
+        // Every tenant starts in the sandbox; an operator approves it (`approve`).
+        approved_at: None,
+        destination_calling_codes: None,
     };
     let (plain_text, key) = new_key(tenant.id, "default", KeyGrant::full());
     let prefix = key.prefix.clone();
@@ -120,6 +123,7 @@ pub struct KeyOwner {
     pub tenant: TenantId,
     pub api_key_id: Uuid,
     pub requests_per_minute: i32,
+    /// The cap as it applies now: the sandbox's at most, until the tenant is approved.
     pub daily_message_cap: i32,
     pub scopes: ApiScopes,
 }
@@ -144,21 +148,34 @@ pub async fn authenticate(
             tenants::requests_per_minute,
             tenants::daily_message_cap,
             api_keys::scopes,
+            tenants::approved_at,
         ))
-        .first::<(Uuid, Uuid, i32, i32, Vec<Option<String>>)>(conn)
+        .first::<(
+            Uuid,
+            Uuid,
+            i32,
+            i32,
+            Vec<Option<String>>,
+            Option<chrono::DateTime<Utc>>,
+        )>(conn)
         .await
         .optional()?;
     Ok(row.map(
-        |(tenant, api_key_id, requests_per_minute, daily_message_cap, scopes)| KeyOwner {
-            tenant: TenantId::from_uuid(tenant),
-            api_key_id,
-            requests_per_minute,
-            daily_message_cap,
-            scopes: scopes
-                .iter()
-                .flatten()
-                .filter_map(|name| nudge_domain::ApiScope::parse(name))
-                .collect(),
+        |(tenant, api_key_id, requests_per_minute, daily_message_cap, scopes, approved_at)| {
+            KeyOwner {
+                tenant: TenantId::from_uuid(tenant),
+                api_key_id,
+                requests_per_minute,
+                daily_message_cap: nudge_domain::SendingRules::daily_cap(
+                    approved_at.is_some(),
+                    daily_message_cap,
+                ),
+                scopes: scopes
+                    .iter()
+                    .flatten()
+                    .filter_map(|name| nudge_domain::ApiScope::parse(name))
+                    .collect(),
+            }
         },
     ))
 }
@@ -184,6 +201,85 @@ pub async fn set_limits(
             .await?;
     }
     Ok(updated > 0)
+}
+
+/// Takes a tenant out of its sandbox; `false` if there is no such tenant. Approving
+/// twice keeps the first approval's time.
+pub async fn approve(conn: &mut AsyncPgConnection, tenant: TenantId) -> Result<bool, DbError> {
+    let updated = diesel::update(tenants::table.filter(tenants::id.eq(tenant.as_uuid())))
+        .set(tenants::approved_at.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("coalesce(approved_at, now())")))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Sets the country calling codes a tenant may text (`None`: back to those of its own
+/// numbers); `false` if there is no such tenant.
+pub async fn set_destinations(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    calling_codes: Option<Vec<String>>,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(tenants::table.filter(tenants::id.eq(tenant.as_uuid())))
+        .set(
+            tenants::destination_calling_codes
+                .eq(calling_codes.map(|codes| codes.into_iter().map(Some).collect::<Vec<_>>())),
+        )
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Where the tenant may send now: approved or in its sandbox (with the numbers it
+/// verified), and the calling codes it may text (its own, else its numbers').
+pub async fn sending_rules(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+) -> Result<nudge_domain::SendingRules, DbError> {
+    use crate::schema::{sender_numbers, verified_numbers};
+    let (approved_at, codes): (Option<chrono::DateTime<Utc>>, Option<Vec<Option<String>>>) =
+        tenants::table
+            .filter(tenants::id.eq(tenant.as_uuid()))
+            .select((tenants::approved_at, tenants::destination_calling_codes))
+            .first(conn)
+            .await?;
+    let calling_codes: Vec<String> = match codes {
+        Some(codes) => codes.into_iter().flatten().collect(),
+        None => {
+            let numbers: Vec<String> = sender_numbers::table
+                .filter(sender_numbers::tenant_id.eq(tenant.as_uuid()))
+                .select(sender_numbers::number)
+                .load(conn)
+                .await?;
+            let mut codes: Vec<String> = numbers
+                .iter()
+                .filter_map(|n| nudge_domain::PhoneNumber::parse(n).ok())
+                .map(|n| n.calling_code().to_owned())
+                .collect();
+            codes.sort();
+            codes.dedup();
+            codes
+        }
+    };
+    let verified = if approved_at.is_some() {
+        Default::default()
+    } else {
+        verified_numbers::table
+            .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
+            .filter(verified_numbers::verified_at.is_not_null())
+            .select(verified_numbers::phone)
+            .load::<String>(conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(nudge_domain::SendingRules {
+        approved: approved_at.is_some(),
+        calling_codes,
+        verified,
+    })
 }
 
 /// Sets (or, with `None`, clears) a tenant's own daily budget of lead-search provider

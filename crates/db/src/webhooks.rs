@@ -143,15 +143,35 @@ pub async fn emit_message_status(
     .await
 }
 
+/// Endpoints a tenant may have: every delivery is a call the dispatcher makes, so the
+/// number of endpoints is a share of a worker the tenants share (docs/tenancy.md).
+pub const MAX_ENDPOINTS_PER_TENANT: i64 = 20;
+
+/// Stores an endpoint, unless its tenant has [`MAX_ENDPOINTS_PER_TENANT`] already
+/// (`None`); the count and the insert are serialised per tenant.
 pub async fn insert_endpoint(
     conn: &mut AsyncPgConnection,
     endpoint: &WebhookEndpoint,
-) -> Result<WebhookEndpoint, DbError> {
-    Ok(diesel::insert_into(webhook_endpoints::table)
-        .values(endpoint)
-        .returning(WebhookEndpoint::as_returning())
-        .get_result(conn)
-        .await?)
+) -> Result<Option<WebhookEndpoint>, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        crate::locks::transaction_lock(conn, &format!("endpoints:{}", endpoint.tenant_id)).await?;
+        let existing: i64 = webhook_endpoints::table
+            .filter(webhook_endpoints::tenant_id.eq(endpoint.tenant_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if existing >= MAX_ENDPOINTS_PER_TENANT {
+            return Ok(None);
+        }
+        Ok(Some(
+            diesel::insert_into(webhook_endpoints::table)
+                .values(endpoint)
+                .returning(WebhookEndpoint::as_returning())
+                .get_result(conn)
+                .await?,
+        ))
+    })
+    .await
 }
 
 pub async fn find_endpoint(
@@ -256,21 +276,66 @@ pub struct Due {
     pub endpoint: WebhookEndpoint,
 }
 
+/// Picks the due deliveries a round may take: each tenant's oldest first, at most
+/// `per_tenant` of a tenant's in flight at once (counting the `in_flight` it already
+/// has with this dispatcher), and the tenants' turns interleaved (every tenant's first
+/// before anyone's second), so a tenant with a backlog cannot crowd another out.
+const PICK_DUE: &str = "\
+WITH used AS (
+    SELECT * FROM unnest($3::uuid[], $4::int[]) AS u(tenant_id, n)
+), due AS (
+    SELECT d.id, d.tenant_id, d.next_attempt_at,
+           row_number() OVER (PARTITION BY d.tenant_id ORDER BY d.next_attempt_at, d.id) AS turn
+    FROM webhook_deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+)
+SELECT due.id FROM due LEFT JOIN used USING (tenant_id)
+WHERE due.turn <= $2 - coalesce(used.n, 0)
+ORDER BY due.turn, due.next_attempt_at, due.id
+LIMIT $1";
+
+#[derive(QueryableByName)]
+struct Picked {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+}
+
 /// Leases up to `limit` due deliveries for `lease` (pushes their next attempt past the
 /// lease, so no other dispatcher takes them meanwhile; a dispatcher that dies leaves
-/// them to be retried when the lease ends). Across tenants: the dispatcher drains all.
+/// them to be retried when the lease ends). Across tenants, fairly: see [`PICK_DUE`];
+/// `in_flight` is what each tenant already has in this dispatcher's hands.
 pub async fn lease_due(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
+    per_tenant: i32,
+    in_flight: &[(Uuid, i32)],
 ) -> Result<Vec<Due>, DbError> {
+    use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
+    let tenants: Vec<Uuid> = in_flight.iter().map(|(tenant, _)| *tenant).collect();
+    let counts: Vec<i32> = in_flight.iter().map(|(_, n)| *n).collect();
     let leased: Vec<WebhookDelivery> = conn
         .transaction::<_, DbError, _>(async |conn| {
+            let picked: Vec<Picked> = crate::prepared::prepared(
+                PICK_DUE,
+                vec![
+                    Box::new(crate::prepared::bind::<BigInt, _>(limit)),
+                    Box::new(crate::prepared::bind::<Integer, _>(per_tenant)),
+                    Box::new(crate::prepared::bind::<Array<SqlUuid>, _>(&tenants)),
+                    Box::new(crate::prepared::bind::<Array<Integer>, _>(&counts)),
+                ],
+            )
+            .load(conn)
+            .await?;
+            let picked: Vec<Uuid> = picked.into_iter().map(|p| p.id).collect();
+            if picked.is_empty() {
+                return Ok(Vec::new());
+            }
+            // Another dispatcher may hold some of them: lock what is still free and due.
             let ids: Vec<Uuid> = webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(&picked))
                 .filter(webhook_deliveries::status.eq("pending"))
                 .filter(webhook_deliveries::next_attempt_at.le(diesel::dsl::now))
-                .order(webhook_deliveries::next_attempt_at.asc())
-                .limit(limit)
                 .select(webhook_deliveries::id)
                 .for_update()
                 .skip_locked()

@@ -52,6 +52,37 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The country calling code (ITU-T E.164), without `+`: `1` for the North American
+    /// plan (the US, Canada, much of the Caribbean), `44`, `33`, `971`... The codes are
+    /// prefix-free, and their length follows from their first digits: 1 and 7 are one
+    /// digit, [`TWO_DIGIT_CODES`] two, every other code three.
+    pub fn calling_code(&self) -> &str {
+        let digits = &self.0[1..];
+        let length = if digits.starts_with('1') || digits.starts_with('7') {
+            1
+        } else if TWO_DIGIT_CODES.contains(&&digits[..2]) {
+            2
+        } else {
+            3
+        };
+        &digits[..length]
+    }
+}
+
+/// The two-digit country calling codes (ITU-T E.164 assignments).
+const TWO_DIGIT_CODES: [&str; 44] = [
+    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+    "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65",
+    "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+];
+
+/// Is `raw` a country calling code as [`PhoneNumber::calling_code`] gives them?
+pub fn is_calling_code(raw: &str) -> bool {
+    let Ok(number) = PhoneNumber::parse(&format!("+{raw}0000000")) else {
+        return false;
+    };
+    number.calling_code() == raw
 }
 
 impl fmt::Display for PhoneNumber {
@@ -76,6 +107,22 @@ impl<'de> Deserialize<'de> for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_numbers_calling_code_is_its_countrys() {
+        let code = |raw: &str| PhoneNumber::parse(raw).unwrap().calling_code().to_owned();
+        assert_eq!(code("+14155550123"), "1");
+        assert_eq!(code("+79161234567"), "7");
+        assert_eq!(code("+447700900123"), "44");
+        assert_eq!(code("+33612345678"), "33");
+        assert_eq!(code("+919876543210"), "91");
+        assert_eq!(code("+971501234567"), "971");
+        assert_eq!(code("+353851234567"), "353");
+        assert_eq!(code("+2348031234567"), "234");
+        assert!(is_calling_code("44") && is_calling_code("1") && is_calling_code("971"));
+        assert!(!is_calling_code("4") && !is_calling_code("447") && !is_calling_code("x"));
+        assert!(!is_calling_code("0") && !is_calling_code(""));
+    }
 
     #[test]
     fn accepts_e164_and_strips_separators() {

@@ -93,6 +93,9 @@ pub fn shop(tenant: TenantId) -> nudge_db::models::Shop {
     }
 }
 
+/// `SECRETS_KEYRING` for tests: one key, `test`, that seals tenants' provider tokens.
+pub const TEST_KEYRING: &str = "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// The number test shops send from, when their tenant is the first to ask for it.
 pub const SHOP_NUMBER: &str = "+15017122661";
 
@@ -133,7 +136,8 @@ pub async fn insert_shop(
         .expect("create a shop")
 }
 
-/// A new tenant (with an API key) and a shop of it ([`insert_shop`]), stored.
+/// A new tenant (with an API key, approved: out of its sandbox) and a shop of it
+/// ([`insert_shop`]), stored.
 pub async fn tenant_with_shop(
     conn: &mut nudge_db::AsyncPgConnection,
     name: &str,
@@ -145,6 +149,9 @@ pub async fn tenant_with_shop(
             .tenant
             .id,
     );
+    nudge_db::tenants::approve(conn, tenant)
+        .await
+        .expect("approve the tenant");
     let shop = insert_shop(conn, tenant).await;
     (tenant, ShopId::from_uuid(shop.id))
 }

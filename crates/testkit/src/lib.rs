@@ -37,7 +37,7 @@ pub use browser::run_browser_script;
 pub use db::TestDb;
 pub use fixtures::{
     accepted_message, customer_texts, give_number, insert_shop, queued_message, shop,
-    tenant_with_shop, twilio_status_callback, SHOP_NUMBER,
+    tenant_with_shop, twilio_status_callback, SHOP_NUMBER, TEST_KEYRING,
 };
 pub use kinesis::{kinesis_client, StreamRecord, TestStream};
 pub use proxy::TcpProxy;

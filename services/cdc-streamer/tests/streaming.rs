@@ -182,7 +182,13 @@ async fn a_scripted_workload_arrives_complete_in_order_per_row_and_masked() {
 
     let typed = changes
         .iter()
-        .find(|c| c.record.key.as_ref().is_some_and(|k| k["id"] == 10))
+        .find(|c| {
+            c.record.source.table == "workload"
+                && c.record
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| k.get("id") == Some(&json!(10)))
+        })
         .unwrap();
     let after = typed.record.after.as_ref().unwrap();
     assert_eq!(after["amount"], json!("12345678901234.123456"));
@@ -212,7 +218,10 @@ async fn a_scripted_workload_arrives_complete_in_order_per_row_and_masked() {
         .iter()
         .filter(|c| {
             c.record.source.table == "workload"
-                && c.record.key.as_ref().is_some_and(|k| k["id"] == 20)
+                && c.record
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| k.get("id") == Some(&json!(20)))
         })
         .collect();
     assert_eq!(grouped.len(), 2, "the insert and the update of row 20");

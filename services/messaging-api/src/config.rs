@@ -26,6 +26,11 @@ pub struct Config {
     /// Customers a campaign expands per transaction (1 to 1,000).
     #[serde(default = "defaults::campaign_page_size")]
     pub campaign_page_size: i64,
+    /// A tenant's campaign messages that may wait for the sender at once (queued or
+    /// being sent); past it, its campaigns pause until the sender catches up. This
+    /// bounds how many campaign messages can be ahead of another tenant's send.
+    #[serde(default = "defaults::campaign_max_unsent")]
+    pub campaign_max_unsent: i64,
     /// Where merchants' webhook and fulfilment URLs may point: `public` (https to public
     /// addresses only; production) or `any` (development). The webhook listener, which
     /// calls them, reads the same variable.
@@ -103,6 +108,9 @@ mod defaults {
     pub fn campaign_page_size() -> i64 {
         200
     }
+    pub fn campaign_max_unsent() -> i64 {
+        5_000
+    }
     pub fn webhook_targets() -> String {
         "public".into()
     }
@@ -140,6 +148,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "CAMPAIGN_PAGE_SIZE must be from 1 to 1000, not {}",
                 config.campaign_page_size
+            )));
+        }
+        if config.campaign_max_unsent < config.campaign_page_size {
+            return Err(ConfigError::Invalid(format!(
+                "CAMPAIGN_MAX_UNSENT ({}) must be at least CAMPAIGN_PAGE_SIZE ({})",
+                config.campaign_max_unsent, config.campaign_page_size
             )));
         }
         config.target_policy()?;

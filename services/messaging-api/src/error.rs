@@ -57,6 +57,12 @@ pub enum ApiError {
     NotCancellable(String),
     #[error("{0}")]
     FrequencyCapExceeded(String),
+    /// A country the tenant may not text.
+    #[error("{0}")]
+    DestinationNotAllowed(String),
+    /// A tenant in its sandbox, and a number it has not verified.
+    #[error("{0}")]
+    RecipientNotVerified(String),
     #[error("too many requests for this tenant: at most {limit} per minute, whatever the key")]
     RateLimited { limit: i32, retry_after: u64 },
     #[error("the tenant has reached its cap of {cap} messages today (UTC); raise it or wait")]
@@ -69,6 +75,19 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<nudge_domain::DestinationRefusal> for ApiError {
+    fn from(refusal: nudge_domain::DestinationRefusal) -> Self {
+        match refusal {
+            nudge_domain::DestinationRefusal::CountryNotAllowed(_) => {
+                ApiError::DestinationNotAllowed(refusal.to_string())
+            }
+            nudge_domain::DestinationRefusal::NotVerified => {
+                ApiError::RecipientNotVerified(refusal.to_string())
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -89,6 +108,8 @@ impl ApiError {
             ApiError::ConsentRequired(_) => "consent-required",
             ApiError::NotCancellable(_) => "not-cancellable",
             ApiError::FrequencyCapExceeded(_) => "frequency-cap-exceeded",
+            ApiError::DestinationNotAllowed(_) => "destination-not-allowed",
+            ApiError::RecipientNotVerified(_) => "recipient-not-verified",
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::DailyMessageCapReached { .. } => "daily-message-cap-reached",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
@@ -111,6 +132,8 @@ impl ApiError {
             ApiError::ConsentRequired(_) => "Consent required",
             ApiError::NotCancellable(_) => "Too late to cancel",
             ApiError::FrequencyCapExceeded(_) => "Frequency cap exceeded",
+            ApiError::DestinationNotAllowed(_) => "Destination not allowed",
+            ApiError::RecipientNotVerified(_) => "Recipient not verified",
             ApiError::RateLimited { .. } => "Too many requests",
             ApiError::DailyMessageCapReached { .. } => "Daily message cap reached",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
@@ -183,6 +206,8 @@ impl ResponseError for ApiError {
             ApiError::RecipientOptedOut(_)
             | ApiError::ConsentRequired(_)
             | ApiError::IdempotencyKeyReused
+            | ApiError::DestinationNotAllowed(_)
+            | ApiError::RecipientNotVerified(_)
             | ApiError::FrequencyCapExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight | ApiError::NotCancellable(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::DailyMessageCapReached { .. } => {
@@ -261,6 +286,8 @@ mod tests {
             ApiError::IdempotencyKeyInFlight,
             ApiError::NotCancellable(String::new()),
             ApiError::FrequencyCapExceeded(String::new()),
+            ApiError::DestinationNotAllowed(String::new()),
+            ApiError::RecipientNotVerified(String::new()),
             ApiError::RateLimited {
                 limit: 1,
                 retry_after: 1,
@@ -287,6 +314,8 @@ mod tests {
                 | ApiError::IdempotencyKeyInFlight
                 | ApiError::NotCancellable(_)
                 | ApiError::FrequencyCapExceeded(_)
+                | ApiError::DestinationNotAllowed(_)
+                | ApiError::RecipientNotVerified(_)
                 | ApiError::RateLimited { .. }
                 | ApiError::DailyMessageCapReached { .. }
                 | ApiError::Unavailable(_)

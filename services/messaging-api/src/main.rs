@@ -41,12 +41,27 @@ enum AdminCommand {
         /// A sender number (E.164) to give the tenant; repeatable. See `admin numbers`.
         #[arg(long = "number")]
         numbers: Vec<String>,
+        /// Approved at once, instead of starting in the sandbox (verified numbers only,
+        /// 50 messages a day) until `admin tenants approve`.
+        #[arg(long)]
+        approved: bool,
+    },
+    /// A tenant's sandbox and the countries it may text.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
     },
     /// Sender numbers: each belongs to exactly one tenant, and a shop may send only
     /// from its tenant's numbers.
     Numbers {
         #[command(subcommand)]
         command: NumbersCommand,
+    },
+    /// Tenants' own provider accounts (Twilio subaccounts); tokens are read from
+    /// standard input and stored sealed with SECRETS_KEYRING.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
     },
     /// Change a tenant's limits (requests per minute per API key, messages per UTC day,
     /// lead-search provider queries per UTC day).
@@ -76,6 +91,54 @@ enum AdminCommand {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Take a tenant out of its sandbox.
+    Approve {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+    },
+    /// The country calling codes a tenant may text: `1,44`, or `default` (those of its
+    /// own numbers).
+    SetDestinations {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+        #[arg(long)]
+        calling_codes: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Register a tenant's subaccount; its auth token comes from standard input.
+    Add {
+        #[arg(long)]
+        tenant: nudge_domain::TenantId,
+        #[arg(long)]
+        account_sid: String,
+    },
+    /// Replace an account's auth token (standard input).
+    SetToken {
+        #[arg(long)]
+        account_sid: String,
+    },
+    /// The accounts, never their tokens, one JSON object per line.
+    List {
+        #[arg(long)]
+        tenant: Option<nudge_domain::TenantId>,
+    },
+    /// Seal every token again with SECRETS_KEYRING's first key (key rotation).
+    Reseal,
+    /// Put a number in one of its tenant's accounts, or `platform`.
+    MoveNumber {
+        #[arg(long)]
+        number: String,
+        /// An account SID of the number's tenant, or `platform`.
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -181,15 +244,75 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(applied, "migrations applied");
         }
         Command::Admin {
-            command: AdminCommand::CreateTenant { name, numbers },
+            command:
+                AdminCommand::CreateTenant {
+                    name,
+                    numbers,
+                    approved,
+                },
         } => {
             let db: DatabaseOnly = nudge_domain::config::from_env()?;
             let mut conn =
                 nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
             println!(
                 "{}",
-                admin::create_tenant(&mut conn, &name, &numbers).await?
+                admin::create_tenant(&mut conn, &name, &numbers, approved).await?
             );
+        }
+        Command::Admin {
+            command: AdminCommand::Tenants { command },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let output = match command {
+                TenantsCommand::Approve { tenant } => {
+                    admin::tenants::approve(&mut conn, tenant).await?
+                }
+                TenantsCommand::SetDestinations {
+                    tenant,
+                    calling_codes,
+                } => admin::tenants::set_destinations(&mut conn, tenant, &calling_codes).await?,
+            };
+            println!("{output}");
+        }
+        Command::Admin {
+            command: AdminCommand::Accounts { command },
+        } => {
+            let db: DatabaseOnly = nudge_domain::config::from_env()?;
+            let mut conn =
+                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let keyring = || -> anyhow::Result<nudge_domain::sealed::Keyring> {
+                nudge_domain::sealed::Keyring::from_config(
+                    std::env::var("SECRETS_KEYRING").ok().as_deref(),
+                )?
+                .ok_or_else(|| anyhow::anyhow!("SECRETS_KEYRING is not set: it seals the tokens"))
+            };
+            let output = match command {
+                AccountsCommand::Add {
+                    tenant,
+                    account_sid,
+                } => {
+                    let keyring = keyring()?;
+                    let token = read_secret_line()?;
+                    admin::accounts::add(&mut conn, &keyring, tenant, &account_sid, &token).await?
+                }
+                AccountsCommand::SetToken { account_sid } => {
+                    let keyring = keyring()?;
+                    let token = read_secret_line()?;
+                    admin::accounts::set_token(&mut conn, &keyring, &account_sid, &token).await?
+                }
+                AccountsCommand::List { tenant } => {
+                    admin::accounts::list(&mut conn, tenant).await?
+                }
+                AccountsCommand::Reseal => admin::accounts::reseal(&mut conn, &keyring()?).await?,
+                AccountsCommand::MoveNumber { number, account } => {
+                    admin::accounts::move_number(&mut conn, &number, &account).await?
+                }
+            };
+            if !output.is_empty() {
+                println!("{output}");
+            }
         }
         Command::Admin {
             command: AdminCommand::Numbers { command },
@@ -271,6 +394,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => dead_letters(command).await?,
     }
     Ok(())
+}
+
+/// One line of standard input, without its line ending: how secrets reach the CLI.
+fn read_secret_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {

@@ -60,6 +60,7 @@ pub fn document() -> Document {
         routes::templates::Api::openapi(),
         routes::shops::Api::openapi(),
         routes::sender_numbers::Api::openapi(),
+        routes::verified_numbers::Api::openapi(),
         routes::api_keys::Api::openapi(),
         routes::health::Api::openapi(),
         routes::docs::Api::openapi(),

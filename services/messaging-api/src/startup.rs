@@ -87,7 +87,10 @@ impl Application {
         let campaign_wakeup = Arc::new(Notify::new());
         let expander = tokio::spawn(crate::campaigns::expander::run(
             pool.clone(),
-            config.campaign_page_size,
+            crate::campaigns::expander::Pace {
+                page_size: config.campaign_page_size,
+                max_unsent: config.campaign_max_unsent,
+            },
             campaign_wakeup.clone(),
             wakeup.clone(),
             Duration::from_millis(config.outbox_relay_interval_ms),

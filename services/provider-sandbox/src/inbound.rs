@@ -18,6 +18,9 @@ struct InjectInbound {
     /// Our number it is sent to.
     to: String,
     body: String,
+    /// The account the number is in (a subaccount the sandbox knows); default the
+    /// platform's. Its token signs the webhook.
+    account_sid: Option<String>,
 }
 
 #[post("/sandbox/inbound")]
@@ -39,9 +42,17 @@ pub async fn inject(
         return HttpResponse::BadRequest()
             .json(json!({ "message": "from and to must be E.164 numbers" }));
     };
+    let account_sid = request
+        .account_sid
+        .clone()
+        .unwrap_or_else(|| credentials.account_sid.clone());
+    let Some(token) = credentials.token_of(&account_sid).map(str::to_owned) else {
+        return HttpResponse::BadRequest()
+            .json(json!({ "message": format!("the sandbox knows no account {account_sid}") }));
+    };
     let sid = crate::twilio::new_sid();
     let params: Vec<(String, String)> = [
-        ("AccountSid", credentials.account_sid.as_str()),
+        ("AccountSid", account_sid.as_str()),
         ("ApiVersion", "2010-04-01"),
         ("Body", request.body.as_str()),
         ("From", from.as_str()),
@@ -56,7 +67,7 @@ pub async fn inject(
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let signature = nudge_domain::twilio_signature::sign(&credentials.auth_token, url, &params);
+    let signature = nudge_domain::twilio_signature::sign(&token, url, &params);
     let posted = http
         .post(url)
         .header("X-Twilio-Signature", signature)

@@ -37,6 +37,11 @@ pub struct Config {
     pub sandbox_account_sid: String,
     #[serde(default = "defaults::auth_token")]
     pub sandbox_auth_token: String,
+    /// More accounts the sandbox knows, as tenants' Twilio subaccounts:
+    /// `ACxxx:token,ACyyy:token`. Each authenticates its own API calls and signs the
+    /// callbacks of its own messages.
+    #[serde(default)]
+    pub sandbox_subaccounts: Option<String>,
     /// Where inbound SMS are posted (the listener's `/twilio/inbound`, as its public URL).
     pub sandbox_inbound_url: Option<String>,
     /// Milliseconds from acceptance to the final status callback (`delivered`...);
@@ -80,11 +85,45 @@ mod defaults {
     }
 }
 
-/// Credentials the sandbox accepts.
+/// Credentials the sandbox accepts: the platform account's, and subaccounts'.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub account_sid: String,
     pub auth_token: String,
+    pub subaccounts: Vec<(String, String)>,
+}
+
+impl Credentials {
+    /// The auth token of a known account.
+    pub fn token_of(&self, account_sid: &str) -> Option<&str> {
+        if account_sid == self.account_sid {
+            return Some(&self.auth_token);
+        }
+        self.subaccounts
+            .iter()
+            .find(|(sid, _)| sid == account_sid)
+            .map(|(_, token)| token.as_str())
+    }
+}
+
+/// `SANDBOX_SUBACCOUNTS`: `sid:token` pairs, comma-separated.
+pub fn parse_subaccounts(raw: Option<&str>) -> std::io::Result<Vec<(String, String)>> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .split_once(':')
+                .filter(|(sid, token)| sid.starts_with("AC") && !token.is_empty())
+                .map(|(sid, token)| (sid.to_owned(), token.to_owned()))
+                .ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "SANDBOX_SUBACCOUNTS: '{entry}' is not ACsid:token"
+                    ))
+                })
+        })
+        .collect()
 }
 
 pub struct Sandbox {
@@ -101,6 +140,7 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
     let credentials = web::Data::new(Credentials {
         account_sid: config.sandbox_account_sid.clone(),
         auth_token: config.sandbox_auth_token.clone(),
+        subaccounts: parse_subaccounts(config.sandbox_subaccounts.as_deref())?,
     });
     let http = web::Data::new(
         reqwest::Client::builder()
@@ -149,6 +189,7 @@ pub fn spawn_local() -> std::io::Result<String> {
         sandbox_http_port: 0,
         sandbox_account_sid: defaults::account_sid(),
         sandbox_auth_token: defaults::auth_token(),
+        sandbox_subaccounts: None,
         sandbox_inbound_url: None,
         sandbox_final_status_after_ms: defaults::final_status_after_ms(),
         sandbox_oidc_client_id: defaults::oidc_client_id(),

@@ -108,7 +108,7 @@ fn authenticate(
         .map_err(|_| unauthorized())?;
     let decoded = String::from_utf8(decoded).map_err(|_| unauthorized())?;
     let (user, password) = decoded.split_once(':').ok_or_else(unauthorized)?;
-    if user != credentials.account_sid || password != credentials.auth_token {
+    if credentials.token_of(user) != Some(password) {
         return Err(unauthorized());
     }
     if path_account != user {
@@ -245,13 +245,12 @@ async fn create_message(
     };
     let resource = message_resource(&message);
     store.add(message.clone());
-    crate::callbacks::spawn(
-        http.get_ref().clone(),
-        store,
-        credentials.auth_token.clone(),
-        **timing,
-        message,
-    );
+    // Signed as Twilio signs: with the token of the account the message is in.
+    let token = credentials
+        .token_of(&message.account_sid)
+        .unwrap_or(&credentials.auth_token)
+        .to_owned();
+    crate::callbacks::spawn(http.get_ref().clone(), store, token, **timing, message);
     HttpResponse::Created().json(resource)
 }
 

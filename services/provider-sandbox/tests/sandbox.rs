@@ -29,6 +29,7 @@ async fn start_posting_inbound_to(inbound_url: Option<String>) -> Sandbox {
         sandbox_http_port: 0,
         sandbox_account_sid: SID.into(),
         sandbox_auth_token: TOKEN.into(),
+        sandbox_subaccounts: None,
         sandbox_inbound_url: inbound_url,
         sandbox_final_status_after_ms: 300,
         sandbox_oidc_client_id: "nudge-console".into(),
@@ -572,4 +573,89 @@ async fn an_injected_sms_reaches_the_inbound_webhook_signed_as_twilio_signs() {
         .unwrap();
     assert_eq!(nowhere.status(), 400);
     assert_eq!(listener.received_requests().await.unwrap().len(), 1);
+}
+
+/// A subaccount the sandbox knows beside the platform's account.
+const SUB_SID: &str = "AC99999999999999999999999999999999";
+const SUB_TOKEN: &str = "subaccount-token";
+
+#[tokio::test]
+async fn each_account_authenticates_alone_and_sees_only_its_own_messages() {
+    let config = provider_sandbox::Config {
+        sandbox_http_host: "127.0.0.1".into(),
+        sandbox_http_port: 0,
+        sandbox_account_sid: SID.into(),
+        sandbox_auth_token: TOKEN.into(),
+        sandbox_subaccounts: Some(format!("{SUB_SID}:{SUB_TOKEN}")),
+        sandbox_inbound_url: None,
+        sandbox_final_status_after_ms: 300,
+        sandbox_oidc_client_id: "nudge-console".into(),
+        sandbox_oidc_client_secret: "sandbox-oidc-secret".into(),
+    };
+    let sandbox = provider_sandbox::build(&config).unwrap();
+    let base = format!("http://127.0.0.1:{}", sandbox.port);
+    tokio::spawn(sandbox.server);
+    let client = reqwest::Client::new();
+    let messages = |account: &str| format!("{base}/2010-04-01/Accounts/{account}/Messages.json");
+    let form = [
+        ("To", "+14155550100"),
+        ("From", "+15017122661"),
+        ("Body", "hi"),
+    ];
+
+    let in_sub = client
+        .post(messages(SUB_SID))
+        .basic_auth(SUB_SID, Some(SUB_TOKEN))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_sub.status(), 201);
+    let in_sub: Value = in_sub.json().await.unwrap();
+    assert_eq!(in_sub["account_sid"], SUB_SID);
+    let in_platform = client
+        .post(messages(SID))
+        .basic_auth(SID, Some(TOKEN))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_platform.status(), 201);
+    let in_platform: Value = in_platform.json().await.unwrap();
+
+    // The subaccount's token does not open the platform's account, nor a wrong one its own.
+    let wrong = client
+        .post(messages(SUB_SID))
+        .basic_auth(SUB_SID, Some(TOKEN))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let listed: Value = client
+        .get(messages(SUB_SID))
+        .basic_auth(SUB_SID, Some(SUB_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sids: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, [in_sub["sid"].as_str().unwrap()]);
+    let other = client
+        .get(format!(
+            "{base}/2010-04-01/Accounts/{SUB_SID}/Messages/{}.json",
+            in_platform["sid"].as_str().unwrap()
+        ))
+        .basic_auth(SUB_SID, Some(SUB_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
 }

@@ -57,6 +57,10 @@ pub struct Config {
     /// The S3 bucket of MMS images (the API stores them there).
     #[serde(default = "defaults::media_bucket")]
     pub media_bucket: String,
+    /// Keys that open tenants' provider tokens (`id:base64key,...`; docs/tenancy.md).
+    /// Unset: only numbers in the platform's account can send.
+    #[serde(default)]
+    pub secrets_keyring: Option<SecretString>,
 }
 
 mod defaults {
@@ -140,7 +144,18 @@ impl Config {
         }
         config.limits()?;
         config.metrics_address()?;
+        config.keyring()?;
         Ok(config)
+    }
+
+    /// `SECRETS_KEYRING`, parsed.
+    pub fn keyring(
+        &self,
+    ) -> Result<Option<nudge_domain::sealed::Keyring>, nudge_domain::config::ConfigError> {
+        use secrecy::ExposeSecret;
+        nudge_domain::sealed::Keyring::from_config(
+            self.secrets_keyring.as_ref().map(|k| k.expose_secret()),
+        )
     }
 
     /// The metrics listener's address; `None` when metrics are off.

@@ -5,6 +5,7 @@
 //! `process` decides what to do with one queue message and returns a
 //! [`nudge_queue::Disposition`]; `worker` is the loop that receives and applies it.
 
+pub mod accounts;
 pub mod batcher;
 pub mod batches;
 pub mod config;

@@ -73,6 +73,7 @@ async fn run() -> anyhow::Result<()> {
             config.twilio_account_sid.clone(),
             config.sender_concurrency,
         ),
+        accounts: sms_sender::accounts::Accounts::new(pool.clone(), config.keyring()?),
         pool,
         twilio: TwilioClient::new(
             &config.twilio_api_base_url,

@@ -13,6 +13,7 @@ use nudge_domain::{Envelope, MessageStatus, OutboundSmsV1};
 use nudge_queue::{Disposition, ReceivedMessage};
 use serde_json::json;
 
+use crate::accounts::Accounts;
 use crate::batches::Batches;
 use crate::metrics::{Metrics, Outcome};
 use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
@@ -35,6 +36,8 @@ const IN_FLIGHT_RETRY_SECONDS: u32 = 60;
 pub struct Sender {
     pub pool: DbPool,
     pub twilio: TwilioClient,
+    /// Which account each sender number sends through (a tenant's own, or the platform's).
+    pub accounts: Accounts,
     pub status_callback: Option<String>,
     /// MMS images: the provider gets a time-limited URL of the message's image.
     pub media: nudge_queue::media_store::MediaStore,
@@ -180,14 +183,22 @@ impl Sender {
     /// sid if found, send only if not.
     async fn reconcile(&self, received: &ReceivedMessage, message: Message) -> Disposition {
         let started = Instant::now();
-        let listed = self
-            .twilio
-            .list_messages(
-                &message.to_number,
-                &message.from_number,
-                RECONCILE_LIST_LIMIT,
-            )
-            .await;
+        // Reconciliation looks in the account the message went through.
+        let listed = match self.accounts.for_number(&message.from_number).await {
+            Ok(account) => {
+                self.twilio
+                    .list_messages_in(
+                        account.as_deref(),
+                        &message.to_number,
+                        &message.from_number,
+                        RECONCILE_LIST_LIMIT,
+                    )
+                    .await
+            }
+            Err(error) => Err(ProviderError::Transport(format!(
+                "the sender number's account: {error}"
+            ))),
+        };
         let took = started.elapsed();
         self.metrics
             .provider_call("list_messages", listed.is_ok(), took);
@@ -274,10 +285,12 @@ impl Sender {
 
     async fn send(&self, received: &ReceivedMessage, message: Message) -> Disposition {
         let started = Instant::now();
-        // An image that cannot be had now fails the attempt as a provider outage would:
-        // retried later, never sent without it.
-        let created = match self.media_url(&message).await {
-            Ok(media_url) => {
+        // An image or an account that cannot be had now fails the attempt as a
+        // provider outage would: retried later, never sent without the image or
+        // through another account.
+        let account = self.accounts.for_number(&message.from_number).await;
+        let created = match (self.media_url(&message).await, account) {
+            (Ok(media_url), Ok(account)) => {
                 let sms = OutboundSms {
                     to: &message.to_number,
                     from: &message.from_number,
@@ -285,10 +298,15 @@ impl Sender {
                     status_callback: self.status_callback.as_deref(),
                     media_url: media_url.as_deref(),
                 };
-                self.twilio.create_message(&sms).await
+                self.twilio
+                    .create_message_in(account.as_deref(), &sms)
+                    .await
             }
-            Err(error) => Err(ProviderError::Transport(format!(
+            (Err(error), _) => Err(ProviderError::Transport(format!(
                 "the message's image: {error}"
+            ))),
+            (_, Err(error)) => Err(ProviderError::Transport(format!(
+                "the sender number's account: {error}"
             ))),
         };
         self.metrics

@@ -12,8 +12,31 @@ use serde::Deserialize;
 pub struct TwilioClient {
     http: reqwest::Client,
     base_url: String,
-    account_sid: String,
+    /// The platform's account: every number that is not in a tenant's own.
+    platform: Account,
+}
+
+/// A Twilio account: the platform's, or a tenant's subaccount.
+pub struct Account {
+    pub sid: String,
     auth_token: SecretString,
+}
+
+impl Account {
+    pub fn new(sid: &str, auth_token: SecretString) -> Self {
+        Self {
+            sid: sid.to_owned(),
+            auth_token,
+        }
+    }
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What we ask Twilio to send.
@@ -128,20 +151,30 @@ impl TwilioClient {
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            account_sid: account_sid.to_owned(),
-            auth_token,
+            platform: Account::new(account_sid, auth_token),
         })
     }
 
+    /// The platform account's SID.
     pub fn account_sid(&self) -> &str {
-        &self.account_sid
+        &self.platform.sid
     }
 
+    /// The platform account's Messages URL.
     pub fn messages_url(&self) -> String {
+        self.messages_url_of(&self.platform)
+    }
+
+    fn messages_url_of(&self, account: &Account) -> String {
         format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.base_url, self.account_sid
+            self.base_url, account.sid
         )
+    }
+
+    /// `account`, or the platform's when `None`.
+    fn or_platform<'a>(&'a self, account: Option<&'a Account>) -> &'a Account {
+        account.unwrap_or(&self.platform)
     }
 
     /// The account's messages from `from` to `to`, newest first, at most `limit` of
@@ -154,14 +187,26 @@ impl TwilioClient {
         from: &str,
         limit: usize,
     ) -> Result<Vec<ListedMessage>, ProviderError> {
+        self.list_messages_in(None, to, from, limit).await
+    }
+
+    /// [`Self::list_messages`] in `account` (`None`: the platform's).
+    pub async fn list_messages_in(
+        &self,
+        account: Option<&Account>,
+        to: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<ListedMessage>, ProviderError> {
+        let account = self.or_platform(account);
         let mut found = Vec::new();
         let mut url = reqwest::Url::parse_with_params(
-            &self.messages_url(),
+            &self.messages_url_of(account),
             &[("To", to), ("From", from), ("PageSize", "50")],
         )
         .map_err(|e| ProviderError::Transport(e.to_string()))?;
         loop {
-            let page: MessagePage = self.get_json(url.clone()).await?;
+            let page: MessagePage = self.call(account, self.http.get(url.clone())).await?;
             found.extend(page.messages);
             match page.next_page_uri {
                 Some(next) if found.len() < limit => {
@@ -176,18 +221,21 @@ impl TwilioClient {
         Ok(found)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: reqwest::Url,
-    ) -> Result<T, ProviderError> {
-        self.call(self.http.get(url)).await
-    }
-
-    /// Creates the message at Twilio.
+    /// Creates the message at Twilio, in the platform's account.
     pub async fn create_message(
         &self,
         sms: &OutboundSms<'_>,
     ) -> Result<CreatedMessage, ProviderError> {
+        self.create_message_in(None, sms).await
+    }
+
+    /// Creates the message at Twilio, in `account` (`None`: the platform's).
+    pub async fn create_message_in(
+        &self,
+        account: Option<&Account>,
+        sms: &OutboundSms<'_>,
+    ) -> Result<CreatedMessage, ProviderError> {
+        let account = self.or_platform(account);
         let mut form = vec![("To", sms.to), ("From", sms.from), ("Body", sms.body)];
         if let Some(callback) = sms.status_callback {
             form.push(("StatusCallback", callback));
@@ -195,18 +243,19 @@ impl TwilioClient {
         if let Some(media) = sms.media_url {
             form.push(("MediaUrl", media));
         }
-        self.call(self.http.post(self.messages_url()).form(&form))
-            .await
+        let url = self.messages_url_of(account);
+        self.call(account, self.http.post(url).form(&form)).await
     }
 
     /// Sends an authenticated request and reads Twilio's answer: the resource on 2xx,
     /// else Twilio's error.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
+        account: &Account,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
         let response = request
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+            .basic_auth(&account.sid, Some(account.auth_token.expose_secret()))
             .send()
             .await
             // without_url: the error's text must not carry request details into logs.

@@ -18,8 +18,13 @@ pub struct Config {
     /// prefix): signatures are computed over it, not over the address we listen on,
     /// which a load balancer hides.
     pub public_base_url: String,
-    /// The provider account's auth token: the key of its request signatures.
+    /// The platform's provider account's auth token: the key of its request signatures.
     pub twilio_auth_token: SecretString,
+    /// Keys that open tenants' own provider tokens (`id:base64key,...`), to check the
+    /// signatures of their subaccounts' requests (docs/tenancy.md). Unset: requests
+    /// naming a tenant's account are refused.
+    #[serde(default)]
+    pub secrets_keyring: Option<SecretString>,
     /// Bodies larger than this are refused with 413 (Twilio's are a few KiB).
     #[serde(default = "defaults::body_limit")]
     pub webhook_body_limit_bytes: usize,
@@ -100,6 +105,7 @@ impl Config {
             http_port: defaults::port(),
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             twilio_auth_token: SecretString::from(twilio_auth_token),
+            secrets_keyring: None,
             webhook_body_limit_bytes: defaults::body_limit(),
             inbound_sms_queue: defaults::inbound_queue(),
             outbound_sms_queue: defaults::outbound_queue(),

@@ -4,7 +4,16 @@
 //! next attempt from the retry schedule (with a little jitter, so that an endpoint that
 //! comes back is not hit by every retry in the same second), and after the last one it
 //! is `failed`. The merchant sees all of it in the endpoint's delivery log.
+//!
+//! Fair across tenants (docs/tenancy.md): calls run side by side, at most
+//! [`MAX_IN_FLIGHT`] at once and at most [`PER_TENANT_IN_FLIGHT`] of one tenant's; a
+//! finished call frees its place at once (no round waits for its slowest call), and
+//! each lease takes every tenant's oldest delivery before anyone's second. So a tenant
+//! whose endpoints never answer holds at most its own places, and another tenant's
+//! delivery is leased within one dispatch interval of falling due.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,11 +22,14 @@ use nudge_db::DbPool;
 use rand::Rng;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::merchant_http::MerchantClient;
 
-/// Deliveries taken per round.
-const BATCH: i64 = 20;
+/// Calls in flight at once, all tenants together (per replica).
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Calls in flight at once for one tenant (per replica).
+pub const PER_TENANT_IN_FLIGHT: i32 = 4;
 
 pub struct Dispatcher {
     pub pool: DbPool,
@@ -27,47 +39,103 @@ pub struct Dispatcher {
     pub timeout: Duration,
 }
 
-impl Dispatcher {
-    pub async fn run(self, interval: Duration, stop: CancellationToken) {
-        let this = std::sync::Arc::new(self);
-        loop {
-            let busy = match this.round().await {
-                Ok(count) => count == usize::try_from(BATCH).unwrap_or(usize::MAX),
-                Err(error) => {
-                    tracing::warn!(%error, "webhook dispatcher could not reach the database");
-                    false
-                }
-            };
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
+/// The calls in flight, by tenant.
+#[derive(Default)]
+struct InFlight {
+    calls: JoinSet<Uuid>,
+    by_tenant: HashMap<Uuid, i32>,
+}
+
+impl InFlight {
+    fn started(&mut self, tenant: Uuid) {
+        *self.by_tenant.entry(tenant).or_default() += 1;
+    }
+
+    fn finished(&mut self, tenant: Uuid) {
+        if let Some(count) = self.by_tenant.get_mut(&tenant) {
+            *count -= 1;
+            if *count <= 0 {
+                self.by_tenant.remove(&tenant);
             }
         }
     }
 
-    /// Leases and posts one batch; returns how many were due.
-    pub async fn round(self: &std::sync::Arc<Self>) -> Result<usize, nudge_db::DbError> {
-        let lease = chrono::Duration::from_std(self.timeout + Duration::from_secs(30))
-            .unwrap_or(chrono::Duration::seconds(60));
-        let due = {
-            let mut conn = self.pool.get().await?;
-            nudge_db::webhooks::lease_due(&mut conn, BATCH, lease).await?
-        };
-        let count = due.len();
-        let mut calls = JoinSet::new();
-        for item in due {
-            let this = self.clone();
-            calls.spawn(async move { this.deliver(item).await });
-        }
-        while let Some(result) = calls.join_next().await {
-            if let Ok(Err(error)) = result {
-                tracing::warn!(%error, "webhook attempt not recorded; retried after its lease");
+    fn counts(&self) -> Vec<(Uuid, i32)> {
+        self.by_tenant.iter().map(|(t, n)| (*t, *n)).collect()
+    }
+}
+
+impl Dispatcher {
+    pub async fn run(self, interval: Duration, stop: CancellationToken) {
+        let this = Arc::new(self);
+        let mut in_flight = InFlight::default();
+        loop {
+            while let Some(done) = in_flight.calls.try_join_next() {
+                if let Ok(tenant) = done {
+                    in_flight.finished(tenant);
+                }
+            }
+            let free = MAX_IN_FLIGHT.saturating_sub(in_flight.calls.len());
+            let more_due = if free == 0 {
+                false
+            } else {
+                match this.lease(free, &in_flight.counts()).await {
+                    Ok(due) => {
+                        let full = due.len() == free;
+                        for item in due {
+                            in_flight.started(item.delivery.tenant_id);
+                            let this = this.clone();
+                            in_flight.calls.spawn(async move {
+                                let tenant = item.delivery.tenant_id;
+                                if let Err(error) = this.deliver(item).await {
+                                    tracing::warn!(%error, "webhook attempt not recorded; retried after its lease");
+                                }
+                                tenant
+                            });
+                        }
+                        full
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook dispatcher could not reach the database");
+                        false
+                    }
+                }
+            };
+            if more_due {
+                continue;
+            }
+            // Wait for a place to free up, the next interval, or the end.
+            tokio::select! {
+                () = stop.cancelled() => break,
+                Some(done) = in_flight.calls.join_next(), if !in_flight.calls.is_empty() => {
+                    if let Ok(tenant) = done {
+                        in_flight.finished(tenant);
+                    }
+                }
+                () = tokio::time::sleep(interval) => {}
             }
         }
-        Ok(count)
+        // Let the calls in flight record their attempts (each ends within its timeout).
+        while in_flight.calls.join_next().await.is_some() {}
+    }
+
+    /// Leases up to `free` due deliveries, fairly across tenants.
+    async fn lease(
+        &self,
+        free: usize,
+        in_flight: &[(Uuid, i32)],
+    ) -> Result<Vec<Due>, nudge_db::DbError> {
+        let lease = chrono::Duration::from_std(self.timeout + Duration::from_secs(30))
+            .unwrap_or(chrono::Duration::seconds(60));
+        let mut conn = self.pool.get().await?;
+        nudge_db::webhooks::lease_due(
+            &mut conn,
+            i64::try_from(free).unwrap_or(i64::MAX),
+            lease,
+            PER_TENANT_IN_FLIGHT,
+            in_flight,
+        )
+        .await
     }
 
     async fn deliver(&self, due: Due) -> Result<(), nudge_db::DbError> {

@@ -33,6 +33,8 @@ pub struct AppState {
     /// Where the provider calls us; signatures are over this plus the path and query.
     pub public_base_url: String,
     pub auth_token: SecretString,
+    /// Opens tenants' provider tokens; `None` when not configured.
+    pub keyring: Option<nudge_domain::sealed::Keyring>,
     /// Wakes the `inbound-sms` relay when an inbound SMS was stored.
     pub relay_wakeup: Arc<Notify>,
 }
@@ -72,6 +74,9 @@ impl Application {
         )?;
         let policy = config.target_policy()?;
         let retry_delays = config.retry_delays()?;
+        let keyring = nudge_domain::sealed::Keyring::from_config(
+            config.secrets_keyring.as_ref().map(|k| k.expose_secret()),
+        )?;
         let timeout = Duration::from_millis(config.webhook_timeout_ms);
         let client = MerchantClient::new(policy, timeout)?;
         let sqs = aws_sdk_sqs::Client::new(aws);
@@ -127,6 +132,7 @@ impl Application {
             pool,
             public_base_url: config.public_base_url,
             auth_token: config.twilio_auth_token,
+            keyring,
             relay_wakeup: inbound_wakeup,
         });
         let body_limit = config.webhook_body_limit_bytes;

@@ -119,14 +119,14 @@ impl Service {
 /// The sender number the stacks' and benches' tenants get.
 pub const SHOP_NUMBER: &str = "+15017122661";
 
-/// The operator's `messaging-api admin create-tenant --name NAME [--number N]...` on
+/// The operator's `messaging-api admin create-tenant --name NAME --approved [--number N]...` on
 /// `database_url`: its JSON output (`tenant_id`, `api_key`, `sender_numbers`).
 pub fn create_tenant_with_cli(
     database_url: &str,
     name: &str,
     numbers: &[&str],
 ) -> serde_json::Value {
-    let mut args = vec!["admin", "create-tenant", "--name", name];
+    let mut args = vec!["admin", "create-tenant", "--name", name, "--approved"];
     for number in numbers {
         args.extend(["--number", number]);
     }
@@ -240,6 +240,8 @@ impl BenchApp {
             lead_searches_queue: queue.dlq_url.clone(),
             outbox_relay_interval_ms: 200,
             campaign_page_size,
+            // The benchmarks measure expansion alone, with no sender draining.
+            campaign_max_unsent: i64::MAX,
             webhook_targets: "public".into(),
             console_public_url: "http://localhost:8080".into(),
             console_email_from: "Nudge <no-reply@nudge.localhost>".into(),
@@ -258,7 +260,7 @@ impl BenchApp {
         tokio::spawn(app.run_until_stopped());
         let mut conn = db.connect().await;
         let created: serde_json::Value = serde_json::from_str(
-            &messaging_api::admin::create_tenant(&mut conn, "bench", &[SHOP_NUMBER.into()])
+            &messaging_api::admin::create_tenant(&mut conn, "bench", &[SHOP_NUMBER.into()], true)
                 .await
                 .unwrap(),
         )

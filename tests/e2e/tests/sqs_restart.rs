@@ -89,6 +89,7 @@ async fn sqs_stopped_and_restarted_mid_run_loses_nothing_and_sends_nothing_twice
         .await
         .unwrap();
     let tenant = nudge_domain::TenantId::from_uuid(issued.tenant.id);
+    nudge_db::tenants::approve(&mut conn, tenant).await.unwrap();
     let shop = nudge_testkit::insert_shop(&mut conn, tenant).await;
     let logs = std::env::temp_dir().join(format!("nudge-sqs-restart-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();

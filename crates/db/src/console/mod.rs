@@ -78,6 +78,9 @@ pub async fn create_owner(
             requests_per_minute: crate::tenants::DEFAULT_REQUESTS_PER_MINUTE,
             daily_message_cap: crate::tenants::DEFAULT_DAILY_MESSAGE_CAP,
             lead_search_daily_queries: None,
+            // Anyone can sign up: a new tenant starts in the sandbox (docs/tenancy.md).
+            approved_at: None,
+            destination_calling_codes: None,
         };
         diesel::insert_into(tenants::table)
             .values(&tenant)

@@ -1,19 +1,24 @@
 //! Operator commands (`messaging-api admin ...`): tenants and their limits here,
-//! dead-letter queues in [`dlq`], sender numbers in [`numbers`].
+//! dead-letter queues in [`dlq`], sender numbers in [`numbers`], tenants' own provider
+//! accounts in [`accounts`].
 
+pub mod accounts;
 pub mod dlq;
 pub mod numbers;
+pub mod tenants;
 
 use nudge_db::AsyncPgConnection;
 use serde_json::json;
 
 /// Creates a tenant and its first API key, and gives it `numbers` (each checked to be
-/// E.164 and nobody's, before anything is stored); returns the JSON to print. The
-/// plain key is in this output and nowhere else: only its hash is stored.
+/// E.164 and nobody's, before anything is stored); the tenant starts in its sandbox
+/// unless `approved`. Returns the JSON to print. The plain key is in this output and
+/// nowhere else: only its hash is stored.
 pub async fn create_tenant(
     conn: &mut AsyncPgConnection,
     name: &str,
     numbers: &[String],
+    approved: bool,
 ) -> anyhow::Result<String> {
     let name = name.trim();
     anyhow::ensure!(
@@ -34,11 +39,15 @@ pub async fn create_tenant(
     for number in &parsed {
         numbers::add(conn, tenant, number.as_str()).await?;
     }
+    if approved {
+        nudge_db::tenants::approve(conn, tenant).await?;
+    }
     Ok(json!({
         "tenant_id": issued.tenant.id,
         "api_key": issued.plain_text,
         "api_key_prefix": issued.prefix,
         "sender_numbers": parsed,
+        "approved": approved,
     })
     .to_string())
 }

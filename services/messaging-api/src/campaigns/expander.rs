@@ -30,10 +30,28 @@ pub mod skip {
     pub const FREQUENCY_CAP: &str = "frequency_cap";
     pub const RENDER_FAILED: &str = "render_failed";
     pub const INVALID_PHONE: &str = "invalid_phone";
+    /// A country the tenant may not text (docs/tenancy.md).
+    pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
+    /// A tenant in its sandbox, and a number it has not verified.
+    pub const NOT_VERIFIED: &str = "not_verified";
 }
 
 /// The waiting reason when the tenant's daily cap stops expansion until tomorrow.
 pub const WAITING_FOR_DAILY_CAP: &str = "daily_message_cap";
+/// The waiting reason when the tenant has [`Pace::max_unsent`] campaign messages
+/// waiting for the sender: looked at again after [`UNSENT_RECHECK`].
+pub const WAITING_FOR_SENDER: &str = "sender_backlog";
+const UNSENT_RECHECK: chrono::Duration = chrono::Duration::seconds(2);
+
+/// How fast campaigns expand.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Recipients per transaction: big enough to be quick, small enough that a page
+    /// holds its locks briefly and a cancel waits at most one page.
+    pub page_size: i64,
+    /// A tenant's campaign messages that may wait for the sender at once.
+    pub max_unsent: i64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExpandError {
@@ -51,18 +69,18 @@ impl From<nudge_db::DieselError> for ExpandError {
 
 /// Runs until `stop`; wakes on `wakeup` (a campaign was created) or every `interval`.
 /// Wakes the outbox relay after each page that queued messages.
-/// `page_size` is recipients per transaction: big enough to be quick, small enough that
-/// a page holds its locks briefly and a cancel waits at most one page.
+/// Campaigns take turns a page at a time (the page's campaign goes to the back of the
+/// line), so one campaign, however large, delays another by at most a page.
 pub async fn run(
     pool: DbPool,
-    page_size: i64,
+    pace: Pace,
     wakeup: Arc<Notify>,
     relay_wakeup: Arc<Notify>,
     interval: Duration,
     stop: CancellationToken,
 ) {
     loop {
-        match expand_next_page(&pool, page_size).await {
+        match expand_next_page(&pool, pace).await {
             Ok(Some(campaign)) => {
                 if campaign.queued > 0 {
                     relay_wakeup.notify_one();
@@ -85,17 +103,14 @@ pub async fn run(
 
 /// Expands one page of the campaign that is due longest. Returns the campaign as the
 /// page left it, or `None` when no campaign is due.
-pub async fn expand_next_page(
-    pool: &DbPool,
-    page_size: i64,
-) -> Result<Option<Campaign>, ExpandError> {
+pub async fn expand_next_page(pool: &DbPool, pace: Pace) -> Result<Option<Campaign>, ExpandError> {
     let mut conn = pool.get().await.map_err(DbError::from)?;
     conn.transaction::<_, ExpandError, _>(async |conn| {
         let Some(campaign) = nudge_db::campaigns::claim_next(conn).await? else {
             return Ok(None);
         };
         let span = tracing::info_span!("campaign page", campaign_id = %campaign.id);
-        expand_page(conn, campaign, page_size)
+        expand_page(conn, campaign, pace)
             .instrument(span)
             .await
             .map(Some)
@@ -106,10 +121,21 @@ pub async fn expand_next_page(
 async fn expand_page(
     conn: &mut AsyncPgConnection,
     campaign: Campaign,
-    page_size: i64,
+    pace: Pace,
 ) -> Result<Campaign, ExpandError> {
     let tenant = TenantId::from_uuid(campaign.tenant_id);
     let now = Utc::now();
+    let unsent = nudge_db::campaigns::unsent_messages(conn, tenant, pace.max_unsent).await?;
+    if unsent >= pace.max_unsent {
+        nudge_db::campaigns::wait_until(conn, &campaign, now + UNSENT_RECHECK, WAITING_FOR_SENDER)
+            .await?;
+        tracing::info!(unsent, "campaign waits for the sender to catch up");
+        return Ok(Campaign {
+            queued: 0,
+            ..campaign
+        });
+    }
+    let page_size = pace.page_size;
     let remaining_today = i64::from(nudge_db::limits::daily_message_cap(conn, tenant).await?)
         - nudge_db::limits::messages_today(conn, tenant).await?;
     if remaining_today <= 0 {
@@ -168,6 +194,8 @@ struct Context {
     data: Map<String, Value>,
     segment: Segment,
     send_at: Option<DateTime<Utc>>,
+    /// Where the tenant may send (its countries; its verified numbers in the sandbox).
+    rules: nudge_domain::SendingRules,
 }
 
 impl Context {
@@ -190,7 +218,9 @@ impl Context {
             Value::Object(data) => data.clone(),
             other => return Err(corrupt(format!("data is not an object: {other}"))),
         };
+        let rules = nudge_db::tenants::sending_rules(conn, tenant).await?;
         Ok(Context {
+            rules,
             campaign_id: CampaignId::from_uuid(campaign.id),
             tenant,
             shop,
@@ -218,6 +248,13 @@ async fn deliver(
     let Ok(to) = PhoneNumber::parse(&customer.phone) else {
         return Ok(Err(skip::INVALID_PHONE));
     };
+    match context.rules.check(&to) {
+        Ok(()) => {}
+        Err(nudge_domain::DestinationRefusal::CountryNotAllowed(_)) => {
+            return Ok(Err(skip::DESTINATION_NOT_ALLOWED))
+        }
+        Err(nudge_domain::DestinationRefusal::NotVerified) => return Ok(Err(skip::NOT_VERIFIED)),
+    }
     let Ok(body) = render(
         &context.template,
         true,

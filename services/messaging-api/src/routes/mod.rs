@@ -14,6 +14,7 @@ pub(crate) mod messages;
 pub(crate) mod sender_numbers;
 pub(crate) mod shops;
 pub(crate) mod templates;
+pub(crate) mod verified_numbers;
 pub(crate) mod webhook_endpoints;
 
 use actix_web::middleware::from_fn;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(shops::configure)
                 .configure(sender_numbers::configure)
+                .configure(verified_numbers::configure)
                 .configure(customers::configure)
                 .configure(consent::configure)
                 .configure(templates::configure)

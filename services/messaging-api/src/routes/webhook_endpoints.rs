@@ -15,7 +15,7 @@ use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{check, path_id, JsonBody, PageQuery};
 use crate::startup::AppState;
 use crate::views::ListView;
@@ -130,8 +130,12 @@ struct CreateEndpoint {
 #[utoipa::path(
     post, path = "/v1/webhook-endpoints", tag = "webhooks",
     summary = "Subscribe an endpoint to events",
+    description = "A tenant has at most 20 endpoints.",
     request_body = CreateEndpoint,
-    responses((status = 201, description = "The endpoint, with its signing secret (once)", body = WebhookEndpointView))
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret (once)", body = WebhookEndpointView),
+        (status = 409, description = "`conflict`: the tenant has 20 endpoints already", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/webhook-endpoints")]
 async fn create(
@@ -196,7 +200,13 @@ async fn create(
             created_at: Utc::now(),
         },
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "the tenant has {} endpoints already, the most it may have; delete one first",
+            nudge_db::webhooks::MAX_ENDPOINTS_PER_TENANT
+        ))
+    })?;
     Ok(HttpResponse::Created().json(WebhookEndpointView::new(endpoint, true)))
 }
 

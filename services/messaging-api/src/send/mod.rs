@@ -166,7 +166,11 @@ pub async fn accept(
         request.data,
         customer.as_ref(),
     )?;
-    // The rules, in the order a merchant would want to hear about them.
+    // The rules, in the order a merchant would want to hear about them: where it may
+    // send at all (countries, the sandbox), then how much today.
+    nudge_db::tenants::sending_rules(conn, tenant)
+        .await?
+        .check(&to)?;
     check_daily_cap(conn, sender, now).await?;
     let delivery = Delivery {
         shop: &shop,

@@ -472,3 +472,66 @@ async fn campaigns_are_listed_newest_first_and_filtered() {
     let bad = problem(app.get("/v1/campaigns?status=done&shop_id=x").await, 422).await;
     assert_eq!(error_fields(&bad), vec!["shop_id", "status"]);
 }
+
+#[tokio::test]
+async fn a_campaign_pauses_while_its_tenant_has_too_many_messages_waiting_for_the_sender() {
+    let app = spawn_app_with(|_| Overrides {
+        campaign_page_size: Some(2),
+        campaign_max_unsent: Some(4),
+        ..Overrides::default()
+    })
+    .await;
+    let shop = app.create_shop().await;
+    let shop_id = shop["id"].as_str().unwrap();
+    app.create_template("news", "{{customer.name}}: new arrivals")
+        .await;
+    for i in 0..12 {
+        customer(&app, shop_id, &format!("+1415555{:04}", 300 + i), json!({})).await;
+    }
+    let response = app
+        .post(
+            "/v1/campaigns",
+            &json!({"shop_id": shop_id, "name": "Big", "template": "news"}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Nobody sends: after two pages (4 messages queued) it waits for the sender.
+    let waiting = settled(&app, &id).await;
+    assert_eq!(waiting["status"], "expanding");
+    assert_eq!(waiting["waiting"]["reason"], "sender_backlog", "{waiting}");
+    assert_eq!(waiting["progress"]["recipients"], 4);
+
+    // Another send is not behind the rest of the campaign: at most 4 of its messages
+    // are ahead of it.
+    let single = app
+        .post(
+            "/v1/messages",
+            &json!({"shop_id": shop_id, "to": "+14155550999", "body": "Your order shipped",
+                    "category": "transactional"}),
+        )
+        .await;
+    assert_eq!(single.status(), 202);
+
+    // The sender catches up (as sms-sender would record the sends): expansion resumes.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use nudge_db::schema::messages;
+        let mut conn = app.db.connect().await;
+        diesel::update(messages::table.filter(messages::campaign_id.is_not_null()))
+            .set(messages::status.eq("sent"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    nudge_testkit::eventually("expansion to resume", Duration::from_secs(20), || async {
+        let campaign = get_campaign(&app, &id).await;
+        (campaign["progress"]["recipients"].as_i64().unwrap() >= 8).then_some(())
+    })
+    .await;
+}

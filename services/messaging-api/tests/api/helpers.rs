@@ -31,6 +31,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub sqs_endpoint: Option<String>,
     pub campaign_page_size: Option<i64>,
+    /// `CAMPAIGN_MAX_UNSENT`; default 5,000.
+    pub campaign_max_unsent: Option<i64>,
     /// `WEBHOOK_TARGETS`; default `public` (production's rule).
     pub webhook_targets: Option<&'static str>,
     /// An OpenID Connect issuer for the console (the sandbox's `/oidc`), with the
@@ -62,6 +64,7 @@ fn config(
         lead_searches_queue: lead_queue.url.clone(),
         outbox_relay_interval_ms: 200,
         campaign_page_size: campaign_page_size.unwrap_or(200),
+        campaign_max_unsent: 5_000,
         webhook_targets: webhook_targets.unwrap_or("public").into(),
         console_public_url: "http://localhost:8080".into(),
         console_email_from: CONSOLE_EMAIL_FROM.into(),
@@ -95,7 +98,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     let queue = TestQueue::new("outbound", 3).await;
     let lead_queue = TestQueue::new("lead-searches", 3).await;
     let overrides = overrides(&db);
-    let config = config(
+    let mut config = config(
         overrides.database_url.unwrap_or_else(|| db.url.clone()),
         &queue,
         &lead_queue,
@@ -104,6 +107,9 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         overrides.oidc_issuer,
         overrides.smtp_url,
     );
+    if let Some(max_unsent) = overrides.campaign_max_unsent {
+        config.campaign_max_unsent = max_unsent;
+    }
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
         None => localstack_config(),
@@ -124,6 +130,7 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
         &mut conn,
         "Test Shop Inc",
         &[SHOP_NUMBER.into(), SPARE_NUMBER.into()],
+        true,
     )
     .await
     .unwrap();
@@ -171,11 +178,25 @@ impl TestApp {
             &mut conn,
             "Another Merchant",
             &[OTHER_NUMBER.into()],
+            true,
         )
         .await
         .unwrap();
         let created: Value = serde_json::from_str(&output).unwrap();
         created["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// Lets the test tenant text these country calling codes (`admin tenants
+    /// set-destinations`); by default it texts only its numbers' (+1).
+    pub async fn allow_destinations(&self, calling_codes: &str) {
+        let mut conn = self.db.connect().await;
+        messaging_api::admin::tenants::set_destinations(
+            &mut conn,
+            self.tenant_id.parse().unwrap(),
+            calling_codes,
+        )
+        .await
+        .unwrap();
     }
 
     pub fn request(&self, method: Method, path: &str, key: &str) -> RequestBuilder {

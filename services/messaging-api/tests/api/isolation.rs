@@ -192,6 +192,11 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
             Case::ById("shops", json!(null)),
         ),
         ((Method::GET, "/sender-numbers"), Case::List),
+        ((Method::GET, "/verified-numbers"), Case::List),
+        (
+            (Method::POST, "/verified-numbers"),
+            Case::CreateOwn(json!({"phone": "+14155550100"})),
+        ),
         ((Method::GET, "/customers"), Case::List),
         (
             (Method::POST, "/customers"),

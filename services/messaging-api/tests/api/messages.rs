@@ -75,6 +75,7 @@ async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() 
 #[tokio::test]
 async fn a_customer_is_addressed_by_id_and_fills_the_template() {
     let (app, shop_id) = setup().await;
+    app.allow_destinations("1,44").await;
     let customer = app.create_customer(&shop_id, "+447700900123").await;
     let response = app
         .post(

@@ -262,6 +262,43 @@ async fn real_answers_match_the_description() {
         None,
     )
     .await;
+    // A number verified by its code texted back, then asked again (200: already).
+    let (_, pending) = c
+        .call(
+            &app,
+            M::POST,
+            "/v1/verified-numbers",
+            "/v1/verified-numbers",
+            Some(json!({"phone": "+14155550188"})),
+        )
+        .await;
+    {
+        let mut conn = app.db.connect().await;
+        nudge_testkit::customer_texts(
+            &mut conn,
+            "SM00000000000000000000000000000f01",
+            "+14155550188",
+            "+15017122661",
+            pending["code"].as_str().unwrap(),
+        )
+        .await;
+    }
+    c.call(
+        &app,
+        M::POST,
+        "/v1/verified-numbers",
+        "/v1/verified-numbers",
+        Some(json!({"phone": "+14155550188"})),
+    )
+    .await;
+    c.call(
+        &app,
+        M::GET,
+        "/v1/verified-numbers",
+        "/v1/verified-numbers",
+        None,
+    )
+    .await;
     c.call(
         &app,
         M::DELETE,

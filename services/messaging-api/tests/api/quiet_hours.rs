@@ -12,6 +12,7 @@ use crate::helpers::{error_fields, problem, spawn_app};
 #[tokio::test]
 async fn marketing_inside_the_recipients_quiet_hours_is_held_until_they_end() {
     let app = spawn_app().await;
+    app.allow_destinations("1,44").await;
     let london_now = Utc::now().with_timezone(&Tz::Europe__London);
     let start = (london_now - Duration::minutes(30))
         .format("%H:%M")

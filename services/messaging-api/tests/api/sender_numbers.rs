@@ -118,7 +118,7 @@ async fn an_operator_gives_a_number_to_one_tenant_and_takes_it_back_only_when_un
     let mut conn = app.db.connect().await;
     let tenant: nudge_domain::TenantId = app.tenant_id.parse().unwrap();
     let other = {
-        let created = messaging_api::admin::create_tenant(&mut conn, "Other", &[])
+        let created = messaging_api::admin::create_tenant(&mut conn, "Other", &[], true)
             .await
             .unwrap();
         let created: Value = serde_json::from_str(&created).unwrap();
@@ -139,9 +139,10 @@ async fn an_operator_gives_a_number_to_one_tenant_and_takes_it_back_only_when_un
         serde_json::from_str(&numbers::add(&mut conn, tenant, SHOP_NUMBER).await.unwrap()).unwrap();
     assert_eq!(again["added"], false);
     assert!(numbers::add(&mut conn, other, "555-1234").await.is_err());
-    let refused = messaging_api::admin::create_tenant(&mut conn, "Copycat", &[SHOP_NUMBER.into()])
-        .await
-        .unwrap_err();
+    let refused =
+        messaging_api::admin::create_tenant(&mut conn, "Copycat", &[SHOP_NUMBER.into()], true)
+            .await
+            .unwrap_err();
     assert!(refused.to_string().contains("already belongs"), "{refused}");
     let tenants: i64 = {
         use diesel::prelude::*;

@@ -48,6 +48,10 @@ pub fn sender(
             ACCOUNT_SID.into(),
             10,
         ),
+        accounts: sms_sender::accounts::Accounts::new(
+            db.pool(),
+            Some(nudge_domain::sealed::Keyring::parse(nudge_testkit::TEST_KEYRING).unwrap()),
+        ),
         pool: db.pool(),
         twilio: TwilioClient::new(
             &twilio.uri(),

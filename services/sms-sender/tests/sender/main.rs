@@ -7,6 +7,7 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod accounts;
 mod delivery;
 mod failures;
 mod helpers;

@@ -24,7 +24,7 @@ pub async fn receive(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ListenerError> {
-    let form = SignedForm::verify(&state, &request, &body)?;
+    let form = SignedForm::verify(&state, &request, &body).await?;
     let sid = form.message_sid()?;
     let from = PhoneNumber::parse(form.get("From").unwrap_or_default())
         .map_err(|_| ListenerError::BadRequest("From must be the sender's E.164 number".into()))?;
@@ -48,6 +48,10 @@ pub async fn receive(
         None => 0,
     };
     let mut conn = state.conn().await?;
+    // Only the account the number lives in may tell us what was sent to it.
+    if let Some((_, account)) = nudge_db::provider_accounts::of_number(&mut conn, to).await? {
+        form.require_signer(account.map(|a| a.id))?;
+    }
     let stored = nudge_db::inbound::store(
         &mut conn,
         ReceivedSms {

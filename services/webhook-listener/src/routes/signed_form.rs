@@ -1,5 +1,12 @@
 //! The one way into a webhook handler: the body as a form whose Twilio signature has
 //! been checked. A handler that takes a [`SignedForm`] cannot see an unsigned request.
+//!
+//! The key is the token of the account the form names (`AccountSid`): a tenant's own
+//! subaccount's (stored sealed) when it is one, else the platform's. The form then
+//! carries who signed it ([`Signer`]), and each handler checks that the signer is the
+//! account of what the request touches (the number texted, the message reported on):
+//! a tenant holds its own token and could otherwise sign requests about another
+//! tenant's numbers and messages.
 
 use actix_web::{web, HttpRequest};
 
@@ -8,15 +15,36 @@ use crate::startup::AppState;
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 
+/// Whose token signed a form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The platform's account.
+    Platform,
+    /// A tenant's own account (its id in `provider_accounts`).
+    Account(uuid::Uuid),
+}
+
+impl Signer {
+    /// The account as `sender_numbers.account_id` names it (`None`: the platform's).
+    pub fn account_id(self) -> Option<uuid::Uuid> {
+        match self {
+            Signer::Platform => None,
+            Signer::Account(id) => Some(id),
+        }
+    }
+}
+
 /// A form posted by the provider, signature checked; parameters in posted order.
 #[derive(Debug)]
 pub struct SignedForm {
     pub params: Vec<(String, String)>,
+    pub signer: Signer,
 }
 
 impl SignedForm {
-    /// Checks the signature of `body` as posted to `request`.
-    pub fn verify(
+    /// Checks the signature of `body` as posted to `request`, with the token of the
+    /// account the form names.
+    pub async fn verify(
         state: &AppState,
         request: &HttpRequest,
         body: &web::Bytes,
@@ -29,11 +57,60 @@ impl SignedForm {
         let params: Vec<(String, String)> =
             serde_urlencoded::from_bytes(body).map_err(|_| ListenerError::BadSignature)?;
         let url = state.public_url(request);
-        if !nudge_domain::twilio_signature::verify(state.auth_token(), &url, &params, claimed) {
+        let account_sid = params
+            .iter()
+            .find(|(key, _)| key == "AccountSid")
+            .map(|(_, value)| value.as_str());
+        let tenant_account = match account_sid {
+            Some(sid) => {
+                let mut conn = state.conn().await?;
+                nudge_db::provider_accounts::find_by_sid(&mut conn, sid).await?
+            }
+            None => None,
+        };
+        let (token, signer) = match &tenant_account {
+            None => (
+                secrecy::SecretString::from(state.auth_token()),
+                Signer::Platform,
+            ),
+            Some(account) => {
+                let opened = state
+                    .keyring
+                    .as_ref()
+                    .map(|keyring| keyring.open(&account.auth_token_sealed, &account.account_sid));
+                match opened {
+                    Some(Ok(token)) => (
+                        secrecy::SecretString::from(token),
+                        Signer::Account(account.id),
+                    ),
+                    Some(Err(error)) => {
+                        tracing::error!(account = %account.account_sid, %error, "webhook refused: the account's token does not open");
+                        return Err(ListenerError::BadSignature);
+                    }
+                    None => {
+                        tracing::error!(account = %account.account_sid, "webhook refused: a tenant's account, and SECRETS_KEYRING is not set");
+                        return Err(ListenerError::BadSignature);
+                    }
+                }
+            }
+        };
+        use secrecy::ExposeSecret;
+        if !nudge_domain::twilio_signature::verify(token.expose_secret(), &url, &params, claimed) {
             tracing::warn!(%url, "webhook refused: bad signature");
             return Err(ListenerError::BadSignature);
         }
-        Ok(Self { params })
+        Ok(Self { params, signer })
+    }
+
+    /// Refuses the request unless it was signed by `account` (`None`: the platform's),
+    /// the account of what it touches.
+    pub fn require_signer(&self, account: Option<uuid::Uuid>) -> Result<(), ListenerError> {
+        if self.signer.account_id() == account {
+            Ok(())
+        } else {
+            tracing::warn!(signer = ?self.signer, "webhook refused: signed by another account than the one it is about");
+            Err(ListenerError::BadSignature)
+        }
     }
 
     /// The first value of a parameter.

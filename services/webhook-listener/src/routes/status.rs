@@ -20,7 +20,7 @@ pub async fn receive(
     request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ListenerError> {
-    let form = SignedForm::verify(&state, &request, &body)?;
+    let form = SignedForm::verify(&state, &request, &body).await?;
     let sid = form.message_sid()?;
     let raw_status = form
         .get("MessageStatus")
@@ -50,6 +50,10 @@ pub async fn receive(
         params: form.to_json(),
     };
     let mut conn = state.conn().await?;
+    // Only the account the message went through may report on it.
+    if let Some(account) = nudge_db::callbacks::sender_account_of(&mut conn, sid).await? {
+        form.require_signer(account)?;
+    }
     let outcome = nudge_db::callbacks::record(&mut conn, &callback).await?;
     match &outcome {
         CallbackOutcome::Duplicate => {

@@ -11,27 +11,16 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
+use crate::helpers::{new_endpoint, spawn_app, spawn_app_with, Options, TestApp};
 
 const CUSTOMER: &str = "+14155550123";
 
 async fn endpoint(app: &TestApp, tenant: TenantId, url: &str, events: Value) -> WebhookEndpoint {
     let mut conn = app.db.connect().await;
-    nudge_db::webhooks::insert_endpoint(
-        &mut conn,
-        &WebhookEndpoint {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: tenant.as_uuid(),
-            shop_id: None,
-            url: url.into(),
-            events,
-            secret: standard_webhooks::new_secret(),
-            description: None,
-            created_at: chrono::Utc::now(),
-        },
-    )
-    .await
-    .unwrap()
+    nudge_db::webhooks::insert_endpoint(&mut conn, &new_endpoint(tenant, url, events))
+        .await
+        .unwrap()
+        .expect("under the cap")
 }
 
 async fn fulfilment_rule(app: &TestApp, tenant: TenantId, shop: ShopId, url: &str) -> BotRule {

@@ -25,6 +25,7 @@ pub struct Options {
     /// `WEBHOOK_TARGETS`: tests with local fake endpoints use `any`.
     pub webhook_targets: &'static str,
     pub retry_delays: &'static str,
+    pub webhook_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -33,6 +34,7 @@ impl Default for Options {
             body_limit: 64 * 1024,
             webhook_targets: "any",
             retry_delays: "1,1,1",
+            webhook_timeout_ms: 2_000,
         }
     }
 }
@@ -63,8 +65,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         outbox_relay_interval_ms: 200,
         webhook_targets: options.webhook_targets.into(),
         webhook_retry_delays_seconds: options.retry_delays.into(),
-        webhook_timeout_ms: 2_000,
+        webhook_timeout_ms: options.webhook_timeout_ms,
         webhook_dispatch_interval_ms: 200,
+        secrets_keyring: Some(secrecy::SecretString::from(nudge_testkit::TEST_KEYRING)),
         ..Config::new(&db.url, PUBLIC_BASE, AUTH_TOKEN)
     };
     let app = Application::build(config, &nudge_testkit::localstack_config())
@@ -82,6 +85,24 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 pub use nudge_testkit::twilio_status_callback as callback;
+
+/// A tenant's endpoint for all its shops, with a fresh signing secret (not yet stored).
+pub fn new_endpoint(
+    tenant: TenantId,
+    url: &str,
+    events: serde_json::Value,
+) -> nudge_db::models::WebhookEndpoint {
+    nudge_db::models::WebhookEndpoint {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.as_uuid(),
+        shop_id: None,
+        url: url.into(),
+        events,
+        secret: nudge_domain::standard_webhooks::new_secret(),
+        description: None,
+        created_at: chrono::Utc::now(),
+    }
+}
 
 impl TestApp {
     /// Posts `params` to `path`, signed as Twilio signs it for `signed_url`.

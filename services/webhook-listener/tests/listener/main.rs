@@ -7,7 +7,9 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod accounts;
 mod care;
+mod fairness;
 mod helpers;
 mod inbound;
 mod numbers;

@@ -238,9 +238,14 @@ pub async fn account(app: &TestApp, tenant: &str, role: &'static str) -> String 
 pub async fn another_tenant(app: &TestApp) -> Value {
     let mut conn = app.db.connect().await;
     serde_json::from_str(
-        &messaging_api::admin::create_tenant(&mut conn, "Other Shop", &["+15017122669".into()])
-            .await
-            .unwrap(),
+        &messaging_api::admin::create_tenant(
+            &mut conn,
+            "Other Shop",
+            &["+15017122669".into()],
+            true,
+        )
+        .await
+        .unwrap(),
     )
     .unwrap()
 }
