@@ -232,28 +232,48 @@ pub async fn set_destinations(
     Ok(updated == 1)
 }
 
+/// What [`sending_rules`] reads, in one round trip (it runs on every send).
+const SENDING_RULES: &str = "\
+SELECT t.approved_at IS NOT NULL AS approved,
+       t.destination_calling_codes AS calling_codes,
+       ARRAY(SELECT s.number FROM sender_numbers s WHERE s.tenant_id = t.id) AS numbers,
+       ARRAY(SELECT v.phone FROM verified_numbers v
+             WHERE v.tenant_id = t.id AND v.verified_at IS NOT NULL
+               AND t.approved_at IS NULL) AS verified
+FROM tenants t
+WHERE t.id = $1";
+
+#[derive(QueryableByName)]
+struct RulesRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    approved: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Text>>>)]
+    calling_codes: Option<Vec<Option<String>>>,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    numbers: Vec<String>,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    verified: Vec<String>,
+}
+
 /// Where the tenant may send now: approved or in its sandbox (with the numbers it
-/// verified), and the calling codes it may text (its own, else its numbers').
+/// verified), and the calling codes it may text (its own list, else its numbers').
 pub async fn sending_rules(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<nudge_domain::SendingRules, DbError> {
-    use crate::schema::{sender_numbers, verified_numbers};
-    let (approved_at, codes): (Option<chrono::DateTime<Utc>>, Option<Vec<Option<String>>>) =
-        tenants::table
-            .filter(tenants::id.eq(tenant.as_uuid()))
-            .select((tenants::approved_at, tenants::destination_calling_codes))
-            .first(conn)
-            .await?;
-    let calling_codes: Vec<String> = match codes {
+    let row: RulesRow = crate::prepared::prepared(
+        SENDING_RULES,
+        vec![Box::new(
+            crate::prepared::bind::<diesel::sql_types::Uuid, _>(tenant.as_uuid()),
+        )],
+    )
+    .get_result(conn)
+    .await?;
+    let calling_codes: Vec<String> = match row.calling_codes {
         Some(codes) => codes.into_iter().flatten().collect(),
         None => {
-            let numbers: Vec<String> = sender_numbers::table
-                .filter(sender_numbers::tenant_id.eq(tenant.as_uuid()))
-                .select(sender_numbers::number)
-                .load(conn)
-                .await?;
-            let mut codes: Vec<String> = numbers
+            let mut codes: Vec<String> = row
+                .numbers
                 .iter()
                 .filter_map(|n| nudge_domain::PhoneNumber::parse(n).ok())
                 .map(|n| n.calling_code().to_owned())
@@ -263,22 +283,10 @@ pub async fn sending_rules(
             codes
         }
     };
-    let verified = if approved_at.is_some() {
-        Default::default()
-    } else {
-        verified_numbers::table
-            .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
-            .filter(verified_numbers::verified_at.is_not_null())
-            .select(verified_numbers::phone)
-            .load::<String>(conn)
-            .await?
-            .into_iter()
-            .collect()
-    };
     Ok(nudge_domain::SendingRules {
-        approved: approved_at.is_some(),
+        approved: row.approved,
         calling_codes,
-        verified,
+        verified: row.verified.into_iter().collect(),
     })
 }
 

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, FieldError, Problem};
-use crate::extract::{check, JsonBody};
+use crate::error::{ApiError, Problem};
+use crate::extract::JsonBody;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -70,14 +70,8 @@ async fn start(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<StartVerification>,
 ) -> Result<HttpResponse, ApiError> {
-    let phone = PhoneNumber::parse(&body.phone);
-    let phone = match phone {
-        Ok(phone) => phone,
-        Err(e) => {
-            check(vec![FieldError::new("phone", e.to_string())])?;
-            return Err(ApiError::invalid("phone", "not a number"));
-        }
-    };
+    let phone =
+        PhoneNumber::parse(&body.phone).map_err(|e| ApiError::invalid("phone", e.to_string()))?;
     let mut conn = state.conn().await?;
     let text_to: Vec<String> = nudge_db::sender_numbers::list(&mut conn, Some(auth.tenant))
         .await?

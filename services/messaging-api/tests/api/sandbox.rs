@@ -62,6 +62,34 @@ async fn a_sandbox_tenant_texts_only_numbers_it_verified_until_it_is_approved() 
     );
     assert_eq!(app.stored_counts().await, before, "nothing stored");
 
+    // Bad input is refused and starts nothing.
+    for bad in [
+        json!({"phone": "12"}),
+        json!({"phone": FRIEND, "shop_id": "x"}),
+        json!({}),
+    ] {
+        let response = app
+            .request(Method::POST, "/v1/verified-numbers", &key)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{bad}: {}",
+            response.status()
+        );
+    }
+    let listed: Value = app
+        .request(Method::GET, "/v1/verified-numbers", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"], json!([]));
+
     // Verification: a code, texted back to the tenant's number from the number itself.
     let started = app
         .request(Method::POST, "/v1/verified-numbers", &key)
