@@ -32,6 +32,9 @@ pub struct NewCallback<'a> {
     pub error_code: Option<i32>,
     /// The form's parameters, kept for inspection.
     pub params: Value,
+    /// The account whose token signed it (`None`: the platform's). Only the account a
+    /// message went through may report on it.
+    pub signed_by: Option<Uuid>,
 }
 
 /// What became of a callback.
@@ -41,6 +44,9 @@ pub enum CallbackOutcome {
     Duplicate,
     /// No message has this sid (yet): stored, applied when the sid is recorded.
     Unmatched,
+    /// Signed by another account than the one its message went through: nothing
+    /// stored, nothing changed.
+    WrongAccount,
     /// In the message's timeline; `moved_to` when it changed the message's status.
     Recorded {
         tenant: TenantId,
@@ -56,6 +62,18 @@ pub async fn record(
 ) -> Result<CallbackOutcome, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         lock_sid(conn, callback.provider_sid).await?;
+        let message = messages::table
+            .filter(messages::provider_sid.eq(callback.provider_sid))
+            .select(Message::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(message) = &message {
+            if account_of(conn, message).await? != callback.signed_by {
+                return Ok(CallbackOutcome::WrongAccount);
+            }
+        }
         let id = Uuid::now_v7();
         let inserted = diesel::insert_into(provider_callbacks::table)
             .values((
@@ -72,13 +90,6 @@ pub async fn record(
         if inserted == 0 {
             return Ok(CallbackOutcome::Duplicate);
         }
-        let message = messages::table
-            .filter(messages::provider_sid.eq(callback.provider_sid))
-            .select(Message::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
         let Some(message) = message else {
             return Ok(CallbackOutcome::Unmatched);
         };
@@ -87,32 +98,21 @@ pub async fn record(
     .await
 }
 
-/// The account the message with this provider sid was sent through, as its sender
-/// number says today: `Some(None)` for the platform's, `Some(Some(id))` for a tenant's
-/// own; `None` if no message has the sid (yet). The listener refuses a callback signed
-/// by any other account.
-pub async fn sender_account_of(
+/// The account `message` went through, as its sender number says today (`None`: the
+/// platform's).
+async fn account_of(
     conn: &mut AsyncPgConnection,
-    provider_sid: &str,
-) -> Result<Option<Option<Uuid>>, DbError> {
+    message: &Message,
+) -> Result<Option<Uuid>, DbError> {
     use crate::schema::sender_numbers;
-    let found: Option<(String, Uuid)> = messages::table
-        .filter(messages::provider_sid.eq(provider_sid))
-        .select((messages::from_number, messages::tenant_id))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((from, tenant)) = found else {
-        return Ok(None);
-    };
     let account: Option<Option<Uuid>> = sender_numbers::table
-        .filter(sender_numbers::number.eq(&from))
-        .filter(sender_numbers::tenant_id.eq(tenant))
+        .filter(sender_numbers::number.eq(&message.from_number))
+        .filter(sender_numbers::tenant_id.eq(message.tenant_id))
         .select(sender_numbers::account_id)
         .first(conn)
         .await
         .optional()?;
-    Ok(Some(account.flatten()))
+    Ok(account.flatten())
 }
 
 /// Serialises, until the transaction ends, everything about one provider sid: a

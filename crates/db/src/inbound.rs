@@ -15,7 +15,7 @@ use nudge_domain::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::models::{Conversation, Customer, InboundMessage, OutboxRow, Shop};
+use crate::models::{Conversation, Customer, InboundMessage, OutboxRow, SenderNumber, Shop};
 use crate::schema::{conversations, inbound_messages, messages, outbox, shops};
 use crate::DbError;
 
@@ -31,6 +31,9 @@ pub struct ReceivedSms<'a> {
     pub body: &'a str,
     pub num_media: i32,
     pub traceparent: Option<String>,
+    /// The account whose token signed the webhook (`None`: the platform's). Only the
+    /// account `to` lives in may report texts to it.
+    pub signed_by: Option<Uuid>,
 }
 
 /// What storing an inbound SMS did.
@@ -45,6 +48,8 @@ pub enum Stored {
     Duplicate,
     /// The number it was sent to is nobody's, or no shop of its owner sends from it.
     UnknownNumber,
+    /// Signed by an account the number does not live in: nothing stored.
+    WrongAccount,
 }
 
 /// Stores an inbound SMS: its customer (created if the shop does not know the number),
@@ -62,7 +67,13 @@ pub async fn store(conn: &mut AsyncPgConnection, sms: ReceivedSms<'_>) -> Result
             if known.is_some() {
                 return Ok(Stored::Duplicate);
             }
-            let Some(shop) = route(conn, sms.to, sms.from).await? else {
+            let Some(number) = crate::sender_numbers::find(conn, sms.to).await? else {
+                return Ok(Stored::UnknownNumber);
+            };
+            if number.account_id != sms.signed_by {
+                return Ok(Stored::WrongAccount);
+            }
+            let Some(shop) = route(conn, &number, sms.from).await? else {
                 return Ok(Stored::UnknownNumber);
             };
             let tenant = TenantId::from_uuid(shop.tenant_id);
@@ -148,21 +159,19 @@ pub async fn store(conn: &mut AsyncPgConnection, sms: ReceivedSms<'_>) -> Result
     }
 }
 
-/// The shop that `to` belongs to: the number's owner decides the tenant, never who
-/// wrote to `from` last (a tenant could otherwise name another's number and catch its
-/// customers' replies and STOPs). Should several of the owner's shops send from the
+/// The shop a text to `to` belongs to: the number's owner decides the tenant, never
+/// who wrote to `from` last (a tenant could otherwise name another's number and catch
+/// its customers' replies and STOPs). Should several of the owner's shops send from the
 /// number, the one that last wrote to `from` gets the reply, else the oldest.
 async fn route(
     conn: &mut AsyncPgConnection,
-    to: &str,
+    to: &SenderNumber,
     from: &PhoneNumber,
 ) -> Result<Option<Shop>, DbError> {
-    let Some(owner) = crate::sender_numbers::owner(conn, to).await? else {
-        return Ok(None);
-    };
+    let owner = TenantId::from_uuid(to.tenant_id);
     let candidates: Vec<Shop> = shops::table
         .filter(shops::tenant_id.eq(owner.as_uuid()))
-        .filter(shops::sender_number.eq(to))
+        .filter(shops::sender_number.eq(&to.number))
         .select(Shop::as_select())
         .order((shops::created_at.asc(), shops::id.asc()))
         .load(conn)

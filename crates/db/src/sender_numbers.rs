@@ -69,7 +69,11 @@ pub async fn add(
     .await
 }
 
-async fn find(conn: &mut AsyncPgConnection, number: &str) -> Result<Option<SenderNumber>, DbError> {
+/// The number's row, if anyone owns it.
+pub(crate) async fn find(
+    conn: &mut AsyncPgConnection,
+    number: &str,
+) -> Result<Option<SenderNumber>, DbError> {
     Ok(sender_numbers::table
         .filter(sender_numbers::number.eq(number))
         .select(SenderNumber::as_select())

@@ -215,6 +215,7 @@ pub async fn customer_texts(
             body,
             num_media: 0,
             traceparent: None,
+            signed_by: None,
         },
     )
     .await

@@ -48,10 +48,6 @@ pub async fn receive(
         None => 0,
     };
     let mut conn = state.conn().await?;
-    // Only the account the number lives in may tell us what was sent to it.
-    if let Some((_, account)) = nudge_db::provider_accounts::of_number(&mut conn, to).await? {
-        form.require_signer(account.map(|a| a.id))?;
-    }
     let stored = nudge_db::inbound::store(
         &mut conn,
         ReceivedSms {
@@ -61,6 +57,7 @@ pub async fn receive(
             body: text,
             num_media,
             traceparent: nudge_telemetry::current_traceparent(),
+            signed_by: form.signer.account_id(),
         },
     )
     .await?;
@@ -73,6 +70,10 @@ pub async fn receive(
             state.relay_wakeup.notify_one();
         }
         Stored::Duplicate => tracing::info!(sid, "repeated inbound webhook ignored"),
+        Stored::WrongAccount => {
+            tracing::warn!(sid, signer = ?form.signer, "webhook refused: signed by an account the number is not in");
+            return Err(ListenerError::BadSignature);
+        }
         Stored::UnknownNumber => {
             tracing::warn!(
                 sid,

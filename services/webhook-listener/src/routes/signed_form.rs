@@ -3,10 +3,10 @@
 //!
 //! The key is the token of the account the form names (`AccountSid`): a tenant's own
 //! subaccount's (stored sealed) when it is one, else the platform's. The form then
-//! carries who signed it ([`Signer`]), and each handler checks that the signer is the
-//! account of what the request touches (the number texted, the message reported on):
-//! a tenant holds its own token and could otherwise sign requests about another
-//! tenant's numbers and messages.
+//! carries who signed it ([`Signer`]), and storing the request checks that the signer
+//! is the account of what it touches (`nudge_db::inbound::store` for the number texted,
+//! `nudge_db::callbacks::record` for the message reported on): a tenant holds its own
+//! token and could otherwise sign requests about another tenant's numbers and messages.
 
 use actix_web::{web, HttpRequest};
 
@@ -100,17 +100,6 @@ impl SignedForm {
             return Err(ListenerError::BadSignature);
         }
         Ok(Self { params, signer })
-    }
-
-    /// Refuses the request unless it was signed by `account` (`None`: the platform's),
-    /// the account of what it touches.
-    pub fn require_signer(&self, account: Option<uuid::Uuid>) -> Result<(), ListenerError> {
-        if self.signer.account_id() == account {
-            Ok(())
-        } else {
-            tracing::warn!(signer = ?self.signer, "webhook refused: signed by another account than the one it is about");
-            Err(ListenerError::BadSignature)
-        }
     }
 
     /// The first value of a parameter.

@@ -48,14 +48,15 @@ pub async fn receive(
         idempotency_token: token,
         error_code,
         params: form.to_json(),
+        signed_by: form.signer.account_id(),
     };
     let mut conn = state.conn().await?;
-    // Only the account the message went through may report on it.
-    if let Some(account) = nudge_db::callbacks::sender_account_of(&mut conn, sid).await? {
-        form.require_signer(account)?;
-    }
     let outcome = nudge_db::callbacks::record(&mut conn, &callback).await?;
     match &outcome {
+        CallbackOutcome::WrongAccount => {
+            tracing::warn!(sid, signer = ?form.signer, "callback refused: signed by another account than its message's");
+            return Err(ListenerError::BadSignature);
+        }
         CallbackOutcome::Duplicate => {
             tracing::info!(sid, status = status.as_str(), "repeated callback ignored")
         }
