@@ -207,24 +207,21 @@ pub async fn record_page(
     )
 }
 
-/// The tenant's campaign messages waiting for the sender (queued or being sent),
-/// counted up to `at_most` (the partial index `messages_campaign_unsent_idx` keeps this
-/// to the rows in those states).
+/// The tenant's campaign messages waiting for the sender (queued or being sent). The
+/// partial index `messages_campaign_unsent_idx` holds only those rows, and expansion
+/// pauses once they reach `CAMPAIGN_MAX_UNSENT`, so the count stays that small.
 pub async fn unsent_messages(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
-    at_most: i64,
 ) -> Result<i64, DbError> {
     use crate::schema::messages;
-    let ids: Vec<Uuid> = messages::table
+    Ok(messages::table
         .filter(messages::tenant_id.eq(tenant.as_uuid()))
         .filter(messages::campaign_id.is_not_null())
         .filter(messages::status.eq_any(["queued", "sending"]))
-        .select(messages::id)
-        .limit(at_most)
-        .load(conn)
-        .await?;
-    Ok(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+        .count()
+        .get_result(conn)
+        .await?)
 }
 
 /// Puts a claimed campaign aside until `until` (the tenant's daily cap is reached).

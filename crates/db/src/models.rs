@@ -49,15 +49,19 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    /// The key's scopes; an unknown stored name (impossible: a CHECK refuses it) is
-    /// dropped, which only ever narrows what the key may do.
     pub fn scopes(&self) -> nudge_domain::ApiScopes {
-        self.scopes
-            .iter()
-            .flatten()
-            .filter_map(|name| nudge_domain::ApiScope::parse(name))
-            .collect()
+        stored_scopes(&self.scopes)
     }
+}
+
+/// Scopes as `api_keys.scopes` stores them; an unknown name (impossible: a CHECK
+/// refuses it) is dropped, which only ever narrows what the key may do.
+pub(crate) fn stored_scopes(names: &[Option<String>]) -> nudge_domain::ApiScopes {
+    names
+        .iter()
+        .flatten()
+        .filter_map(|name| nudge_domain::ApiScope::parse(name))
+        .collect()
 }
 
 /// A number a tenant has proven it may text (in its sandbox), or is proving.

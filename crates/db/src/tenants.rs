@@ -18,8 +18,8 @@ use crate::{DbError, Page, PageRequest};
 const KEY_PREFIX: &str = "nudge_";
 pub const DEFAULT_REQUESTS_PER_MINUTE: i32 = 600;
 pub const DEFAULT_DAILY_MESSAGE_CAP: i32 = 10_000;
-/// Active (unrevoked, unexpired or not) keys a tenant may hold: enough for every
-/// integration a shop has, few enough that keys are not a resource to hoard.
+/// Unrevoked keys a tenant may hold (expired ones count until revoked): enough for
+/// every integration a shop has, few enough that keys are not a resource to hoard.
 pub const MAX_ACTIVE_KEYS: i64 = 20;
 const KEY_RANDOM_CHARS: usize = 40;
 const VISIBLE_PREFIX_CHARS: usize = 12;
@@ -170,11 +170,7 @@ pub async fn authenticate(
                     approved_at.is_some(),
                     daily_message_cap,
                 ),
-                scopes: scopes
-                    .iter()
-                    .flatten()
-                    .filter_map(|name| nudge_domain::ApiScope::parse(name))
-                    .collect(),
+                scopes: crate::models::stored_scopes(&scopes),
             }
         },
     ))

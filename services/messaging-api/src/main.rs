@@ -251,9 +251,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     approved,
                 },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             println!(
                 "{}",
                 admin::create_tenant(&mut conn, &name, &numbers, approved).await?
@@ -262,9 +260,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Tenants { command },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             let output = match command {
                 TenantsCommand::Approve { tenant } => {
                     admin::tenants::approve(&mut conn, tenant).await?
@@ -279,9 +275,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Accounts { command },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             let keyring = || -> anyhow::Result<nudge_domain::sealed::Keyring> {
                 nudge_domain::sealed::Keyring::from_config(
                     std::env::var("SECRETS_KEYRING").ok().as_deref(),
@@ -317,9 +311,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Numbers { command },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             let output = match command {
                 NumbersCommand::Add { tenant, number } => {
                     admin::numbers::add(&mut conn, tenant, &number).await?
@@ -342,9 +334,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     lead_search_daily_queries,
                 },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             let rpm = requests_per_minute.map(i32::from);
             let daily = daily_messages.map(i32::try_from).transpose()?;
             anyhow::ensure!(rpm != Some(0), "--requests-per-minute must be at least 1");
@@ -378,12 +368,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     role,
                 },
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
+            let password = read_secret_line()?;
             println!(
                 "{}",
                 admin::create_console_user(&mut conn, tenant, &email, &role, password).await?
@@ -394,6 +380,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => dead_letters(command).await?,
     }
     Ok(())
+}
+
+/// A connection to `DATABASE_URL`: what the admin commands work on.
+async fn database() -> anyhow::Result<nudge_db::AsyncPgConnection> {
+    let db: DatabaseOnly = nudge_domain::config::from_env()?;
+    Ok(nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?)
 }
 
 /// One line of standard input, without its line ending: how secrets reach the CLI.
@@ -412,9 +404,7 @@ async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let db: DatabaseOnly = nudge_domain::config::from_env()?;
-            let mut conn =
-                nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?;
+            let mut conn = database().await?;
             let names = if queues.is_empty() {
                 dlq::QUEUES.iter().map(|q| (*q).to_owned()).collect()
             } else {

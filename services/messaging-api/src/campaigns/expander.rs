@@ -125,7 +125,7 @@ async fn expand_page(
 ) -> Result<Campaign, ExpandError> {
     let tenant = TenantId::from_uuid(campaign.tenant_id);
     let now = Utc::now();
-    let unsent = nudge_db::campaigns::unsent_messages(conn, tenant, pace.max_unsent).await?;
+    let unsent = nudge_db::campaigns::unsent_messages(conn, tenant).await?;
     if unsent >= pace.max_unsent {
         nudge_db::campaigns::wait_until(conn, &campaign, now + UNSENT_RECHECK, WAITING_FOR_SENDER)
             .await?;

@@ -5,7 +5,7 @@
 
 use crate::error::Problem;
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use nudge_db::tenants::{Issued, KeyGrant, Revoke, MAX_ACTIVE_KEYS};
 use nudge_domain::ApiScopes;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, path_id, JsonBody, PageQuery, TimeAhead};
 use crate::startup::AppState;
 use crate::views::{ApiKeyView, CreatedApiKeyView, ListView};
 
@@ -41,7 +41,18 @@ struct CreateKey {
     expires_at: Option<String>,
 }
 
-const MAX_LIFETIME_DAYS: i64 = 730;
+/// `expires_at`: from 1 minute to 2 years ahead.
+const EXPIRES_AT: TimeAhead<'static> = TimeAhead {
+    field: "expires_at",
+    earliest: Duration::minutes(1),
+    latest: Duration::days(730),
+    window: "1 minute to 2 years",
+    example: "2027-06-30T00:00:00Z",
+};
+
+fn default_name() -> String {
+    "default".into()
+}
 
 fn check_scopes(
     requested: Option<&[String]>,
@@ -77,36 +88,6 @@ fn check_scopes(
     }
 }
 
-fn check_expiry(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
-    let raw = raw?;
-    let now = Utc::now();
-    match DateTime::parse_from_rfc3339(raw) {
-        Ok(at)
-            if at > now + Duration::minutes(1) && at <= now + Duration::days(MAX_LIFETIME_DAYS) =>
-        {
-            Some(at.with_timezone(&Utc))
-        }
-        Ok(_) => {
-            errors.push(FieldError::new(
-                "expires_at",
-                "must be from 1 minute to 2 years ahead",
-            ));
-            None
-        }
-        Err(_) => {
-            errors.push(FieldError::new(
-                "expires_at",
-                "must be an RFC 3339 time, e.g. 2027-06-30T00:00:00Z",
-            ));
-            None
-        }
-    }
-}
-
-fn default_name() -> String {
-    "default".into()
-}
-
 #[utoipa::path(
     post, path = "/v1/api-keys", tag = "api-keys",
     summary = "Issue an API key",
@@ -130,7 +111,10 @@ async fn create(
     }
     let grant = KeyGrant {
         scopes: check_scopes(body.scopes.as_deref(), auth.owner.scopes, &mut errors),
-        expires_at: check_expiry(body.expires_at.as_deref(), &mut errors),
+        expires_at: body
+            .expires_at
+            .as_deref()
+            .and_then(|raw| EXPIRES_AT.check(raw, Utc::now(), &mut errors)),
     };
     check(errors)?;
     let mut conn = state.conn().await?;

@@ -48,6 +48,25 @@ pub struct VerifiedNumberView {
     pub verified_at: Option<DateTime<Utc>>,
 }
 
+impl From<nudge_db::models::VerifiedNumber> for VerifiedNumberView {
+    /// As stored: never with the code (only its hash is kept).
+    fn from(row: nudge_db::models::VerifiedNumber) -> Self {
+        VerifiedNumberView {
+            status: if row.verified_at.is_some() {
+                "verified"
+            } else {
+                "pending"
+            }
+            .into(),
+            phone: row.phone,
+            code: None,
+            text_to: None,
+            expires_at: row.code_expires_at,
+            verified_at: row.verified_at,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct VerifiedNumbersView {
     pub data: Vec<VerifiedNumberView>,
@@ -94,14 +113,7 @@ async fn start(
             expires_at: Some(expires_at),
             verified_at: None,
         })),
-        Issued::AlreadyVerified(row) => Ok(HttpResponse::Ok().json(VerifiedNumberView {
-            phone: row.phone,
-            status: "verified".into(),
-            code: None,
-            text_to: None,
-            expires_at: None,
-            verified_at: row.verified_at,
-        })),
+        Issued::AlreadyVerified(row) => Ok(HttpResponse::Ok().json(VerifiedNumberView::from(row))),
         Issued::TooManyPending => Err(ApiError::Conflict(format!(
             "{} numbers are waiting for their codes already; wait for them or for their codes to expire",
             nudge_db::verified_numbers::MAX_PENDING
@@ -119,21 +131,6 @@ async fn list(auth: Authenticated, state: web::Data<AppState>) -> Result<HttpRes
     let mut conn = state.conn().await?;
     let rows = nudge_db::verified_numbers::list(&mut conn, auth.tenant).await?;
     Ok(HttpResponse::Ok().json(VerifiedNumbersView {
-        data: rows
-            .into_iter()
-            .map(|row| VerifiedNumberView {
-                status: if row.verified_at.is_some() {
-                    "verified"
-                } else {
-                    "pending"
-                }
-                .into(),
-                phone: row.phone,
-                code: None,
-                text_to: None,
-                expires_at: row.code_expires_at,
-                verified_at: row.verified_at,
-            })
-            .collect(),
+        data: rows.into_iter().map(VerifiedNumberView::from).collect(),
     }))
 }

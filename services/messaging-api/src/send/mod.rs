@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::check;
+use crate::extract::{check, TimeAhead};
 use crate::routes::check_category;
 
 mod answer;
@@ -60,32 +60,21 @@ pub struct SendRequest {
     pub media_id: Option<String>,
 }
 
-const MIN_SCHEDULE_AHEAD_SECONDS: i64 = 60;
-const MAX_SCHEDULE_AHEAD_DAYS: i64 = 35;
+/// `send_at`: from 1 minute to 35 days ahead.
+const SEND_AT: TimeAhead<'static> = TimeAhead {
+    field: "send_at",
+    earliest: Duration::seconds(60),
+    latest: Duration::days(35),
+    window: "1 minute to 35 days",
+    example: "2026-11-24T09:30:00Z",
+};
 
 pub(crate) fn check_send_at(
     raw: &str,
     now: DateTime<Utc>,
     errors: &mut Vec<FieldError>,
 ) -> Option<DateTime<Utc>> {
-    let Ok(at) = DateTime::parse_from_rfc3339(raw) else {
-        errors.push(FieldError::new(
-            "send_at",
-            "must be an RFC 3339 time, e.g. 2026-11-24T09:30:00Z",
-        ));
-        return None;
-    };
-    let at = at.with_timezone(&Utc);
-    if at < now + Duration::seconds(MIN_SCHEDULE_AHEAD_SECONDS)
-        || at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS)
-    {
-        errors.push(FieldError::new(
-            "send_at",
-            "must be from 1 minute to 35 days ahead",
-        ));
-        return None;
-    }
-    Some(at)
+    SEND_AT.check(raw, now, errors)
 }
 
 /// Validates and stores a send request; returns the stored (`queued`) message.
