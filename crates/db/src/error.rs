@@ -38,6 +38,14 @@ impl From<DieselError> for DbError {
                     | DatabaseErrorKind::UnableToSendCommand => {
                         DbError::Unavailable(info.message().to_owned())
                     }
+                    // 25006: the connection now leads to a read-only server (the old
+                    // primary after a failover, until DNS moves the pool on).
+                    DatabaseErrorKind::ReadOnlyTransaction => {
+                        DbError::Unavailable(info.message().to_owned())
+                    }
+                    DatabaseErrorKind::Unknown if is_server_going_away(info.message()) => {
+                        DbError::Unavailable(info.message().to_owned())
+                    }
                     _ => DbError::Query(error),
                 }
             }
@@ -47,6 +55,37 @@ impl From<DieselError> for DbError {
             _ => DbError::Query(error),
         }
     }
+}
+
+/// The messages PostgreSQL sends with the errors that mean "this server is going away
+/// or not there yet", not "this query is wrong": 57P01 admin_shutdown (a fast
+/// shutdown, `pg_terminate_backend`), 57P02 crash_shutdown, 57P03 cannot_connect_now,
+/// 40001 on a hot standby (conflict with recovery), and class 08 from the server.
+///
+/// diesel reports these as `DatabaseErrorKind::Unknown` and keeps the message but not
+/// the SQLSTATE, so they are recognised by the server's text (PostgreSQL's own
+/// `errmsg` strings, in English: what RDS and a default `lc_messages` send; a server
+/// translating its messages would see these as 500s, which docs/reliability.md says).
+const GOING_AWAY: [&str; 6] = [
+    // 57P01, 57P02: "terminating connection due to administrator command",
+    // "... because of crash of another server process", "... due to unexpected
+    // postmaster exit", "... due to idle-session timeout".
+    "terminating connection",
+    // 57P03: "... is starting up", "... is shutting down", "... is in recovery mode",
+    // "... is not yet accepting connections", "... is not accepting connections".
+    "the database system is",
+    // 40001 on a standby, 57P04 database_dropped.
+    "canceling statement due to conflict with recovery",
+    "database is being dropped",
+    // Class 08 as the server words it.
+    "connection failure",
+    "could not receive data from client",
+];
+
+/// Whether a server error says the server is going away (see [`GOING_AWAY`]).
+fn is_server_going_away(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    GOING_AWAY.iter().any(|phrase| message.starts_with(phrase))
 }
 
 impl From<PoolError> for DbError {
@@ -71,5 +110,38 @@ mod tests {
             Box::new("new row violates check constraint".to_owned()),
         );
         assert!(matches!(DbError::from(refused), DbError::Query(_)));
+    }
+
+    #[test]
+    fn a_server_shutting_down_or_failing_over_is_unavailable() {
+        let unavailable = |kind, message: &str| {
+            let error = DieselError::DatabaseError(kind, Box::new(message.to_owned()));
+            matches!(DbError::from(error), DbError::Unavailable(_))
+        };
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection because of crash of another server process",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "canceling statement due to conflict with recovery",
+        ] {
+            assert!(
+                unavailable(DatabaseErrorKind::Unknown, message),
+                "{message}"
+            );
+        }
+        assert!(unavailable(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            "cannot execute INSERT in a read-only transaction"
+        ));
+        // A query's own fault stays a query error, whatever its words.
+        assert!(!unavailable(
+            DatabaseErrorKind::Unknown,
+            "column \"terminating connection\" does not exist"
+        ));
+        assert!(!unavailable(
+            DatabaseErrorKind::Unknown,
+            "canceling statement due to statement timeout"
+        ));
     }
 }

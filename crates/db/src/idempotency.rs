@@ -47,12 +47,34 @@ struct Existing {
     expires_at: DateTime<Utc>,
 }
 
+/// How many times `begin` tries again when the key's row vanished between its insert
+/// and its read (the request that held it was refused by validation and let it go).
+const BEGIN_ATTEMPTS: usize = 3;
+
 pub async fn begin(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     key: &str,
     request_hash: &str,
 ) -> Result<Begin, DbError> {
+    for _ in 0..BEGIN_ATTEMPTS {
+        if let Some(begun) = try_begin(conn, tenant, key, request_hash).await? {
+            return Ok(begun);
+        }
+    }
+    // Still racing with requests that take and free the key: a moment later, the
+    // client's retry settles it.
+    Ok(Begin::InFlight)
+}
+
+/// One attempt: `None` when another request freed the key between our insert (which
+/// found it held) and our read (which found it gone).
+async fn try_begin(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Begin>, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         let now = Utc::now();
         let expires_at = now + Duration::hours(KEY_LIFETIME_HOURS);
@@ -69,12 +91,12 @@ pub async fn begin(
             .execute(conn)
             .await?;
         if inserted == 1 {
-            return Ok(Begin::Started);
+            return Ok(Some(Begin::Started));
         }
         let this_key = idempotency_keys::table
             .filter(idempotency_keys::tenant_id.eq(tenant.as_uuid()))
             .filter(idempotency_keys::key.eq(key));
-        let existing: Existing = this_key
+        let existing: Option<Existing> = this_key
             .select((
                 idempotency_keys::request_hash,
                 idempotency_keys::state,
@@ -86,7 +108,11 @@ pub async fn begin(
             ))
             .for_update()
             .first(conn)
-            .await?;
+            .await
+            .optional()?;
+        let Some(existing) = existing else {
+            return Ok(None);
+        };
         let expired = existing.expires_at <= now;
         let stale = existing.state == "in_flight"
             && existing.locked_at <= now - Duration::seconds(STALE_AFTER_SECONDS);
@@ -103,13 +129,13 @@ pub async fn begin(
                 ))
                 .execute(conn)
                 .await?;
-            return Ok(Begin::Started);
+            return Ok(Some(Begin::Started));
         }
         if existing.state == "in_flight" {
-            return Ok(Begin::InFlight);
+            return Ok(Some(Begin::InFlight));
         }
         if existing.request_hash != request_hash {
-            return Ok(Begin::Mismatch);
+            return Ok(Some(Begin::Mismatch));
         }
         let status = existing
             .response_status
@@ -117,11 +143,11 @@ pub async fn begin(
             .ok_or_else(|| {
                 DbError::Corrupt(format!("idempotency key {key} is done without a status"))
             })?;
-        Ok(Begin::Replay(StoredResponse {
+        Ok(Some(Begin::Replay(StoredResponse {
             status,
             content_type: existing.response_content_type,
             body: existing.response_body.unwrap_or_default(),
-        }))
+        })))
     })
     .await
 }
@@ -157,6 +183,7 @@ pub async fn abandon(
     diesel::delete(idempotency_keys::table)
         .filter(idempotency_keys::tenant_id.eq(tenant.as_uuid()))
         .filter(idempotency_keys::key.eq(key))
+        .filter(idempotency_keys::state.eq("in_flight"))
         .execute(conn)
         .await?;
     Ok(())

@@ -72,3 +72,34 @@ async fn a_connection_whose_server_process_died_is_replaced_at_checkout() {
         assert_ne!(first, second);
     }
 }
+
+/// A query running when its server process is told to go (FATAL 57P01, what a fast
+/// shutdown or a failover sends every backend) fails as "unavailable", which the API
+/// answers 503 and the workers wait out, never as a query error (a 500).
+#[tokio::test]
+async fn a_query_cut_by_an_administrator_shutdown_is_unavailable() {
+    let db = TestDb::new().await;
+    let pool = nudge_db::build_pool(&db.url, 1).unwrap();
+    let pid = backend_pid(&pool).await.unwrap();
+    let running = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.get().await.unwrap();
+            diesel::sql_query("SELECT pg_sleep(30)")
+                .execute(&mut conn)
+                .await
+                .map_err(nudge_db::DbError::from)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    terminate(&db, pid).await;
+    let error = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the query ends with its backend")
+        .unwrap()
+        .expect_err("the query was cut");
+    assert!(
+        matches!(error, nudge_db::DbError::Unavailable(_)),
+        "{error:?}"
+    );
+}

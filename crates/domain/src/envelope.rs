@@ -202,3 +202,81 @@ mod tests {
         ));
     }
 }
+
+/// Queue messages are outside input (anyone with the queue's send permission, a
+/// redrive, a bug elsewhere): any body parses to an envelope of the right type or to
+/// an error, never a panic, and a parsed envelope says the same when written again.
+#[cfg(test)]
+mod arbitrary_bodies {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn check<P: MessageKind + PartialEq + std::fmt::Debug>(
+        body: &str,
+    ) -> Result<(), TestCaseError> {
+        if let Ok(envelope) = Envelope::<P>::from_json(body) {
+            let again = Envelope::<P>::from_json(&envelope.to_json().unwrap());
+            prop_assert_eq!(again.ok(), Some(envelope));
+        }
+        Ok(())
+    }
+
+    /// A real envelope with one field replaced by an arbitrary JSON value.
+    fn mutated() -> impl Strategy<Value = String> {
+        let field = prop::sample::select(vec![
+            "type",
+            "id",
+            "tenant_id",
+            "created_at",
+            "payload",
+            "message_id",
+            "shop_id",
+            "to",
+        ]);
+        let value = prop_oneof![
+            any::<String>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!({})),
+        ];
+        (field, value).prop_map(|(field, value)| {
+            let envelope = Envelope::new(
+                TenantId::new(),
+                OutboundSmsV1 {
+                    message_id: MessageId::new(),
+                    shop_id: ShopId::new(),
+                    to: PhoneNumber::parse("+14155550123").unwrap(),
+                },
+            );
+            let mut raw = serde_json::to_value(envelope.to_raw().unwrap()).unwrap();
+            if raw.get(field).is_some() {
+                raw[field] = value;
+            } else {
+                raw["payload"][field] = value;
+            }
+            raw.to_string()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_an_envelope_or_an_error(body in any::<String>()) {
+            check::<OutboundSmsV1>(&body)?;
+            check::<InboundSmsV1>(&body)?;
+            check::<LeadSearchV1>(&body)?;
+        }
+
+        #[test]
+        fn any_bytes_read_as_text_are_an_envelope_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            check::<OutboundSmsV1>(&String::from_utf8_lossy(&bytes))?;
+        }
+
+        #[test]
+        fn a_damaged_envelope_is_refused_or_still_whole(body in mutated()) {
+            check::<OutboundSmsV1>(&body)?;
+            check::<InboundSmsV1>(&body)?;
+        }
+    }
+}

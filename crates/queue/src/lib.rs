@@ -35,6 +35,12 @@ pub enum Disposition {
     /// It can never succeed: leave it, visible again at once, so that the queue's redrive
     /// policy moves it to the dead-letter queue after its maximum receive count.
     DeadLetter,
+    /// Nothing was done because a dependency (the database) is unavailable. The
+    /// consumer loop keeps the message in hand and stops receiving until
+    /// [`consumer::Handler::ready`] says the dependency is back, then processes it
+    /// again: an outage of minutes spends no receive count, so it never sends good
+    /// messages to the dead-letter queue.
+    Unavailable,
 }
 
 /// The AWS SDK configuration every service uses: the SDK's own environment and

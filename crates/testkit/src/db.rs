@@ -83,7 +83,8 @@ impl TestDb {
         Self::on(server).await
     }
 
-    async fn on(server: String) -> Self {
+    /// As [`TestDb::new`], on the server at `server` (a [`crate::Cluster`]'s, say).
+    pub async fn on(server: String) -> Self {
         let template = template_name();
         let mut conn = admin(&server).await;
         // One process builds the template; the others wait on the lock, then find it.

@@ -11,7 +11,8 @@
 //! - [`TcpProxy`]: a port that can be switched between "refuses connections" and
 //!   "forwards to X", to take a dependency away and bring it back mid-test;
 //! - [`run_browser_script`]: one of the console's Chromium scripts;
-//! - [`SmtpSink`]: an SMTP server that keeps what it is sent.
+//! - [`SmtpSink`]: an SMTP server that keeps what it is sent;
+//! - [`Cluster`]: a Postgres server of the test's own, to restart or stop.
 //!
 //! Environment: `NUDGE_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`) and
 //! the AWS SDK's `AWS_ENDPOINT_URL` (default `http://127.0.0.1:4566`).
@@ -24,6 +25,7 @@
 
 mod aws;
 mod browser;
+mod cluster;
 mod db;
 mod fixtures;
 mod kinesis;
@@ -34,6 +36,7 @@ pub use aws::{
     ensure_media_bucket, localstack_config, localstack_config_at, sqs_client, TestQueue,
 };
 pub use browser::run_browser_script;
+pub use cluster::Cluster;
 pub use db::TestDb;
 pub use fixtures::{
     accepted_message, customer_texts, give_number, insert_shop, queued_message, shop,

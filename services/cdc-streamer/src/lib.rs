@@ -90,6 +90,58 @@ pub fn redact(message: &str) -> String {
     out
 }
 
+/// The first wait before a new session after the database went away, doubled up to
+/// [`RESTART_BACKOFF_CAP`].
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A session that streamed this long before failing starts the backoff afresh.
+const HEALTHY_SESSION: Duration = Duration::from_secs(60);
+
+impl CdcError {
+    /// Whether a new session cannot fix it (a server without logical decoding, a
+    /// wrong setting): the process exits and says why.
+    fn is_permanent(&self) -> bool {
+        matches!(self, CdcError::NotLogical(_) | CdcError::Setup(_))
+    }
+}
+
+/// Runs sessions of [`run`] until `stop`: when the database restarts or fails over, or
+/// Kinesis stops the writer, the session ends (what it held is drained, the slot keeps
+/// what was confirmed) and a new one resumes from the slot after a backoff, so that
+/// nothing is skipped and the process does not crash-loop. Only a permanent error
+/// ends it.
+pub async fn run_until_stopped(
+    config: &Config,
+    kinesis: aws_sdk_kinesis::Client,
+    metrics: Metrics,
+    stop: CancellationToken,
+) -> Result<(), CdcError> {
+    let mut backoff = RESTART_BACKOFF;
+    loop {
+        let started = tokio::time::Instant::now();
+        let session = stop.child_token();
+        let ended = run(config, kinesis.clone(), metrics.clone(), session).await;
+        if stop.is_cancelled() {
+            return ended;
+        }
+        let error = match ended {
+            Ok(()) => CdcError::Replication("the stream ended".into()),
+            Err(error) if error.is_permanent() => return Err(error),
+            Err(error) => error,
+        };
+        if started.elapsed() >= HEALTHY_SESSION {
+            backoff = RESTART_BACKOFF;
+        }
+        metrics.set_healthy(false);
+        tracing::warn!(%error, retry_in = ?backoff, "the session ended; resuming from the slot");
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RESTART_BACKOFF_CAP);
+    }
+}
+
 /// Runs the streamer until `stop` is cancelled: checks the server, sets up the
 /// publication, copies the snapshot when one is due, then streams.
 pub async fn run(

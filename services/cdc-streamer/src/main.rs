@@ -60,7 +60,7 @@ async fn run() -> anyhow::Result<()> {
         None => None,
     };
     tokio::spawn(stop_on_signal(stop.clone()));
-    let result = cdc_streamer::run(&config, kinesis, metrics, stop.clone()).await;
+    let result = cdc_streamer::run_until_stopped(&config, kinesis, metrics, stop.clone()).await;
     stop.cancel();
     if let Some(server) = server {
         let _ = server.await;

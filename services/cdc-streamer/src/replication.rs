@@ -26,6 +26,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// While the writer is full, how often the replication connection still tells the
 /// server it is alive (the server drops a silent client after `wal_sender_timeout`).
 const KEEPALIVE_WHILE_BLOCKED: Duration = Duration::from_secs(5);
+/// How often, between transactions, the server's position is confirmed.
+const IDLE_CONFIRM_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Replicator {
     /// Cancelled on SIGTERM: the copy and the hand-over stop waiting on Kinesis.
@@ -112,10 +114,30 @@ impl Replicator {
         stop: &CancellationToken,
     ) -> Result<(), CdcError> {
         let mut transaction: Option<Transaction> = None;
+        // The end of the last transaction handed to the writer.
+        let mut handed: u64 = 0;
         loop {
-            let event = match stream.next_event_with_retry(stop).await {
+            // Between transactions, the wait for the next event is cut short now and
+            // then to confirm the server's position (see `confirm_when_idle`).
+            let tick = stop.child_token();
+            let next = {
+                let next = stream.next_event_with_retry(&tick);
+                tokio::pin!(next);
+                tokio::select! {
+                    event = &mut next => event,
+                    () = tokio::time::sleep(IDLE_CONFIRM_EVERY), if transaction.is_none() => {
+                        tick.cancel();
+                        next.await
+                    }
+                }
+            };
+            let event = match next {
                 Ok(event) => event,
-                Err(ReplicationError::Cancelled(_)) => return Ok(()),
+                Err(ReplicationError::Cancelled(_)) if stop.is_cancelled() => return Ok(()),
+                Err(ReplicationError::Cancelled(_)) => {
+                    confirm_when_idle(stream, handed).await;
+                    continue;
+                }
                 Err(error) => return Err(replication(error)),
             };
             let lsn = event.lsn.value();
@@ -185,6 +207,7 @@ impl Replicator {
                     ..
                 } => {
                     transaction = None;
+                    handed = end_lsn.value();
                     let item = Item::Commit {
                         end_lsn: end_lsn.value(),
                         commit_time: commit_timestamp,
@@ -246,6 +269,28 @@ impl Replicator {
                 }
             }
         }
+    }
+}
+
+/// While no transaction is open and the writer has confirmed every transaction handed
+/// to it, nothing of ours is pending: the server's position (the last keepalive's
+/// `wal_end`, its `sentPtr`) is confirmed, as pg_recvlogical does. Everything that
+/// commits at or below it was already delivered ahead of that keepalive, and a
+/// transaction still open across it commits above it. Without this, the slot's
+/// confirmed position stays at the last published commit: a fast shutdown, which
+/// waits for every WAL sender to confirm the server's end of WAL, never finishes,
+/// and a quiet database's slot holds WAL that nobody needs.
+async fn confirm_when_idle(stream: &mut LogicalReplicationStream, handed: u64) {
+    let feedback = &stream.shared_lsn_feedback;
+    let confirmed = feedback.get_applied_lsn();
+    let position = stream.current_lsn();
+    if confirmed < handed || position <= confirmed {
+        // The writer still holds some of ours, or there is nothing new to confirm.
+        return;
+    }
+    feedback.update_applied_lsn(position);
+    if let Err(error) = stream.send_feedback().await {
+        tracing::warn!(error = %crate::redact(&error.to_string()), "could not confirm the server's position");
     }
 }
 

@@ -139,3 +139,67 @@ mod tests {
         assert_eq!(to_json(25, None), Value::Null);
     }
 }
+
+/// What the replication connection brings is outside input to this process (a server
+/// of another version, a proxy, a bug): any pgoutput message is decoded or refused,
+/// any column text becomes JSON, never a panic; and a value whose JSON form is a
+/// number or a boolean is exactly what Postgres printed.
+#[cfg(test)]
+mod arbitrary_input {
+    use proptest::prelude::*;
+
+    use super::{oid, to_json};
+
+    fn type_oids() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            prop::sample::select(vec![
+                oid::BOOL,
+                oid::BYTEA,
+                oid::INT8,
+                oid::INT2,
+                oid::INT4,
+                oid::OID,
+                oid::JSON,
+                oid::FLOAT4,
+                oid::FLOAT8,
+                oid::TIMESTAMP,
+                oid::TIMESTAMPTZ,
+                oid::NUMERIC,
+                oid::JSONB,
+            ]),
+            any::<u32>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_column_text_becomes_json_without_losing_it(type_oid in type_oids(), text in any::<String>()) {
+            match to_json(type_oid, Some(&text)) {
+                serde_json::Value::Number(number) if matches!(type_oid, oid::INT2 | oid::INT4 | oid::INT8 | oid::OID) => {
+                    prop_assert_eq!(number.as_i64(), text.parse::<i64>().ok());
+                }
+                serde_json::Value::Bool(flag) => prop_assert_eq!(text, if flag { "t" } else { "f" }),
+                _ => {}
+            }
+        }
+
+        #[test]
+        fn any_pgoutput_message_is_decoded_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            for version in [1, 2, 3, 4] {
+                let mut parser = pg_walstream::LogicalReplicationParser::with_protocol_version(version);
+                let _ = parser.parse_wal_message(&bytes);
+            }
+        }
+
+        #[test]
+        fn pgoutput_messages_with_a_real_tag_are_decoded_or_refused(
+            tag in prop::sample::select(b"BCIUDTRYOMKA".to_vec()),
+            rest in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let mut bytes = vec![tag];
+            bytes.extend(rest);
+            let mut parser = pg_walstream::LogicalReplicationParser::with_protocol_version(1);
+            let _ = parser.parse_wal_message(&bytes);
+        }
+    }
+}

@@ -136,16 +136,36 @@ fn keeps_result(status: StatusCode, body: &[u8]) -> bool {
     })
 }
 
-async fn release(state: &AppState, auth: Authenticated, key: &str) {
-    let released = async {
-        let mut conn = state.conn().await?;
-        nudge_db::idempotency::abandon(&mut conn, auth.tenant, key)
-            .await
-            .map_err(ApiError::from)
+/// How often, and how many times, a key that could not be freed (the database went
+/// away mid-request) is tried again in the background: the client's retry, after the
+/// `Retry-After` of its 503, then finds the key free rather than a 409 "in flight".
+const RELEASE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const RELEASE_ATTEMPTS: u32 = 120;
+
+async fn release(state: &web::Data<AppState>, auth: Authenticated, key: &str) {
+    if try_release(state, auth.tenant, key).await.is_ok() {
+        return;
     }
-    .await;
-    if let Err(error) = released {
+    let (state, tenant, key) = (state.clone(), auth.tenant, key.to_owned());
+    tokio::spawn(async move {
+        for _ in 1..RELEASE_ATTEMPTS {
+            tokio::time::sleep(RELEASE_RETRY_EVERY).await;
+            if try_release(&state, tenant, &key).await.is_ok() {
+                return;
+            }
+        }
         // The key frees itself after STALE_AFTER_SECONDS.
-        tracing::warn!(%error, "could not release an idempotency key");
-    }
+        tracing::warn!("could not release an idempotency key; it frees itself when stale");
+    });
+}
+
+async fn try_release(
+    state: &AppState,
+    tenant: nudge_domain::TenantId,
+    key: &str,
+) -> Result<(), ApiError> {
+    let mut conn = state.conn().await?;
+    nudge_db::idempotency::abandon(&mut conn, tenant, key)
+        .await
+        .map_err(ApiError::from)
 }

@@ -7,13 +7,15 @@
 //! accepted; `GET /sandbox/messages` lists them. It posts signed status callbacks
 //! (`sent`, then `delivered` or an error for its magic numbers) to each message's
 //! `StatusCallback`, as Twilio does, and `POST /sandbox/inbound` makes a customer text
-//! one of our numbers (a signed post to `SANDBOX_INBOUND_URL`).
+//! one of our numbers (a signed post to `SANDBOX_INBOUND_URL`). `faults` makes creates
+//! answer late, cut off, or with a 500 after the message exists.
 //!
 //! It also stands in for the web search APIs of `lead-search` (`search`): Google
 //! Custom Search, Brave Search and SearXNG, over one made-up corpus; and for the
 //! console's OpenID Connect issuer (`oidc`, at `/oidc`), in place of Google.
 
 pub mod callbacks;
+pub mod faults;
 pub mod inbound;
 pub mod oidc;
 pub mod search;
@@ -152,6 +154,7 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
         std::time::Duration::from_millis(config.sandbox_final_status_after_ms),
     ));
     let search = web::Data::new(search::SearchState::default());
+    let faults = web::Data::new(faults::Faults::default());
     let oidc_client = web::Data::new(oidc::OidcClient {
         client_id: config.sandbox_oidc_client_id.clone(),
         client_secret: config.sandbox_oidc_client_secret.clone(),
@@ -168,10 +171,12 @@ pub fn build(config: &Config) -> std::io::Result<Sandbox> {
             .app_data(timing.clone())
             .app_data(inbound_target.clone())
             .app_data(search.clone())
+            .app_data(faults.clone())
             .app_data(oidc_client.clone())
             .app_data(oidc_state.clone())
             .configure(oidc::configure)
             .configure(twilio::configure)
+            .configure(faults::configure)
             .configure(search::configure)
             .service(inbound::inject)
     })

@@ -251,7 +251,14 @@ async fn create_message(
         .unwrap_or(&credentials.auth_token)
         .to_owned();
     crate::callbacks::spawn(http.get_ref().clone(), store, token, **timing, message);
-    HttpResponse::Created().json(resource)
+    let created = HttpResponse::Created().json(resource);
+    let fault = req
+        .app_data::<web::Data<crate::faults::Faults>>()
+        .and_then(|faults| faults.next());
+    match fault {
+        Some(fault) => crate::faults::answer(fault, created).await,
+        None => created,
+    }
 }
 
 #[get("/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json")]

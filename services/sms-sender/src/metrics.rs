@@ -28,6 +28,8 @@ pub enum Outcome {
     Adopted,
     /// A provider failure worth another attempt; back on the queue with a delay.
     Retry,
+    /// No answer, or a 5xx: the provider may have it; reconciled before any new attempt.
+    InDoubt,
     /// Failed for good (permanent error, or out of attempts).
     Failed,
     /// Cancelled at the moment of sending: the recipient's consent changed.
@@ -54,6 +56,7 @@ impl Outcome {
             Outcome::Sent => "sent",
             Outcome::Adopted => "adopted",
             Outcome::Retry => "retry",
+            Outcome::InDoubt => "in_doubt",
             Outcome::Failed => "failed",
             Outcome::Withdrawn => "withdrawn",
             Outcome::Held => "held",

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::accounts::Accounts;
 use crate::batches::Batches;
 use crate::metrics::{Metrics, Outcome};
-use crate::retry::{classify, next_attempt_in, UNSUBSCRIBED};
+use crate::retry::{backoff_seconds, classify, next_attempt_in, UNSUBSCRIBED};
 use crate::throughput::Throttle;
 use crate::twilio::{OutboundSms, ProviderError, TwilioClient};
 
@@ -118,7 +118,7 @@ impl Sender {
             }
             Err(error) => {
                 tracing::warn!(%error, "could not claim the message; will retry");
-                let retry = database_retry(received.receive_count);
+                let retry = database_retry_for(&error, received.receive_count);
                 self.counted(Outcome::DatabaseError, None, retry)
             }
         }
@@ -150,7 +150,7 @@ impl Sender {
             Ok(_) => return None,
             Err(error) => {
                 tracing::warn!(%error, "could not read the message; will retry");
-                let retry = database_retry(received.receive_count);
+                let retry = database_retry_for(&error, received.receive_count);
                 return Some(self.counted(Outcome::DatabaseError, None, retry));
             }
         };
@@ -195,7 +195,7 @@ impl Sender {
                     )
                     .await
             }
-            Err(error) => Err(ProviderError::Transport(format!(
+            Err(error) => Err(ProviderError::Unreachable(format!(
                 "the sender number's account: {error}"
             ))),
         };
@@ -230,8 +230,28 @@ impl Sender {
         // Oldest first: the provider lists newest first.
         let adopted = candidates.iter().rev().find(|m| !known.contains(&m.sid));
         let Some(found) = adopted else {
+            if received.receive_count > self.max_attempts {
+                // Its attempts are spent: the last had no answer, and the provider
+                // does not have it. Failed, and not sent again.
+                let error = ProviderError::NoAnswer(format!(
+                    "no answer to the last of {} attempts, and the provider does not have the message",
+                    self.max_attempts
+                ));
+                return self.fail(&message, &error, received.receive_count).await;
+            }
             tracing::info!("not at the provider; sending");
-            return self.send(received, message).await;
+            let again = async {
+                let mut conn = self.pool.get().await?;
+                nudge_db::messages::attempt_again(&mut conn, &message, &self.worker_id).await
+            };
+            return match again.await {
+                Ok(message) => self.send(received, message).await,
+                Err(error) => {
+                    tracing::warn!(%error, "could not start the new attempt; will look again");
+                    let retry = database_retry(received.receive_count);
+                    self.counted(Outcome::DatabaseError, None, retry)
+                }
+            };
         };
         let detail = json!({
             "provider_sid": found.sid,
@@ -302,10 +322,10 @@ impl Sender {
                     .create_message_in(account.as_deref(), &sms)
                     .await
             }
-            (Err(error), _) => Err(ProviderError::Transport(format!(
+            (Err(error), _) => Err(ProviderError::Unreachable(format!(
                 "the message's image: {error}"
             ))),
-            (_, Err(error)) => Err(ProviderError::Transport(format!(
+            (_, Err(error)) => Err(ProviderError::Unreachable(format!(
                 "the sender number's account: {error}"
             ))),
         };
@@ -340,6 +360,9 @@ impl Sender {
                     }
                 }
             }
+            Err(error) if error.outcome_unknown() => {
+                self.in_doubt(received, &message, &error).await
+            }
             Err(error) => {
                 let action = classify(&error);
                 let delay = next_attempt_in(action, received.receive_count)
@@ -371,6 +394,51 @@ impl Sender {
                 self.counted(Outcome::Retry, Some(error.label()), retry)
             }
         }
+    }
+
+    /// An attempt whose outcome is unknown: the provider may have the message. It is
+    /// not released to `queued` (that would send it again) but left `sending` with its
+    /// lease ended: when the queue message comes back after the backoff, the claim
+    /// takes it over and [`Self::reconcile`] asks the provider first.
+    async fn in_doubt(
+        &self,
+        received: &ReceivedMessage,
+        message: &Message,
+        error: &ProviderError,
+    ) -> Disposition {
+        let delay = backoff_seconds(received.receive_count);
+        tracing::warn!(%error, attempt = received.receive_count, delay, "the provider may have the message; will reconcile before any new attempt");
+        let detail = json!({
+            "attempt": received.receive_count,
+            "retry_in_seconds": delay,
+            "policy": "reconcile first",
+            "error_code": error.code(),
+            "error": error.to_string(),
+        });
+        let pool = &self.pool;
+        let released = with_retries(|| {
+            let detail = detail.clone();
+            async move {
+                let mut conn = pool.get().await?;
+                nudge_db::messages::release_in_doubt(&mut conn, message, detail).await
+            }
+        })
+        .await;
+        // Not written: the lease still ends, later; the queue message waits for it.
+        let delay = match released {
+            Ok(()) => delay,
+            Err(db_error) => {
+                tracing::error!(%db_error, "could not record the unknown outcome; the lease will end it");
+                delay.max(
+                    u32::try_from(self.lease.num_seconds() + 1).unwrap_or(IN_FLIGHT_RETRY_SECONDS),
+                )
+            }
+        };
+        self.counted(
+            Outcome::InDoubt,
+            Some(error.label()),
+            Disposition::RetryAfter(delay),
+        )
     }
 
     async fn fail(&self, message: &Message, error: &ProviderError, attempt: u32) -> Disposition {
@@ -436,6 +504,16 @@ fn database_retry(receive_count: u32) -> Disposition {
         .saturating_mul(1 << receive_count.saturating_sub(1).min(8))
         .min(DATABASE_RETRY_CAP_SECONDS);
     Disposition::RetryAfter(doubled)
+}
+
+/// After a database error before the claim (nothing changed yet): when the database
+/// is away, the consumer holds the message until it answers ([`Disposition::Unavailable`]);
+/// any other error is looked at again later.
+fn database_retry_for(error: &DbError, receive_count: u32) -> Disposition {
+    match error {
+        DbError::Unavailable(_) => Disposition::Unavailable,
+        _ => database_retry(receive_count),
+    }
 }
 
 /// Twilio's `num_segments` (a string in its resources), when it is a positive count.

@@ -104,7 +104,7 @@ pub fn classify(error: &ProviderError) -> Action {
             Action::RetryWithBackoff
         }
         ProviderError::Rejected { .. } | ProviderError::BadResponse { .. } => Action::Permanent,
-        ProviderError::Transport(_) => Action::RetryWithBackoff,
+        ProviderError::Unreachable(_) | ProviderError::NoAnswer(_) => Action::RetryWithBackoff,
     }
 }
 
@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(classify(&rejected(503, None)), Action::RetryWithBackoff);
         assert_eq!(
-            classify(&ProviderError::Transport("timed out".into())),
+            classify(&ProviderError::NoAnswer("timed out".into())),
             Action::RetryWithBackoff
         );
         let unreadable = |http_status| ProviderError::BadResponse {

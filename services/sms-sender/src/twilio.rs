@@ -105,10 +105,14 @@ pub enum ProviderError {
         message: String,
         more_info: Option<String>,
     },
-    /// No answer: connection refused, reset, or timed out. Twilio may or may not have
-    /// the message; see docs/ARCHITECTURE.md on the window this leaves.
+    /// The request never reached Twilio (connection refused, a name that does not
+    /// resolve, a connect timeout), or could not be made at all: nothing was created.
     #[error("could not reach Twilio: {0}")]
-    Transport(String),
+    Unreachable(String),
+    /// The request went out but no answer came back whole (a timeout, a connection
+    /// reset): Twilio may have created the message.
+    #[error("no answer from Twilio: {0}")]
+    NoAnswer(String),
     /// An answer we cannot read.
     #[error("unreadable answer from Twilio (HTTP {http_status}): {detail}")]
     BadResponse { http_status: u16, detail: String },
@@ -122,8 +126,24 @@ impl ProviderError {
         }
     }
 
+    /// Whether Twilio may have created the message despite the failure, so that
+    /// sending again could send it twice: no answer after the request went out, a 5xx
+    /// (Twilio's create has no idempotency key, and a server error does not say the
+    /// message was not stored), or a 2xx we could not read. Such an attempt is
+    /// reconciled with Twilio's list of messages before any new one (docs/retries.md).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            ProviderError::NoAnswer(_) => true,
+            ProviderError::Rejected { http_status, .. } => *http_status >= 500,
+            ProviderError::BadResponse { http_status, .. } => {
+                *http_status >= 500 || (200..300).contains(http_status)
+            }
+            ProviderError::Unreachable(_) => false,
+        }
+    }
+
     /// A short name for the failure (a metric label): Twilio's code, else
-    /// `http_<status>`, else `transport`.
+    /// `http_<status>`, else `unreachable` or `no_answer`.
     pub fn label(&self) -> String {
         match self {
             ProviderError::Rejected {
@@ -131,7 +151,8 @@ impl ProviderError {
             } => code.to_string(),
             ProviderError::Rejected { http_status, .. }
             | ProviderError::BadResponse { http_status, .. } => format!("http_{http_status}"),
-            ProviderError::Transport(_) => "transport".into(),
+            ProviderError::Unreachable(_) => "unreachable".into(),
+            ProviderError::NoAnswer(_) => "no_answer".into(),
         }
     }
 }
@@ -204,7 +225,7 @@ impl TwilioClient {
             &self.messages_url_of(account),
             &[("To", to), ("From", from), ("PageSize", "50")],
         )
-        .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        .map_err(|e| ProviderError::Unreachable(e.to_string()))?;
         loop {
             let page: MessagePage = self.call(account, self.http.get(url.clone())).await?;
             found.extend(page.messages);
@@ -212,7 +233,7 @@ impl TwilioClient {
                 Some(next) if found.len() < limit => {
                     url = url
                         .join(&next)
-                        .map_err(|e| ProviderError::Transport(e.to_string()))?;
+                        .map_err(|e| ProviderError::NoAnswer(e.to_string()))?;
                 }
                 _ => break,
             }
@@ -258,13 +279,13 @@ impl TwilioClient {
             .basic_auth(&account.sid, Some(account.auth_token.expose_secret()))
             .send()
             .await
-            // without_url: the error's text must not carry request details into logs.
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+            .map_err(sending_failed)?;
         let http_status = response.status().as_u16();
+        // The answer began but broke off: the request was surely received.
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ProviderError::NoAnswer(e.without_url().to_string()))?;
         if (200..300).contains(&http_status) {
             return serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse {
                 http_status,
@@ -272,6 +293,19 @@ impl TwilioClient {
             });
         }
         Err(error_from(http_status, &bytes))
+    }
+}
+
+/// A request that got no answer: `Unreachable` only when it cannot have reached Twilio
+/// (it failed while connecting, or before anything was sent), else `NoAnswer`.
+/// `without_url`: the error's text must not carry request details into logs.
+fn sending_failed(error: reqwest::Error) -> ProviderError {
+    let never_sent = error.is_connect() || error.is_builder();
+    let text = error.without_url().to_string();
+    if never_sent {
+        ProviderError::Unreachable(text)
+    } else {
+        ProviderError::NoAnswer(text)
     }
 }
 

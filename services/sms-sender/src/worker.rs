@@ -15,6 +15,13 @@ impl Handler for Sender {
         let _in_flight = self.metrics.in_flight();
         Sender::process(self, message).await
     }
+
+    async fn ready(&self) -> bool {
+        match self.pool.get().await {
+            Ok(mut conn) => nudge_db::ping(&mut conn).await.is_ok(),
+            Err(_) => false,
+        }
+    }
 }
 
 pub async fn run(

@@ -5,6 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+/// Seconds a client is asked to wait when the database is away.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
     /// No `X-Twilio-Signature`, or not the provider's: nothing is read or stored.
@@ -31,7 +34,12 @@ impl ResponseError for ListenerError {
         if let ListenerError::Unavailable(error) = self {
             tracing::error!(%error, "callback not stored; the provider will retry");
         }
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ListenerError::Unavailable(_)) {
+            // Twilio retries on its own schedule; other clients get told when.
+            response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        response
             .content_type("application/problem+json")
             .json(json!({
                 "title": self.status_code().canonical_reason().unwrap_or("error"),

@@ -91,6 +91,38 @@ impl Run {
         Service::start("sms-sender", &[], &self.sender_env, &self.logs)
     }
 
+    /// Plans faults in the sandbox's answers to creates (`/sandbox/twilio/faults`).
+    async fn provider_faults(&self, plan: Value) {
+        let answer = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/sandbox/twilio/faults",
+                self.sandbox_port
+            ))
+            .json(&plan)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204, "{plan}");
+    }
+
+    /// How many messages were found at the provider and adopted, not sent again.
+    async fn adopted(&self) -> i64 {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use nudge_db::schema::message_events;
+        let mut conn = self.db.connect().await;
+        message_events::table
+            .filter(message_events::tenant_id.eq(self.tenant.as_uuid()))
+            .filter(message_events::event_type.eq("sent"))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "detail->>'reconciled' = 'true'",
+            ))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap()
+    }
+
     async fn statuses(&self) -> BTreeMap<String, i64> {
         let mut conn = self.db.connect().await;
         nudge_db::messages::count_by_status(&mut conn, self.tenant)
@@ -177,6 +209,31 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
         ("PROVIDER_TIMEOUT_MS", "1000".to_owned()),
         ("SENDER_LEASE_SECONDS", "6".to_owned()),
     ]);
+    // First a kill that surely lands between the provider's create and the record:
+    // the sandbox holds the next answers for 20 s, longer than this sender waits.
+    run.provider_faults(serde_json::json!({"mode": "stall", "count": 5, "stall_ms": 20_000}))
+        .await;
+    let mut patient = run.sender_env.clone();
+    patient.push(("PROVIDER_TIMEOUT_MS", "30000".to_owned()));
+    let sender = Service::start("sms-sender", &[], &patient, &run.logs);
+    eventually(
+        "a create at the provider, its answer held",
+        Duration::from_secs(30),
+        || async {
+            let recorded: Value = reqwest::get(format!(
+                "http://127.0.0.1:{}/sandbox/messages",
+                run.sandbox_port
+            ))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+            (!recorded["messages"].as_array()?.is_empty()).then_some(())
+        },
+    )
+    .await;
+    sender.kill();
     for kill in 0..kills {
         let sender = run.start_sender();
         let alive = rand::rng().random_range(300..1_500);
@@ -190,6 +247,40 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
         .await;
 
     run.assert_each_sent_exactly_once(count).await;
+    assert!(
+        run.adopted().await >= 1,
+        "the kill mid-create was reconciled: the message found at the provider was adopted"
+    );
+}
+
+/// Twilio's create has no idempotency key, so an answer lost after the message was
+/// created must never make the sender create it again: an answer later than the
+/// client's timeout, one cut off mid-body, and a 500 for a message that exists. Each
+/// message reaches the provider exactly once, and is `sent` with the sid that
+/// reconciliation found there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_lost_after_the_provider_created_the_message_never_cause_a_second_send() {
+    let count = 10;
+    for (mode, stall_ms) in [("stall", 3_000), ("reset", 0), ("server_error", 0)] {
+        let mut run = Run::prepare(&format!("lost-{mode}"), count, 30).await;
+        run.sender_env.extend([
+            ("SENDER_CONCURRENCY", "4".to_owned()),
+            ("PROVIDER_TIMEOUT_MS", "1000".to_owned()),
+        ]);
+        run.provider_faults(
+            serde_json::json!({"mode": mode, "count": count, "stall_ms": stall_ms}),
+        )
+        .await;
+        let _sender = run.start_sender();
+        run.wait_until_sent(count, mode, Duration::from_secs(90))
+            .await;
+        run.assert_each_sent_exactly_once(count).await;
+        assert_eq!(
+            run.adopted().await,
+            count as i64,
+            "{mode}: each message was found at the provider, not created again"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -388,6 +388,36 @@ async fn take_over(
     Ok(Claim::TakenOver(Box::new(taken)))
 }
 
+/// A new attempt at a message taken over and not found at the provider: counted, with
+/// its `sending` event, under the lease the take-over holds.
+pub async fn attempt_again(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    worker: &str,
+) -> Result<Message, DbError> {
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let again = diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+            .set((
+                messages::attempts.eq(messages::attempts + 1),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Message::as_returning())
+            .get_result(conn)
+            .await?;
+        let detail = serde_json::json!({
+            "attempt": again.attempts,
+            "worker": worker,
+            "reconciled": "not at the provider",
+        });
+        add_event(conn, &new_event(&again, MessageEventType::Sending, detail)).await?;
+        Ok(again)
+    })
+    .await
+}
+
 async fn withdraw(
     conn: &mut AsyncPgConnection,
     message: &Message,

@@ -13,7 +13,7 @@ use crate::schema::{message_events, messages, outbox};
 use crate::{DbError, Page, PageRequest};
 
 mod claim;
-pub use claim::{claim, claim_many, Claim, Lease};
+pub use claim::{attempt_again, claim, claim_many, Claim, Lease};
 
 /// Filters of the message log; all optional, all combined with AND.
 #[derive(Debug, Default, Clone)]
@@ -495,6 +495,32 @@ pub async fn release_for_retry(
             .set((
                 messages::status.eq(MessageStatus::Queued.as_str()),
                 messages::lease_until.eq(None::<DateTime<Utc>>),
+                messages::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        add_event(conn, &event).await
+    })
+    .await
+}
+
+/// An attempt whose outcome at the provider is unknown (no answer, a 5xx): the message
+/// stays `sending` with its lease ended now, so that the next claim takes it over and
+/// asks the provider before any new attempt (`Claim::TakenOver`). The timeline gets a
+/// `retry_scheduled` event that says so.
+pub async fn release_in_doubt(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    detail: Value,
+) -> Result<(), DbError> {
+    let event = new_event(message, MessageEventType::RetryScheduled, detail);
+    conn.transaction::<_, DbError, _>(async |conn| {
+        diesel::update(messages::table)
+            .filter(messages::tenant_id.eq(message.tenant_id))
+            .filter(messages::id.eq(message.id))
+            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
+            .set((
+                messages::lease_until.eq(diesel::dsl::now),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)

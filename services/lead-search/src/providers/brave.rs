@@ -137,24 +137,29 @@ impl SearchProvider for Brave {
         if !(200..300).contains(&answer.status) {
             return Err(classify(answer.status, &answer.body, &answer.headers));
         }
-        let parsed: Response = serde_json::from_str(&answer.body)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable Brave response: {e}")))?;
-        let results = parsed.web.map(|web| web.results).unwrap_or_default();
-        let next =
-            (parsed.query.more_results_available && !results.is_empty() && cursor < MAX_OFFSET)
-                .then_some(cursor + 1);
-        Ok(SearchPage {
-            hits: results
-                .into_iter()
-                .map(|result| SearchHit {
-                    title: plain_text(&result.title),
-                    url: result.url,
-                    snippet: plain_text(&result.description),
-                })
-                .collect(),
-            next,
-        })
+        page_from(&answer.body, cursor)
     }
+}
+
+/// A page of Brave's answer (a 2xx body) fetched at `cursor`: its hits, and the next
+/// offset while Brave says there are more. Never a panic, whatever the body.
+pub(super) fn page_from(body: &str, cursor: i32) -> Result<SearchPage, ProviderError> {
+    let parsed: Response = serde_json::from_str(body)
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable Brave response: {e}")))?;
+    let results = parsed.web.map(|web| web.results).unwrap_or_default();
+    let next = (parsed.query.more_results_available && !results.is_empty() && cursor < MAX_OFFSET)
+        .then_some(cursor + 1);
+    Ok(SearchPage {
+        hits: results
+            .into_iter()
+            .map(|result| SearchHit {
+                title: plain_text(&result.title),
+                url: result.url,
+                snippet: plain_text(&result.description),
+            })
+            .collect(),
+        next,
+    })
 }
 
 /// The n-th number of a comma-separated rate-limit header.

@@ -151,28 +151,35 @@ impl SearchProvider for GoogleCse {
                 super::retry_after(&answer.headers),
             ));
         }
-        let parsed: Response = serde_json::from_str(&answer.body)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable Google response: {e}")))?;
-        let got = i32::try_from(parsed.items.len()).unwrap_or(i32::MAX);
-        let next = parsed
-            .queries
-            .next_page
-            .first()
-            .map(|page| page.start_index - 1)
-            .filter(|next| *next < MAX_RESULTS && got > 0);
-        Ok(SearchPage {
-            hits: parsed
-                .items
-                .into_iter()
-                .map(|item| SearchHit {
-                    title: item.title,
-                    url: item.link,
-                    snippet: item.snippet,
-                })
-                .collect(),
-            next,
-        })
+        page_from(&answer.body)
     }
+}
+
+/// A page of Google's answer (a 2xx body): its hits, and where the next page starts
+/// (Google's 1-based `startIndex`, as a 0-based cursor, within the 100 results it
+/// serves). Whatever the body holds, an error or a page, never a panic.
+pub(super) fn page_from(body: &str) -> Result<SearchPage, ProviderError> {
+    let parsed: Response = serde_json::from_str(body)
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable Google response: {e}")))?;
+    let got = i32::try_from(parsed.items.len()).unwrap_or(i32::MAX);
+    let next = parsed
+        .queries
+        .next_page
+        .first()
+        .and_then(|page| page.start_index.checked_sub(1))
+        .filter(|next| (0..MAX_RESULTS).contains(next) && got > 0);
+    Ok(SearchPage {
+        hits: parsed
+            .items
+            .into_iter()
+            .map(|item| SearchHit {
+                title: item.title,
+                url: item.link,
+                snippet: item.snippet,
+            })
+            .collect(),
+        next,
+    })
 }
 
 /// What a Google error answer means.

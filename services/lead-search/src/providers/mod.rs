@@ -278,3 +278,76 @@ mod tests {
         assert!(from_env("bing", &[], timeout).is_err());
     }
 }
+
+/// Search providers' answers are outside input: whatever bytes a provider (or whatever
+/// answers in its place) sends, reading a page gives a page or an error, never a
+/// panic, and what comes out is within the bounds the search relies on.
+#[cfg(test)]
+mod arbitrary_pages {
+    use proptest::prelude::*;
+
+    use crate::profile::{parse_hit, SearchHit};
+
+    /// JSON-ish text: arbitrary strings, and documents of the providers' shapes with
+    /// arbitrary values where numbers and strings go.
+    fn bodies() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            (any::<i32>(), any::<String>(), 0usize..3).prop_map(|(index, text, items)| {
+                let items: Vec<_> = (0..items)
+                    .map(|_| serde_json::json!({"title": text, "link": text, "snippet": text}))
+                    .collect();
+                serde_json::json!({"items": items, "queries": {"nextPage": [{"startIndex": index}]}})
+                    .to_string()
+            }),
+            (any::<bool>(), any::<String>(), 0usize..3).prop_map(|(more, text, results)| {
+                let results: Vec<_> = (0..results)
+                    .map(|_| serde_json::json!({"title": text, "url": text, "description": text}))
+                    .collect();
+                serde_json::json!({"query": {"more_results_available": more}, "web": {"results": results}})
+                    .to_string()
+            }),
+            (any::<String>(), 0usize..3, 0usize..2).prop_map(|(text, results, failed)| {
+                let results: Vec<_> = (0..results)
+                    .map(|_| serde_json::json!({"title": text, "url": text, "content": text}))
+                    .collect();
+                let failed: Vec<_> = (0..failed).map(|_| serde_json::json!([text, text])).collect();
+                serde_json::json!({"results": results, "unresponsive_engines": failed}).to_string()
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn google_pages_never_panic_and_stay_within_its_hundred_results(body in bodies()) {
+            if let Ok(page) = super::google::page_from(&body) {
+                prop_assert!(page.next.is_none_or(|next| (0..100).contains(&next)));
+                prop_assert!(page.next.is_none() || !page.hits.is_empty());
+            }
+        }
+
+        #[test]
+        fn brave_pages_never_panic_and_advance_one_page(body in bodies(), cursor in 0i32..=9) {
+            if let Ok(page) = super::brave::page_from(&body, cursor) {
+                prop_assert!(page.next.is_none_or(|next| next == cursor + 1));
+            }
+        }
+
+        #[test]
+        fn searxng_pages_never_panic_and_stop_at_the_last_page(
+            body in bodies(),
+            cursor in any::<i32>(),
+            max_pages in 1i32..20,
+        ) {
+            if let Ok(page) = super::searxng::page_from(&body, cursor, max_pages) {
+                prop_assert!(page.next.is_none_or(|next| next < max_pages));
+            }
+        }
+
+        #[test]
+        fn any_hit_is_a_lead_or_nothing(title in any::<String>(), url in any::<String>(), snippet in any::<String>()) {
+            let _ = super::plain_text(&title);
+            let _ = parse_hit(&SearchHit { title, url, snippet });
+        }
+    }
+}

@@ -129,32 +129,44 @@ impl SearchProvider for Searxng {
                 )))
             }
         }
-        let parsed: Response = serde_json::from_str(body)
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable SearXNG response: {e}")))?;
-        if parsed.results.is_empty() && !parsed.unresponsive_engines.is_empty() {
-            // No answer is not "no more results": every engine failed this time.
-            let engines: Vec<String> = parsed
-                .unresponsive_engines
-                .iter()
-                .map(|pair| pair.join(": "))
-                .collect();
-            return Err(ProviderError::Unavailable(format!(
-                "every SearXNG engine failed: {}",
-                engines.join(", ")
-            )));
-        }
-        let next = (!parsed.results.is_empty() && pageno < self.max_pages).then_some(cursor + 1);
-        Ok(SearchPage {
-            hits: parsed
-                .results
-                .into_iter()
-                .map(|result| SearchHit {
-                    title: plain_text(&result.title),
-                    url: result.url,
-                    snippet: plain_text(&result.content),
-                })
-                .collect(),
-            next,
-        })
+        page_from(body, cursor, self.max_pages)
     }
+}
+
+/// A page of SearXNG's answer (a 2xx body) for page `cursor + 1` of at most
+/// `max_pages`: its hits and the next cursor; an error when every engine failed.
+/// Never a panic, whatever the body.
+pub(super) fn page_from(
+    body: &str,
+    cursor: i32,
+    max_pages: i32,
+) -> Result<SearchPage, ProviderError> {
+    let parsed: Response = serde_json::from_str(body)
+        .map_err(|e| ProviderError::Unavailable(format!("unreadable SearXNG response: {e}")))?;
+    if parsed.results.is_empty() && !parsed.unresponsive_engines.is_empty() {
+        // No answer is not "no more results": every engine failed this time.
+        let engines: Vec<String> = parsed
+            .unresponsive_engines
+            .iter()
+            .map(|pair| pair.join(": "))
+            .collect();
+        return Err(ProviderError::Unavailable(format!(
+            "every SearXNG engine failed: {}",
+            engines.join(", ")
+        )));
+    }
+    let pageno = cursor.saturating_add(1);
+    let next = (!parsed.results.is_empty() && pageno < max_pages).then_some(pageno);
+    Ok(SearchPage {
+        hits: parsed
+            .results
+            .into_iter()
+            .map(|result| SearchHit {
+                title: plain_text(&result.title),
+                url: result.url,
+                snippet: plain_text(&result.content),
+            })
+            .collect(),
+        next,
+    })
 }

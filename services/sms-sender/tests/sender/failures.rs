@@ -56,12 +56,21 @@ async fn a_server_error_is_retried_with_backoff_then_sent() {
         .wait_for_status(id, "sent", Duration::from_secs(30))
         .await;
     assert_eq!(message.attempts, 2);
+    // A 500 does not say the message was not created: Twilio's list is read first.
     assert_eq!(
         harness.event_types(id).await,
-        vec!["queued", "sending", "retry_scheduled", "sending", "sent"]
+        vec![
+            "queued",
+            "sending",
+            "retry_scheduled",
+            "reconciling",
+            "sending",
+            "sent"
+        ]
     );
     let retry = &harness.events(id).await[2];
     assert_eq!(retry.detail["error_code"], 20500);
+    assert_eq!(retry.detail["policy"], "reconcile first");
     assert!((1..=2).contains(&retry.detail["retry_in_seconds"].as_u64().unwrap()));
 }
 

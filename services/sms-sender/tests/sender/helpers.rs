@@ -90,6 +90,9 @@ impl Harness {
         let queue =
             TestQueue::with_visibility("outbound", max_receive_count, visibility_seconds).await;
         let twilio = MockServer::start().await;
+        // After an answer that leaves a send in doubt (no answer, a 5xx), the sender
+        // asks Twilio's list first; unless a test says otherwise, it has nothing.
+        twilio_lists_nothing().mount(&twilio).await;
         let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut db.connect().await, "t").await;
         let sender = Arc::new(sender(&db, &twilio, &queue, max_attempts, unlimited()));
         Self {
@@ -197,6 +200,17 @@ impl Drop for Harness {
 }
 
 /// Twilio accepting a create-message request, with this sid.
+/// Twilio's list of Messages, empty; below any list a test mounts itself.
+pub fn twilio_lists_nothing() -> Mock {
+    Mock::given(method("GET"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messages": [], "end": 0, "first_page_uri": MESSAGES_PATH, "next_page_uri": null,
+            "page": 0, "page_size": 50, "previous_page_uri": null, "start": 0, "uri": MESSAGES_PATH,
+        })))
+        .with_priority(u8::MAX)
+}
+
 pub fn twilio_accepts(sid: &str) -> Mock {
     Mock::given(method("POST"))
         .and(path(MESSAGES_PATH))

@@ -26,7 +26,7 @@ async fn outcomes_and_provider_calls_are_counted_and_served() {
     let (_, first) = harness.queued_message("+14155550100", "a").await;
     let (_, second) = harness.queued_message("+14155550101", "b").await;
     let sender = &harness.sender;
-    sender.process(&received(first.clone(), 1)).await; // 500: retry
+    sender.process(&received(first.clone(), 1)).await; // 500: in doubt, reconcile first
     sender.process(&received(first.clone(), 2)).await; // sent
     sender.process(&received(first, 3)).await; // a duplicate delivery
     sender.process(&received(second, 1)).await; // sent
@@ -40,7 +40,7 @@ async fn outcomes_and_provider_calls_are_counted_and_served() {
         )
     };
     assert_eq!(outcome("sent", ""), Some(2.0), "{text}");
-    assert_eq!(outcome("retry", "20500"), Some(1.0), "{text}");
+    assert_eq!(outcome("in_doubt", "20500"), Some(1.0), "{text}");
     assert_eq!(outcome("duplicate", ""), Some(1.0), "{text}");
     assert_eq!(outcome("poison", ""), Some(1.0), "{text}");
     assert_eq!(outcome("failed", "20500"), None, "{text}");

@@ -83,10 +83,23 @@ impl Handler for InboundProcessor {
         );
         match self.handle(&envelope, message.receive_count).await {
             Ok(disposition) => disposition,
+            // Processing is idempotent (`processed_at`): held and done again once the
+            // database answers.
+            Err(error @ DbError::Unavailable(_)) => {
+                tracing::warn!(%error, "inbound processing waits for the database");
+                Disposition::Unavailable
+            }
             Err(error) => {
                 tracing::warn!(%error, "inbound processing failed; retried later");
                 Disposition::RetryAfter(10 * message.receive_count.clamp(1, 30))
             }
+        }
+    }
+
+    async fn ready(&self) -> bool {
+        match self.pool.get().await {
+            Ok(mut conn) => nudge_db::ping(&mut conn).await.is_ok(),
+            Err(_) => false,
         }
     }
 }

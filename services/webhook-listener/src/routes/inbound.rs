@@ -19,12 +19,17 @@ const MAX_BODY_CHARS: usize = 1_600;
 /// An empty TwiML document: "nothing to send back".
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
-pub async fn receive(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ListenerError> {
-    let form = SignedForm::verify(&state, &request, &body).await?;
+/// What an inbound SMS webhook says.
+pub(crate) struct Sms<'a> {
+    pub sid: &'a str,
+    pub from: PhoneNumber,
+    pub to: &'a str,
+    pub text: &'a str,
+    pub num_media: i32,
+}
+
+/// Reads an inbound SMS webhook's form; a 400 names what is missing or wrong.
+pub(crate) fn read(form: &SignedForm) -> Result<Sms<'_>, ListenerError> {
     let sid = form.message_sid()?;
     let from = PhoneNumber::parse(form.get("From").unwrap_or_default())
         .map_err(|_| ListenerError::BadRequest("From must be the sender's E.164 number".into()))?;
@@ -47,6 +52,28 @@ pub async fn receive(
             .ok_or_else(|| ListenerError::BadRequest(format!("NumMedia '{raw}' is not 0 to 10")))?,
         None => 0,
     };
+    Ok(Sms {
+        sid,
+        from,
+        to,
+        text,
+        num_media,
+    })
+}
+
+pub async fn receive(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ListenerError> {
+    let form = SignedForm::verify(&state, &request, &body).await?;
+    let Sms {
+        sid,
+        from,
+        to,
+        text,
+        num_media,
+    } = read(&form)?;
     let mut conn = state.conn().await?;
     let stored = nudge_db::inbound::store(
         &mut conn,

@@ -54,8 +54,7 @@ impl SignedForm {
             .get(SIGNATURE_HEADER)
             .and_then(|value| value.to_str().ok())
             .ok_or(ListenerError::BadSignature)?;
-        let params: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(body).map_err(|_| ListenerError::BadSignature)?;
+        let params = parse_params(body)?;
         let url = state.public_url(request);
         let account_sid = params
             .iter()
@@ -134,6 +133,12 @@ impl SignedForm {
 }
 
 /// `SM` (SMS) or `MM` (MMS) and 32 hex digits.
+/// A form body's parameters, in order (a name may repeat); a body that is not a form
+/// is refused as unsigned.
+pub fn parse_params(body: &[u8]) -> Result<Vec<(String, String)>, ListenerError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| ListenerError::BadSignature)
+}
+
 fn is_message_sid(sid: &str) -> bool {
     sid.len() == 34
         && (sid.starts_with("SM") || sid.starts_with("MM"))

@@ -15,12 +15,15 @@ use crate::startup::AppState;
 /// Twilio's header naming one callback across its retries.
 const IDEMPOTENCY_HEADER: &str = "I-Twilio-Idempotency-Token";
 
-pub async fn receive(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ListenerError> {
-    let form = SignedForm::verify(&state, &request, &body).await?;
+/// What a status callback says.
+pub(crate) struct Report<'a> {
+    pub sid: &'a str,
+    pub status: ProviderStatus,
+    pub error_code: Option<i32>,
+}
+
+/// Reads a status callback's form; a 400 names what is missing or wrong.
+pub(crate) fn read(form: &SignedForm) -> Result<Report<'_>, ListenerError> {
     let sid = form.message_sid()?;
     let raw_status = form
         .get("MessageStatus")
@@ -37,6 +40,24 @@ pub async fn receive(
         })?),
         None => None,
     };
+    Ok(Report {
+        sid,
+        status,
+        error_code,
+    })
+}
+
+pub async fn receive(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ListenerError> {
+    let form = SignedForm::verify(&state, &request, &body).await?;
+    let Report {
+        sid,
+        status,
+        error_code,
+    } = read(&form)?;
     let token = request
         .headers()
         .get(IDEMPOTENCY_HEADER)
