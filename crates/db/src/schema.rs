@@ -1,6 +1,16 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    accepted_requests (tenant_id, idempotency_key) {
+        tenant_id -> Uuid,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        message_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_keys (id) {
         id -> Uuid,
         tenant_id -> Uuid,
@@ -531,6 +541,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(accepted_requests -> messages (message_id));
+diesel::joinable!(accepted_requests -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(campaigns -> tenants (tenant_id));
 diesel::joinable!(console_email_tokens -> console_users (user_id));
@@ -563,6 +575,7 @@ diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    accepted_requests,
     api_keys,
     bot_rules,
     campaigns,

@@ -47,6 +47,25 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Libraries that log each protocol message at `info` (pg_walstream logs every standby
+/// status update: thousands a second while a server waits to shut down) are held to
+/// `warn` unless `RUST_LOG` names them.
+const CHATTY: [&str; 1] = ["pg_walstream"];
+
+/// The filter of printed logs: `RUST_LOG` (default `info`), with [`CHATTY`] crates at
+/// `warn` unless it names them.
+fn log_filter(rust_log: Option<&str>) -> EnvFilter {
+    let mut directives = rust_log.unwrap_or("info").to_owned();
+    for target in CHATTY {
+        if !directives.contains(target) {
+            directives.push(',');
+            directives.push_str(target);
+            directives.push_str("=warn");
+        }
+    }
+    EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 /// Sets up logging and tracing for `service_name`. Call once, first thing in `main`.
 pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError> {
     let json = match std::env::var("LOG_FORMAT").as_deref() {
@@ -61,7 +80,7 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
 
     // RUST_LOG filters what is printed, not what is traced: trace context must exist
     // (and propagate) even when logs are quiet, so each layer has its own filter.
-    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let fmt = if json {
         tracing_subscriber::fmt::layer()
             .json()

@@ -28,7 +28,12 @@ pub async fn run(pool: DbPool, stop: CancellationToken) {
 async fn purge(pool: &DbPool) -> Result<usize, nudge_db::DbError> {
     let mut conn = pool.get().await?;
     let keys = nudge_db::idempotency::purge_expired(&mut conn).await?;
+    let sends = nudge_db::messages::purge_accepted_requests(
+        &mut conn,
+        nudge_db::idempotency::KEY_LIFETIME_HOURS,
+    )
+    .await?;
     let windows = nudge_db::limits::purge_old_windows(&mut conn).await?;
     let console = nudge_db::console::delete_expired(&mut conn, chrono::Utc::now()).await?;
-    Ok(keys + windows + console)
+    Ok(keys + sends + windows + console)
 }

@@ -8,7 +8,7 @@ use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
 use nudge_db::idempotency::{Begin, StoredResponse};
 use sha2::{Digest, Sha256};
 
@@ -17,6 +17,14 @@ use crate::error::{ApiError, PROBLEM_BASE};
 use crate::startup::AppState;
 
 pub const HEADER: &str = "Idempotency-Key";
+
+/// The key and the hash of the request that holds it, for a handler that stores them
+/// with its work (`send::accept_once`); in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest {
+    pub key: String,
+    pub hash: String,
+}
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
 /// Problem types after which a request may be retried with the same key.
@@ -60,6 +68,10 @@ pub async fn middleware(
         }
     }
 
+    req.extensions_mut().insert(IdempotentRequest {
+        key: key.clone(),
+        hash: hash.clone(),
+    });
     let response = next.call(req).await;
     let response = match response {
         Ok(response) => response,
@@ -84,10 +96,7 @@ pub async fn middleware(
             content_type,
             body: body.to_vec(),
         };
-        let mut conn = state.conn().await?;
-        nudge_db::idempotency::finish(&mut conn, auth.tenant, &key, &stored)
-            .await
-            .map_err(ApiError::from)?;
+        keep(&state, auth.tenant, &key, stored).await;
     } else {
         release(&state, auth, &key).await;
     }
@@ -136,11 +145,50 @@ fn keeps_result(status: StatusCode, body: &[u8]) -> bool {
     })
 }
 
+/// Keeps the response for replay. The work is done whatever happens here: if the
+/// database went away since, the client still gets the real answer now, and the
+/// response is kept in the background once the database is back (until then a retry
+/// with the key is a 409 "in progress", never a second run).
+async fn keep(
+    state: &web::Data<AppState>,
+    tenant: nudge_domain::TenantId,
+    key: &str,
+    stored: StoredResponse,
+) {
+    if try_keep(state, tenant, key, &stored).await.is_ok() {
+        return;
+    }
+    let (state, key) = (state.clone(), key.to_owned());
+    tokio::spawn(async move {
+        for _ in 1..RELEASE_ATTEMPTS {
+            tokio::time::sleep(RELEASE_RETRY_EVERY).await;
+            if try_keep(&state, tenant, &key, &stored).await.is_ok() {
+                return;
+            }
+        }
+        tracing::error!("could not keep an idempotency key's response; a retry with it after it goes stale runs again");
+    });
+}
+
+async fn try_keep(
+    state: &AppState,
+    tenant: nudge_domain::TenantId,
+    key: &str,
+    stored: &StoredResponse,
+) -> Result<(), ApiError> {
+    let mut conn = state.conn().await?;
+    nudge_db::idempotency::finish(&mut conn, tenant, key, stored)
+        .await
+        .map_err(ApiError::from)
+}
+
 /// How often, and how many times, a key that could not be freed (the database went
 /// away mid-request) is tried again in the background: the client's retry, after the
 /// `Retry-After` of its 503, then finds the key free rather than a 409 "in flight".
 const RELEASE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-const RELEASE_ATTEMPTS: u32 = 120;
+/// 50 s: within `STALE_AFTER_SECONDS` (60), after which another request may take the
+/// key over and this one must no longer touch it.
+const RELEASE_ATTEMPTS: u32 = 100;
 
 async fn release(state: &web::Data<AppState>, auth: Authenticated, key: &str) {
     if try_release(state, auth.tenant, key).await.is_ok() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::models::{Message, MessageEvent, OutboxRow};
-use crate::schema::{message_events, messages, outbox};
+use crate::schema::{accepted_requests, message_events, messages, outbox};
 use crate::{DbError, Page, PageRequest};
 
 mod claim;
@@ -56,13 +56,53 @@ pub async fn insert_accepted(
     message: &Message,
     outbox_row: &OutboxRow,
 ) -> Result<Message, DbError> {
-    match insert_accepted_within_cap(conn, message, outbox_row, None, serde_json::json!({})).await?
+    match insert_accepted_within_cap(conn, message, outbox_row, None, serde_json::json!({}), None)
+        .await?
     {
         Accepted::Stored(message) => Ok(*message),
         Accepted::CapReached { .. } => {
             Err(DbError::Corrupt("a cap was applied without one".into()))
         }
     }
+}
+
+/// The `Idempotency-Key` a send came with, and the hash of its request: remembered in
+/// the transaction that stores the message (`accepted_requests`), so that a retry
+/// after an answer lost to a database outage finds the message instead of storing it
+/// twice.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestKey<'a> {
+    pub key: &'a str,
+    pub hash: &'a str,
+}
+
+/// The message a send with this key stored, and that send's request hash.
+pub async fn accepted_for_request(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<(String, Message)>, DbError> {
+    Ok(accepted_requests::table
+        .inner_join(messages::table.on(messages::id.eq(accepted_requests::message_id)))
+        .filter(accepted_requests::tenant_id.eq(tenant.as_uuid()))
+        .filter(accepted_requests::idempotency_key.eq(key))
+        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .select((accepted_requests::request_hash, Message::as_select()))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Forgets sends' keys older than `hours` (every tenant's: housekeeping); how many.
+pub async fn purge_accepted_requests(
+    conn: &mut AsyncPgConnection,
+    hours: i64,
+) -> Result<usize, DbError> {
+    let before = Utc::now() - chrono::Duration::hours(hours);
+    Ok(diesel::delete(accepted_requests::table)
+        .filter(accepted_requests::created_at.lt(before))
+        .execute(conn)
+        .await?)
 }
 
 /// A marketing frequency cap: at most `count` messages per recipient in `window`.
@@ -91,6 +131,7 @@ pub async fn insert_accepted_within_cap(
     outbox_row: &OutboxRow,
     cap: Option<FrequencyCap>,
     detail: Value,
+    request: Option<&RequestKey<'_>>,
 ) -> Result<Accepted, DbError> {
     let kind = if message.status == MessageStatus::Scheduled.as_str() {
         MessageEventType::Scheduled
@@ -115,6 +156,17 @@ pub async fn insert_accepted_within_cap(
             .values(outbox_row)
             .execute(conn)
             .await?;
+        if let Some(request) = request {
+            diesel::insert_into(accepted_requests::table)
+                .values((
+                    accepted_requests::tenant_id.eq(message.tenant_id),
+                    accepted_requests::idempotency_key.eq(request.key),
+                    accepted_requests::request_hash.eq(request.hash),
+                    accepted_requests::message_id.eq(message.id),
+                ))
+                .execute(conn)
+                .await?;
+        }
         Ok(Accepted::Stored(Box::new(stored)))
     })
     .await

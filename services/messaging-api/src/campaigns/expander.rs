@@ -275,7 +275,7 @@ async fn deliver(
         origin: nudge_domain::MessageOrigin::Campaign,
         media_id: context.media_id,
     };
-    match store(conn, context.tenant, delivery, now, traceparent).await {
+    match store(conn, context.tenant, delivery, now, traceparent, None).await {
         Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {
             MessageStatus::Scheduled
         } else {

@@ -2,7 +2,7 @@
 
 use crate::error::Problem;
 use actix_web::ResponseError;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use nudge_db::messages::{Cancel, MessageFilter};
 use nudge_domain::{CampaignId, MessageId, MessageStatus, PhoneNumber, ShopId};
@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, parse_json, path_id, JsonBody, PageQuery};
-use crate::send::{accept, SendRequest, Sender};
+use crate::idempotency::IdempotentRequest;
+use crate::send::{accept, accept_once, SendRequest, Sender};
 use crate::startup::AppState;
 use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 
@@ -48,11 +49,14 @@ pub struct Api;
 async fn send(
     auth: Authenticated,
     state: web::Data<AppState>,
+    http: HttpRequest,
     JsonBody(request): JsonBody<SendRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     let traceparent = nudge_telemetry::current_traceparent();
-    let message = accept(&mut conn, Sender::api(&auth.owner), request, traceparent).await?;
+    let once = http.extensions().get::<IdempotentRequest>().cloned();
+    let sender = Sender::api(&auth.owner);
+    let message = accept_once(&mut conn, sender, request, traceparent, once.as_ref()).await?;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
     state.relay_wakeup.notify_one();

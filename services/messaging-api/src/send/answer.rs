@@ -59,6 +59,7 @@ pub async fn answer(
         },
         now,
         traceparent,
+        None,
     )
     .await
 }

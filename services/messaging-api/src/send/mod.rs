@@ -3,7 +3,7 @@
 //! transaction. Nothing is stored unless everything is valid.
 
 use chrono::{DateTime, Duration, Utc};
-use nudge_db::messages::{Accepted, FrequencyCap};
+use nudge_db::messages::{Accepted, FrequencyCap, RequestKey};
 use nudge_db::models::Message;
 use nudge_db::models::{Customer, Shop};
 use nudge_db::outbound::{prepare, NewOutbound};
@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, TimeAhead};
+use crate::idempotency::IdempotentRequest;
 use crate::routes::check_category;
 
 mod answer;
@@ -121,6 +122,47 @@ pub async fn accept(
     request: SendRequest,
     traceparent: Option<String>,
 ) -> Result<Message, ApiError> {
+    accept_with(conn, sender, request, traceparent, None).await
+}
+
+/// [`accept`] at most once per `Idempotency-Key`, even when the answer to the first
+/// try was lost: the key is stored with the message, in its transaction, so that a
+/// retry after a database outage (when the key's own record could not be written)
+/// gets the message stored the first time. The same key with another request is
+/// refused.
+pub async fn accept_once(
+    conn: &mut AsyncPgConnection,
+    sender: Sender,
+    request: SendRequest,
+    traceparent: Option<String>,
+    once: Option<&IdempotentRequest>,
+) -> Result<Message, ApiError> {
+    let Some(once) = once else {
+        return accept(conn, sender, request, traceparent).await;
+    };
+    if let Some((hash, message)) =
+        nudge_db::messages::accepted_for_request(conn, sender.tenant, &once.key).await?
+    {
+        if hash != once.hash {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        tracing::info!("a retry of a send already stored; answered with its message");
+        return Ok(message);
+    }
+    let key = RequestKey {
+        key: &once.key,
+        hash: &once.hash,
+    };
+    accept_with(conn, sender, request, traceparent, Some(&key)).await
+}
+
+async fn accept_with(
+    conn: &mut AsyncPgConnection,
+    sender: Sender,
+    request: SendRequest,
+    traceparent: Option<String>,
+    once: Option<&RequestKey<'_>>,
+) -> Result<Message, ApiError> {
     let tenant = sender.tenant;
     let mut errors = Vec::new();
     let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
@@ -173,7 +215,7 @@ pub async fn accept(
         origin: sender.origin,
         media_id,
     };
-    store(conn, tenant, delivery, now, traceparent).await
+    store(conn, tenant, delivery, now, traceparent, once).await
 }
 
 /// A rendered message for one recipient, not yet checked against the recipient's
@@ -202,6 +244,7 @@ pub(crate) async fn store(
     delivery: Delivery<'_>,
     now: DateTime<Utc>,
     traceparent: Option<String>,
+    once: Option<&RequestKey<'_>>,
 ) -> Result<Message, ApiError> {
     let Delivery {
         shop,
@@ -240,7 +283,7 @@ pub(crate) async fn store(
         count: i64::from(shop.marketing_cap_count),
         window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
     });
-    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail)
+    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail, once)
         .await?
     {
         Accepted::Stored(message) => Ok(*message),

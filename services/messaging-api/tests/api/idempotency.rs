@@ -192,3 +192,52 @@ async fn expired_keys_start_afresh_and_are_purged() {
         .unwrap();
     assert_eq!(left, vec!["old".to_owned()]);
 }
+
+/// The database went away after a send was stored but before its key's record was
+/// written (the client got a 503 and the key was let go): the retry with the key gets
+/// the message stored the first time, not a second one. The key is kept with the
+/// message, in the transaction that stores it.
+#[tokio::test]
+async fn a_retry_after_the_keys_record_was_lost_gets_the_first_message_not_a_second() {
+    let app = spawn_app().await;
+    let shop = app.create_shop().await;
+    let body = json!({"shop_id": shop["id"], "to": "+14155550100", "body": "Your order shipped", "category": "transactional"});
+    let first = post_with_key(&app, &app.api_key, "/v1/messages", "order-77", &body).await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    // What a failed `finish` followed by a release leaves: no record of the key.
+    {
+        let mut conn = app.db.connect().await;
+        diesel::delete(idempotency_keys::table)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    let retry = post_with_key(&app, &app.api_key, "/v1/messages", "order-77", &body).await;
+    assert_eq!(retry.status(), 202);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"], "the same message");
+    assert_eq!(app.stored_counts().await.0, 1, "one message, not two");
+
+    // Another request with that key is still refused, and stores nothing.
+    {
+        let mut conn = app.db.connect().await;
+        diesel::delete(idempotency_keys::table)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut other = body.clone();
+    other["body"] = json!("Your order was delivered");
+    let reused = problem(
+        post_with_key(&app, &app.api_key, "/v1/messages", "order-77", &other).await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        reused["type"],
+        "https://nudge.dev/problems/idempotency-key-reused"
+    );
+    assert_eq!(app.stored_counts().await.0, 1);
+}
