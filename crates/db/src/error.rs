@@ -16,6 +16,10 @@ pub enum DbError {
     /// A foreign key refused a delete or a write; holds the constraint's name.
     #[error("still referenced by other data ({0})")]
     InUse(String),
+    /// The request carried text Postgres cannot store (a NUL character): the caller's
+    /// input is wrong, not the query (HTTP 422). A safety net behind input validation.
+    #[error("text the database cannot store: {0}")]
+    Unstorable(String),
     /// A row holds a value the code cannot read back (a broken invariant).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -45,6 +49,10 @@ impl From<DieselError> for DbError {
                     }
                     DatabaseErrorKind::Unknown if is_server_going_away(info.message()) => {
                         DbError::Unavailable(info.message().to_owned())
+                    }
+                    // 22021 and 22P05: a NUL in text or in a jsonb string.
+                    DatabaseErrorKind::Unknown if is_unstorable_text(info.message()) => {
+                        DbError::Unstorable(info.message().to_owned())
                     }
                     _ => DbError::Query(error),
                 }
@@ -86,6 +94,12 @@ const GOING_AWAY: [&str; 6] = [
 fn is_server_going_away(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     GOING_AWAY.iter().any(|phrase| message.starts_with(phrase))
+}
+
+/// Whether a server error says a value's text cannot be stored (a NUL byte).
+fn is_unstorable_text(message: &str) -> bool {
+    message.starts_with("invalid byte sequence for encoding")
+        || message.starts_with("unsupported Unicode escape sequence")
 }
 
 impl From<PoolError> for DbError {

@@ -47,13 +47,35 @@ pub trait Handler: Send + Sync + 'static {
 #[derive(Clone)]
 struct Gate {
     open: Arc<watch::Sender<bool>>,
+    /// Whether someone is probing now: one probe at a time, whoever holds a turn.
+    probing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gate {
     fn new() -> Self {
         Self {
             open: Arc::new(watch::Sender::new(true)),
+            probing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// Probes the dependency unless someone else is; reopens the gate when it answers.
+    /// The receive loops and the held messages all probe, so that the gate reopens
+    /// even when every receive loop is waiting for a place that held messages hold.
+    async fn probe<H: Handler>(&self, handler: &H) {
+        use std::sync::atomic::Ordering;
+        if self
+            .probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        if handler.ready().await {
+            tracing::info!("the dependency answers again: receiving");
+            self.reopen();
+        }
+        self.probing.store(false, Ordering::Release);
     }
 
     fn is_open(&self) -> bool {
@@ -186,10 +208,7 @@ async fn wait_for_dependency<H: Handler>(
             () = gate.opened() => break,
             () = tokio::time::sleep(PROBE_EVERY) => {}
         }
-        if handler.ready().await {
-            tracing::info!("the dependency answers again: receiving");
-            gate.reopen();
-        }
+        gate.probe(handler).await;
     }
     true
 }
@@ -225,7 +244,7 @@ async fn handle_gated<H: Handler>(
         while disposition == Disposition::Unavailable {
             let Some((gate, stop)) = hold else { break };
             gate.close();
-            if !hold_until_open(queue, &message, gate, stop).await {
+            if !hold_until_open(handler, queue, &message, gate, stop).await {
                 break;
             }
             disposition = handler.process(&message).await;
@@ -255,8 +274,9 @@ async fn handle_gated<H: Handler>(
 }
 
 /// Keeps a message in hand, invisible, until the gate reopens (`true`) or the worker
-/// stops (`false`).
-async fn hold_until_open(
+/// stops (`false`), probing the dependency meanwhile.
+async fn hold_until_open<H: Handler>(
+    handler: &H,
     queue: &SqsQueue,
     message: &ReceivedMessage,
     gate: &Gate,
@@ -264,22 +284,27 @@ async fn hold_until_open(
 ) -> bool {
     tracing::warn!("the database is unavailable: holding the message until it answers");
     let renew_every = Duration::from_secs(u64::from(HOLD_VISIBILITY_SECONDS / 3));
-    loop {
+    let mut renewed: Option<tokio::time::Instant> = None;
+    while !gate.is_open() {
         // Renewed first: the receive's own visibility may be nearly spent.
-        if let Err(error) = queue
-            .change_visibility(&message.receipt_handle, HOLD_VISIBILITY_SECONDS)
-            .await
-        {
-            // It may come back to another worker meanwhile: harmless, handlers are
-            // idempotent.
-            tracing::warn!(%error, "could not keep the held message invisible");
+        if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
+            renewed = Some(tokio::time::Instant::now());
+            if let Err(error) = queue
+                .change_visibility(&message.receipt_handle, HOLD_VISIBILITY_SECONDS)
+                .await
+            {
+                // It may come back to another worker meanwhile: harmless, handlers
+                // are idempotent.
+                tracing::warn!(%error, "could not keep the held message invisible");
+            }
         }
         tokio::select! {
             () = gate.opened() => return true,
             () = stop.cancelled() => return false,
-            () = tokio::time::sleep(renew_every) => {}
+            () = tokio::time::sleep(PROBE_EVERY) => gate.probe(handler).await,
         }
     }
+    true
 }
 
 /// What a worker does with a message it can never process (not an envelope of its type,

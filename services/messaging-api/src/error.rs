@@ -260,6 +260,9 @@ impl From<DbError> for ApiError {
             DbError::InUse(constraint) => ApiError::Conflict(format!(
                 "the resource is still referenced by other data ({constraint})"
             )),
+            DbError::Unstorable(_) => {
+                ApiError::invalid("request", "text must not contain NUL characters")
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -55,6 +55,10 @@ impl FilterQuery {
                 errors.push(FieldError::new(name, "must be at most 100 characters"));
                 return None;
             }
+            if value.chars().any(char::is_control) {
+                errors.push(FieldError::new(name, "must not contain control characters"));
+                return None;
+            }
             Some(value.to_owned())
         };
         LeadFilter {

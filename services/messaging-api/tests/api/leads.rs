@@ -372,3 +372,29 @@ async fn the_export_pages_through_every_lead() {
         reader.records().map(|r| r.unwrap()[5].to_owned()).collect();
     assert_eq!(slugs.len(), 1_203);
 }
+
+/// A NUL byte in a filter (found by the fuzzer on `/v1/leads.csv`) is a 422 that names
+/// the field, not a 500 from Postgres; so is one in a JSON body's text, whatever
+/// field it hides in.
+#[tokio::test]
+async fn a_nul_character_is_refused_as_invalid_input_not_a_server_error() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/leads.csv?company=%2C%00&q=",
+        "/v1/leads?location=a%00b",
+    ] {
+        let refused = problem(app.get(path).await, 422).await;
+        assert_eq!(
+            refused["type"], "https://nudge.dev/problems/validation",
+            "{path}"
+        );
+    }
+    let shop = app.create_shop().await;
+    let refused = app
+        .post(
+            "/v1/customers",
+            &json!({"shop_id": shop["id"], "phone": "+14155550100", "name": "Ada\u{0}Lovelace"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 422, "{:?}", refused.text().await);
+}
