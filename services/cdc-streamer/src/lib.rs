@@ -108,8 +108,8 @@ impl CdcError {
 /// Runs sessions of [`run`] until `stop`: when the database restarts or fails over, or
 /// Kinesis stops the writer, the session ends (what it held is drained, the slot keeps
 /// what was confirmed) and a new one resumes from the slot after a backoff, so that
-/// nothing is skipped and the process does not crash-loop. Only a permanent error
-/// ends it.
+/// nothing is skipped and the process does not crash-loop. A permanent error ends it,
+/// and so does any error before the first session streamed.
 pub async fn run_until_stopped(
     config: &Config,
     kinesis: aws_sdk_kinesis::Client,
@@ -117,16 +117,23 @@ pub async fn run_until_stopped(
     stop: CancellationToken,
 ) -> Result<(), CdcError> {
     let mut backoff = RESTART_BACKOFF;
+    // Until a first session streams, an error ends the process: at start-up it is how a
+    // wrong setting shows (a certificate, a password, a host), and the operator should
+    // see it at once rather than a process that retries quietly.
+    let streamed = std::sync::atomic::AtomicBool::new(false);
     loop {
         let started = tokio::time::Instant::now();
         let session = stop.child_token();
-        let ended = run(config, kinesis.clone(), metrics.clone(), session).await;
+        let ended = run(config, kinesis.clone(), metrics.clone(), session, &streamed).await;
         if stop.is_cancelled() {
             return ended;
         }
         let error = match ended {
             Ok(()) => CdcError::Replication("the stream ended".into()),
             Err(error) if error.is_permanent() => return Err(error),
+            Err(error) if !streamed.load(std::sync::atomic::Ordering::Relaxed) => {
+                return Err(error)
+            }
             Err(error) => error,
         };
         if started.elapsed() >= HEALTHY_SESSION {
@@ -149,6 +156,7 @@ pub async fn run(
     kinesis: aws_sdk_kinesis::Client,
     metrics: Metrics,
     stop: CancellationToken,
+    streamed: &std::sync::atomic::AtomicBool,
 ) -> Result<(), CdcError> {
     let database_url = config.database_url.expose_secret();
     let catalog = Catalog::connect(database_url).await?;
@@ -244,8 +252,9 @@ pub async fn run(
         .await
         .map_err(|e| CdcError::Replication(redact(&e.to_string())))?;
     metrics.set_healthy(true);
+    streamed.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(slot, stream = %config.cdc_stream, "streaming");
-    let streamed = match replicator.stream_changes(&mut stream, &stop).await {
+    let outcome = match replicator.stream_changes(&mut stream, &stop).await {
         Err(CdcError::Stopped) => Ok(()),
         other => other,
     };
@@ -266,7 +275,7 @@ pub async fn run(
     }
     let _ = stream.stop().await;
     let _ = heartbeat.await;
-    streamed
+    outcome
 }
 
 /// Writes a heartbeat to the WAL every `interval` and samples the slot's lag.

@@ -30,6 +30,9 @@ const DATABASE_RETRY_CAP_SECONDS: u32 = 160;
 const RELEASE_RETRY_SECONDS: u32 = 5;
 /// How long the provider may read an MMS image's URL (Twilio fetches it when sending).
 const MEDIA_URL_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Seconds at least before a message whose attempt had no answer is reconciled: time for
+/// the provider's list to show a message it created as the answer was lost.
+const IN_DOUBT_MIN_SECONDS: u32 = 5;
 /// Seconds before a message claimed by someone else is looked at again.
 const IN_FLIGHT_RETRY_SECONDS: u32 = 60;
 
@@ -406,7 +409,7 @@ impl Sender {
         message: &Message,
         error: &ProviderError,
     ) -> Disposition {
-        let delay = backoff_seconds(received.receive_count);
+        let delay = backoff_seconds(received.receive_count).max(IN_DOUBT_MIN_SECONDS);
         tracing::warn!(%error, attempt = received.receive_count, delay, "the provider may have the message; will reconcile before any new attempt");
         let detail = json!({
             "attempt": received.receive_count,

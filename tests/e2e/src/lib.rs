@@ -485,3 +485,88 @@ impl Stack {
         );
     }
 }
+
+/// A test's size from the environment (`NUDGE_CHAOS_MESSAGES`...), or `default`.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A directory for a test's service logs, under the temporary directory.
+pub fn logs_dir(purpose: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nudge-{purpose}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits until `url` answers 2xx (a service's `/readyz` or `/healthz`).
+pub async fn wait_ok(http: &reqwest::Client, url: &str) {
+    nudge_testkit::eventually(
+        &format!("{url} to answer"),
+        std::time::Duration::from_secs(60),
+        || async {
+            let answer = http.get(url).send().await.ok()?;
+            answer.status().is_success().then_some(())
+        },
+    )
+    .await;
+}
+
+/// A shop on [`SHOP_NUMBER`] made through the API (`POST /v1/shops`), in UTC without
+/// quiet hours.
+pub async fn create_shop(
+    http: &reqwest::Client,
+    api: &str,
+    key: &str,
+    name: &str,
+) -> serde_json::Value {
+    let answer = http
+        .post(format!("{api}/v1/shops"))
+        .bearer_auth(key)
+        .json(
+            &serde_json::json!({"name": name, "sender_number": SHOP_NUMBER, "time_zone": "UTC",
+            "quiet_hours": {"start": "00:00", "end": "00:00"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201, "create a shop");
+    answer.json().await.unwrap()
+}
+
+/// `count` accepted messages of the shop, each to its own number with its own body
+/// (`{purpose} #{i}`), stored as the API stores them and put on the queue at `queue_url`.
+pub async fn queue_accepted(
+    conn: &mut nudge_db::AsyncPgConnection,
+    queue_url: &str,
+    tenant: nudge_domain::TenantId,
+    shop: nudge_domain::ShopId,
+    purpose: &str,
+    count: usize,
+) {
+    let sqs = nudge_queue::SqsQueue::new(nudge_testkit::sqs_client(), queue_url);
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let (message, outbox, envelope) = nudge_testkit::queued_message(
+            tenant,
+            shop,
+            &format!("+1415{i:07}"),
+            &format!("{purpose} #{i}"),
+            "outbound-sms",
+        );
+        nudge_db::messages::insert_accepted(conn, &message, &outbox)
+            .await
+            .unwrap();
+        batch.push(nudge_queue::OutgoingMessage {
+            entry_id: batch.len().to_string(),
+            body: envelope.to_json().unwrap(),
+            traceparent: None,
+        });
+        if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
+            assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
+            batch.clear();
+        }
+    }
+}

@@ -16,10 +16,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
-use nudge_e2e::{aws_env, create_tenant_with_cli, free_port, Service, SHOP_NUMBER};
-use nudge_testkit::{eventually, TestDb, TestQueue};
+use nudge_e2e::{
+    aws_env, create_tenant_with_cli, free_port, logs_dir, wait_ok, Service, SHOP_NUMBER,
+};
+use nudge_testkit::{TestDb, TestQueue};
 
 /// The seed CI uses: the same requests on every run, unless told otherwise.
 const DEFAULT_SEED: &str = "20261207";
@@ -52,8 +53,7 @@ async fn generated_requests_never_get_a_5xx_or_an_answer_outside_the_description
 
     let db = TestDb::new().await;
     let queue = TestQueue::new("fuzz", 5).await;
-    let logs = std::env::temp_dir().join(format!("nudge-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).unwrap();
+    let logs = logs_dir("fuzz");
     let tenant = create_tenant_with_cli(&db.url, "fuzz", &[SHOP_NUMBER]);
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     {
@@ -74,11 +74,7 @@ async fn generated_requests_never_get_a_5xx_or_an_answer_outside_the_description
     env.extend(aws_env());
     let _api = Service::start("messaging-api", &["serve"], &env, &logs);
     let api = format!("http://127.0.0.1:{port}");
-    eventually("the API to be ready", Duration::from_secs(30), || async {
-        let answer = reqwest::get(format!("{api}/readyz")).await.ok()?;
-        answer.status().is_success().then_some(())
-    })
-    .await;
+    wait_ok(&reqwest::Client::new(), &format!("{api}/readyz")).await;
 
     let report = logs.join("schemathesis.junit.xml");
     let output = tokio::task::spawn_blocking(move || {

@@ -16,18 +16,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nudge_domain::TenantId;
-use nudge_e2e::{free_port, sender_env, start_sandbox, Service};
-use nudge_queue::{OutgoingMessage, SqsQueue};
+use nudge_e2e::{free_port, queue_accepted, sender_env, setting, start_sandbox, Service};
 use nudge_testkit::{eventually, TestDb, TestQueue};
 use rand::Rng;
 use serde_json::Value;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Accepted messages on a queue, the sandbox as the provider, and a sender's settings.
 struct Run {
@@ -50,29 +42,7 @@ impl Run {
         std::fs::create_dir_all(&logs).unwrap();
         let mut conn = db.connect().await;
         let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, purpose).await;
-        let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
-        let mut batch = Vec::new();
-        for i in 0..count {
-            let (message, outbox, envelope) = nudge_testkit::queued_message(
-                tenant,
-                shop,
-                &format!("+1415{i:07}"),
-                &format!("{purpose} #{i}"),
-                "outbound-sms",
-            );
-            nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
-                .await
-                .unwrap();
-            batch.push(OutgoingMessage {
-                entry_id: batch.len().to_string(),
-                body: envelope.to_json().unwrap(),
-                traceparent: None,
-            });
-            if batch.len() == nudge_queue::MAX_BATCH || i + 1 == count {
-                assert!(sqs.send_batch(&batch).await.unwrap().is_empty());
-                batch.clear();
-            }
-        }
+        queue_accepted(&mut conn, &queue.url, tenant, shop, purpose, count).await;
         let sandbox_port = free_port();
         let sandbox = start_sandbox(sandbox_port, &logs);
         let sender_env = sender_env(&db.url, &queue.url, sandbox_port);
@@ -210,11 +180,13 @@ async fn a_sender_killed_at_random_moments_sends_every_message_exactly_once() {
         ("SENDER_LEASE_SECONDS", "6".to_owned()),
     ]);
     // First a kill that surely lands between the provider's create and the record:
-    // the sandbox holds the next answers for 20 s, longer than this sender waits.
-    run.provider_faults(serde_json::json!({"mode": "stall", "count": 5, "stall_ms": 20_000}))
+    // the sandbox holds the next answers for 10 s, and this sender waits for them (its
+    // lease outlasts its provider timeout, as the configuration requires).
+    run.provider_faults(serde_json::json!({"mode": "stall", "count": 5, "stall_ms": 10_000}))
         .await;
     let mut patient = run.sender_env.clone();
-    patient.push(("PROVIDER_TIMEOUT_MS", "30000".to_owned()));
+    patient.push(("PROVIDER_TIMEOUT_MS", "15000".to_owned()));
+    patient.push(("SENDER_LEASE_SECONDS", "20".to_owned()));
     let sender = Service::start("sms-sender", &[], &patient, &run.logs);
     eventually(
         "a create at the provider, its answer held",

@@ -25,24 +25,11 @@ use std::time::Duration;
 use nudge_domain::db_change::Op;
 use nudge_domain::DbChangeV1;
 use nudge_e2e::{
-    aws_env, create_tenant_with_cli, free_port, sender_env, start_sandbox, Service, SHOP_NUMBER,
+    aws_env, create_shop, create_tenant_with_cli, free_port, logs_dir, queue_accepted, sender_env,
+    setting, start_sandbox, wait_ok, Service, SHOP_NUMBER,
 };
-use nudge_queue::{OutgoingMessage, SqsQueue};
 use nudge_testkit::{eventually, Cluster, TestDb, TestQueue, TestStream};
 use serde_json::{json, Value};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn logs(purpose: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("nudge-{purpose}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Statuses of the tenant's messages.
 async fn statuses(db: &TestDb, tenant: nudge_domain::TenantId) -> BTreeMap<String, i64> {
@@ -148,12 +135,12 @@ async fn send_until_accepted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_restart_of_postgres_mid_stream_finishes_in_seconds_and_loses_nothing() {
-    let count = setting("NUDGE_RESTART_MESSAGES", 200) as usize;
+    let count = setting("NUDGE_RESTART_MESSAGES", 200);
     let cluster = Arc::new(Cluster::start());
     let db = TestDb::on(cluster.url.clone()).await;
     let queue = TestQueue::new("pgrestart", 3).await;
     let stream = TestStream::new("pgrestart", 1).await;
-    let logs = logs("pg-restart");
+    let logs = logs_dir("pg-restart");
     let tenant = create_tenant_with_cli(&db.url, "restart", &[SHOP_NUMBER]);
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     let tenant_id: nudge_domain::TenantId = tenant["tenant_id"].as_str().unwrap().parse().unwrap();
@@ -195,26 +182,9 @@ async fn a_fast_restart_of_postgres_mid_stream_finishes_in_seconds_and_loses_not
         .build()
         .unwrap();
     let api = format!("http://127.0.0.1:{api_port}");
-    for url in [
-        format!("{api}/readyz"),
-        format!("http://127.0.0.1:{cdc_metrics}/healthz"),
-    ] {
-        eventually(&format!("{url} ready"), Duration::from_secs(60), || async {
-            let answer = http.get(&url).send().await.ok()?;
-            answer.status().is_success().then_some(())
-        })
-        .await;
-    }
-    let shop: Value = http
-        .post(format!("{api}/v1/shops"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "Restart Bags", "sender_number": SHOP_NUMBER, "time_zone": "UTC", "quiet_hours": {"start": "00:00", "end": "00:00"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    wait_ok(&http, &format!("{api}/readyz")).await;
+    wait_ok(&http, &format!("http://127.0.0.1:{cdc_metrics}/healthz")).await;
+    let shop = create_shop(&http, &api, &key, "Restart Bags").await;
 
     // Four clients send all the messages between them.
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
@@ -313,46 +283,24 @@ async fn a_fast_restart_of_postgres_mid_stream_finishes_in_seconds_and_loses_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_away_for_minutes_dead_letters_nothing_and_then_sends_everything() {
     let count = 40;
-    let outage = Duration::from_secs(setting("NUDGE_DB_OUTAGE_SECONDS", 180));
+    let outage = Duration::from_secs(setting("NUDGE_DB_OUTAGE_SECONDS", 180) as u64);
     let cluster = Cluster::start();
     let db = TestDb::on(cluster.url.clone()).await;
     // Three receives before the dead-letter queue: a worker that kept receiving
     // through the outage would lose messages to it within a minute.
     let queue = TestQueue::with_visibility("dbaway", 3, 20).await;
-    let logs = logs("db-away");
+    let logs = logs_dir("db-away");
     let mut conn = db.connect().await;
     let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut conn, "away").await;
-    let sqs = SqsQueue::new(nudge_testkit::sqs_client(), &queue.url);
-    let mut batch = Vec::new();
-    for i in 0..count {
-        let (message, outbox, envelope) = nudge_testkit::queued_message(
-            tenant,
-            shop,
-            &format!("+1415{i:07}"),
-            &format!("away #{i}"),
-            "outbound-sms",
-        );
-        nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
-            .await
-            .unwrap();
-        batch.push(OutgoingMessage {
-            entry_id: batch.len().to_string(),
-            body: envelope.to_json().unwrap(),
-            traceparent: None,
-        });
-    }
+    queue_accepted(&mut conn, &queue.url, tenant, shop, "away", count).await;
     drop(conn);
     let sandbox_port = free_port();
     let _sandbox = start_sandbox(sandbox_port, &logs);
+    // The messages are on the queue; the database goes away; then a sender starts.
+    cluster.stop();
     let mut env = sender_env(&db.url, &queue.url, sandbox_port);
     env.push(("SENDER_CONCURRENCY", "8".to_owned()));
     let mut sender = Service::start("sms-sender", &[], &env, &logs);
-    // Let it connect, then take the database away and only then queue the work.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    cluster.stop();
-    for chunk in batch.chunks(nudge_queue::MAX_BATCH) {
-        assert!(sqs.send_batch(chunk).await.unwrap().is_empty());
-    }
     tokio::time::sleep(outage).await;
     assert!(sender.is_running(), "the sender waits; it does not crash");
     assert_eq!(

@@ -3,6 +3,9 @@
 //! every inbound sid is stored once and answered once (a HELP gets exactly one reply),
 //! and every status is applied.
 //!
+//! The same with SIGTERM instead (a rolling deploy): besides, no webhook in flight is
+//! answered with a 5xx; each is answered, or never reaches a stopping listener.
+//!
 //! Size: `NUDGE_LISTENER_CHAOS_TEXTS` (default 120 texts and as many callbacks) and
 //! `NUDGE_LISTENER_CHAOS_KILLS` (default 8).
 
@@ -19,22 +22,31 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_domain::MessageId;
-use nudge_e2e::{aws_env, free_port, Service, AUTH_TOKEN};
+use nudge_e2e::{aws_env, free_port, logs_dir, setting, Service, AUTH_TOKEN};
 use nudge_testkit::{eventually, TestDb, TestQueue, SHOP_NUMBER};
 use rand::Rng;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Where Twilio believes the listener is (what it signs).
 const PUBLIC_BASE: &str = "https://hooks.example.com";
 
-/// Posts a signed form to the listener until it answers 2xx, as Twilio retries.
-async fn deliver(http: &reqwest::Client, base: &str, path: &str, params: &[(String, String)]) {
+/// How the listener is stopped between runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: a crash.
+    Kill,
+    /// SIGTERM: a deploy; what is in flight is answered first.
+    Term,
+}
+
+/// Posts a signed form to the listener until it answers 2xx, as Twilio retries; with
+/// `no_5xx`, a 5xx fails the test.
+async fn deliver(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    no_5xx: bool,
+) {
     let signature =
         nudge_domain::twilio_signature::sign(AUTH_TOKEN, &format!("{PUBLIC_BASE}{path}"), params);
     let token = format!("{}-{}", params[0].1, params[1].1);
@@ -48,11 +60,18 @@ async fn deliver(http: &reqwest::Client, base: &str, path: &str, params: &[(Stri
             .await;
         match answer {
             Ok(answer) if answer.status().is_success() => return,
-            Ok(answer) => assert!(
-                answer.status().is_server_error(),
-                "{path}: a {} is not retried by Twilio and would lose the webhook",
-                answer.status()
-            ),
+            Ok(answer) => {
+                assert!(
+                    answer.status().is_server_error(),
+                    "{path}: a {} is not retried by Twilio and would lose the webhook",
+                    answer.status()
+                );
+                assert!(
+                    !no_5xx,
+                    "{path}: a stopping listener answered {}",
+                    answer.status()
+                );
+            }
             Err(_) => {}
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -68,6 +87,15 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_killed_at_random_stores_and_answers_every_webhook_once() {
+    run(Stop::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_stopped_with_sigterm_mid_stream_answers_no_5xx_and_loses_nothing() {
+    run(Stop::Term).await;
+}
+
+async fn run(stop: Stop) {
     let texts = setting("NUDGE_LISTENER_CHAOS_TEXTS", 120);
     let kills = setting("NUDGE_LISTENER_CHAOS_KILLS", 8);
     let db = TestDb::new().await;
@@ -109,8 +137,7 @@ async fn a_listener_killed_at_random_stores_and_answers_every_webhook_once() {
     }
     drop(conn);
 
-    let logs = std::env::temp_dir().join(format!("nudge-listener-chaos-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).unwrap();
+    let logs = logs_dir("listener-chaos");
     let port = free_port();
     let mut env = vec![
         ("DATABASE_URL", db.url.clone()),
@@ -152,24 +179,38 @@ async fn a_listener_killed_at_random_stores_and_answers_every_webhook_once() {
                         ("SmsStatus", "received"),
                         ("AccountSid", nudge_e2e::ACCOUNT_SID),
                     ]);
-                    deliver(&http, &base, "/twilio/inbound", &text).await;
+                    deliver(&http, &base, "/twilio/inbound", &text, stop == Stop::Term).await;
                     let (_, message_sid) = &sent[i];
                     let callback = pairs(&[
                         ("MessageSid", message_sid),
                         ("MessageStatus", "delivered"),
                         ("AccountSid", nudge_e2e::ACCOUNT_SID),
                     ]);
-                    deliver(&http, &base, "/twilio/status", &callback).await;
+                    deliver(
+                        &http,
+                        &base,
+                        "/twilio/status",
+                        &callback,
+                        stop == Stop::Term,
+                    )
+                    .await;
                 }
             })
         })
         .collect();
 
     for _ in 0..kills {
-        let listener = Service::start("webhook-listener", &[], &env, &logs);
-        let alive = rand::rng().random_range(400..1_500);
+        let mut listener = Service::start("webhook-listener", &[], &env, &logs);
+        // Long enough to be serving (SIGTERM before its signal handlers exist would kill it).
+        let alive = rand::rng().random_range(800..2_000);
         tokio::time::sleep(Duration::from_millis(alive)).await;
-        listener.kill();
+        match stop {
+            Stop::Kill => listener.kill(),
+            Stop::Term => assert!(
+                listener.terminate(Duration::from_secs(30)),
+                "the listener did not stop cleanly after SIGTERM"
+            ),
+        }
     }
     let _last = Service::start("webhook-listener", &[], &env, &logs);
     for poster in posters {

@@ -1,7 +1,8 @@
-//! LocalStack stopped and started again mid-run, with the real `messaging-api`,
-//! `sms-sender` and `provider-sandbox` processes: the API keeps accepting (its outbox
-//! holds what SQS cannot take), the sender keeps running through the outage, and once
-//! SQS is back every accepted message is sent, once.
+//! LocalStack stopped for a minute and started again mid-run, with the real
+//! `messaging-api`, `sms-sender` and `provider-sandbox` processes: the API keeps
+//! accepting all along (every answer a 202: its outbox holds what SQS cannot take), the
+//! sender keeps running through the outage, and once SQS is back every accepted
+//! message is sent, once.
 //!
 //! The test runs a LocalStack of its own (SQS only, on a free port) so that stopping it
 //! does not take SQS away from the tests running beside it. Community LocalStack keeps
@@ -154,12 +155,19 @@ async fn sqs_stopped_and_restarted_mid_run_loses_nothing_and_sends_nothing_twice
     })
     .await;
 
-    // SQS goes away. The API still accepts; the sender keeps polling.
+    // SQS goes away for a minute (`NUDGE_SQS_OUTAGE_SECONDS`). The API accepts all
+    // along (its outbox holds the messages); the sender keeps polling.
+    let outage = std::env::var("NUDGE_SQS_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
     localstack.stop();
+    let away = std::time::Instant::now();
     for i in 10..20 {
         send(i).await;
+        tokio::time::sleep(Duration::from_millis(outage * 1000 / 10)).await;
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(away.elapsed() >= Duration::from_secs(outage));
     assert!(sender.is_running(), "the sender must survive the outage");
     assert_eq!(sent().await, 10);
 

@@ -538,22 +538,7 @@ pub async fn release_for_retry(
     message: &Message,
     detail: Value,
 ) -> Result<(), DbError> {
-    let event = new_event(message, MessageEventType::RetryScheduled, detail);
-    conn.transaction::<_, DbError, _>(async |conn| {
-        diesel::update(messages::table)
-            .filter(messages::tenant_id.eq(message.tenant_id))
-            .filter(messages::id.eq(message.id))
-            .filter(messages::status.eq(MessageStatus::Sending.as_str()))
-            .set((
-                messages::status.eq(MessageStatus::Queued.as_str()),
-                messages::lease_until.eq(None::<DateTime<Utc>>),
-                messages::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await?;
-        add_event(conn, &event).await
-    })
-    .await
+    end_attempt(conn, message, detail, MessageStatus::Queued, None).await
 }
 
 /// An attempt whose outcome at the provider is unknown (no answer, a 5xx): the message
@@ -565,6 +550,25 @@ pub async fn release_in_doubt(
     message: &Message,
     detail: Value,
 ) -> Result<(), DbError> {
+    end_attempt(
+        conn,
+        message,
+        detail,
+        MessageStatus::Sending,
+        Some(Utc::now()),
+    )
+    .await
+}
+
+/// Ends a failed attempt of a `sending` message: its next status and lease, and a
+/// `retry_scheduled` event with `detail`.
+async fn end_attempt(
+    conn: &mut AsyncPgConnection,
+    message: &Message,
+    detail: Value,
+    next: MessageStatus,
+    lease_until: Option<DateTime<Utc>>,
+) -> Result<(), DbError> {
     let event = new_event(message, MessageEventType::RetryScheduled, detail);
     conn.transaction::<_, DbError, _>(async |conn| {
         diesel::update(messages::table)
@@ -572,7 +576,8 @@ pub async fn release_in_doubt(
             .filter(messages::id.eq(message.id))
             .filter(messages::status.eq(MessageStatus::Sending.as_str()))
             .set((
-                messages::lease_until.eq(diesel::dsl::now),
+                messages::status.eq(next.as_str()),
+                messages::lease_until.eq(lease_until),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)

@@ -193,6 +193,15 @@ async fn expired_keys_start_afresh_and_are_purged() {
     assert_eq!(left, vec!["old".to_owned()]);
 }
 
+/// Deletes every idempotency key's record, as if none had been kept.
+async fn forget_keys(app: &TestApp) {
+    let mut conn = app.db.connect().await;
+    diesel::delete(idempotency_keys::table)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// The database went away after a send was stored but before its key's record was
 /// written (the client got a 503 and the key was let go): the retry with the key gets
 /// the message stored the first time, not a second one. The key is kept with the
@@ -206,13 +215,7 @@ async fn a_retry_after_the_keys_record_was_lost_gets_the_first_message_not_a_sec
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
     // What a failed `finish` followed by a release leaves: no record of the key.
-    {
-        let mut conn = app.db.connect().await;
-        diesel::delete(idempotency_keys::table)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    forget_keys(&app).await;
 
     let retry = post_with_key(&app, &app.api_key, "/v1/messages", "order-77", &body).await;
     assert_eq!(retry.status(), 202);
@@ -221,13 +224,7 @@ async fn a_retry_after_the_keys_record_was_lost_gets_the_first_message_not_a_sec
     assert_eq!(app.stored_counts().await.0, 1, "one message, not two");
 
     // Another request with that key is still refused, and stores nothing.
-    {
-        let mut conn = app.db.connect().await;
-        diesel::delete(idempotency_keys::table)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    forget_keys(&app).await;
     let mut other = body.clone();
     other["body"] = json!("Your order was delivered");
     let reused = problem(
