@@ -7,7 +7,7 @@
 //! answered with a 5xx; each is answered, or never reaches a stopping listener.
 //!
 //! Size: `NUDGE_LISTENER_CHAOS_TEXTS` (default 120 texts and as many callbacks) and
-//! `NUDGE_LISTENER_CHAOS_KILLS` (default 8).
+//! `NUDGE_LISTENER_CHAOS_KILLS` (default 8), `NUDGE_LISTENER_SIGTERMS` (default 3).
 
 #![allow(
     clippy::unwrap_used,
@@ -97,7 +97,11 @@ async fn a_listener_stopped_with_sigterm_mid_stream_answers_no_5xx_and_loses_not
 
 async fn run(stop: Stop) {
     let texts = setting("NUDGE_LISTENER_CHAOS_TEXTS", 120);
-    let kills = setting("NUDGE_LISTENER_CHAOS_KILLS", 8);
+    // A SIGTERM waits for the listener's queue long poll to end (up to 20 s): fewer.
+    let kills = match stop {
+        Stop::Kill => setting("NUDGE_LISTENER_CHAOS_KILLS", 8),
+        Stop::Term => setting("NUDGE_LISTENER_SIGTERMS", 3),
+    };
     let db = TestDb::new().await;
     let inbound_queue = TestQueue::new("chaos-inbound", 5).await;
     let outbound_queue = TestQueue::new("chaos-replies", 5).await;
