@@ -1,10 +1,14 @@
 //! `webhook-listener` SIGKILLed at random moments while "Twilio" posts signed inbound
-//! SMS and status callbacks, retrying each one on anything but a 2xx as Twilio does:
-//! every inbound sid is stored once and answered once (a HELP gets exactly one reply),
-//! and every status is applied.
+//! SMS and status callbacks, retrying each one on anything but a 2xx as Twilio does,
+//! and while it delivers the merchant's `message.delivered` webhooks: every inbound sid
+//! is stored once and answered once (a HELP gets exactly one reply), every status is
+//! applied, and every webhook is delivered (at least once after a kill, with one
+//! `webhook-id` for its retries).
 //!
 //! The same with SIGTERM instead (a rolling deploy): besides, no webhook in flight is
-//! answered with a 5xx; each is answered, or never reaches a stopping listener.
+//! answered with a 5xx (each is answered, or never reaches a stopping listener), and
+//! each merchant webhook is delivered exactly once: the deliveries in flight finish
+//! before the listener exits.
 //!
 //! Size: `NUDGE_LISTENER_CHAOS_TEXTS` (default 120 texts and as many callbacks) and
 //! `NUDGE_LISTENER_CHAOS_KILLS` (default 8), `NUDGE_LISTENER_SIGTERMS` (default 3).
@@ -139,6 +143,26 @@ async fn run(stop: Stop) {
             .unwrap();
         sent.push((id, sid));
     }
+    // The merchant's endpoint: slow enough that deliveries are in flight at each stop.
+    let merchant = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_millis(300)))
+        .mount(&merchant)
+        .await;
+    let endpoint = nudge_db::models::WebhookEndpoint {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.as_uuid(),
+        shop_id: None,
+        url: merchant.uri(),
+        events: serde_json::json!(["message.delivered"]),
+        secret: nudge_domain::standard_webhooks::new_secret(),
+        description: None,
+        created_at: chrono::Utc::now(),
+    };
+    nudge_db::webhooks::insert_endpoint(&mut conn, &endpoint)
+        .await
+        .unwrap()
+        .expect("room for an endpoint");
     drop(conn);
 
     let logs = logs_dir("listener-chaos");
@@ -152,6 +176,9 @@ async fn run(stop: Stop) {
         ("INBOUND_SMS_QUEUE", inbound_queue.name.clone()),
         ("OUTBOUND_SMS_QUEUE", outbound_queue.name.clone()),
         ("OUTBOX_RELAY_INTERVAL_MS", "200".to_owned()),
+        // The merchant's endpoint is on loopback.
+        ("WEBHOOK_TARGETS", "any".to_owned()),
+        ("WEBHOOK_RETRY_DELAYS_SECONDS", "1,1,1,1,1".to_owned()),
     ];
     env.extend(aws_env());
     let base = format!("http://127.0.0.1:{port}");
@@ -275,5 +302,33 @@ async fn run(stop: Stop) {
             .unwrap()
             .unwrap();
         assert_eq!(message.status, "delivered", "{sid}");
+    }
+
+    // Every `message.delivered` webhook reached the merchant; after SIGTERMs, once.
+    let deliveries = eventually(
+        "every webhook delivered",
+        Duration::from_secs(120),
+        || async {
+            let requests = merchant.received_requests().await?;
+            let ids: std::collections::BTreeSet<String> = requests
+                .iter()
+                .filter_map(|r| {
+                    r.headers
+                        .get("webhook-id")?
+                        .to_str()
+                        .ok()
+                        .map(str::to_owned)
+                })
+                .collect();
+            (ids.len() >= texts).then_some((requests.len(), ids.len()))
+        },
+    )
+    .await;
+    assert_eq!(deliveries.1, texts, "one webhook per delivered message");
+    if stop == Stop::Term {
+        assert_eq!(
+            deliveries.0, texts,
+            "no webhook delivered twice: {deliveries:?}"
+        );
     }
 }
