@@ -94,7 +94,7 @@ pub async fn middleware(
         let stored = StoredResponse {
             status: status.as_u16(),
             content_type,
-            body: body.to_vec(),
+            body: without_secrets(&body),
         };
         keep(&state, auth.tenant, &key, stored).await;
     } else {
@@ -105,6 +105,32 @@ pub async fn middleware(
         rebuilt.append_header((name.clone(), value.clone()));
     }
     Ok(ServiceResponse::new(request, rebuilt.body(body)))
+}
+
+/// Fields of an answer that hold a secret shown once: a new API key, a webhook
+/// endpoint's signing secret, a bot rule's fulfilment secret.
+const SECRET_FIELDS: [&str; 3] = ["key", "secret", "fulfilment_secret"];
+
+/// What a replay shows in place of a secret.
+pub const REDACTED: &str = "redacted: shown only in the first response";
+
+/// The body to keep for replays: a secret is never kept outside its one place, so a
+/// JSON answer's secret fields are replaced by [`REDACTED`] (docs/idempotency.md).
+fn without_secrets(body: &[u8]) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(body) else {
+        return body.to_vec();
+    };
+    let mut redacted = false;
+    for name in SECRET_FIELDS {
+        if let Some(value) = fields.get_mut(name).filter(|v| v.is_string()) {
+            *value = serde_json::Value::String(REDACTED.into());
+            redacted = true;
+        }
+    }
+    if !redacted {
+        return body.to_vec();
+    }
+    serde_json::to_vec(&fields).unwrap_or_else(|_| body.to_vec())
 }
 
 fn parse_key(value: &header::HeaderValue) -> Result<String, ApiError> {

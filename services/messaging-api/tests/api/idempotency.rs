@@ -238,3 +238,52 @@ async fn a_retry_after_the_keys_record_was_lost_gets_the_first_message_not_a_sec
     );
     assert_eq!(app.stored_counts().await.0, 1);
 }
+
+/// A secret shown once (a new API key, a webhook endpoint's signing secret) is never
+/// kept with the key's response: the stored body holds a placeholder, and a replay
+/// shows it in place of the secret.
+#[tokio::test]
+async fn secrets_in_an_answer_are_not_kept_for_replays() {
+    let app = spawn_app().await;
+    for (path, body, field) in [
+        ("/v1/api-keys", json!({"name": "warehouse"}), "key"),
+        (
+            "/v1/webhook-endpoints",
+            json!({"url": "https://hooks.example.com/nudge", "events": ["message.delivered"]}),
+            "secret",
+        ),
+    ] {
+        let first = post_with_key(&app, &app.api_key, path, "make-it-once", &body).await;
+        assert_eq!(first.status(), 201, "{path}");
+        let first: Value = first.json().await.unwrap();
+        let secret = first[field]
+            .as_str()
+            .expect("the secret, shown once")
+            .to_owned();
+        assert!(!secret.starts_with("redacted"));
+
+        let mut conn = app.db.connect().await;
+        let kept: Vec<Option<Vec<u8>>> = idempotency_keys::table
+            .select(idempotency_keys::response_body)
+            .load(&mut conn)
+            .await
+            .unwrap();
+        for body in kept.iter().flatten() {
+            assert!(
+                !String::from_utf8_lossy(body).contains(&secret),
+                "{path}: the secret is kept at rest"
+            );
+        }
+
+        let replay = post_with_key(&app, &app.api_key, path, "make-it-once", &body).await;
+        assert_eq!(replay.status(), 201);
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        let replay: Value = replay.json().await.unwrap();
+        assert_eq!(replay["id"], first["id"], "{path}: the same resource");
+        assert_eq!(
+            replay[field], "redacted: shown only in the first response",
+            "{path}"
+        );
+        forget_keys(&app).await;
+    }
+}
