@@ -67,6 +67,15 @@ pub fn build_pool_verifying_after(
         .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 
+/// Whether the pool can hand out a connection that answers a round trip: how a worker
+/// waiting out an outage probes the database.
+pub async fn answers(pool: &DbPool) -> bool {
+    match pool.get().await {
+        Ok(mut conn) => ping(&mut conn).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// A round trip to the database (for readiness checks).
 pub async fn ping(conn: &mut AsyncPgConnection) -> Result<(), DbError> {
     Ok(select_one(conn).await?)

@@ -181,19 +181,15 @@ async fn keep(
     key: &str,
     stored: StoredResponse,
 ) {
-    if try_keep(state, tenant, key, &stored).await.is_ok() {
-        return;
-    }
-    let (state, key) = (state.clone(), key.to_owned());
-    tokio::spawn(async move {
-        for _ in 1..RELEASE_ATTEMPTS {
-            tokio::time::sleep(RELEASE_RETRY_EVERY).await;
-            if try_keep(&state, tenant, &key, &stored).await.is_ok() {
-                return;
-            }
-        }
-        tracing::error!("could not keep an idempotency key's response; a retry with it after it goes stale runs again");
-    });
+    let key = key.to_owned();
+    let gave_up = GaveUp::Error(
+        "could not keep an idempotency key's response; a retry with it after it goes stale runs again",
+    );
+    write_or_retry_later(state, gave_up, move |state| {
+        let (key, stored) = (key.clone(), stored.clone());
+        async move { try_keep(&state, tenant, &key, &stored).await }
+    })
+    .await;
 }
 
 async fn try_keep(
@@ -217,20 +213,48 @@ const RELEASE_RETRY_EVERY: std::time::Duration = std::time::Duration::from_milli
 const RELEASE_ATTEMPTS: u32 = 100;
 
 async fn release(state: &web::Data<AppState>, auth: Authenticated, key: &str) {
-    if try_release(state, auth.tenant, key).await.is_ok() {
+    let (tenant, key) = (auth.tenant, key.to_owned());
+    // The key frees itself after STALE_AFTER_SECONDS.
+    let gave_up = GaveUp::Warn("could not release an idempotency key; it frees itself when stale");
+    write_or_retry_later(state, gave_up, move |state| {
+        let key = key.clone();
+        async move { try_release(&state, tenant, &key).await }
+    })
+    .await;
+}
+
+/// Runs `write` now; if it fails (the database went away mid-request), again in the
+/// background every [`RELEASE_RETRY_EVERY`], at most [`RELEASE_ATTEMPTS`] times in all,
+/// logging `gave_up` if it never succeeds.
+async fn write_or_retry_later<W, F>(state: &web::Data<AppState>, gave_up: GaveUp, mut write: W)
+where
+    W: FnMut(web::Data<AppState>) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<(), ApiError>> + Send,
+{
+    if write(state.clone()).await.is_ok() {
         return;
     }
-    let (state, tenant, key) = (state.clone(), auth.tenant, key.to_owned());
+    let state = state.clone();
     tokio::spawn(async move {
         for _ in 1..RELEASE_ATTEMPTS {
             tokio::time::sleep(RELEASE_RETRY_EVERY).await;
-            if try_release(&state, tenant, &key).await.is_ok() {
+            if write(state.clone()).await.is_ok() {
                 return;
             }
         }
-        // The key frees itself after STALE_AFTER_SECONDS.
-        tracing::warn!("could not release an idempotency key; it frees itself when stale");
+        match gave_up {
+            GaveUp::Warn(what) => tracing::warn!("{what}"),
+            GaveUp::Error(what) => tracing::error!("{what}"),
+        }
     });
+}
+
+/// What is logged, and how loud, when a background write never succeeds.
+enum GaveUp {
+    /// Harmless in the end (the key frees itself when stale).
+    Warn(&'static str),
+    /// May let work run twice.
+    Error(&'static str),
 }
 
 async fn try_release(

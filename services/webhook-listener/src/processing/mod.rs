@@ -97,10 +97,7 @@ impl Handler for InboundProcessor {
     }
 
     async fn ready(&self) -> bool {
-        match self.pool.get().await {
-            Ok(mut conn) => nudge_db::ping(&mut conn).await.is_ok(),
-            Err(_) => false,
-        }
+        nudge_db::pool::answers(&self.pool).await
     }
 }
 
