@@ -119,13 +119,18 @@ impl Dispatcher {
         while in_flight.calls.join_next().await.is_some() {}
     }
 
+    /// How long a leased delivery is ours: its call's timeout, and time to record it.
+    fn lease_length(&self) -> Duration {
+        self.timeout + Duration::from_secs(30)
+    }
+
     /// Leases up to `free` due deliveries, fairly across tenants.
     async fn lease(
         &self,
         free: usize,
         in_flight: &[(Uuid, i32)],
     ) -> Result<Vec<Due>, nudge_db::DbError> {
-        let lease = chrono::Duration::from_std(self.timeout + Duration::from_secs(30))
+        let lease = chrono::Duration::from_std(self.lease_length())
             .unwrap_or(chrono::Duration::seconds(60));
         let mut conn = self.pool.get().await?;
         nudge_db::webhooks::lease_due(
@@ -140,6 +145,7 @@ impl Dispatcher {
 
     async fn deliver(&self, due: Due) -> Result<(), nudge_db::DbError> {
         let Due { delivery, endpoint } = due;
+        let leased_until = tokio::time::Instant::now() + self.lease_length();
         let at = Utc::now();
         let body = serde_json::to_vec(&delivery.payload).unwrap_or_default();
         let outcome = self
@@ -182,10 +188,45 @@ impl Dispatcher {
             retry_at = retry_at.map(|t| t.to_rfc3339()),
             "webhook attempt"
         );
-        let mut conn = self.pool.get().await?;
-        nudge_db::webhooks::record_attempt(&mut conn, &delivery, &result, retry_at).await
+        self.record(&delivery, &result, retry_at, leased_until)
+            .await
+    }
+
+    /// Records an attempt, retrying a database that is briefly away (a busy pool, a
+    /// restart) until shortly before the lease ends. The merchant may already have the
+    /// event: an attempt left unrecorded is posted again by whoever leases it next.
+    async fn record(
+        &self,
+        delivery: &nudge_db::models::WebhookDelivery,
+        result: &AttemptResult,
+        retry_at: Option<chrono::DateTime<Utc>>,
+        leased_until: tokio::time::Instant,
+    ) -> Result<(), nudge_db::DbError> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let recorded = async {
+                let mut conn = self.pool.get().await?;
+                nudge_db::webhooks::record_attempt(&mut conn, delivery, result, retry_at).await
+            }
+            .await;
+            match recorded {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if tokio::time::Instant::now() + pause + RECORD_MARGIN < leased_until =>
+                {
+                    tracing::warn!(%error, delivery = %delivery.id, "webhook attempt not recorded yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
+
+/// Recording stops this long before the lease ends, so that no other dispatcher posts
+/// the delivery while this one still records it.
+const RECORD_MARGIN: Duration = Duration::from_secs(5);
 
 /// Up to 10 % more than `seconds`, never less.
 fn jittered(seconds: u64) -> chrono::Duration {
