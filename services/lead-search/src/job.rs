@@ -55,6 +55,9 @@ pub enum Outcome {
     HandedBack,
     /// No such search in the tenant.
     Missing,
+    /// The database was away before the search was claimed: nothing is held, so the
+    /// consumer keeps the message in hand and receives no more until it answers.
+    DatabaseUnavailable,
     /// The database failed: try again later (the lease expires meanwhile).
     DatabaseError(String),
 }
@@ -66,6 +69,7 @@ impl Outcome {
             Outcome::Busy => Disposition::Delete,
             Outcome::HandedBack => Disposition::RetryAfter(0),
             Outcome::Missing => Disposition::DeadLetter,
+            Outcome::DatabaseUnavailable => Disposition::Unavailable,
             Outcome::DatabaseError(_) => {
                 Disposition::RetryAfter(u32::try_from(lease.as_secs()).unwrap_or(60).max(10))
             }
@@ -103,24 +107,32 @@ impl Searcher {
         id: LeadSearchId,
         on_page: &impl BeforePage,
     ) -> Outcome {
-        self.metrics.in_progress.inc();
-        let outcome = self.run_inner(tenant, id, on_page).await;
-        self.metrics.in_progress.dec();
-        match outcome {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::warn!(%error, "lead search interrupted by the database");
-                Outcome::DatabaseError(error.to_string())
+        let search = match self.claim(tenant, id).await {
+            Ok(Ok(search)) => search,
+            Ok(Err(outcome)) => return outcome,
+            Err(DbError::Unavailable(error)) => {
+                tracing::warn!(%error, "lead search not claimed: the database is unavailable");
+                return Outcome::DatabaseUnavailable;
             }
-        }
+            Err(error) => return Self::interrupted(&error),
+        };
+        self.metrics.in_progress.inc();
+        let outcome = self.run_claimed(tenant, id, search, on_page).await;
+        self.metrics.in_progress.dec();
+        outcome.unwrap_or_else(|error| Self::interrupted(&error))
     }
 
-    async fn run_inner(
+    fn interrupted(error: &DbError) -> Outcome {
+        tracing::warn!(%error, "lead search interrupted by the database");
+        Outcome::DatabaseError(error.to_string())
+    }
+
+    /// Takes the search's lease: the search, or why there is nothing to do.
+    async fn claim(
         &self,
         tenant: TenantId,
         id: LeadSearchId,
-        on_page: &impl BeforePage,
-    ) -> Result<Outcome, DbError> {
+    ) -> Result<Result<LeadSearch, Outcome>, DbError> {
         let mut conn = self.pool.get().await?;
         let claim = lead_searches::claim(
             &mut conn,
@@ -131,22 +143,34 @@ impl Searcher {
             self.lease(),
         )
         .await?;
-        let search = match claim {
-            Claim::Claimed(search) => *search,
-            Claim::Missing => return Ok(Outcome::Missing),
+        Ok(match claim {
+            Claim::Claimed(search) => Ok(*search),
+            Claim::Missing => Err(Outcome::Missing),
             Claim::Ended(status) => {
                 tracing::debug!(status, "lead search already ended");
-                return Ok(Outcome::Done);
+                Err(Outcome::Done)
             }
             Claim::NotYet(at) => {
                 tracing::debug!(%at, "lead search waits; its wake-up is queued");
-                return Ok(Outcome::Done);
+                Err(Outcome::Done)
             }
             Claim::Busy(until) => {
                 tracing::info!(%until, "lead search held by another worker; this copy is dropped");
-                return Ok(Outcome::Busy);
+                Err(Outcome::Busy)
             }
-        };
+        })
+    }
+
+    /// Works a search this worker holds the lease of. A database error here leaves the
+    /// lease to lapse; the message comes back after it.
+    async fn run_claimed(
+        &self,
+        tenant: TenantId,
+        id: LeadSearchId,
+        search: LeadSearch,
+        on_page: &impl BeforePage,
+    ) -> Result<Outcome, DbError> {
+        let mut conn = self.pool.get().await?;
         let own_budget = nudge_db::tenants::lead_search_budget(&mut conn, tenant).await?;
         drop(conn);
         let query = match serde_json::from_value::<LeadQuery>(search.query.clone()) {

@@ -69,6 +69,10 @@ impl Handler for Worker {
         }
         outcome.disposition(self.searcher.lease)
     }
+
+    async fn ready(&self) -> bool {
+        nudge_db::pool::answers(&self.searcher.pool).await
+    }
 }
 
 impl Worker {
@@ -94,6 +98,10 @@ impl Worker {
             }
             // Ended, or no such search: nothing to carry on.
             Ok(false) => Disposition::Delete,
+            Err(nudge_db::DbError::Unavailable(error)) => {
+                tracing::warn!(%error, "could not queue the lead search again: the database is unavailable");
+                Disposition::Unavailable
+            }
             Err(error) => {
                 tracing::warn!(%error, "could not queue the lead search again");
                 Disposition::RetryAfter(30)

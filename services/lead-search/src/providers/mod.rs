@@ -166,12 +166,21 @@ struct Answer {
     body: String,
 }
 
-/// Sends the request and reads the whole answer; transport failures may pass.
+/// The most of one answer read: a page of ten results is a few tens of KB.
+const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
+/// Sends the request and reads the whole answer, within [`MAX_ANSWER_BYTES`];
+/// transport failures may pass.
 async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
     let response = request.send().await.map_err(transport_error)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.text().await.map_err(transport_error)?;
+    let body = match nudge_http::read_limited(response, MAX_ANSWER_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(nudge_http::ReadError::Transport(error)) => return Err(transport_error(error)),
+        // An answer this large is no search result: refused like any broken one.
+        Err(too_large) => return Err(ProviderError::Unavailable(too_large.to_string())),
+    };
     Ok(Answer {
         status,
         headers,

@@ -32,10 +32,14 @@ impl Harness {
     /// A database, a queue whose messages come back after the lease, the sandbox, and
     /// the outbox relay that hands searches to the queue.
     pub async fn new(provider: &'static str) -> Self {
-        let db = TestDb::new().await;
         let queue =
             TestQueue::with_visibility("lead-searches", 5, u32::try_from(LEASE.as_secs()).unwrap())
                 .await;
+        Self::on(provider, TestDb::new().await, queue)
+    }
+
+    /// [`Harness::new`] on a database and a queue of the test's choosing.
+    pub fn on(provider: &'static str, db: TestDb, queue: TestQueue) -> Self {
         let address = provider_sandbox::spawn_local().unwrap();
         let stop = CancellationToken::new();
         tokio::spawn(nudge_queue::relay::run(

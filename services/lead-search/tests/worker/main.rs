@@ -9,6 +9,7 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod database;
 mod failures;
 mod helpers;
 mod paging;
