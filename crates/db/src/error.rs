@@ -25,6 +25,10 @@ pub enum DbError {
     Corrupt(String),
     #[error("database query failed: {0}")]
     Query(#[source] DieselError),
+    /// The `DATABASE_URL` cannot be used as given (an unknown `sslmode`, an unreadable
+    /// `sslrootcert`): a mistake of the operator's, found at start-up.
+    #[error("database configuration: {0}")]
+    Config(String),
 }
 
 impl From<DieselError> for DbError {

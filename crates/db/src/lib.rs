@@ -49,4 +49,4 @@ pub use diesel::result::Error as DieselError;
 pub use diesel_async::AsyncPgConnection;
 pub use error::DbError;
 pub use page::{Page, PageRequest};
-pub use pool::{build_pool, build_pool_verifying_after, ping, DbConn, DbPool};
+pub use pool::{build_pool, build_pool_verifying_after, connect, ping, DbConn, DbPool};

@@ -1,7 +1,7 @@
 //! Applies the embedded migrations. diesel's migration harness is synchronous, so it
-//! runs on a blocking thread over diesel-async's connection wrapper (no libpq needed).
+//! runs on a blocking thread over diesel-async's connection wrapper (no libpq needed),
+//! on a connection opened as every other is (TLS as the URL's `sslmode` says).
 
-use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -12,10 +12,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Runs every pending migration; returns how many ran.
 pub async fn run_pending(database_url: &str) -> Result<usize, DbError> {
-    let url = database_url.to_owned();
+    let conn = crate::pool::connect(database_url).await?;
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| DbError::Unavailable(format!("migration failed: {e}")))?;

@@ -9,14 +9,21 @@
 //! then. A connection the server closed is never handed out either way: the client sees
 //! the close and the pool drops it. One that breaks while in use fails that operation,
 //! which every caller already treats as a database error to retry.
+//!
+//! Every connection honours the URL's `sslmode` and `sslrootcert` as libpq does
+//! ([`connect`], through `nudge-pg-tls`): on RDS the URL says
+//! `?sslmode=verify-full&sslrootcert=/path/to/rds-global-bundle.pem`.
 
 use std::time::Duration;
 
+use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::pooled_connection::deadpool::{Hook, HookError, Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 
 use crate::DbError;
 
@@ -40,8 +47,13 @@ pub fn build_pool_verifying_after(
     max_size: usize,
     verify_after_idle: Duration,
 ) -> Result<DbPool, DbError> {
+    // A mistake in the URL's TLS options is an error now, not at the first checkout.
+    nudge_pg_tls::parse(database_url)
+        .and_then(|target| target.tls())
+        .map_err(|e| DbError::Config(e.to_string()))?;
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(establish);
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
@@ -65,6 +77,29 @@ pub fn build_pool_verifying_after(
         }))
         .build()
         .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// One connection to `database_url`, with TLS as its `sslmode` says: what the pool
+/// opens, and what one-off work (migrations, the admin CLI) uses. Errors never carry
+/// the URL.
+pub async fn connect(database_url: &str) -> Result<AsyncPgConnection, DbError> {
+    establish(database_url).await.map_err(|e| match e {
+        ConnectionError::InvalidConnectionUrl(what) => DbError::Config(what),
+        other => DbError::Unavailable(other.to_string()),
+    })
+}
+
+fn establish(database_url: &str) -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {
+    async move {
+        let target = nudge_pg_tls::parse(database_url)
+            .map_err(|e| ConnectionError::InvalidConnectionUrl(e.to_string()))?;
+        let (client, connection) = target
+            .connect()
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    }
+    .boxed()
 }
 
 /// Whether the pool can hand out a connection that answers a round trip: how a worker

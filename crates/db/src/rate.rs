@@ -79,6 +79,35 @@ pub async fn take_all_present(
     take_when(conn, keys, need, Enough::All).await
 }
 
+#[derive(QueryableByName)]
+struct Level {
+    #[diesel(sql_type = Double)]
+    available: f64,
+}
+
+/// The tokens in `key`'s bucket now, without taking any: `rate.burst` for a bucket
+/// never used. For a limit that slows rather than refuses (a sign-in to an account
+/// that strangers are failing at).
+pub async fn available(
+    conn: &mut AsyncPgConnection,
+    key: &str,
+    rate: Rate,
+) -> Result<f64, DbError> {
+    let levels: Vec<Level> = diesel::sql_query(
+        "SELECT LEAST(tokens + $2 * EXTRACT(EPOCH FROM (now() - refilled_at))::float8, $3) \
+         AS available FROM send_rate_buckets WHERE key = $1",
+    )
+    .bind::<Text, _>(key)
+    .bind::<Double, _>(rate.per_second)
+    .bind::<Double, _>(rate.burst)
+    .load(conn)
+    .await?;
+    Ok(levels
+        .into_iter()
+        .next()
+        .map_or(rate.burst, |level| level.available))
+}
+
 /// When a bucket holds enough.
 #[derive(Clone, Copy)]
 enum Enough {

@@ -5,6 +5,7 @@
 //! This crate has no infrastructure in it: no web framework, no AWS SDK, no database.
 
 pub mod api_scope;
+pub mod client_address;
 pub mod config;
 pub mod consent;
 pub mod db_change;
@@ -30,6 +31,7 @@ pub mod twilio_signature;
 pub mod webhook_target;
 
 pub use api_scope::{ApiScope, ApiScopes};
+pub use client_address::TrustedProxies;
 pub use consent::{Consent, ConsentRefusal, ConsentSource, MessageCategory};
 pub use db_change::DbChangeV1;
 pub use delivery::{next_status, ProviderStatus};

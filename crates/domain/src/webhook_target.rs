@@ -115,7 +115,16 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (segments[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (segments[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (segments[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still routed inside)
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+                // Tunnels that carry an IPv4 address: 6to4 2002::/16 and Teredo
+                // 2001::/32 could lead to any IPv4 address, private ones included.
+                || segments[0] == 0x2002
+                || (segments[0] == 0x2001 && segments[1] == 0)
+                // IPv4-compatible ::/96 (deprecated): ::a.b.c.d
+                || segments[..6] == [0, 0, 0, 0, 0, 0]
+                // Local-use NAT64 64:ff9b:1::/48 translates to private networks.
+                || segments[..3] == [0x64, 0xff9b, 1]
                 || v6 == Ipv6Addr::from([0u8; 16]))
         }
     }
@@ -213,6 +222,12 @@ mod tests {
             "192.0.2.1",
             "240.0.0.1",
             "2001:db8::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -9,6 +9,7 @@
 //!
 //! `traceparent` helpers carry a span's context through a queue message attribute.
 
+pub mod http;
 pub mod metrics_server;
 pub mod shutdown;
 
@@ -23,7 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -68,6 +69,15 @@ fn log_filter(rust_log: Option<&str>) -> EnvFilter {
 
 /// Sets up logging and tracing for `service_name`. Call once, first thing in `main`.
 pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError> {
+    init_with(service_name, tracing_subscriber::layer::Identity::new())
+}
+
+/// [`init`] with one more layer, under the log and trace layers: the test suites add one
+/// that captures every span field and event, to prove what is never recorded.
+pub fn init_with<L>(service_name: &'static str, extra: L) -> Result<TelemetryGuard, TelemetryError>
+where
+    L: Layer<Registry> + Send + Sync + 'static,
+{
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Err(_) | Ok("pretty") | Ok("") => false,
         Ok("json") => true,
@@ -99,6 +109,7 @@ pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError
         .with_tracer(tracer)
         .with_filter(LevelFilter::INFO);
     tracing_subscriber::registry()
+        .with(extra)
         .with(fmt.with_filter(log_filter))
         .with(traces)
         .try_init()

@@ -341,23 +341,5 @@ impl Catalog {
 }
 
 fn db(error: tokio_postgres::Error) -> CdcError {
-    CdcError::Database(describe(&error))
-}
-
-/// A database error's text without anything from the connection string.
-pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db_error) => format!("{}: {}", db_error.code().code(), db_error.message()),
-        None => {
-            // The cause (a refused certificate, a refused connection) is in the sources.
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        }
-    }
+    CdcError::Database(nudge_pg_tls::describe(&error))
 }

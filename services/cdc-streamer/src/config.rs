@@ -6,9 +6,10 @@ use nudge_domain::config::ConfigError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::masking::Masks;
+use crate::masking::{Masks, SECRET_TABLES};
 
-/// Tables never streamed: the streamer's own bookkeeping and diesel's.
+/// Tables never streamed: the streamer's own bookkeeping and diesel's, and every table
+/// of secrets ([`SECRET_TABLES`]).
 pub const ALWAYS_EXCLUDED: &[&str] = &["cdc_snapshots", "__diesel_schema_migrations"];
 
 #[derive(Clone, Deserialize)]
@@ -25,7 +26,8 @@ pub struct Config {
     #[serde(default)]
     pub cdc_tables: Option<String>,
     /// Comma-separated tables never streamed. The default leaves out bookkeeping that
-    /// changes on every request and means nothing to analytics.
+    /// changes on every request and means nothing to analytics. Tables of secrets are
+    /// left out whatever this says.
     #[serde(default = "defaults::exclude")]
     pub cdc_exclude_tables: String,
     /// Stream name or ARN.
@@ -74,10 +76,7 @@ mod defaults {
         "nudge_cdc".into()
     }
     pub fn exclude() -> String {
-        "outbox,send_rate_buckets,tenant_request_usage,idempotency_keys,lead_search_budget,\
-         console_sessions,console_email_tokens,console_emails,console_reset_codes,\
-         console_oidc_logins"
-            .into()
+        "outbox,send_rate_buckets,tenant_request_usage,lead_search_budget".into()
     }
     pub fn stream() -> String {
         "db-changes".into()
@@ -145,6 +144,16 @@ impl Config {
                 )));
             }
         }
+        if let Some(secret) = config
+            .included_tables()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|table| SECRET_TABLES.contains(&table.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "CDC_TABLES names '{secret}', which holds secrets and is never streamed"
+            )));
+        }
         config.snapshot_mode()?;
         config.masks()?;
         config.metrics_address()?;
@@ -178,7 +187,12 @@ impl Config {
 
     pub fn excluded_tables(&self) -> Vec<String> {
         let mut tables = split_list(&self.cdc_exclude_tables);
-        tables.extend(ALWAYS_EXCLUDED.iter().map(|t| (*t).to_owned()));
+        tables.extend(
+            ALWAYS_EXCLUDED
+                .iter()
+                .chain(SECRET_TABLES)
+                .map(|t| (*t).to_owned()),
+        );
         tables
     }
 
@@ -245,6 +259,14 @@ mod tests {
         assert!(config
             .excluded_tables()
             .contains(&"cdc_snapshots".to_owned()));
+        // Emptying the exclusions leaves the tables of secrets out all the same.
+        let emptied = Config::from_vars(vars(&[("CDC_EXCLUDE_TABLES", "")])).unwrap();
+        for table in SECRET_TABLES {
+            assert!(
+                emptied.excluded_tables().contains(&(*table).to_owned()),
+                "{table}"
+            );
+        }
         assert_eq!(
             config.replication_url(),
             "postgres://cdc:pw@db/nudge?replication=database"
@@ -257,6 +279,7 @@ mod tests {
             ("CDC_SLOT", "Nudge-CDC", "CDC_SLOT"),
             ("CDC_SNAPSHOT", "sometimes", "CDC_SNAPSHOT"),
             ("CDC_TABLES", "messages,drop table x", "not a table name"),
+            ("CDC_TABLES", "messages,console_sessions", "holds secrets"),
             ("CDC_MASK", "customers.phone=hash", "CDC_HASH_KEY"),
             ("CDC_METRICS_ADDRESS", "localhost", "CDC_METRICS_ADDRESS"),
             (

@@ -37,6 +37,21 @@ pub const DEFAULT_MASKS: &[(&str, &str, Mask)] = &[
     ("console_invitations", "token_hash", Mask::Drop),
 ];
 
+/// Tables that hold secrets through and through: session and CSRF tokens, single-use
+/// links and codes, OIDC verifiers and nonces, emails that carry links, and the stored
+/// answers of idempotent calls (some of which showed a new secret). They are never
+/// published, whatever `CDC_TABLES` or `CDC_EXCLUDE_TABLES` say: `CDC_TABLES` naming
+/// one is refused. tests/secrets.rs scans the schema: a new secret column must be in
+/// one of these tables or in [`DEFAULT_MASKS`].
+pub const SECRET_TABLES: &[&str] = &[
+    "idempotency_keys",
+    "console_sessions",
+    "console_email_tokens",
+    "console_emails",
+    "console_reset_codes",
+    "console_oidc_logins",
+];
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MaskError {
     #[error("CDC_MASK: '{0}' is not table.column=drop or table.column=hash")]

@@ -482,6 +482,13 @@ async fn an_unlogged_table_is_left_out_and_refused_by_name() {
         !published.iter().any(|t| t == "send_rate_buckets"),
         "{published:?}"
     );
+    // Overriding the default exclusions never publishes a table of secrets.
+    for secret in cdc_streamer::masking::SECRET_TABLES {
+        assert!(
+            !published.iter().any(|t| t == secret),
+            "{secret}: {published:?}"
+        );
+    }
 
     let other = Setup::new("unlogged_named", 1).await;
     let mut refused = Streamer::start(

@@ -67,6 +67,11 @@ pub struct Config {
     /// The S3 bucket of MMS images (the sender reads the same).
     #[serde(default = "defaults::media_bucket")]
     pub media_bucket: String,
+    /// The load balancers and proxies in front of the API (comma-separated CIDRs), whose
+    /// `X-Forwarded-For` names the client. Empty: the TCP peer is the client
+    /// (docs/security.md).
+    #[serde(default)]
+    pub trusted_proxies: String,
 }
 
 /// How the console's email leaves.
@@ -157,6 +162,7 @@ impl Config {
             )));
         }
         config.target_policy()?;
+        config.trusted_proxies()?;
         config.console_public_url()?;
         config.console_oidc()?;
         config.console_email()?;
@@ -176,13 +182,24 @@ impl Config {
                 let parsed = url::Url::parse(secrecy::ExposeSecret::expose_secret(url))
                     .ok()
                     .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some());
-                // The URL may hold a password: the message never repeats it.
-                match parsed {
-                    Some(_) => Ok(EmailTransportSetting::Smtp(url.clone())),
-                    None => Err(ConfigError::Invalid(
+                // The URL may hold a password: the messages never repeat it.
+                let Some(parsed) = parsed else {
+                    return Err(ConfigError::Invalid(
                         "CONSOLE_SMTP_URL must be smtp://host:port or smtps://host:port (with user:password@ if the server needs them)".into(),
-                    )),
+                    ));
+                };
+                // Emails carry sign-in links and the password travels with them: TLS
+                // (smtps, or STARTTLS that must succeed) unless the relay is this host.
+                let required_starttls = parsed
+                    .query_pairs()
+                    .any(|(key, value)| key == "tls" && value == "required");
+                let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                if parsed.scheme() == "smtp" && !required_starttls && !local {
+                    return Err(ConfigError::Invalid(
+                        "CONSOLE_SMTP_URL must use TLS outside localhost: smtps://host:465, or smtp://host:587?tls=required".into(),
+                    ));
                 }
+                Ok(EmailTransportSetting::Smtp(url.clone()))
             }
             other => Err(ConfigError::Invalid(format!(
                 "CONSOLE_EMAIL_TRANSPORT must be ses or smtp, not '{other}'"
@@ -239,6 +256,11 @@ impl Config {
             )),
             _ => Err(invalid("must be an http(s) URL")),
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> Result<nudge_domain::TrustedProxies, ConfigError> {
+        nudge_domain::TrustedProxies::parse(&self.trusted_proxies).map_err(ConfigError::Invalid)
     }
 
     pub fn target_policy(&self) -> Result<nudge_domain::TargetPolicy, ConfigError> {
@@ -318,6 +340,46 @@ mod tests {
         assert!(!format!("{config:?}").contains("s3cret"));
         let error = Config::from_vars(vars(&[("CONSOLE_EMAIL_TRANSPORT", "pigeon")])).unwrap_err();
         assert!(error.to_string().contains("pigeon"), "{error}");
+    }
+
+    #[test]
+    fn smtp_without_tls_is_refused_unless_the_relay_is_local() {
+        let smtp = |url: &str| {
+            Config::from_vars(vars(&[
+                ("CONSOLE_EMAIL_TRANSPORT", "smtp"),
+                ("CONSOLE_SMTP_URL", url),
+            ]))
+        };
+        for plain in [
+            "smtp://user:s3cret@mail.example.com:587",
+            "smtp://user:s3cret@mail.example.com:587?tls=opportunistic",
+        ] {
+            let error = smtp(plain).unwrap_err().to_string();
+            assert!(error.contains("must use TLS"), "{plain}: {error}");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+        for fine in [
+            "smtp://user:s3cret@mail.example.com:587?tls=required",
+            "smtps://mail.example.com:465",
+            "smtp://127.0.0.1:1025",
+            "smtp://localhost:25",
+        ] {
+            assert!(smtp(fine).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs() {
+        let config =
+            Config::from_vars(vars(&[("TRUSTED_PROXIES", "10.0.0.0/16,2600:1f18::/32")])).unwrap();
+        assert!(!config.trusted_proxies().unwrap().is_empty());
+        assert!(Config::from_vars(vars(&[]))
+            .unwrap()
+            .trusted_proxies()
+            .unwrap()
+            .is_empty());
+        let error = Config::from_vars(vars(&[("TRUSTED_PROXIES", "alb.internal")])).unwrap_err();
+        assert!(error.to_string().contains("TRUSTED_PROXIES"), "{error}");
     }
 
     #[test]

@@ -34,44 +34,14 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let key = match req.headers().get(HEADER) {
-        Some(value) if req.method() == Method::POST => parse_key(value)?,
-        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
+    // A refusal is answered here, as a response, so that what wraps the API (HSTS, the
+    // request span) treats it as any other answer.
+    let (state, auth, key) = match begin(&mut req).await {
+        Ok(Begun::NoKey) => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Ok(Begun::Replay(response)) => return Ok(req.into_response(response)),
+        Ok(Begun::Started { state, auth, key }) => (state, auth, key),
+        Err(error) => return Ok(req.error_response(error)),
     };
-    let auth = req.extract::<Authenticated>().await?;
-    let body = req.extract::<web::Bytes>().await?;
-    let hash = request_hash(&req, &body);
-    req.set_payload(Payload::from(body));
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-
-    let begun = {
-        let mut conn = state.conn().await?;
-        nudge_db::idempotency::begin(&mut conn, auth.tenant, &key, &hash)
-            .await
-            .map_err(ApiError::from)?
-    };
-    match begun {
-        Begin::Started => {}
-        Begin::InFlight => return Err(ApiError::IdempotencyKeyInFlight.into()),
-        Begin::Mismatch => return Err(ApiError::IdempotencyKeyReused.into()),
-        Begin::Replay(stored) => {
-            let mut response =
-                HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
-            if let Some(content_type) = &stored.content_type {
-                response.insert_header((header::CONTENT_TYPE, content_type.as_str()));
-            }
-            response.insert_header((REPLAYED_HEADER, "true"));
-            return Ok(req.into_response(response.body(stored.body)));
-        }
-    }
-
-    req.extensions_mut().insert(IdempotentRequest {
-        key: key.clone(),
-        hash: hash.clone(),
-    });
     let response = next.call(req).await;
     let response = match response {
         Ok(response) => response,
@@ -105,6 +75,63 @@ pub async fn middleware(
         rebuilt.append_header((name.clone(), value.clone()));
     }
     Ok(ServiceResponse::new(request, rebuilt.body(body)))
+}
+
+/// How a POST stands with its `Idempotency-Key`.
+enum Begun {
+    /// No key (or not a POST): nothing to do.
+    NoKey,
+    /// The same request ran before: its stored answer.
+    Replay(HttpResponse),
+    /// This request holds the key now; its answer is kept or the key released after.
+    Started {
+        state: web::Data<AppState>,
+        auth: Authenticated,
+        key: String,
+    },
+}
+
+/// Takes the request's key: a replay, a start (the key and the request's hash go in
+/// the request's extensions for the handler), or why it is refused.
+async fn begin(req: &mut ServiceRequest) -> Result<Begun, Error> {
+    let key = match req.headers().get(HEADER) {
+        Some(value) if req.method() == Method::POST => parse_key(value)?,
+        _ => return Ok(Begun::NoKey),
+    };
+    let auth = req.extract::<Authenticated>().await?;
+    let body = req.extract::<web::Bytes>().await?;
+    let hash = request_hash(req, &body);
+    req.set_payload(Payload::from(body));
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+
+    let begun = {
+        let mut conn = state.conn().await?;
+        nudge_db::idempotency::begin(&mut conn, auth.tenant, &key, &hash)
+            .await
+            .map_err(ApiError::from)?
+    };
+    match begun {
+        Begin::Started => {}
+        Begin::InFlight => return Err(ApiError::IdempotencyKeyInFlight.into()),
+        Begin::Mismatch => return Err(ApiError::IdempotencyKeyReused.into()),
+        Begin::Replay(stored) => {
+            let mut response =
+                HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+            if let Some(content_type) = &stored.content_type {
+                response.insert_header((header::CONTENT_TYPE, content_type.as_str()));
+            }
+            response.insert_header((REPLAYED_HEADER, "true"));
+            return Ok(Begun::Replay(response.body(stored.body)));
+        }
+    }
+    req.extensions_mut().insert(IdempotentRequest {
+        key: key.clone(),
+        hash,
+    });
+    Ok(Begun::Started { state, auth, key })
 }
 
 /// Fields of an answer that hold a secret shown once: a new API key, a webhook

@@ -19,7 +19,6 @@ pub mod idempotency;
 pub mod leads;
 pub mod limits;
 pub mod openapi;
-pub mod request_span;
 pub mod routes;
 pub mod send;
 pub mod startup;

@@ -20,6 +20,34 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    // A refusal is answered here, as a response, so that what wraps the API (HSTS, the
+    // request span) treats it as any other answer.
+    let admitted = match admit(&mut req).await {
+        Ok(admitted) => admitted,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    for (name, value) in admitted.headers() {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}
+
+/// Where an admitted request stands in its tenant's window.
+struct Admitted {
+    limit: i32,
+    remaining: i32,
+    reset: u64,
+}
+
+impl Admitted {
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        rate_limit_headers(self.limit, self.remaining, self.reset)
+    }
+}
+
+/// The key's scope, then the tenant's window: the request counted, or why it is refused.
+async fn admit(req: &mut ServiceRequest) -> Result<Admitted, Error> {
     let auth = req.extract::<Authenticated>().await?;
     let state = req
         .app_data::<web::Data<AppState>>()
@@ -44,12 +72,11 @@ pub async fn middleware(
         }
         .into());
     }
-    let mut response = next.call(req).await?.map_into_boxed_body();
-    let remaining = limit - usage.requests;
-    for (name, value) in rate_limit_headers(limit, remaining, reset) {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
+    Ok(Admitted {
+        limit,
+        remaining: limit - usage.requests,
+        reset,
+    })
 }
 
 /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use diesel_async::AsyncConnection;
 use messaging_api::admin::{self, dlq};
 use messaging_api::{Application, Config};
 use secrecy::{ExposeSecret, SecretString};
@@ -385,7 +384,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// A connection to `DATABASE_URL`: what the admin commands work on.
 async fn database() -> anyhow::Result<nudge_db::AsyncPgConnection> {
     let db: DatabaseOnly = nudge_domain::config::from_env()?;
-    Ok(nudge_db::AsyncPgConnection::establish(db.database_url.expose_secret()).await?)
+    Ok(nudge_db::connect(db.database_url.expose_secret()).await?)
 }
 
 /// One line of standard input, without its line ending: how secrets reach the CLI.

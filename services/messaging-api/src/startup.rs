@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::header;
 use actix_web::{web, App, HttpServer};
 use aws_config::SdkConfig;
 use nudge_db::{DbConn, DbPool};
@@ -16,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::error::ApiError;
-use crate::request_span::NudgeRootSpan;
 use crate::{routes, Config};
+use nudge_telemetry::http::RequestSpan;
 
 /// What handlers share.
 pub struct AppState {
@@ -107,6 +108,10 @@ impl Application {
             from: config.console_email_from.clone(),
         };
         let mailer = tokio::spawn(mailer.run(mail_wakeup.clone(), stop_background.clone()));
+        let trusted_proxies = web::Data::new(config.trusted_proxies()?);
+        // Served over https (as CONSOLE_PUBLIC_URL says): browsers are told to come
+        // back only over https, for a year.
+        let https = config.console_public_url()?.scheme() == "https";
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,
@@ -128,8 +133,16 @@ impl Application {
         let server =
             HttpServer::new(move || {
                 App::new()
-                    .wrap(TracingLogger::<NudgeRootSpan>::new())
+                    // Middleware answers its refusals as responses (`error_response`),
+                    // never as errors: an error passes this by without the header.
+                    .wrap(actix_web::middleware::Condition::new(
+                        https,
+                        actix_web::middleware::DefaultHeaders::new()
+                            .add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")),
+                    ))
+                    .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(state.clone())
+                    .app_data(trusted_proxies.clone())
                     .app_data(web::QueryConfig::default().error_handler(|error, _| {
                         ApiError::invalid("query", error.to_string()).into()
                     }))

@@ -157,6 +157,9 @@ impl ProviderError {
     }
 }
 
+/// The most of one answer read: a page of 50 messages is about 60 KB.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 impl TwilioClient {
     pub fn new(
         base_url: &str,
@@ -168,6 +171,8 @@ impl TwilioClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("nudge-sms-sender/", env!("CARGO_PKG_VERSION")))
+            // Twilio's API does not redirect; a redirect would take the token along.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,
@@ -230,16 +235,31 @@ impl TwilioClient {
             let page: MessagePage = self.call(account, self.http.get(url.clone())).await?;
             found.extend(page.messages);
             match page.next_page_uri {
-                Some(next) if found.len() < limit => {
-                    url = url
-                        .join(&next)
-                        .map_err(|e| ProviderError::NoAnswer(e.to_string()))?;
-                }
+                Some(next) if found.len() < limit => url = self.next_page(&url, &next)?,
                 _ => break,
             }
         }
         found.truncate(limit);
         Ok(found)
+    }
+
+    /// The page after `current`, which must stay on the configured origin: the next
+    /// request carries the account's token, and a `next_page_uri` of
+    /// `https://elsewhere/` (a hijacked or fake upstream) must not take it there.
+    fn next_page(&self, current: &reqwest::Url, next: &str) -> Result<reqwest::Url, ProviderError> {
+        let unusable = |detail: String| ProviderError::BadResponse {
+            http_status: 200,
+            detail,
+        };
+        let url = current
+            .join(next)
+            .map_err(|e| unusable(format!("next_page_uri: {e}")))?;
+        if url.origin() != current.origin() {
+            return Err(unusable(
+                "next_page_uri leads away from the configured Twilio origin".into(),
+            ));
+        }
+        Ok(url)
     }
 
     /// Creates the message at Twilio, in the platform's account.
@@ -281,11 +301,16 @@ impl TwilioClient {
             .await
             .map_err(sending_failed)?;
         let http_status = response.status().as_u16();
-        // The answer began but broke off: the request was surely received.
-        let bytes = response
-            .bytes()
+        let bytes = nudge_http::read_limited(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| ProviderError::NoAnswer(e.without_url().to_string()))?;
+            .map_err(|e| match e {
+                // The answer began but broke off: the request was surely received.
+                nudge_http::ReadError::Transport(e) => ProviderError::NoAnswer(e.to_string()),
+                too_large @ nudge_http::ReadError::TooLarge { .. } => ProviderError::BadResponse {
+                    http_status,
+                    detail: too_large.to_string(),
+                },
+            })?;
         if (200..300).contains(&http_status) {
             return serde_json::from_slice(&bytes).map_err(|e| ProviderError::BadResponse {
                 http_status,
@@ -324,5 +349,100 @@ fn error_from(http_status: u16, bytes: &[u8]) -> ProviderError {
             message: format!("HTTP {http_status} without a Twilio error body"),
             more_info: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const SID: &str = "AC00000000000000000000000000000000";
+
+    fn page(next: Option<String>) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messages": [{"sid": "SM1", "body": "hi", "status": "sent", "date_created": null}],
+            "next_page_uri": next, "page": 0, "page_size": 50,
+        }))
+    }
+
+    fn client(twilio: &MockServer) -> TwilioClient {
+        TwilioClient::new(
+            &twilio.uri(),
+            SID,
+            SecretString::from("the-auth-token"),
+            Duration::from_secs(2),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pages_on_twilios_origin_are_followed() {
+        let twilio = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(query_param("Page", "1"))
+            .respond_with(page(None))
+            .expect(1)
+            .mount(&twilio)
+            .await;
+        let next = format!("/2010-04-01/Accounts/{SID}/Messages.json?PageSize=50&Page=1");
+        Mock::given(method("GET"))
+            .respond_with(page(Some(next)))
+            .mount(&twilio)
+            .await;
+        let listed = client(&twilio).list_messages("+1", "+2", 10).await.unwrap();
+        assert_eq!(listed.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_next_page_elsewhere_is_refused_and_never_sent_the_token() {
+        let twilio = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&elsewhere)
+            .await;
+        for next in [
+            format!(
+                "{}/2010-04-01/Accounts/{SID}/Messages.json?Page=1",
+                elsewhere.uri()
+            ),
+            format!("//{}/x", elsewhere.address()),
+        ] {
+            twilio.reset().await;
+            Mock::given(method("GET"))
+                .respond_with(page(Some(next.clone())))
+                .mount(&twilio)
+                .await;
+            let error = client(&twilio)
+                .list_messages("+1", "+2", 10)
+                .await
+                .unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("away from the configured Twilio origin"),
+                "{next}: {error}"
+            );
+        }
+        elsewhere.verify().await;
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_refused_unread() {
+        let twilio = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_bytes(vec![b' '; MAX_ANSWER_BYTES + 1]),
+            )
+            .mount(&twilio)
+            .await;
+        let error = client(&twilio)
+            .list_messages("+1", "+2", 10)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("larger than"), "{error}");
     }
 }

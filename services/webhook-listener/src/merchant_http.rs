@@ -4,10 +4,11 @@
 //! address its name resolves to, at each call, so that a name re-pointed at an
 //! internal address after it was saved (DNS rebinding) is still refused.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use nudge_domain::{standard_webhooks, TargetPolicy};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -39,14 +40,42 @@ pub enum CallError {
 /// The most of an answer we read (a fulfilment's reply is one SMS).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// How names become addresses: the system's resolver, or a test's.
+pub type Lookup =
+    Arc<dyn Fn(String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> + Send + Sync>;
+
+/// The system's resolver (getaddrinfo, through tokio).
+pub fn system_lookup() -> Lookup {
+    Arc::new(|host: String| {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|addr| addr.ip())
+                .collect())
+        })
+    })
+}
+
 impl MerchantClient {
     pub fn new(policy: TargetPolicy, timeout: Duration) -> anyhow::Result<Self> {
+        Self::with_lookup(policy, timeout, system_lookup())
+    }
+
+    /// As [`MerchantClient::new`], resolving names with `lookup`.
+    pub fn with_lookup(
+        policy: TargetPolicy,
+        timeout: Duration,
+        lookup: Lookup,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
+            // An `HTTPS_PROXY` in the environment would connect to the proxy instead,
+            // and the proxy to the target, past the resolver's check.
+            .no_proxy()
             .user_agent("Nudge-Webhooks/1")
-            .dns_resolver(Arc::new(PolicyResolver { policy }))
+            .dns_resolver(Arc::new(PolicyResolver { policy, lookup }))
             .build()?;
         Ok(Self { client, policy })
     }
@@ -120,34 +149,99 @@ fn transport_error(error: &reqwest::Error) -> CallError {
     CallError::Transport(text)
 }
 
-/// Resolves names as the system does, keeping only addresses the policy allows.
+/// Resolves names, keeping only addresses the policy allows.
 struct PolicyResolver {
     policy: TargetPolicy,
+    lookup: Lookup,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy;
+        let lookup = self.lookup.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved = lookup(host.clone()).await?;
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
-                .copied()
-                .filter(|addr| policy.check_ip(addr.ip()).is_ok())
+                .filter(|ip| policy.check_ip(**ip).is_ok())
+                .map(|ip| SocketAddr::new(*ip, 0))
                 .collect();
             if allowed.is_empty() {
-                let shown = resolved
-                    .first()
-                    .map_or_else(|| "nothing".to_owned(), |a| a.ip().to_string());
-                return Err(format!(
-                    "refused: {host} resolves to {shown}, a private, loopback or link-local address"
-                )
-                .into());
+                // The addresses stay ours: the merchant reads this in its delivery
+                // log, and an internal address map is what an SSRF probe is after.
+                return Err(format!("refused: {host} does not resolve to a public address").into());
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolver that answers `ip` for every name, as a rebound or hostile DNS would.
+    fn resolving_to(ip: &'static str) -> Lookup {
+        Arc::new(move |_host: String| {
+            Box::pin(async move { Ok(vec![ip.parse::<IpAddr>().unwrap()]) })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_public_name_that_resolves_inside_is_refused_without_showing_where() {
+        for inside in ["127.0.0.1", "169.254.169.254", "10.0.0.7", "::1", "fd00::1"] {
+            let client = MerchantClient::with_lookup(
+                TargetPolicy::STRICT,
+                Duration::from_secs(2),
+                resolving_to(inside),
+            )
+            .unwrap();
+            let error = client
+                .post_signed(
+                    "https://hooks.shop.example/orders",
+                    &nudge_domain::standard_webhooks::new_secret(),
+                    "msg_1",
+                    b"{}".to_vec(),
+                )
+                .await
+                .unwrap_err();
+            let CallError::Refused(text) = error else {
+                panic!("{inside}: not refused: {error:?}");
+            };
+            assert!(text.contains("hooks.shop.example"), "{text}");
+            assert!(!text.contains(inside), "the address is not shown: {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_the_metadata_address_is_not_followed() {
+        let endpoint = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(307)
+                    .insert_header("location", "http://169.254.169.254/latest/meta-data/"),
+            )
+            .expect(1)
+            .mount(&endpoint)
+            .await;
+        // Development policy, so that the local endpoint itself may be called.
+        let client =
+            MerchantClient::new(TargetPolicy::DEVELOPMENT, Duration::from_secs(2)).unwrap();
+        let answer = client
+            .post_signed(
+                &endpoint.uri(),
+                &nudge_domain::standard_webhooks::new_secret(),
+                "msg_1",
+                b"{}".to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status, 307,
+            "the redirect is the answer, not followed"
+        );
+        endpoint.verify().await;
     }
 }

@@ -252,6 +252,7 @@ impl BenchApp {
             media_bucket: "nudge-media".into(),
             console_email_transport: "ses".into(),
             console_smtp_url: None,
+            trusted_proxies: String::new(),
         };
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await

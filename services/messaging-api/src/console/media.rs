@@ -80,13 +80,27 @@ struct Upload {
     too_large: bool,
 }
 
-/// Reads the form, keeping at most one byte more than an MMS may carry.
+/// The upload form's fields: `csrf` and `image` (a browser may add a submit button's).
+const MAX_FIELDS: usize = 4;
+/// A text field's most bytes (the CSRF token is 43).
+const MAX_TEXT_BYTES: usize = 200;
+
+/// Reads the form within bounds: at most [`MAX_FIELDS`] fields, [`MAX_TEXT_BYTES`] per
+/// text field, and one byte more than an MMS may carry for the image. Past the image's
+/// bound the form is not read further (it is answered "too large"); any other excess
+/// is a bad form. A stranger cannot make it read more than about 5 MB.
 async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
     let mut upload = Upload::default();
+    let mut fields = 0;
     while let Some(field) = payload.next().await {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(ConsoleError::BadForm);
+        }
         let mut field = field.map_err(|_| ConsoleError::BadForm)?;
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "image" {
+        let is_image = name == "image";
+        if is_image {
             upload.name = field
                 .content_disposition()
                 .and_then(|cd| cd.get_filename())
@@ -96,18 +110,20 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
                 .take(200)
                 .collect();
         }
+        let limit = if is_image {
+            MAX_BYTES + 1
+        } else {
+            MAX_TEXT_BYTES
+        };
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|_| ConsoleError::BadForm)?;
-            let limit = if name == "image" { MAX_BYTES + 1 } else { 200 };
             if bytes.len() + chunk.len() > limit {
-                upload.too_large = name == "image";
-                bytes.extend_from_slice(&chunk[..limit - bytes.len()]);
-                // Drain the rest without keeping it.
-                while let Some(rest) = field.next().await {
-                    rest.map_err(|_| ConsoleError::BadForm)?;
+                if !is_image {
+                    return Err(ConsoleError::BadForm);
                 }
-                break;
+                upload.too_large = true;
+                return Ok(upload);
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -246,8 +262,10 @@ async fn serve(
         .map_err(|e| ConsoleError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        // Private to the person, and never run as anything but an image.
-        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
+        // Private to the person and never kept: a browser's cache outlives a sign-out
+        // (on a shared computer, the next person could open it); never run as
+        // anything but an image.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; sandbox",

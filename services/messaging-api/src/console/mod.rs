@@ -83,6 +83,28 @@ impl ConsoleSettings {
         self.oidc = provider.map(std::sync::Arc::new);
         self
     }
+
+    /// A cookie's name: over https `__Host-` first, which a browser accepts only from a
+    /// secure origin, with `Path=/` and no `Domain`, so that neither a sibling
+    /// subdomain nor a plain-http page can plant or shadow it. In development
+    /// (`http://localhost`) such cookies cannot be set: the plain name.
+    pub fn cookie_name(&self, name: &str) -> String {
+        if self.secure_cookies {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// A cookie's path: `/` when its name is `__Host-` (the prefix requires it), else
+    /// the narrowest path that needs it.
+    pub fn cookie_path<'a>(&self, path: &'a str) -> &'a str {
+        if self.secure_cookies {
+            "/"
+        } else {
+            path
+        }
+    }
 }
 
 /// An address as stored: trimmed and lower-cased, if it looks like one (something,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::emails::{self, RESET_CODE_MINUTES};
 use super::error::ConsoleError;
 use super::pages::{html, Notice, ResetCodePage, ResetRequestPage};
-use super::routes::{anonymous_page, client_key, limit, limit_address_and_client};
+use super::routes::{anonymous_page, client_key, email_key, limit, limit_address_and_client};
 use super::session::check_anonymous_form;
 use super::{normalize_email, password};
 use crate::startup::AppState;
@@ -27,6 +27,14 @@ const RESET_CODES_PER_CLIENT: Rate = Rate {
 const RESET_TRIES_PER_CLIENT: Rate = Rate {
     per_second: 30.0 / 900.0,
     burst: 30.0,
+};
+/// Guesses at one account's reset codes per day, from every client and across codes:
+/// a six-digit code is one in a million, and new codes must not buy new guesses (at
+/// most 10 a day: one chance in 100,000 a day, where 3 codes an hour with 5 tries
+/// each gave 360).
+const RESET_TRIES_PER_EMAIL: Rate = Rate {
+    per_second: 10.0 / 86_400.0,
+    burst: 10.0,
 };
 
 #[get("/password-reset")]
@@ -115,7 +123,10 @@ pub(super) async fn reset_confirm(
     let email = normalize_email(&form.email).unwrap_or_default();
     limit(
         &state,
-        &[(&client_key("reset-try", &req), RESET_TRIES_PER_CLIENT)],
+        &[
+            (&client_key("reset-try", &req), RESET_TRIES_PER_CLIENT),
+            (&email_key("reset-try", &email), RESET_TRIES_PER_EMAIL),
+        ],
     )
     .await?;
     let again = |status, error| {

@@ -99,12 +99,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Attempts allowed per window: sign-ins per address and per client address, and
-/// sign-ups per client address (token buckets shared by every replica).
-const SIGN_INS_PER_EMAIL: Rate = Rate {
+/// Attempts allowed per window (token buckets shared by every replica): sign-ins per
+/// account from one client, and per client across accounts; sign-ups per client.
+const SIGN_INS_PER_EMAIL_AND_CLIENT: Rate = Rate {
     per_second: 5.0 / 900.0,
     burst: 5.0,
 };
+/// Failed sign-ins to one account from every client together. Past them the account's
+/// sign-ins are slowed by [`SIGN_IN_DELAY_UNDER_ATTACK`], never refused: strangers
+/// failing from many addresses must not lock the owner out.
+const SIGN_IN_FAILURES_PER_EMAIL: Rate = Rate {
+    per_second: 10.0 / 900.0,
+    burst: 10.0,
+};
+const SIGN_IN_DELAY_UNDER_ATTACK: std::time::Duration = std::time::Duration::from_secs(3);
 const SIGN_INS_PER_CLIENT: Rate = Rate {
     per_second: 30.0 / 900.0,
     burst: 30.0,
@@ -367,15 +375,27 @@ async fn sign_in(
     let form = form.into_inner();
     check_anonymous_form(&req, &form.csrf)?;
     let email = normalize_email(&form.email).unwrap_or_default();
-    limit_address_and_client(
+    let client = client_key("sign-in", &req);
+    limit(
         &state,
-        &req,
-        "sign-in",
-        &email,
-        SIGN_INS_PER_EMAIL,
-        SIGN_INS_PER_CLIENT,
+        &[
+            (
+                &format!("{}:{client}", email_key("sign-in", &email)),
+                SIGN_INS_PER_EMAIL_AND_CLIENT,
+            ),
+            (&client, SIGN_INS_PER_CLIENT),
+        ],
     )
     .await?;
+    let failures = email_key("sign-in-failures", &email);
+    let under_attack = {
+        let mut conn = state.conn_for_console().await?;
+        nudge_db::rate::available(&mut conn, &failures, SIGN_IN_FAILURES_PER_EMAIL).await? < 1.0
+    };
+    if under_attack {
+        // Without a connection held: the wait must not drain the pool.
+        tokio::time::sleep(SIGN_IN_DELAY_UNDER_ATTACK).await;
+    }
     let mut conn = state.conn_for_console().await?;
     let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -383,6 +403,9 @@ async fn sign_in(
     let user = match user {
         Some(user) if matches => user,
         _ => {
+            // Counted, not enforced: the count only slows the account's sign-ins.
+            nudge_db::rate::take(&mut conn, &[(&failures, SIGN_IN_FAILURES_PER_EMAIL)], 1.0)
+                .await?;
             return html(
                 StatusCode::UNAUTHORIZED,
                 &SignInPage {
@@ -392,7 +415,7 @@ async fn sign_in(
                     provider: state.console.oidc.as_deref().map(|p| p.name()),
                     signed_in: None,
                 },
-            )
+            );
         }
     };
     if user.email_verified_at.is_none() {
@@ -427,6 +450,8 @@ async fn sign_out(
     nudge_db::console::delete_session(&mut conn, &signed_in.0.session.token_hash).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/sign-in"))
+        // Whatever a browser kept of the console's pages and images goes with the session.
+        .insert_header(("clear-site-data", "\"cache\""))
         .cookie(cleared_session_cookie(&state.console))
         .finish())
 }
@@ -449,18 +474,19 @@ fn confirmation_link(token_hash: &str) -> NewLink<'_> {
 
 /// The bucket of an address for `action`, named by a hash (the bucket table is not
 /// where addresses should be read).
-fn email_key(action: &str, email: &str) -> String {
+pub(super) fn email_key(action: &str, email: &str) -> String {
     format!("console-{action}:email:{}", &hash_token(email)[..32])
 }
 
-/// The bucket of the client's address for `action`. The peer address, not a
-/// forwarded header a client could write; behind a load balancer, that is the
-/// balancer's (see docs/console.md).
+/// The bucket of the client's address for `action`: the TCP peer, or behind trusted
+/// proxies (`TRUSTED_PROXIES`) the client they report, never a forwarded header
+/// anyone could write; an IPv6 client by its /64 (docs/security.md).
 pub(super) fn client_key(action: &str, req: &HttpRequest) -> String {
-    let ip = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
-    format!("console-{action}:client:{ip}")
+    let client = nudge_telemetry::http::client_ip(req).map_or_else(
+        || "unknown".to_owned(),
+        nudge_domain::client_address::limit_key,
+    );
+    format!("console-{action}:client:{client}")
 }
 
 /// Takes one attempt of `action` from the address's bucket and the client's.

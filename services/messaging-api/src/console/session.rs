@@ -27,11 +27,18 @@ pub const CSRF_COOKIE: &str = "nudge_csrf";
 pub const SESSION_DAYS: i64 = 7;
 
 fn cookie(name: &'static str, value: String, settings: &ConsoleSettings) -> Cookie<'static> {
-    Cookie::build(name, value)
-        .path("/console")
+    Cookie::build(settings.cookie_name(name), value)
+        .path(settings.cookie_path("/console"))
         .http_only(true)
         .secure(settings.secure_cookies)
         .finish()
+}
+
+/// The request's cookie `name`, under the name this deployment gives it
+/// ([`ConsoleSettings::cookie_name`]).
+pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<Cookie<'static>> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    req.cookie(&state.console.cookie_name(name))
 }
 
 pub fn session_cookie(token: String, settings: &ConsoleSettings) -> Cookie<'static> {
@@ -80,7 +87,7 @@ pub struct FormToken {
 
 impl FormToken {
     pub fn of(req: &HttpRequest) -> Self {
-        match req.cookie(CSRF_COOKIE) {
+        match request_cookie(req, CSRF_COOKIE) {
             Some(cookie) if cookie.value().len() >= 32 => Self {
                 value: cookie.value().to_owned(),
                 fresh: false,
@@ -104,7 +111,7 @@ impl FormToken {
 
 /// An anonymous form's token must equal the browser's CSRF cookie.
 pub fn check_anonymous_form(req: &HttpRequest, submitted: &str) -> Result<(), ConsoleError> {
-    match req.cookie(CSRF_COOKIE) {
+    match request_cookie(req, CSRF_COOKIE) {
         Some(cookie) if same(cookie.value(), submitted) && submitted.len() >= 32 => Ok(()),
         _ => Err(ConsoleError::FormExpired),
     }
@@ -149,7 +156,7 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let token = request_cookie(req, SESSION_COOKIE).map(|c| c.value().to_owned());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let (Some(token), Some(state)) = (token, state) else {
@@ -166,7 +173,31 @@ impl FromRequest for SignedIn {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::*;
+
+    #[test]
+    fn over_https_cookies_are_host_only_and_secure() {
+        let https = ConsoleSettings::new("https://console.shop.example".parse().unwrap());
+        let text = session_cookie("t".repeat(43), &https).to_string();
+        assert!(text.starts_with("__Host-nudge_session="), "{text}");
+        for part in ["HttpOnly", "Secure", "Path=/;", "SameSite=Lax"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert!(!text.contains("Domain"), "{text}");
+        let csrf = FormToken {
+            value: "c".repeat(43),
+            fresh: true,
+        };
+        let text = csrf.cookie(&https).unwrap().to_string();
+        assert!(text.starts_with("__Host-nudge_csrf="), "{text}");
+        assert!(text.contains("SameSite=Strict"), "{text}");
+
+        // Development over http cannot set __Host- cookies: the plain names.
+        let http = ConsoleSettings::new("http://localhost:8080".parse().unwrap());
+        let text = session_cookie("t".repeat(43), &http).to_string();
+        assert!(text.starts_with("nudge_session="), "{text}");
+        assert!(text.contains("Path=/console"), "{text}");
+    }
 
     #[test]
     fn tokens_compare_whole() {

@@ -40,6 +40,10 @@ pub struct Overrides {
     pub oidc_issuer: Option<String>,
     /// The console's email over SMTP to this URL instead of SES.
     pub smtp_url: Option<String>,
+    /// `TRUSTED_PROXIES`; none by default.
+    pub trusted_proxies: Option<&'static str>,
+    /// `CONSOLE_PUBLIC_URL`; `http://localhost:8080` by default.
+    pub console_public_url: Option<&'static str>,
 }
 
 /// The client the sandbox's OpenID Connect issuer knows by default.
@@ -77,6 +81,7 @@ fn config(
         media_bucket: "nudge-media".into(),
         console_email_transport: if smtp_url.is_some() { "smtp" } else { "ses" }.into(),
         console_smtp_url: smtp_url.map(SecretString::from),
+        trusted_proxies: String::new(),
     }
 }
 
@@ -92,8 +97,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app; `overrides` sees the test database's URL first.
 pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> TestApp {
-    // The real telemetry stack, so that requests have trace context as in production.
-    TELEMETRY.get_or_init(|| nudge_telemetry::init("messaging-api-test").ok());
+    // The real telemetry stack, so that requests have trace context as in production,
+    // and the layer that lets a test read everything recorded.
+    TELEMETRY.get_or_init(|| {
+        nudge_telemetry::init_with("messaging-api-test", crate::capture::layer()).ok()
+    });
     let db = TestDb::new().await;
     let queue = TestQueue::new("outbound", 3).await;
     let lead_queue = TestQueue::new("lead-searches", 3).await;
@@ -109,6 +117,12 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     );
     if let Some(max_unsent) = overrides.campaign_max_unsent {
         config.campaign_max_unsent = max_unsent;
+    }
+    if let Some(proxies) = overrides.trusted_proxies {
+        config.trusted_proxies = proxies.into();
+    }
+    if let Some(url) = overrides.console_public_url {
+        config.console_public_url = url.into();
     }
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),

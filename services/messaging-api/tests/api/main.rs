@@ -10,6 +10,7 @@
 mod api_keys;
 mod batch;
 mod campaigns;
+mod capture;
 mod consent;
 mod console;
 mod conversations;

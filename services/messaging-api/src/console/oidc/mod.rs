@@ -51,8 +51,8 @@ fn redirect_uri(settings: &ConsoleSettings) -> String {
 
 fn state_cookie(value: String, settings: &ConsoleSettings) -> Cookie<'static> {
     // Lax: the provider sends the browser back with a top-level GET from its site.
-    Cookie::build(STATE_COOKIE, value)
-        .path("/console/oidc")
+    Cookie::build(settings.cookie_name(STATE_COOKIE), value)
+        .path(settings.cookie_path("/console/oidc"))
         .http_only(true)
         .secure(settings.secure_cookies)
         .same_site(SameSite::Lax)
@@ -138,7 +138,7 @@ async fn finish(
     query: &CallbackQuery,
 ) -> Result<HttpResponse, ConsoleError> {
     let returned = query.state.as_deref().unwrap_or_default();
-    let ours = req.cookie(STATE_COOKIE);
+    let ours = super::session::request_cookie(req, STATE_COOKIE);
     let same_browser = ours.is_some_and(|c| !returned.is_empty() && same(c.value(), returned));
     let mut conn = state.conn_for_console().await?;
     let login = if same_browser {

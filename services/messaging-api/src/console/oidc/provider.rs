@@ -19,6 +19,9 @@ use crate::config::OidcSettings;
 /// once a minute).
 const CACHE_FOR: Duration = Duration::from_secs(3600);
 const REFETCH_KEYS_AFTER: Duration = Duration::from_secs(60);
+/// The most of a discovery document, a key set or a token answer read (each is a few
+/// KB; an identity provider answering more is broken or not one).
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Clock difference tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 60;
 
@@ -117,10 +120,10 @@ impl Provider {
                 response.status()
             )));
         }
-        response
-            .json()
+        let body = nudge_http::read_limited(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| OidcError::Unavailable(format!("GET {url}: {e}")))
+            .map_err(|e| OidcError::Unavailable(format!("GET {url}: {e}")))?;
+        serde_json::from_slice(&body).map_err(|e| OidcError::Unavailable(format!("GET {url}: {e}")))
     }
 
     async fn discovery(&self) -> Result<Discovery, OidcError> {
@@ -201,15 +204,21 @@ impl Provider {
         }
         if !status.is_success() {
             // The body names the OAuth error (`invalid_grant`...), never a secret.
-            let body = response.text().await.unwrap_or_default();
+            let body = nudge_http::read_limited(response, MAX_ANSWER_BYTES)
+                .await
+                .unwrap_or_default();
             return Err(OidcError::Refused(format!(
                 "{status}: {}",
-                body.chars().take(300).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
             )));
         }
-        let tokens: TokenResponse = response
-            .json()
+        let body = nudge_http::read_limited(response, MAX_ANSWER_BYTES)
             .await
+            .map_err(|e| OidcError::Unavailable(format!("token endpoint: {e}")))?;
+        let tokens: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| OidcError::Unavailable(format!("token endpoint: {e}")))?;
         tokens
             .id_token

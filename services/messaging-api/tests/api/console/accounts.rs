@@ -107,6 +107,8 @@ async fn sign_up_then_the_emailed_link_then_sign_in_and_out() {
     let stolen = browser.cookies["nudge_session"].clone();
     let page = browser.post("/console/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(page.status, 303);
+    // What the browser cached of the console (pages, images) goes with the session.
+    assert_eq!(page.headers["clear-site-data"], "\"cache\"");
     assert!(!browser.cookies.contains_key("nudge_session"));
     assert_eq!(
         browser.get("/console").await.location.as_deref(),

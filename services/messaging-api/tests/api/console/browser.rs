@@ -21,6 +21,7 @@ pub struct Page {
     pub status: u16,
     pub body: String,
     pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Page {
@@ -41,6 +42,18 @@ pub fn hidden_field(body: &str, name: &str) -> String {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
+        Self::with_headers(app, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose requests reach the app through a load balancer that reports
+    /// `client` in `X-Forwarded-For` (the test's own address is the balancer's).
+    pub fn behind_balancer(app: &TestApp, client: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().unwrap());
+        Self::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Self {
         Self {
             base: app.address.clone(),
             cookies: BTreeMap::new(),
@@ -48,6 +61,7 @@ impl Browser {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(20))
+                .default_headers(headers)
                 .build()
                 .unwrap(),
         }
@@ -79,10 +93,12 @@ impl Browser {
             .headers()
             .get(LOCATION)
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = response.headers().clone();
         Page {
             status,
             body: response.text().await.unwrap(),
             location,
+            headers,
         }
     }
 

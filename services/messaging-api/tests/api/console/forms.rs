@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use nudge_db::schema::{console_sessions, console_users};
 
 use super::browser::{emails_to, link_in, new_address, Browser};
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with, Overrides};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -133,6 +133,81 @@ async fn pages_come_with_headers_that_keep_them_to_this_site() {
         .unwrap();
     assert_eq!(home.status(), 303);
     assert_eq!(home.headers()["location"], "/console/sign-in");
+    // Over plain http (development) nothing asks for https.
+    assert!(!headers.contains_key("strict-transport-security"));
+}
+
+/// Served as https: HSTS on every answer (console and API), and `__Host-` cookies that
+/// no sibling subdomain or http page can plant.
+#[tokio::test]
+async fn over_https_browsers_are_held_to_https_and_cookies_to_this_host() {
+    let app = spawn_app_with(|_| Overrides {
+        console_public_url: Some("https://console.shop.example"),
+        ..Overrides::default()
+    })
+    .await;
+    for path in ["/console/sign-in", "/healthz", "/v1/messages"] {
+        let response = reqwest::get(format!("{}{path}", app.address))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let page = reqwest::get(format!("{}/console/sign-in", app.address))
+        .await
+        .unwrap();
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        csrf_cookie.starts_with("__Host-nudge_csrf="),
+        "{csrf_cookie}"
+    );
+    assert!(
+        csrf_cookie.contains("Secure") && csrf_cookie.contains("Path=/"),
+        "{csrf_cookie}"
+    );
+    // The form works with the prefixed cookie, and a plain-named one is not read.
+    let token = csrf_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = super::browser::hidden_field(&html, "csrf");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |cookie: String| {
+        client
+            .post(format!("{}/console/sign-in", app.address))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "nobody@shop.example"),
+                ("password", "x"),
+            ])
+            .send()
+    };
+    assert_eq!(
+        sign_in(format!("__Host-nudge_csrf={token}"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        sign_in(format!("nudge_csrf={token}"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }
 
 /// The stylesheet is linked by a hash of its content: kept a year by the browser at that

@@ -51,6 +51,11 @@ async fn a_marketer_uploads_an_image_sees_its_thumbnail_and_sends_it() {
         .await;
     assert_eq!((status, content_type.as_str()), (200, "image/png"));
     assert_eq!(bytes, PNG, "the same bytes back from S3");
+    // Never kept by the browser: its cache outlives a sign-out.
+    for which in ["image", "thumbnail"] {
+        let served = marketer.get(&format!("/console/media/{id}/{which}")).await;
+        assert_eq!(served.headers["cache-control"], "no-store", "{which}");
+    }
     let (status, _, thumbnail) = marketer
         .get_bytes(&format!("/console/media/{id}/thumbnail"))
         .await;
@@ -116,6 +121,37 @@ async fn files_that_are_not_images_or_too_large_are_refused_whatever_their_name(
         )
         .await;
     assert_eq!(forged.status, 403);
+    assert!(stored(&app).await.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_form_with_too_many_or_too_long_fields_is_refused_unread() {
+    let app = spawn_app().await;
+    let mut owner = signed_in(&app, &app.tenant_id, "owner").await;
+    let csrf = owner.get("/console/media").await.csrf();
+    let padding = "x".repeat(201);
+    let many = owner
+        .post_file(
+            "/console/media",
+            &[
+                ("csrf", &csrf),
+                ("a", "1"),
+                ("b", "2"),
+                ("c", "3"),
+                ("d", "4"),
+            ],
+            ("image", "parcel.png", "image/png", PNG),
+        )
+        .await;
+    assert_eq!(many.status, 400, "{}", many.body);
+    let long = owner
+        .post_file(
+            "/console/media",
+            &[("csrf", &csrf), ("note", &padding)],
+            ("image", "parcel.png", "image/png", PNG),
+        )
+        .await;
+    assert_eq!(long.status, 400, "{}", long.body);
     assert!(stored(&app).await.is_empty(), "nothing stored");
 }
 

@@ -10,7 +10,7 @@ use super::browser::{account, new_address, Browser, Page, PASSWORD};
 use crate::helpers::{spawn_app_with, Overrides, TestApp};
 
 /// The app, with the console's provider set to a sandbox issuer of its own.
-async fn app_with_provider() -> (TestApp, String) {
+pub(super) async fn app_with_provider() -> (TestApp, String) {
     let sandbox = provider_sandbox::spawn_local().expect("start the sandbox");
     let issuer = format!("{sandbox}/oidc");
     let app = spawn_app_with(|_| Overrides {
@@ -21,7 +21,7 @@ async fn app_with_provider() -> (TestApp, String) {
     (app, sandbox)
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(super) fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -31,7 +31,7 @@ fn query_of(url: &str) -> HashMap<String, String> {
 
 /// What the person does at the provider: type the address and continue (or cancel).
 /// Returns the URL the provider sends the browser back to.
-async fn at_provider(authorize_url: &str, email: &str, decision: &str) -> String {
+pub(super) async fn at_provider(authorize_url: &str, email: &str, decision: &str) -> String {
     let params = query_of(authorize_url);
     let page = reqwest::get(authorize_url).await.unwrap();
     assert_eq!(page.status(), 200, "the provider's page");
@@ -62,13 +62,13 @@ async fn at_provider(authorize_url: &str, email: &str, decision: &str) -> String
 }
 
 /// The path (and query) of a URL of the app.
-fn path_of(url: &str) -> String {
+pub(super) fn path_of(url: &str) -> String {
     let url = url::Url::parse(url).unwrap();
     format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
 /// Starts a provider sign-in in `browser`: the provider's authorization URL.
-async fn start(browser: &mut Browser) -> String {
+pub(super) async fn start(browser: &mut Browser) -> String {
     let started = browser.get("/console/oidc/start").await;
     assert_eq!(started.status, 303, "{}", started.body);
     let cookie = browser

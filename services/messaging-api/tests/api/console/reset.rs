@@ -27,7 +27,7 @@ async fn account(app: &TestApp) -> String {
     email
 }
 
-async fn ask_for_code(browser: &mut Browser, email: &str) -> Page {
+pub(super) async fn ask_for_code(browser: &mut Browser, email: &str) -> Page {
     let csrf = browser.get("/console/password-reset").await.csrf();
     browser
         .post(
@@ -37,7 +37,12 @@ async fn ask_for_code(browser: &mut Browser, email: &str) -> Page {
         .await
 }
 
-async fn try_code(browser: &mut Browser, email: &str, code: &str, password: &str) -> Page {
+pub(super) async fn try_code(
+    browser: &mut Browser,
+    email: &str,
+    code: &str,
+    password: &str,
+) -> Page {
     let csrf = browser.get("/console/password-reset").await.csrf();
     browser
         .post(
@@ -53,7 +58,7 @@ async fn try_code(browser: &mut Browser, email: &str, code: &str, password: &str
 }
 
 /// The code in the latest of `count` emails to `email`.
-async fn code_in_email(email: &str, count: usize) -> String {
+pub(super) async fn code_in_email(email: &str, count: usize) -> String {
     let sent = emails_to(email, count).await;
     let subject = sent[count - 1]["Subject"].as_str().unwrap();
     let code = subject.split_whitespace().next().unwrap().to_owned();
@@ -184,5 +189,26 @@ async fn five_wrong_guesses_or_fifteen_minutes_spend_a_code() {
         400,
         "expired"
     );
+    assert_eq!(browser.sign_in(&email, OLD).await.status, 303, "unchanged");
+}
+
+#[tokio::test]
+async fn new_codes_do_not_buy_new_guesses_past_ten_a_day() {
+    let app = spawn_app().await;
+    let email = account(&app).await;
+    let mut browser = Browser::new(&app);
+    for round in 1..=2 {
+        ask_for_code(&mut browser, &email).await;
+        let code = code_in_email(&email, round).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            assert_eq!(try_code(&mut browser, &email, wrong, NEW).await.status, 400);
+        }
+    }
+    // A third code, the right one typed: the day's ten guesses at this account are spent.
+    ask_for_code(&mut browser, &email).await;
+    let code = code_in_email(&email, 3).await;
+    let refused = try_code(&mut browser, &email, &code, NEW).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(browser.sign_in(&email, OLD).await.status, 303, "unchanged");
 }

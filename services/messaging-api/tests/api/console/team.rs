@@ -14,13 +14,18 @@ use super::browser::{
 use crate::helpers::{spawn_app, TestApp};
 
 /// The path of an emailed console link.
-fn path_of(link: &str) -> &str {
+pub(super) fn path_of(link: &str) -> &str {
     link.strip_prefix("http://localhost:8080")
         .expect("a console link")
 }
 
 /// Owner `browser` invites `email` as `role`; the invitation's link.
-async fn invite(browser: &mut Browser, email: &str, role: &str, nth_email: usize) -> String {
+pub(super) async fn invite(
+    browser: &mut Browser,
+    email: &str,
+    role: &str,
+    nth_email: usize,
+) -> String {
     let csrf = browser.get("/console/team").await.csrf();
     let sent = browser
         .post(
@@ -35,7 +40,7 @@ async fn invite(browser: &mut Browser, email: &str, role: &str, nth_email: usize
 }
 
 /// Opens an invitation link and submits the password, as the invitee.
-async fn join(browser: &mut Browser, link: &str, password: &str) -> Page {
+pub(super) async fn join(browser: &mut Browser, link: &str, password: &str) -> Page {
     let page = browser.get(path_of(link)).await;
     if page.status != 200 {
         return page;

@@ -1,0 +1,1 @@
+//! Never built: cargo deny reads the lock file only.
