@@ -9,6 +9,7 @@
 //!
 //! `traceparent` helpers carry a span's context through a queue message attribute.
 
+pub mod background;
 pub mod http;
 pub mod metrics_server;
 pub mod shutdown;

@@ -10,6 +10,7 @@ use lead_search::job::Searcher;
 use lead_search::worker::{self, Worker};
 use lead_search::{providers, Config};
 use nudge_queue::SqsQueue;
+use nudge_telemetry::background::Background;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +47,8 @@ async fn run() -> anyhow::Result<()> {
         config.database_url.expose_secret(),
         config.database_pool_size,
     )?;
-    let stop = CancellationToken::new();
+    let mut background = Background::new();
+    let stop = background.stop_token();
     let metrics = lead_search::metrics::Metrics::new();
     let metrics_server = match config.metrics_address()? {
         Some(address) => {
@@ -77,21 +79,27 @@ async fn run() -> anyhow::Result<()> {
         queue = %config.lead_searches_queue,
         "lead-search running"
     );
-    let relay = tokio::spawn(nudge_queue::relay::run(
-        pool.clone(),
-        nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
-        queue.clone(),
-        Arc::new(Notify::new()),
-        Duration::from_millis(config.outbox_relay_interval_ms),
-        stop.clone(),
-    ));
-    let sweeper = tokio::spawn(lead_search::sweeper::run(
-        pool.clone(),
-        Duration::from_secs(config.lead_search_orphan_after_seconds),
-        Duration::from_secs(60),
-        metrics.clone(),
-        stop.clone(),
-    ));
+    background.spawn(
+        "outbox relay",
+        nudge_queue::relay::run(
+            pool.clone(),
+            nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
+            queue.clone(),
+            Arc::new(Notify::new()),
+            Duration::from_millis(config.outbox_relay_interval_ms),
+            stop.clone(),
+        ),
+    );
+    background.spawn(
+        "orphan sweeper",
+        lead_search::sweeper::run(
+            pool.clone(),
+            Duration::from_secs(config.lead_search_orphan_after_seconds),
+            Duration::from_secs(60),
+            metrics.clone(),
+            stop.clone(),
+        ),
+    );
     let worker = Arc::new(Worker {
         searcher: Searcher {
             pool,
@@ -109,13 +117,26 @@ async fn run() -> anyhow::Result<()> {
         queue_name: config.lead_searches_queue.clone(),
     });
     tokio::spawn(stop_on_signal(stop.clone()));
-    worker::run(worker, config.lead_search_concurrency, stop.clone()).await;
-    stop.cancel();
-    let _ = relay.await;
-    let _ = sweeper.await;
+    let work = worker::run(worker, config.lead_search_concurrency, stop.clone());
+    tokio::pin!(work);
+    // A background loop that fails stops the worker too (it hands back what it
+    // holds), and the process exits non-zero for its orchestrator to restart it.
+    let failed = tokio::select! {
+        () = &mut work => None,
+        failed = background.failed() => {
+            stop.cancel();
+            work.await;
+            Some(failed)
+        }
+    };
+    let stopped = background.stop().await;
     if let Some(server) = metrics_server {
         let _ = server.await;
     }
+    if let Some(failed) = failed {
+        return Err(failed.into());
+    }
+    stopped?;
     tracing::info!("lead-search stopped");
     Ok(())
 }

@@ -13,11 +13,12 @@ use nudge_db::{DbConn, DbPool};
 use nudge_queue::SqsQueue;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+
 use tracing_actix_web::TracingLogger;
 
 use crate::error::ApiError;
 use crate::{routes, Config};
+use nudge_telemetry::background::Background;
 use nudge_telemetry::http::RequestSpan;
 
 /// What handlers share.
@@ -54,9 +55,9 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
-    /// The outbox relay and housekeeping, stopped with the server.
-    background: Vec<tokio::task::JoinHandle<()>>,
-    stop_background: CancellationToken,
+    /// The outbox relays, the campaign expander, housekeeping and the mailer: stopped
+    /// with the server, and the server stopped if one of them fails.
+    background: Background,
 }
 
 impl Application {
@@ -67,47 +68,60 @@ impl Application {
         )?;
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
         let wakeup = Arc::new(Notify::new());
-        let stop_background = CancellationToken::new();
-        let relay = tokio::spawn(nudge_queue::relay::run(
-            pool.clone(),
-            crate::send::OUTBOUND_QUEUE,
-            queue.clone(),
-            wakeup.clone(),
-            Duration::from_millis(config.outbox_relay_interval_ms),
-            stop_background.clone(),
-        ));
+        let mut background = Background::new();
+        let stop_background = background.stop_token();
+        background.spawn(
+            "outbox relay",
+            nudge_queue::relay::run(
+                pool.clone(),
+                crate::send::OUTBOUND_QUEUE,
+                queue.clone(),
+                wakeup.clone(),
+                Duration::from_millis(config.outbox_relay_interval_ms),
+                stop_background.clone(),
+            ),
+        );
         let lead_search_wakeup = Arc::new(Notify::new());
-        let lead_search_relay = tokio::spawn(nudge_queue::relay::run(
-            pool.clone(),
-            nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
-            SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.lead_searches_queue),
-            lead_search_wakeup.clone(),
-            Duration::from_millis(config.outbox_relay_interval_ms),
-            stop_background.clone(),
-        ));
+        background.spawn(
+            "lead search relay",
+            nudge_queue::relay::run(
+                pool.clone(),
+                nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
+                SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.lead_searches_queue),
+                lead_search_wakeup.clone(),
+                Duration::from_millis(config.outbox_relay_interval_ms),
+                stop_background.clone(),
+            ),
+        );
         let campaign_wakeup = Arc::new(Notify::new());
-        let expander = tokio::spawn(crate::campaigns::expander::run(
-            pool.clone(),
-            crate::campaigns::expander::Pace {
-                page_size: config.campaign_page_size,
-                max_unsent: config.campaign_max_unsent,
-            },
-            campaign_wakeup.clone(),
-            wakeup.clone(),
-            Duration::from_millis(config.outbox_relay_interval_ms),
-            stop_background.clone(),
-        ));
-        let housekeeping = tokio::spawn(crate::housekeeping::run(
-            pool.clone(),
-            stop_background.clone(),
-        ));
+        background.spawn(
+            "campaign expander",
+            crate::campaigns::expander::run(
+                pool.clone(),
+                crate::campaigns::expander::Pace {
+                    page_size: config.campaign_page_size,
+                    max_unsent: config.campaign_max_unsent,
+                },
+                campaign_wakeup.clone(),
+                wakeup.clone(),
+                Duration::from_millis(config.outbox_relay_interval_ms),
+                stop_background.clone(),
+            ),
+        );
+        background.spawn(
+            "housekeeping",
+            crate::housekeeping::run(pool.clone(), stop_background.clone()),
+        );
         let mail_wakeup = Arc::new(Notify::new());
         let mailer = crate::console::mailer::Mailer {
             pool: pool.clone(),
             transport: crate::console::mailer::Transport::new(&config.console_email()?, aws)?,
             from: config.console_email_from.clone(),
         };
-        let mailer = tokio::spawn(mailer.run(mail_wakeup.clone(), stop_background.clone()));
+        background.spawn(
+            "mailer",
+            mailer.run(mail_wakeup.clone(), stop_background.clone()),
+        );
         let trusted_proxies = web::Data::new(config.trusted_proxies()?);
         // Served over https (as CONSOLE_PUBLIC_URL says): browsers are told to come
         // back only over https, for a year.
@@ -161,8 +175,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            background: vec![relay, lead_search_relay, expander, housekeeping, mailer],
-            stop_background,
+            background,
         })
     }
 
@@ -171,12 +184,9 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (actix handles both), then stops the background tasks.
+    /// A background task that fails stops the server too, with an error: the process
+    /// exits non-zero for its orchestrator to restart it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.stop_background.cancel();
-        for task in self.background {
-            let _ = task.await;
-        }
-        result
+        nudge_telemetry::background::serve(self.server, self.background).await
     }
 }

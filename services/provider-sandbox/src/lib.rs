@@ -1,7 +1,7 @@
 //! DEV ONLY: a local stand-in for the subset of Twilio's Messages API that Nudge uses,
 //! so that tests and the demo can run the whole loop with no network. Never deployed.
 //!
-//! It follows `shared/reference/twilio_api_v2010.json`: create and fetch a Message with
+//! It follows `reference/twilio/twilio_api_v2010.json`: create and fetch a Message with
 //! Twilio's response shape, basic auth with the account SID and auth token, Twilio's
 //! error bodies and codes, and Twilio's magic test numbers. It records every request it
 //! accepted; `GET /sandbox/messages` lists them. It posts signed status callbacks

@@ -1,5 +1,5 @@
 //! The sandbox behaves like Twilio's Messages API as its official OpenAPI spec
-//! (`shared/reference/twilio_api_v2010.json`) describes it.
+//! (`reference/twilio/twilio_api_v2010.json`) describes it.
 
 #![allow(
     clippy::unwrap_used,
@@ -64,7 +64,7 @@ impl Sandbox {
 fn spec() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/twilio_api_v2010.json"
+        "/../../reference/twilio/twilio_api_v2010.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -1,7 +1,7 @@
 //! A client for the two Twilio calls the sender makes: create a Message
 //! (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, basic auth)
 //! and, to reconcile after a crash, list Messages (`GET` on the same path, filtered by
-//! `To` and `From`), as `shared/reference/twilio_api_v2010.json` specifies them. The base URL is
+//! `To` and `From`), as `reference/twilio/twilio_api_v2010.json` specifies them. The base URL is
 //! configurable so that tests and the demo use the sandbox; nothing here knows.
 
 use std::time::Duration;

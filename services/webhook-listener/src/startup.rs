@@ -15,10 +15,9 @@ use nudge_db::inbound::INBOUND_SMS_QUEUE;
 use nudge_db::outbox::OUTBOUND_SMS_QUEUE;
 use nudge_db::{DbConn, DbPool};
 use nudge_queue::SqsQueue;
+use nudge_telemetry::background::Background;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::dispatch::Dispatcher;
@@ -62,8 +61,9 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
-    background: Vec<JoinHandle<()>>,
-    stop_background: CancellationToken,
+    /// The outbox relays, inbound processing and the webhook dispatcher: stopped with
+    /// the server, and the server stopped if one of them fails.
+    background: Background,
 }
 
 impl Application {
@@ -83,7 +83,8 @@ impl Application {
         let inbound_queue = SqsQueue::new(sqs.clone(), &config.inbound_sms_queue);
         let outbound_queue = SqsQueue::new(sqs, &config.outbound_sms_queue);
         let relay_interval = Duration::from_millis(config.outbox_relay_interval_ms);
-        let stop = CancellationToken::new();
+        let mut background = Background::new();
+        let stop = background.stop_token();
         let inbound_wakeup = Arc::new(Notify::new());
         let outbound_wakeup = Arc::new(Notify::new());
 
@@ -99,34 +100,44 @@ impl Application {
             retry_delays,
             timeout,
         };
-        let background = vec![
-            tokio::spawn(nudge_queue::relay::run(
+        background.spawn(
+            "inbound relay",
+            nudge_queue::relay::run(
                 pool.clone(),
                 INBOUND_SMS_QUEUE,
                 inbound_queue.clone(),
                 inbound_wakeup.clone(),
                 relay_interval,
                 stop.clone(),
-            )),
-            tokio::spawn(nudge_queue::relay::run(
+            ),
+        );
+        background.spawn(
+            "outbound relay",
+            nudge_queue::relay::run(
                 pool.clone(),
                 OUTBOUND_SMS_QUEUE,
                 outbound_queue,
                 outbound_wakeup,
                 relay_interval,
                 stop.clone(),
-            )),
-            tokio::spawn(nudge_queue::consumer::run(
+            ),
+        );
+        background.spawn(
+            "inbound processing",
+            nudge_queue::consumer::run(
                 processor,
                 inbound_queue,
                 config.inbound_concurrency,
                 stop.clone(),
-            )),
-            tokio::spawn(dispatcher.run(
+            ),
+        );
+        background.spawn(
+            "webhook dispatcher",
+            dispatcher.run(
                 Duration::from_millis(config.webhook_dispatch_interval_ms),
                 stop.clone(),
-            )),
-        ];
+            ),
+        );
 
         let state = web::Data::new(AppState {
             pool,
@@ -152,7 +163,6 @@ impl Application {
             port,
             server,
             background,
-            stop_background: stop,
         })
     }
 
@@ -161,13 +171,10 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (actix handles both), then stops the background work
-    /// (inbound processing drains what it holds, within a bound).
+    /// (inbound processing drains what it holds, within a bound). A background task
+    /// that fails stops the server too, with an error: the process exits non-zero for
+    /// its orchestrator to restart it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.stop_background.cancel();
-        for task in self.background {
-            let _ = task.await;
-        }
-        result
+        nudge_telemetry::background::serve(self.server, self.background).await
     }
 }

@@ -1,5 +1,5 @@
 //! The sender's request, checked against Twilio's official OpenAPI description
-//! (`shared/reference/twilio_api_v2010.json`).
+//! (`reference/twilio/twilio_api_v2010.json`).
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::helpers::{twilio_accepts, Harness, ACCOUNT_SID, AUTH_TOKEN};
 fn spec() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/twilio_api_v2010.json"
+        "/../../reference/twilio/twilio_api_v2010.json"
     );
     serde_json::from_str(
         &std::fs::read_to_string(path).expect("the Twilio spec beside the repository"),
