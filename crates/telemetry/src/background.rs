@@ -31,6 +31,14 @@ impl Background {
         Self::default()
     }
 
+    /// Loops that stop when `stop` is cancelled (by [`Background::stop`] too).
+    pub fn stopped_by(stop: CancellationToken) -> Self {
+        Self {
+            stop,
+            ..Self::default()
+        }
+    }
+
     /// The token every loop watches: cancelled by [`Background::stop`].
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()

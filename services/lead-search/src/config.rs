@@ -2,57 +2,95 @@
 //! The provider's own variables (`GOOGLE_CSE_*`, `BRAVE_SEARCH_*`, `SEARXNG_*`) are read
 //! by its module (`crate::providers`).
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use nudge_domain::config::ConfigError;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+use crate::providers::{self, SearchProvider};
+
+/// `lead-search`'s configuration, checked and typed once at load (the provider built
+/// from its variables, the budgets resolved, durations as durations).
+#[derive(Debug)]
 pub struct Config {
     pub database_url: SecretString,
-    #[serde(default = "defaults::pool_size")]
     pub database_pool_size: usize,
     /// Queue name or full URL of the lead-search queue.
-    #[serde(default = "defaults::queue")]
     pub lead_searches_queue: String,
+    /// The web search API, with its key and timeout.
+    pub provider: Box<dyn SearchProvider>,
+    /// Searches worked at once by this replica (1 to 64).
+    pub concurrency: usize,
+    /// Provider queries a tenant may spend per UTC day, unless an operator set its own.
+    pub tenant_daily_queries: i32,
+    /// Provider queries the key may spend per UTC day, all tenants together.
+    pub key_daily_queries: i32,
+    /// Pause between two pages of one search.
+    pub page_delay: Duration,
+    /// How long a worker's hold on a search lasts without progress (outlasts a page).
+    pub lease: Duration,
+    /// Provider outages a search rides out before it `failed`.
+    pub max_failures: i32,
+    /// A search left by a dead worker, with no queue message, is queued again after this.
+    pub orphan_after: Duration,
+    /// This replica's name in the leases it takes.
+    pub worker_id: String,
+    /// Where `/metrics` and `/healthz` listen; `None`: off.
+    pub metrics_address: Option<SocketAddr>,
+    /// How often the outbox relay (searches resumed after a wait) looks for work.
+    pub outbox_relay_interval: Duration,
+}
+
+/// The environment as it is read, before it is checked.
+#[derive(Deserialize)]
+struct Env {
+    database_url: SecretString,
+    #[serde(default = "defaults::pool_size")]
+    database_pool_size: usize,
+    /// Queue name or full URL of the lead-search queue.
+    #[serde(default = "defaults::queue")]
+    lead_searches_queue: String,
     /// `google`, `brave` or `searxng`.
-    pub lead_search_provider: String,
+    lead_search_provider: String,
     /// Searches worked at once by this replica.
     #[serde(default = "defaults::concurrency")]
-    pub lead_search_concurrency: usize,
+    lead_search_concurrency: usize,
     /// Provider queries a tenant may spend per UTC day; default a tenth of the key's
     /// (see [`tenant_budget`]).
     #[serde(default)]
-    pub lead_search_tenant_daily_queries: Option<i32>,
+    lead_search_tenant_daily_queries: Option<i32>,
     /// Provider queries the API key may spend per UTC day, all tenants together;
     /// default: the provider's (Google 100, Brave 66, SearXNG 1,000).
     #[serde(default)]
-    pub lead_search_key_daily_queries: Option<i32>,
+    lead_search_key_daily_queries: Option<i32>,
     #[serde(default = "defaults::provider_timeout_ms")]
-    pub lead_search_provider_timeout_ms: u64,
+    lead_search_provider_timeout_ms: u64,
     /// Pause between two pages of one search (providers limit requests per second).
     #[serde(default = "defaults::page_delay_ms")]
-    pub lead_search_page_delay_ms: u64,
+    lead_search_page_delay_ms: u64,
     /// How long a worker's hold on a search lasts without progress; after it another
     /// worker may take the search over (a crashed worker's). Renewed at every page.
     #[serde(default = "defaults::lease_seconds")]
-    pub lead_search_lease_seconds: u64,
+    lead_search_lease_seconds: u64,
     /// Provider outages (5xx, timeouts) a search rides out before it `failed`.
     #[serde(default = "defaults::max_failures")]
-    pub lead_search_max_failures: i32,
+    lead_search_max_failures: i32,
     /// A search whose worker died and whose queue message is gone too is queued again
     /// once its lease has lapsed this long (normally the message brings it back
     /// after the lease).
     #[serde(default = "defaults::orphan_after_seconds")]
-    pub lead_search_orphan_after_seconds: u64,
+    lead_search_orphan_after_seconds: u64,
     /// This replica's name in the leases it takes; default: host, pid and a random part.
     #[serde(default)]
-    pub lead_search_worker_id: Option<String>,
+    lead_search_worker_id: Option<String>,
     /// Where `/metrics` and `/healthz` listen (`host:port`; port 0 picks one), or `off`.
     #[serde(default = "defaults::metrics_address")]
-    pub lead_search_metrics_address: String,
+    lead_search_metrics_address: String,
     /// How often the outbox relay (searches resumed after a wait) looks for work.
     #[serde(default = "defaults::relay_interval_ms")]
-    pub outbox_relay_interval_ms: u64,
+    outbox_relay_interval_ms: u64,
 }
 
 /// A tenant's default daily budget of provider queries, given the key's. The key is
@@ -105,59 +143,84 @@ mod defaults {
 }
 
 impl Config {
-    /// Reads and checks the configuration from the given variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect::<Vec<_>>())
+    }
+
+    /// Reads and checks the configuration from the given variables, the provider's
+    /// (`GOOGLE_CSE_*`, `BRAVE_SEARCH_*`, `SEARXNG_*`) included.
     pub fn from_vars(vars: &[(String, String)]) -> Result<Self, ConfigError> {
-        let config: Self = nudge_domain::config::from_iter(vars.iter().cloned())?;
-        if !(1..=64).contains(&config.lead_search_concurrency) {
+        let env: Env = nudge_domain::config::from_iter(vars.iter().cloned())?;
+        if !(1..=64).contains(&env.lead_search_concurrency) {
             return Err(ConfigError::Invalid(
                 "LEAD_SEARCH_CONCURRENCY must be from 1 to 64".into(),
             ));
         }
-        if config
-            .lead_search_tenant_daily_queries
-            .is_some_and(|q| q < 0)
-            || config.lead_search_key_daily_queries.is_some_and(|q| q < 0)
+        if env.lead_search_tenant_daily_queries.is_some_and(|q| q < 0)
+            || env.lead_search_key_daily_queries.is_some_and(|q| q < 0)
         {
             return Err(ConfigError::Invalid(
                 "daily query budgets must not be negative".into(),
             ));
         }
-        if config.lead_search_max_failures < 1 {
+        if env.lead_search_max_failures < 1 {
             return Err(ConfigError::Invalid(
                 "LEAD_SEARCH_MAX_FAILURES must be at least 1".into(),
             ));
         }
         // A page (the provider call and the pause after it) must fit in the lease, or
         // another worker could take the search over from a live one.
-        let page_ms = config.lead_search_provider_timeout_ms + config.lead_search_page_delay_ms;
-        if config.lead_search_lease_seconds * 1_000 < page_ms + 2_000 {
+        let page_ms = env
+            .lead_search_provider_timeout_ms
+            .saturating_add(env.lead_search_page_delay_ms);
+        if env.lead_search_lease_seconds.saturating_mul(1_000) < page_ms.saturating_add(2_000) {
             return Err(ConfigError::Invalid(format!(
                 "LEAD_SEARCH_LEASE_SECONDS ({}) must outlast a page: the provider timeout plus the page delay plus 2 s ({} ms)",
-                config.lead_search_lease_seconds,
-                page_ms + 2_000
+                env.lead_search_lease_seconds,
+                page_ms.saturating_add(2_000)
             )));
         }
-        config.metrics_address()?;
-        Ok(config)
-    }
-
-    pub fn metrics_address(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
-        nudge_domain::config::optional_listen_address(
+        let metrics_address = nudge_domain::config::optional_listen_address(
             "LEAD_SEARCH_METRICS_ADDRESS",
-            &self.lead_search_metrics_address,
-        )
-    }
-
-    pub fn worker_id(&self) -> String {
-        self.lead_search_worker_id.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lead-search".into());
-            format!(
-                "{host}-{}-{:04x}",
-                std::process::id(),
-                rand::random::<u16>()
-            )
+            &env.lead_search_metrics_address,
+        )?;
+        let provider = providers::from_env(
+            &env.lead_search_provider,
+            vars,
+            Duration::from_millis(env.lead_search_provider_timeout_ms),
+        )?;
+        let key_daily_queries = env
+            .lead_search_key_daily_queries
+            .unwrap_or_else(|| provider.default_daily_queries());
+        let tenant_daily_queries =
+            tenant_budget(env.lead_search_tenant_daily_queries, key_daily_queries)?;
+        Ok(Self {
+            database_url: env.database_url,
+            database_pool_size: env.database_pool_size,
+            lead_searches_queue: env.lead_searches_queue,
+            provider,
+            concurrency: env.lead_search_concurrency,
+            tenant_daily_queries,
+            key_daily_queries,
+            page_delay: Duration::from_millis(env.lead_search_page_delay_ms),
+            lease: Duration::from_secs(env.lead_search_lease_seconds),
+            max_failures: env.lead_search_max_failures,
+            orphan_after: Duration::from_secs(env.lead_search_orphan_after_seconds),
+            worker_id: env.lead_search_worker_id.unwrap_or_else(unique_worker_id),
+            metrics_address,
+            outbox_relay_interval: Duration::from_millis(env.outbox_relay_interval_ms),
         })
     }
+}
+
+/// A replica's name made unique to this process: host, process id, a random part.
+fn unique_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lead-search".into());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 #[cfg(test)]
@@ -181,13 +244,16 @@ mod tests {
         let base = [
             ("DATABASE_URL", "postgres://x"),
             ("LEAD_SEARCH_PROVIDER", "brave"),
+            ("BRAVE_SEARCH_API_KEY", "brave-key"),
         ];
         let config = Config::from_vars(&vars(&base)).unwrap();
         assert_eq!(super::tenant_budget(None, 100).unwrap(), 10);
         assert_eq!(super::tenant_budget(None, 5).unwrap(), 1);
         assert_eq!(super::tenant_budget(Some(40), 100).unwrap(), 40);
         assert!(super::tenant_budget(Some(100), 100).is_err());
-        assert_eq!(config.lead_search_tenant_daily_queries, None);
+        // Brave's key allows 66 queries a day: a tenant gets a tenth by default.
+        assert_eq!(config.key_daily_queries, 66);
+        assert_eq!(config.tenant_daily_queries, 6);
         let mut short = base.to_vec();
         short.push(("LEAD_SEARCH_LEASE_SECONDS", "10"));
         let error = Config::from_vars(&vars(&short)).unwrap_err();

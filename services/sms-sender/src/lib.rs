@@ -12,8 +12,10 @@ pub mod config;
 pub mod metrics;
 pub mod process;
 pub mod retry;
+pub mod startup;
 pub mod throughput;
 pub mod twilio;
 pub mod worker;
 
 pub use config::Config;
+pub use startup::Application;

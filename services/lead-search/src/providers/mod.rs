@@ -76,6 +76,16 @@ pub trait SearchProvider: Send + Sync {
     ) -> Result<SearchPage, ProviderError>;
 }
 
+/// The provider and its key's fingerprint: never the key.
+impl std::fmt::Debug for dyn SearchProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchProvider")
+            .field("name", &self.name())
+            .field("key", &self.key_fingerprint())
+            .finish()
+    }
+}
+
 /// The provider `LEAD_SEARCH_PROVIDER` names, configured from its own variables.
 pub fn from_env(
     name: &str,

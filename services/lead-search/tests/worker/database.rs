@@ -32,7 +32,7 @@ async fn the_database_away_dead_letters_no_search_and_all_finish_once_it_is_back
     .await;
 
     cluster.stop();
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     tokio::time::sleep(Duration::from_secs(40)).await;
     assert_eq!(
         harness.queue.depth(&harness.queue.dlq_url).await,

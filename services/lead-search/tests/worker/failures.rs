@@ -27,7 +27,7 @@ async fn a_429_mid_search_waits_and_resumes_where_it_stopped() {
     let harness = Harness::new("brave").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 200).await;
-    let worker = harness.worker("w1", "sandbox-key", 100);
+    let worker = harness.worker("w1", "sandbox-key", 100).await;
     harness.start(worker.clone());
     after_pages(&harness, tenant, id, 2).await;
     harness.fault(json!({"rate_limited": 1})).await;
@@ -65,7 +65,7 @@ async fn a_spent_provider_quota_waits_until_it_resets() {
     let tenant = harness.tenant("a").await;
     harness.fault(json!({"quota_exhausted": 1})).await;
     let id = harness.search(tenant, everyone(), 100).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let waiting = harness.until_status(tenant, id, "waiting").await;
     assert!(waiting.waiting_reason.unwrap().contains("quota"));
     // Google's daily quota resets at midnight in California: hours away, not seconds.
@@ -92,7 +92,7 @@ async fn a_spent_tenant_budget_waits_for_the_next_utc_day_and_charges_no_key() {
     let harness = Harness::new("google").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 100).await;
-    harness.start(harness.worker("w1", "sandbox-key", 2));
+    harness.start(harness.worker("w1", "sandbox-key", 2).await);
     let waiting = harness.until_status(tenant, id, "waiting").await;
     assert_eq!(waiting.pages_fetched, 2);
     assert!(
@@ -129,7 +129,7 @@ async fn a_crash_mid_search_resumes_from_the_last_stored_page_without_duplicates
     // The first worker runs on its own runtime, so that dropping the runtime kills it
     // at once, mid-request, with nothing handed back (as kill -9 would).
     let crashing = tokio::runtime::Runtime::new().unwrap();
-    let worker = harness.worker("doomed", "sandbox-key", 100);
+    let worker = harness.worker("doomed", "sandbox-key", 100).await;
     crashing.spawn(lead_search::worker::run(
         worker,
         2,
@@ -147,7 +147,7 @@ async fn a_crash_mid_search_resumes_from_the_last_stored_page_without_duplicates
     assert_eq!(at_crash.worker_id.as_deref(), Some("doomed"));
 
     // Another worker takes over once the lease and the message's visibility lapse.
-    harness.start(harness.worker("heir", "sandbox-key", 100));
+    harness.start(harness.worker("heir", "sandbox-key", 100).await);
     let done = harness.until_status(tenant, id, "completed").await;
     assert_eq!(done.results_seen, 100);
     assert_eq!(done.pages_fetched, 10, "each page stored once");
@@ -175,7 +175,7 @@ async fn a_cancelled_search_stops_before_its_next_page() {
     let harness = Harness::new("brave").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 200).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     after_pages(&harness, tenant, id, 1).await;
     let mut conn = harness.db.connect().await;
     nudge_db::lead_searches::cancel(&mut conn, tenant, id)
@@ -197,7 +197,7 @@ async fn a_refused_key_fails_the_search_with_the_providers_reason() {
     let harness = Harness::new("google").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 100).await;
-    harness.start(harness.worker("w1", "invalid", 100));
+    harness.start(harness.worker("w1", "invalid", 100).await);
     let failed = harness.until_status(tenant, id, "failed").await;
     assert!(
         failed
@@ -217,7 +217,7 @@ async fn an_outage_is_ridden_out_and_a_long_one_fails_the_search() {
     let tenant = harness.tenant("a").await;
     harness.fault(json!({"unavailable": 1})).await;
     let id = harness.search(tenant, everyone(), 10).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let done = harness.until_status(tenant, id, "completed").await;
     assert_eq!((done.errors, done.results_seen), (1, 10));
 
@@ -237,7 +237,7 @@ async fn an_outage_is_ridden_out_and_a_long_one_fails_the_search() {
 async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_goes_on() {
     let harness = Harness::new("google").await;
     let tenant = harness.tenant("a").await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     harness.queue.send_raw("{not json").await;
     let stranger = Envelope::new(
         tenant,
@@ -303,7 +303,7 @@ async fn a_search_orphaned_by_a_dead_worker_and_a_lost_message_is_queued_again()
 
     // A worker alone would wait for ever; the sweeper queues it again.
     let sweeper_metrics = lead_search::metrics::Metrics::new();
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     tokio::spawn(lead_search::sweeper::run(
         harness.db.pool(),
         Duration::from_millis(100),
@@ -335,7 +335,7 @@ async fn a_tenants_own_budget_overrides_the_workers_default() {
     let small_search = harness.search(small, everyone(), 30).await;
     let default_search = harness.search(default, everyone(), 30).await;
     // The worker's default is 2 queries a day per tenant.
-    harness.start(harness.worker("w1", "sandbox-key", 2));
+    harness.start(harness.worker("w1", "sandbox-key", 2).await);
     let waiting = harness.until_status(small, small_search, "waiting").await;
     assert_eq!(waiting.pages_fetched, 1);
     assert!(waiting.waiting_reason.unwrap().contains("budget of 1 "));

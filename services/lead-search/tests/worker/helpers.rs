@@ -3,13 +3,14 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use lead_search::job::Searcher;
 use lead_search::providers;
 use lead_search::worker::Worker;
+use lead_search::{Application, Config};
 use nudge_db::models::{Lead, LeadSearch};
 use nudge_domain::{LeadQuery, LeadSearchId, TenantId};
 use nudge_queue::SqsQueue;
 use nudge_testkit::{TestDb, TestQueue};
+use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -65,8 +66,9 @@ impl Harness {
         nudge_testkit::tenant_with_shop(&mut conn, name).await.0
     }
 
-    /// A worker as `main` builds one. Dropping (or cancelling) `stop` stops it.
-    pub fn worker(&self, id: &str, key: &str, tenant_daily_queries: i32) -> Arc<Worker> {
+    /// A worker built the one way `main` builds it ([`Application::build`]). Dropping
+    /// (or cancelling) the harness's `stop` stops it.
+    pub async fn worker(&self, id: &str, key: &str, tenant_daily_queries: i32) -> Arc<Worker> {
         let vars: Vec<(String, String)> = [
             ("GOOGLE_CSE_API_KEY", key),
             ("GOOGLE_CSE_ENGINE_ID", "sandbox-cx"),
@@ -79,23 +81,31 @@ impl Harness {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        let provider = providers::from_env(self.provider, &vars, PROVIDER_TIMEOUT).unwrap();
-        Arc::new(Worker {
-            searcher: Searcher {
-                pool: self.db.pool(),
-                provider,
-                worker_id: id.into(),
-                lease: LEASE,
-                page_delay: Duration::from_millis(150),
-                tenant_daily_queries,
-                key_daily_queries: 10_000,
-                max_failures: 3,
-                stop: self.stop.child_token(),
-                metrics: lead_search::metrics::Metrics::new(),
-            },
-            queue: SqsQueue::new(nudge_testkit::sqs_client(), &self.queue.url),
-            queue_name: self.queue.name.clone(),
-        })
+        let config = Config {
+            database_url: SecretString::from(self.db.url.clone()),
+            database_pool_size: 4,
+            lead_searches_queue: self.queue.url.clone(),
+            provider: providers::from_env(self.provider, &vars, PROVIDER_TIMEOUT).unwrap(),
+            concurrency: 2,
+            tenant_daily_queries,
+            key_daily_queries: 10_000,
+            page_delay: Duration::from_millis(150),
+            lease: LEASE,
+            max_failures: 3,
+            orphan_after: Duration::from_secs(300),
+            worker_id: id.into(),
+            metrics_address: None,
+            outbox_relay_interval: Duration::from_millis(100),
+        };
+        let application = Application::build(config, &nudge_testkit::localstack_config())
+            .await
+            .unwrap();
+        let (harness, worker) = (self.stop.clone(), application.stop_token());
+        tokio::spawn(async move {
+            harness.cancelled().await;
+            worker.cancel();
+        });
+        application.worker()
     }
 
     /// Runs a worker loop; the handle aborts it (a crash: nothing handed back).

@@ -9,7 +9,7 @@ async fn google_pages_by_ten_until_its_limit_of_a_hundred_results() {
     let harness = Harness::new("google").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 1_000).await;
-    let worker = harness.worker("w1", "sandbox-key", 100);
+    let worker = harness.worker("w1", "sandbox-key", 100).await;
     harness.start(worker.clone());
 
     let search = harness.until_status(tenant, id, "completed").await;
@@ -72,7 +72,7 @@ async fn brave_pages_by_twenty_and_stops_at_max_results() {
     let harness = Harness::new("brave").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 50).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
 
     let search = harness.until_status(tenant, id, "completed").await;
     assert_eq!(search.results_seen, 50, "{search:?}");
@@ -86,7 +86,7 @@ async fn searxng_pages_by_number_until_its_configured_depth() {
     let harness = Harness::new("searxng").await;
     let tenant = harness.tenant("a").await;
     let id = harness.search(tenant, everyone(), 1_000).await;
-    harness.start(harness.worker("w1", "", 100));
+    harness.start(harness.worker("w1", "", 100).await);
 
     let search = harness.until_status(tenant, id, "completed").await;
     // SEARXNG_MAX_PAGES=5 in the harness, 10 results a page.
@@ -108,7 +108,7 @@ async fn a_narrow_query_ends_when_the_provider_has_no_more() {
         ..LeadQuery::default()
     };
     let id = harness.search(tenant, query, 1_000).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let search = harness.until_status(tenant, id, "completed").await;
     assert!(search.results_seen < 100, "{search:?}");
     assert!(search.results_seen > 0, "{search:?}");
@@ -120,7 +120,7 @@ async fn two_tenants_with_the_same_query_keep_separate_leads() {
     let (a, b) = (harness.tenant("a").await, harness.tenant("b").await);
     let search_a = harness.search(a, everyone(), 30).await;
     let search_b = harness.search(b, everyone(), 30).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let done_a = harness.until_status(a, search_a, "completed").await;
     let done_b = harness.until_status(b, search_b, "completed").await;
     // B's search finds the same people, and they are new to B.
@@ -154,7 +154,7 @@ async fn searching_again_links_known_leads_instead_of_copying_them() {
     let harness = Harness::new("google").await;
     let tenant = harness.tenant("a").await;
     let first = harness.search(tenant, everyone(), 20).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let first = harness.until_status(tenant, first, "completed").await;
     let second = harness.search(tenant, everyone(), 20).await;
     let second = harness.until_status(tenant, second, "completed").await;
@@ -181,8 +181,8 @@ async fn two_workers_given_the_same_search_never_work_it_at_once() {
     let copy =
         nudge_domain::Envelope::new(tenant, nudge_domain::LeadSearchV1 { lead_search_id: id });
     harness.queue.send_raw(&copy.to_json().unwrap()).await;
-    harness.start(harness.worker("w1", "sandbox-key", 100));
-    harness.start(harness.worker("w2", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
+    harness.start(harness.worker("w2", "sandbox-key", 100).await);
 
     let done = harness.until_status(tenant, id, "completed").await;
     assert_eq!(done.pages_fetched, 10);
@@ -221,7 +221,7 @@ async fn a_search_moved_to_another_provider_starts_again_from_its_first_page() {
         .await
         .unwrap();
 
-    harness.start(harness.worker("w1", "sandbox-key", 100));
+    harness.start(harness.worker("w1", "sandbox-key", 100).await);
     let done = harness.until_status(tenant, id, "completed").await;
     assert_eq!(done.provider.as_deref(), Some("brave"));
     assert_eq!(done.results_seen, 40);

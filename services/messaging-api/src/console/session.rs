@@ -26,9 +26,16 @@ pub const CSRF_COOKIE: &str = "nudge_csrf";
 /// How long a session lasts from sign-in, however active.
 pub const SESSION_DAYS: i64 = 7;
 
-fn cookie(name: &'static str, value: String, settings: &ConsoleSettings) -> Cookie<'static> {
+/// A console cookie: HTTP-only, `Secure` over HTTPS, scoped to `path` (a `__Host-`
+/// cookie's path is always `/`, [`ConsoleSettings::cookie_path`]).
+pub(super) fn cookie(
+    name: &'static str,
+    value: String,
+    path: &str,
+    settings: &ConsoleSettings,
+) -> Cookie<'static> {
     Cookie::build(settings.cookie_name(name), value)
-        .path(settings.cookie_path("/console"))
+        .path(settings.cookie_path(path).to_owned())
         .http_only(true)
         .secure(settings.secure_cookies)
         .finish()
@@ -42,7 +49,7 @@ pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<Cookie<'st
 }
 
 pub fn session_cookie(token: String, settings: &ConsoleSettings) -> Cookie<'static> {
-    let mut cookie = cookie(SESSION_COOKIE, token, settings);
+    let mut cookie = cookie(SESSION_COOKIE, token, "/console", settings);
     cookie.set_same_site(SameSite::Lax);
     cookie.set_max_age(time::Duration::days(SESSION_DAYS));
     cookie
@@ -102,7 +109,7 @@ impl FormToken {
     /// The cookie to set with the page, when the browser has none yet.
     pub fn cookie(&self, settings: &ConsoleSettings) -> Option<Cookie<'static>> {
         self.fresh.then(|| {
-            let mut cookie = cookie(CSRF_COOKIE, self.value.clone(), settings);
+            let mut cookie = cookie(CSRF_COOKIE, self.value.clone(), "/console", settings);
             cookie.set_same_site(SameSite::Strict);
             cookie
         })
@@ -156,8 +163,12 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = request_cookie(req, SESSION_COOKIE).map(|c| c.value().to_owned());
+        // One lookup of the state serves both the cookie's name and the database.
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = state.as_ref().and_then(|state| {
+            req.cookie(&state.console.cookie_name(SESSION_COOKIE))
+                .map(|c| c.value().to_owned())
+        });
         Box::pin(async move {
             let (Some(token), Some(state)) = (token, state) else {
                 return Err(ConsoleError::SignInRequired);

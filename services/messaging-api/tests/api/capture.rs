@@ -7,16 +7,20 @@
 //! until a test calls [`start`].
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use tracing::subscriber::Interest;
 use tracing::{Level, Metadata, Subscriber};
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::dynamic_filter_fn;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// What has been written since [`start`]; `None` when no test is capturing.
 static CAPTURED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+/// Whether a test is capturing: read on every event, so an atomic rather than the lock.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
 
 /// Crates whose every `trace!` is captured too; the rest are captured from `debug`
 /// (as verbose as an operator would run them).
@@ -32,16 +36,18 @@ const OURS: [&str; 5] = [
 /// Nudge's.
 const NOT_OURS: [&str; 1] = ["provider_sandbox"];
 
-fn capturing() -> bool {
-    CAPTURED.lock().is_ok_and(|captured| captured.is_some())
-}
-
-fn wanted(metadata: &Metadata<'_>) -> bool {
+/// Whether a callsite is ever captured: decided once per callsite, so the other crates'
+/// `trace!`s cost the tests that do not capture nothing.
+fn captured_callsite(metadata: &'static Metadata<'static>) -> Interest {
     let target = metadata.target();
-    capturing()
-        && !NOT_OURS.iter().any(|prefix| target.starts_with(prefix))
+    let wanted = !NOT_OURS.iter().any(|prefix| target.starts_with(prefix))
         && (*metadata.level() <= Level::DEBUG
-            || OURS.iter().any(|prefix| target.starts_with(prefix)))
+            || OURS.iter().any(|prefix| target.starts_with(prefix)));
+    if wanted {
+        Interest::sometimes()
+    } else {
+        Interest::never()
+    }
 }
 
 struct Writer;
@@ -72,12 +78,16 @@ where
         .with_current_span(true)
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(|| Writer)
-        .with_filter(filter_fn(wanted))
+        .with_filter(
+            dynamic_filter_fn(|_, _| CAPTURING.load(Ordering::Relaxed))
+                .with_callsite_filter(captured_callsite),
+        )
 }
 
 /// Captures from now until the returned guard drops.
 pub fn start() -> Capture {
     *CAPTURED.lock().unwrap() = Some(Vec::new());
+    CAPTURING.store(true, Ordering::Relaxed);
     Capture
 }
 
@@ -93,6 +103,7 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
+        CAPTURING.store(false, Ordering::Relaxed);
         if let Ok(mut captured) = CAPTURED.lock() {
             *captured = None;
         }

@@ -10,8 +10,9 @@ use nudge_queue::SqsQueue;
 use nudge_testkit::{TestDb, TestQueue};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use sms_sender::config::TwilioSettings;
 use sms_sender::process::Sender;
-use sms_sender::twilio::TwilioClient;
+use sms_sender::{Application, Config};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -31,46 +32,37 @@ pub struct Harness {
     stop: CancellationToken,
 }
 
-/// A sender as `main` builds one, against the test's database, queue and fake Twilio.
-pub fn sender(
-    db: &TestDb,
-    twilio: &MockServer,
-    queue: &TestQueue,
-    max_attempts: u32,
-    limits: sms_sender::throughput::Limits,
-) -> Sender {
-    let lease = chrono::Duration::seconds(30);
-    Sender {
-        batches: sms_sender::batches::Batches::start(&db.pool(), "test-worker", lease, 10),
-        throttle: sms_sender::throughput::Throttle::start(
-            db.pool(),
-            limits,
-            ACCOUNT_SID.into(),
-            10,
-        ),
-        accounts: sms_sender::accounts::Accounts::new(
-            db.pool(),
-            Some(nudge_domain::sealed::Keyring::parse(nudge_testkit::TEST_KEYRING).unwrap()),
-        ),
-        pool: db.pool(),
-        twilio: TwilioClient::new(
-            &twilio.uri(),
-            ACCOUNT_SID,
-            SecretString::from(AUTH_TOKEN),
-            Duration::from_secs(5),
-        )
-        .unwrap(),
-        status_callback: Some("https://hooks.example.com/twilio/status".into()),
-        media: nudge_queue::media_store::MediaStore::new(
-            &nudge_testkit::localstack_config(),
-            "nudge-media",
-        ),
-        queue_name: queue.name.clone(),
-        max_attempts,
+/// The configuration of a test's sender: the test's database, queue and fake Twilio, no
+/// metrics port, limits too high to matter. Tests change what they are about.
+pub fn config(db: &TestDb, twilio: &MockServer, queue: &TestQueue) -> Config {
+    Config {
+        database_url: SecretString::from(db.url.clone()),
+        database_pool_size: 4,
+        outbound_sms_queue: queue.url.clone(),
+        twilio: TwilioSettings {
+            api_base_url: twilio.uri(),
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: SecretString::from(AUTH_TOKEN),
+            timeout: Duration::from_secs(5),
+        },
+        status_callback_url: Some("https://hooks.example.com/twilio/status".into()),
+        concurrency: 4,
+        max_attempts: 3,
         worker_id: "test-worker".into(),
-        lease,
-        metrics: sms_sender::metrics::Metrics::new(),
+        lease: chrono::Duration::seconds(30),
+        limits: unlimited(),
+        metrics_address: None,
+        media_bucket: "nudge-media".into(),
+        keyring: Some(nudge_domain::sealed::Keyring::parse(nudge_testkit::TEST_KEYRING).unwrap()),
     }
+}
+
+/// A sender built the one way `main` builds it ([`Application::build`]).
+pub async fn build(config: Config) -> Arc<Sender> {
+    Application::build(config, &nudge_testkit::localstack_config())
+        .await
+        .unwrap()
+        .sender()
 }
 
 impl Harness {
@@ -86,6 +78,18 @@ impl Harness {
         max_attempts: u32,
         visibility_seconds: u32,
     ) -> Self {
+        Self::configured(max_receive_count, visibility_seconds, |config| {
+            config.max_attempts = max_attempts;
+        })
+        .await
+    }
+
+    /// A harness whose sender's [`config`] `configure` changes first.
+    pub async fn configured(
+        max_receive_count: u32,
+        visibility_seconds: u32,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let db = TestDb::new().await;
         let queue =
             TestQueue::with_visibility("outbound", max_receive_count, visibility_seconds).await;
@@ -94,7 +98,9 @@ impl Harness {
         // asks Twilio's list first; unless a test says otherwise, it has nothing.
         twilio_lists_nothing().mount(&twilio).await;
         let (tenant, shop) = nudge_testkit::tenant_with_shop(&mut db.connect().await, "t").await;
-        let sender = Arc::new(sender(&db, &twilio, &queue, max_attempts, unlimited()));
+        let mut config = config(&db, &twilio, &queue);
+        configure(&mut config);
+        let sender = build(config).await;
         Self {
             db,
             queue,
@@ -104,6 +110,13 @@ impl Harness {
             sender,
             stop: CancellationToken::new(),
         }
+    }
+
+    /// Another replica on the same database, queue and Twilio, configured by `configure`.
+    pub async fn replica(&self, configure: impl FnOnce(&mut Config)) -> Arc<Sender> {
+        let mut config = config(&self.db, &self.twilio, &self.queue);
+        configure(&mut config);
+        build(config).await
     }
 
     /// Stores a `queued` message as the API would, and returns it with its envelope.

@@ -9,16 +9,10 @@ use std::time::Duration;
 
 use nudge_domain::MessageId;
 use nudge_testkit::TcpProxy;
-use secrecy::SecretString;
-use sms_sender::process::Sender;
-use sms_sender::twilio::TwilioClient;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{
-    created, sender, twilio_accepts_each_after, twilio_error, unlimited, Harness, ACCOUNT_SID,
-    AUTH_TOKEN, MESSAGES_PATH,
-};
+use crate::helpers::{created, twilio_accepts_each_after, twilio_error, Harness, MESSAGES_PATH};
 
 /// Queues `count` messages to distinct numbers and puts them on the queue.
 async fn queue_messages(harness: &Harness, count: usize, offset: usize) -> Vec<MessageId> {
@@ -51,7 +45,12 @@ async fn all_sent(harness: &Harness, ids: &[MessageId], timeout: Duration) -> Ve
 
 #[tokio::test]
 async fn a_provider_outage_delays_messages_then_every_one_is_sent_once() {
-    let mut harness = Harness::new(20, 12).await;
+    // Calls that never answer give up after 1.5 s.
+    let harness = Harness::configured(20, 30, |config| {
+        config.max_attempts = 12;
+        config.twilio.timeout = Duration::from_millis(1_500);
+    })
+    .await;
     // Twilio, call by call: 6 server errors, 4 rate limits, 3 calls that never answer
     // in time (and create nothing), then business as usual.
     let calls = Arc::new(AtomicUsize::new(0));
@@ -79,22 +78,6 @@ async fn a_provider_outage_delays_messages_then_every_one_is_sent_once() {
         })
         .mount(&harness.twilio)
         .await;
-    harness.sender = Arc::new(Sender {
-        twilio: TwilioClient::new(
-            &harness.twilio.uri(),
-            ACCOUNT_SID,
-            SecretString::from(AUTH_TOKEN),
-            Duration::from_millis(1_500),
-        )
-        .unwrap(),
-        ..sender(
-            &harness.db,
-            &harness.twilio,
-            &harness.queue,
-            12,
-            unlimited(),
-        )
-    });
     let ids = queue_messages(&harness, 20, 0).await;
     harness.start_worker();
 

@@ -1,13 +1,12 @@
 //! Throughput limits are shared by every sender replica (the buckets are in the
 //! database) and over-limit work waits, it is not failed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nudge_queue::Disposition;
 use sms_sender::throughput::Limits;
 
-use crate::helpers::{received, sender, unlimited, Harness};
+use crate::helpers::{received, unlimited, Harness};
 
 #[tokio::test]
 async fn two_replicas_share_one_numbers_rate_and_nothing_fails() {
@@ -31,20 +30,8 @@ async fn two_replicas_share_one_numbers_rate_and_nothing_fails() {
         ..unlimited()
     };
     let replicas = [
-        Arc::new(sender(
-            &harness.db,
-            &harness.twilio,
-            &harness.queue,
-            3,
-            limits.clone(),
-        )),
-        Arc::new(sender(
-            &harness.db,
-            &harness.twilio,
-            &harness.queue,
-            3,
-            limits,
-        )),
+        harness.replica(|c| c.limits = limits.clone()).await,
+        harness.replica(|c| c.limits = limits).await,
     ];
     let mut ids = Vec::new();
     let mut tasks = Vec::new();

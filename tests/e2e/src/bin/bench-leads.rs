@@ -20,18 +20,12 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lead_search::job::Searcher;
 use lead_search::profile::{parse_hit, SearchHit};
-use lead_search::worker::Worker;
 use nudge_db::lead_searches::{FoundLead, PageRecord};
 use nudge_db::models::LeadSearch;
 use nudge_domain::{LeadQuery, LeadSearchId, TenantId};
-use nudge_queue::SqsQueue;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() {
@@ -69,42 +63,35 @@ async fn worker(searches: usize) {
     let db = nudge_testkit::TestDb::new().await;
     let queue = nudge_testkit::TestQueue::with_visibility("bench-leads", 5, 30).await;
     let sandbox_url = provider_sandbox::spawn_local().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(nudge_queue::relay::run(
-        db.pool(),
-        nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
-        SqsQueue::new(nudge_testkit::sqs_client(), &queue.url),
-        Arc::new(Notify::new()),
-        Duration::from_millis(50),
-        stop.clone(),
-    ));
+    // The service as `main` builds it, from the variables an operator would set.
+    let concurrency = 4;
     let vars: Vec<(String, String)> = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("DATABASE_POOL_SIZE", "8"),
+        ("LEAD_SEARCHES_QUEUE", queue.url.as_str()),
+        ("LEAD_SEARCH_PROVIDER", "google"),
         ("GOOGLE_CSE_API_KEY", "bench-key"),
         ("GOOGLE_CSE_ENGINE_ID", "bench-cx"),
         ("GOOGLE_CSE_BASE_URL", sandbox_url.as_str()),
+        ("LEAD_SEARCH_CONCURRENCY", "4"),
+        ("LEAD_SEARCH_PAGE_DELAY_MS", "0"),
+        ("LEAD_SEARCH_PROVIDER_TIMEOUT_MS", "10000"),
+        ("LEAD_SEARCH_LEASE_SECONDS", "30"),
+        ("LEAD_SEARCH_KEY_DAILY_QUERIES", "2000000"),
+        ("LEAD_SEARCH_TENANT_DAILY_QUERIES", "1000000"),
+        ("LEAD_SEARCH_WORKER_ID", "bench"),
+        ("LEAD_SEARCH_METRICS_ADDRESS", "off"),
+        ("OUTBOX_RELAY_INTERVAL_MS", "50"),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let concurrency = 4;
-    let worker = Arc::new(Worker {
-        searcher: Searcher {
-            pool: nudge_db::build_pool(&db.url, concurrency * 2).unwrap(),
-            provider: lead_search::providers::from_env("google", &vars, Duration::from_secs(10))
-                .unwrap(),
-            worker_id: "bench".into(),
-            lease: Duration::from_secs(30),
-            page_delay: Duration::ZERO,
-            tenant_daily_queries: 1_000_000,
-            key_daily_queries: 1_000_000,
-            max_failures: 3,
-            stop: stop.clone(),
-            metrics: lead_search::metrics::Metrics::new(),
-        },
-        queue: SqsQueue::new(nudge_testkit::sqs_client(), &queue.url),
-        queue_name: queue.name.clone(),
-    });
-    tokio::spawn(lead_search::worker::run(worker, concurrency, stop.clone()));
+    let config = lead_search::Config::from_vars(&vars).unwrap();
+    let application = lead_search::Application::build(config, &nudge_testkit::localstack_config())
+        .await
+        .unwrap();
+    let stop = application.stop_token();
+    tokio::spawn(application.run_until_stopped());
 
     // Searches of four tenants. The sandbox answers each with its whole corpus, so after
     // a tenant's first search most results are known leads: the same upsert and link.

@@ -50,14 +50,11 @@ fn redirect_uri(settings: &ConsoleSettings) -> String {
 }
 
 fn state_cookie(value: String, settings: &ConsoleSettings) -> Cookie<'static> {
+    let mut cookie = super::session::cookie(STATE_COOKIE, value, "/console/oidc", settings);
     // Lax: the provider sends the browser back with a top-level GET from its site.
-    Cookie::build(settings.cookie_name(STATE_COOKIE), value)
-        .path(settings.cookie_path("/console/oidc"))
-        .http_only(true)
-        .secure(settings.secure_cookies)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::minutes(LOGIN_MINUTES))
-        .finish()
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_max_age(time::Duration::minutes(LOGIN_MINUTES));
+    cookie
 }
 
 /// The PKCE challenge of a verifier (S256).

@@ -1,0 +1,121 @@
+//! How `sms-sender` is put together and run: [`Application::build`] makes the object
+//! graph from a checked [`Config`], [`Application::run_until_stopped`] runs it. `main`,
+//! the tests and the benchmarks all start the service this one way.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use nudge_queue::SqsQueue;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::Accounts;
+use crate::batches::Batches;
+use crate::metrics::Metrics;
+use crate::process::Sender;
+use crate::throughput::Throttle;
+use crate::twilio::TwilioClient;
+use crate::Config;
+
+pub struct Application {
+    sender: Arc<Sender>,
+    queue: SqsQueue,
+    concurrency: usize,
+    /// `/metrics` and `/healthz`, bound at build so a port taken fails the start.
+    metrics_listener: Option<TcpListener>,
+}
+
+impl Application {
+    /// Connects nothing yet but checks everything that can be checked before the first
+    /// message: the provider's URL, the metrics port. The database pool connects lazily.
+    pub async fn build(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
+        let metrics_listener =
+            match config.metrics_address {
+                Some(address) => Some(TcpListener::bind(address).with_context(|| {
+                    format!("cannot listen on SENDER_METRICS_ADDRESS {address}")
+                })?),
+                None => None,
+            };
+        let pool = nudge_db::build_pool(
+            config.database_url.expose_secret(),
+            config.database_pool_size,
+        )?;
+        let sender = Sender {
+            batches: Batches::start(&pool, &config.worker_id, config.lease, config.concurrency),
+            throttle: Throttle::start(
+                pool.clone(),
+                config.limits,
+                config.twilio.account_sid.clone(),
+                config.concurrency,
+            ),
+            accounts: Accounts::new(pool.clone(), config.keyring),
+            pool,
+            twilio: TwilioClient::new(
+                &config.twilio.api_base_url,
+                &config.twilio.account_sid,
+                config.twilio.auth_token,
+                config.twilio.timeout,
+            )?,
+            status_callback: config.status_callback_url,
+            media: nudge_queue::media_store::MediaStore::new(aws, &config.media_bucket),
+            queue_name: config.outbound_sms_queue,
+            max_attempts: config.max_attempts,
+            worker_id: config.worker_id,
+            lease: config.lease,
+            metrics: Metrics::new(),
+        };
+        Ok(Self {
+            sender: Arc::new(sender),
+            queue,
+            concurrency: config.concurrency,
+            metrics_listener,
+        })
+    }
+
+    /// The sender the worker runs: tests hand it single messages.
+    pub fn sender(&self) -> Arc<Sender> {
+        self.sender.clone()
+    }
+
+    pub fn queue(&self) -> &SqsQueue {
+        &self.queue
+    }
+
+    /// The port `/metrics` listens on, when it does.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|address| address.port())
+    }
+
+    /// Receives and sends until `stop`, then drains what is in hand (bounded) and waits
+    /// for the metrics server's last scrape.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let metrics_server = match self.metrics_listener {
+            Some(listener) => {
+                tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+                tokio::spawn(crate::metrics::sample_queues(
+                    self.sender.metrics.clone(),
+                    self.queue.clone(),
+                    stop.clone(),
+                ));
+                Some(crate::metrics::serve(
+                    listener,
+                    self.sender.metrics.clone(),
+                    stop.clone(),
+                )?)
+            }
+            None => None,
+        };
+        tracing::info!(queue = %self.sender.queue_name, concurrency = self.concurrency, "sms-sender running");
+        crate::worker::run(self.sender, self.queue, self.concurrency, stop.clone()).await;
+        // The worker stopped on the token, so the sampler and the server did too.
+        stop.cancel();
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
+        Ok(())
+    }
+}
