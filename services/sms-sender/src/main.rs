@@ -27,9 +27,8 @@ async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let aws = nudge_queue::load_aws_config().await;
     let application = Application::build(config, &aws).await?;
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signal(stop.clone()));
-    application.run_until_stopped(stop).await?;
+    tokio::spawn(stop_on_signal(application.stop_token()));
+    application.run_until_stopped().await?;
     tracing::info!("sms-sender stopped");
     Ok(())
 }

@@ -25,6 +25,7 @@ pub struct Application {
     concurrency: usize,
     /// `/metrics` and `/healthz`, bound at build so a port taken fails the start.
     metrics_listener: Option<TcpListener>,
+    stop: CancellationToken,
 }
 
 impl Application {
@@ -72,6 +73,7 @@ impl Application {
             queue,
             concurrency: config.concurrency,
             metrics_listener,
+            stop: CancellationToken::new(),
         })
     }
 
@@ -84,15 +86,21 @@ impl Application {
         &self.queue
     }
 
+    /// Cancelling it stops everything the application runs (SIGTERM does, in `main`).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// The port `/metrics` listens on, when it does.
     pub fn metrics_port(&self) -> Option<u16> {
         let listener = self.metrics_listener.as_ref()?;
         listener.local_addr().ok().map(|address| address.port())
     }
 
-    /// Receives and sends until `stop`, then drains what is in hand (bounded) and waits
-    /// for the metrics server's last scrape.
-    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+    /// Receives and sends until the stop token, then drains what is in hand (bounded)
+    /// and waits for the metrics server's last scrape.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stop = self.stop;
         let metrics_server = match self.metrics_listener {
             Some(listener) => {
                 tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
