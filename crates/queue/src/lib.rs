@@ -6,12 +6,9 @@
 //! Workers keep their per-message logic free of SQS: it returns a [`Disposition`] and
 //! the consumer loop applies it. So the logic is tested as a plain function, and this
 //! adapter against LocalStack.
-//!
-//! `media_store` is the S3 bucket of MMS images.
 
 pub mod consumer;
 mod dead_letter;
-pub mod media_store;
 pub mod relay;
 mod sqs;
 
@@ -41,20 +38,4 @@ pub enum Disposition {
     /// again: an outage of minutes spends no receive count, so it never sends good
     /// messages to the dead-letter queue.
     Unavailable,
-}
-
-/// The AWS SDK configuration every service uses: the SDK's own environment and
-/// credential chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), plus timeouts, so that an
-/// endpoint that accepts connections and never answers cannot hang a worker or hold
-/// the outbox relay's row locks. An attempt may last longer than SQS's 20 s long poll.
-pub async fn load_aws_config() -> aws_config::SdkConfig {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .operation_attempt_timeout(std::time::Duration::from_secs(30))
-        .operation_timeout(std::time::Duration::from_secs(90))
-        .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
 }

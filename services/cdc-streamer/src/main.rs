@@ -42,7 +42,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Some(other) => anyhow::bail!("unknown command '{other}' (commands: run, resnapshot)"),
     }
-    let aws = nudge_queue::load_aws_config().await;
+    let aws = nudge_aws::load_config().await;
     let kinesis = aws_sdk_kinesis::Client::new(&aws);
     let metrics = Metrics::new();
     let stop = CancellationToken::new();

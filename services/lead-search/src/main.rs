@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let aws = nudge_queue::load_aws_config().await;
+    let aws = nudge_aws::load_config().await;
     let application = Application::build(config, &aws).await?;
     tokio::spawn(stop_on_signal(application.stop_token()));
     application.run_until_stopped().await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_config::SdkConfig;
+use nudge_aws::SdkConfig;
 use nudge_db::DbPool;
 use nudge_queue::SqsQueue;
 use nudge_telemetry::background::Background;

@@ -232,7 +232,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let config = Config::from_env()?;
-            let aws = nudge_queue::load_aws_config().await;
+            let aws = nudge_aws::load_config().await;
             let app = Application::build(config, &aws).await?;
             tracing::info!(port = app.port(), "messaging-api listening");
             app.run_until_stopped().await?;
@@ -395,7 +395,7 @@ fn read_secret_line() -> anyhow::Result<String> {
 }
 
 async fn dead_letters(command: DlqCommand) -> anyhow::Result<()> {
-    let aws = nudge_queue::load_aws_config().await;
+    let aws = nudge_aws::load_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     match command {
         DlqCommand::List {

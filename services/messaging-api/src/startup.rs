@@ -37,7 +37,7 @@ pub struct AppState {
     /// Wakes the console's mailer as soon as an email is queued.
     pub mail_wakeup: Arc<Notify>,
     /// MMS images.
-    pub media: nudge_queue::media_store::MediaStore,
+    pub media: nudge_aws::media_store::MediaStore,
 }
 
 impl AppState {
@@ -140,7 +140,7 @@ impl Application {
                     .transpose()?,
             ),
             mail_wakeup,
-            media: nudge_queue::media_store::MediaStore::new(aws, &config.media_bucket),
+            media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();

@@ -43,7 +43,7 @@ pub struct Sender {
     pub accounts: Accounts,
     pub status_callback: Option<String>,
     /// MMS images: the provider gets a time-limited URL of the message's image.
-    pub media: nudge_queue::media_store::MediaStore,
+    pub media: nudge_aws::media_store::MediaStore,
     /// Where poison messages are recorded as coming from.
     pub queue_name: String,
     pub max_attempts: u32,

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::Context;
-use aws_config::SdkConfig;
+use nudge_aws::SdkConfig;
 use nudge_queue::SqsQueue;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +61,7 @@ impl Application {
                 config.twilio.timeout,
             )?,
             status_callback: config.status_callback_url,
-            media: nudge_queue::media_store::MediaStore::new(aws, &config.media_bucket),
+            media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
             queue_name: config.outbound_sms_queue,
             max_attempts: config.max_attempts,
             worker_id: config.worker_id,

@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let aws = nudge_queue::load_aws_config().await;
+    let aws = nudge_aws::load_config().await;
     let app = Application::build(config, &aws).await?;
     tracing::info!(port = app.port(), "webhook-listener listening");
     app.run_until_stopped().await?;
