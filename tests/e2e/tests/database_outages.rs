@@ -7,8 +7,10 @@
 //!   cdc-streamer streams: the restart completes in seconds, the API answers only 202
 //!   or 503, every accepted message reaches the provider once, nothing is
 //!   dead-lettered, and the change stream holds every message;
-//! - the database away for minutes (`NUDGE_DB_OUTAGE_SECONDS`, default 180) with
-//!   messages on the queue: none is dead-lettered, all are sent once it is back.
+//! - the database away for minutes (`NUDGE_DB_OUTAGE_SECONDS`, default 90: four and a
+//!   half visibility timeouts, where a worker that kept receiving would dead-letter
+//!   within 60 s) with messages on the queue: none is dead-lettered, all are sent once
+//!   it is back.
 //!
 //! docs/reliability.md lists these with the other failures.
 
@@ -283,7 +285,7 @@ async fn a_fast_restart_of_postgres_mid_stream_finishes_in_seconds_and_loses_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_away_for_minutes_dead_letters_nothing_and_then_sends_everything() {
     let count = 40;
-    let outage = Duration::from_secs(setting("NUDGE_DB_OUTAGE_SECONDS", 180) as u64);
+    let outage = Duration::from_secs(setting("NUDGE_DB_OUTAGE_SECONDS", 90) as u64);
     let cluster = Cluster::start();
     let db = TestDb::on(cluster.url.clone()).await;
     // Three receives before the dead-letter queue: a worker that kept receiving
