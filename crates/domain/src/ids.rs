@@ -63,6 +63,10 @@ typed_id!(
     TenantId
 );
 typed_id!(
+    /// A tenant's API key (its secret is never kept, only a hash).
+    ApiKeyId
+);
+typed_id!(
     /// A shop of a tenant, with its sender number and time zone.
     ShopId
 );

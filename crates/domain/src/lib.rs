@@ -39,8 +39,8 @@ pub use envelope::{
     Envelope, EnvelopeError, InboundSmsV1, LeadSearchV1, MessageKind, OutboundSmsV1, RawEnvelope,
 };
 pub use ids::{
-    BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, LeadId, LeadSearchId,
-    MessageId, ShopId, TemplateId, TenantId, WebhookEndpointId,
+    ApiKeyId, BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, LeadId,
+    LeadSearchId, MessageId, ShopId, TemplateId, TenantId, WebhookEndpointId,
 };
 pub use keywords::{ComplianceKeyword, ComplianceKeywords};
 pub use lead_query::{LeadQuery, LeadQueryProblem};

@@ -157,9 +157,50 @@ fn decode_cursor(cursor: &str) -> Option<Uuid> {
     Uuid::from_slice(&bytes).ok()
 }
 
-/// An id from the path. One that does not parse cannot exist: 404, like any unknown id.
-pub fn path_id<T: std::str::FromStr>(raw: &str, resource: &'static str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound(resource))
+/// The typed id of a route's `{id}`: `PathId(id): PathId<TemplateId>`. An id that does
+/// not parse cannot exist, so it is a 404 naming the resource, like any unknown id.
+pub struct PathId<T>(pub T);
+
+/// What a path's id names, for its 404.
+pub trait Resource: std::str::FromStr {
+    const NAME: &'static str;
+}
+
+macro_rules! resources {
+    ($($id:ty => $name:literal),* $(,)?) => {
+        $(impl Resource for $id {
+            const NAME: &'static str = $name;
+        })*
+    };
+}
+
+resources! {
+    nudge_domain::ApiKeyId => "API key",
+    nudge_domain::BotRuleId => "bot rule",
+    nudge_domain::CampaignId => "campaign",
+    nudge_domain::ConversationId => "conversation",
+    nudge_domain::CustomerId => "customer",
+    nudge_domain::LeadId => "lead",
+    nudge_domain::LeadSearchId => "lead search",
+    nudge_domain::MessageId => "message",
+    nudge_domain::ShopId => "shop",
+    nudge_domain::TemplateId => "template",
+    nudge_domain::WebhookEndpointId => "webhook endpoint",
+}
+
+impl<T: Resource> FromRequest for PathId<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.match_info()
+                .get("id")
+                .and_then(|raw| raw.parse().ok())
+                .map(PathId)
+                .ok_or(ApiError::NotFound(T::NAME)),
+        )
+    }
 }
 
 /// Fails with every collected field error, if any.

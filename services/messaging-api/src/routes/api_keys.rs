@@ -11,11 +11,10 @@ use nudge_domain::ApiScopes;
 use serde::Deserialize;
 use utoipa::OpenApi;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery, TimeAhead};
+use crate::extract::{check, JsonBody, PageQuery, PathId, TimeAhead};
 use crate::startup::AppState;
 use crate::views::{ApiKeyView, CreatedApiKeyView, ListView};
 
@@ -161,11 +160,10 @@ async fn list(
 async fn revoke(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<nudge_domain::ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: Uuid = path_id(&id, "API key")?;
     let mut conn = state.conn().await?;
-    match nudge_db::tenants::revoke_key(&mut conn, auth.tenant, id).await? {
+    match nudge_db::tenants::revoke_key(&mut conn, auth.tenant, id.as_uuid()).await? {
         Revoke::Revoked(_) => Ok(HttpResponse::NoContent().finish()),
         Revoke::NotFound => Err(ApiError::NotFound("API key")),
         Revoke::LastActiveKey => Err(ApiError::Conflict(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::ListView;
 
@@ -272,9 +272,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<BotRuleId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: BotRuleId = path_id(&id, "bot rule")?;
     let mut conn = state.conn().await?;
     let rule = nudge_db::bot_rules::find(&mut conn, auth.tenant, id)
         .await?
@@ -292,9 +291,8 @@ async fn show(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<BotRuleId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: BotRuleId = path_id(&id, "bot rule")?;
     let mut conn = state.conn().await?;
     if nudge_db::bot_rules::delete(&mut conn, auth.tenant, id).await? {
         Ok(HttpResponse::NoContent().finish())

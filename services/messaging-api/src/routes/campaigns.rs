@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use crate::auth::Authenticated;
 use crate::campaigns::{create as create_campaign, CreateCampaign};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{CampaignView, ListView};
 
@@ -114,9 +114,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CampaignId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CampaignId = path_id(&id, "campaign")?;
     let mut conn = state.conn().await?;
     let campaign = nudge_db::campaigns::find(&mut conn, auth.tenant, id)
         .await?
@@ -138,9 +137,8 @@ async fn show(
 async fn cancel(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CampaignId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CampaignId = path_id(&id, "campaign")?;
     let mut conn = state.conn().await?;
     match nudge_db::campaigns::cancel(&mut conn, auth.tenant, id).await? {
         Cancel::Cancelled {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, encode_cursor, path_id, JsonBody, PageQuery};
+use crate::extract::{check, encode_cursor, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{ConsentEventView, ConsentLedgerView, CustomerView};
 
@@ -77,10 +77,9 @@ impl ConsentChange {
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CustomerId>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CustomerId = path_id(&id, "customer")?;
     let page = query.page()?;
     let mut conn = state.conn().await?;
     let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
@@ -110,10 +109,9 @@ async fn show(
 async fn change(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CustomerId>,
     JsonBody(body): JsonBody<ConsentChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CustomerId = path_id(&id, "customer")?;
     let mut errors = Vec::new();
     let (consent, source, evidence) = body.check(&mut errors);
     check(errors)?;

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::send;
 use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
@@ -180,9 +180,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ConversationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ConversationId = path_id(&id, "conversation")?;
     let mut conn = state.conn().await?;
     let conversation = nudge_db::conversations::find(&mut conn, auth.tenant, id)
         .await?
@@ -214,10 +213,9 @@ struct ReplyBody {
 async fn reply(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ConversationId>,
     JsonBody(body): JsonBody<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ConversationId = path_id(&id, "conversation")?;
     let mut conn = state.conn().await?;
     let sender = send::Sender {
         origin: MessageOrigin::Agent,
@@ -254,10 +252,9 @@ struct UpdateConversation {
 async fn update(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ConversationId>,
     JsonBody(body): JsonBody<UpdateConversation>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ConversationId = path_id(&id, "conversation")?;
     let mut conn = state.conn().await?;
     if body.needs_human {
         nudge_db::conversations::hand_off(&mut conn, auth.tenant, id, "merchant").await?;

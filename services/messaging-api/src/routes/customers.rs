@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, present, JsonBody, PageQuery};
+use crate::extract::{check, present, JsonBody, PageQuery, PathId};
 use crate::routes::consent::ConsentChange;
 use crate::startup::AppState;
 use crate::views::{CustomerView, ListView};
@@ -192,9 +192,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CustomerId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CustomerId = path_id(&id, "customer")?;
     let mut conn = state.conn().await?;
     let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
         .await?
@@ -217,10 +216,9 @@ async fn show(
 async fn update(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CustomerId>,
     JsonBody(body): JsonBody<UpdateCustomer>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CustomerId = path_id(&id, "customer")?;
     let mut errors = Vec::new();
     let changes = CustomerChanges {
         phone: body.phone.as_deref().map(|p| check_phone(p, &mut errors)),
@@ -253,9 +251,8 @@ async fn update(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<CustomerId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: CustomerId = path_id(&id, "customer")?;
     let mut conn = state.conn().await?;
     if nudge_db::customers::delete(&mut conn, auth.tenant, id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::leads::{new_search, CreateLeadSearch, LeadSearchView};
 use crate::startup::AppState;
 use crate::views::ListView;
@@ -100,9 +100,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<LeadSearchId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LeadSearchId = path_id(&id, "lead search")?;
     let mut conn = state.conn().await?;
     let search = nudge_db::lead_searches::find(&mut conn, auth.tenant, id)
         .await?
@@ -121,9 +120,8 @@ async fn show(
 async fn cancel(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<LeadSearchId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LeadSearchId = path_id(&id, "lead search")?;
     let mut conn = state.conn().await?;
     match nudge_db::lead_searches::cancel(&mut conn, auth.tenant, id).await? {
         Cancel::Cancelled(search) => {

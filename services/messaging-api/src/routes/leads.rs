@@ -9,7 +9,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, PageQuery};
+use crate::extract::{check, PageQuery, PathId};
 use crate::leads::{csv_export, LeadView};
 use crate::startup::AppState;
 use crate::views::ListView;
@@ -132,9 +132,8 @@ async fn export(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<LeadId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LeadId = path_id(&id, "lead")?;
     let mut conn = state.conn().await?;
     let lead = nudge_db::leads::find(&mut conn, auth.tenant, id)
         .await?
@@ -154,9 +153,8 @@ async fn show(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<LeadId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LeadId = path_id(&id, "lead")?;
     let mut conn = state.conn().await?;
     if nudge_db::leads::delete(&mut conn, auth.tenant, id).await? {
         tracing::info!(lead_id = %id, "lead deleted");

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, parse_json, path_id, JsonBody, PageQuery};
+use crate::extract::{check, parse_json, JsonBody, PageQuery, PathId};
 use crate::idempotency::IdempotentRequest;
 use crate::send::{accept, accept_once, SendRequest, Sender};
 use crate::startup::AppState;
@@ -271,9 +271,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: MessageId = path_id(&id, "message")?;
     let mut conn = state.conn().await?;
     let message = nudge_db::messages::find(&mut conn, auth.tenant, id)
         .await?
@@ -297,9 +296,8 @@ async fn show(
 async fn cancel(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: MessageId = path_id(&id, "message")?;
     let mut conn = state.conn().await?;
     match nudge_db::messages::cancel(&mut conn, auth.tenant, id).await? {
         Cancel::Cancelled(message) => {

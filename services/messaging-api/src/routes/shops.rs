@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{ListView, ShopView};
 
@@ -335,9 +335,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ShopId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ShopId = path_id(&id, "shop")?;
     let mut conn = state.conn().await?;
     let shop = nudge_db::shops::find(&mut conn, auth.tenant, id)
         .await?
@@ -356,10 +355,9 @@ async fn show(
 async fn update(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ShopId>,
     JsonBody(body): JsonBody<UpdateShop>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ShopId = path_id(&id, "shop")?;
     let mut errors = Vec::new();
     let cap = body.frequency_cap.map(|c| c.check(&mut errors));
     let quiet = body.quiet_hours.map(|q| q.check(&mut errors));
@@ -418,9 +416,8 @@ async fn update(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<ShopId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: ShopId = path_id(&id, "shop")?;
     let mut conn = state.conn().await?;
     match nudge_db::shops::delete(&mut conn, auth.tenant, id).await {
         Ok(true) => Ok(HttpResponse::NoContent().finish()),

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, path_id, present, JsonBody, PageQuery};
+use crate::extract::{check, present, JsonBody, PageQuery, PathId};
 use crate::send::check_media_id;
 use crate::startup::AppState;
 use crate::views::{ListView, TemplateView};
@@ -187,9 +187,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<TemplateId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: TemplateId = path_id(&id, "template")?;
     let mut conn = state.conn().await?;
     let row = nudge_db::templates::find(&mut conn, auth.tenant, id)
         .await?
@@ -212,10 +211,9 @@ async fn show(
 async fn update(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<TemplateId>,
     JsonBody(body): JsonBody<UpdateTemplate>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: TemplateId = path_id(&id, "template")?;
     let mut errors = Vec::new();
     let mut conn = state.conn().await?;
     let media_id = match &body.media_id {
@@ -261,9 +259,8 @@ async fn update(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<TemplateId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: TemplateId = path_id(&id, "template")?;
     let mut conn = state.conn().await?;
     if nudge_db::templates::delete(&mut conn, auth.tenant, id).await? {
         Ok(HttpResponse::NoContent().finish())

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::extract::{check, path_id, JsonBody, PageQuery};
+use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::ListView;
 
@@ -240,9 +240,8 @@ async fn list(
 async fn show(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<WebhookEndpointId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let mut conn = state.conn().await?;
     let endpoint = nudge_db::webhooks::find_endpoint(&mut conn, auth.tenant, id)
         .await?
@@ -260,9 +259,8 @@ async fn show(
 async fn remove(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<WebhookEndpointId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let mut conn = state.conn().await?;
     if nudge_db::webhooks::delete_endpoint(&mut conn, auth.tenant, id).await? {
         Ok(HttpResponse::NoContent().finish())
@@ -281,10 +279,9 @@ async fn remove(
 async fn deliveries(
     auth: Authenticated,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    PathId(id): PathId<WebhookEndpointId>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: WebhookEndpointId = path_id(&id, "webhook endpoint")?;
     let page = query.page()?;
     let mut conn = state.conn().await?;
     nudge_db::webhooks::find_endpoint(&mut conn, auth.tenant, id)
