@@ -7,6 +7,7 @@ use nudge_domain::{BotRuleId, ShopId, TenantId};
 
 use crate::models::BotRule;
 use crate::schema::bot_rules;
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 pub async fn insert(conn: &mut AsyncPgConnection, rule: &BotRule) -> Result<BotRule, DbError> {
@@ -23,7 +24,7 @@ pub async fn find(
     id: BotRuleId,
 ) -> Result<Option<BotRule>, DbError> {
     Ok(bot_rules::table
-        .filter(bot_rules::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(bot_rules::id.eq(id.as_uuid()))
         .select(BotRule::as_select())
         .first(conn)
@@ -38,7 +39,7 @@ pub async fn for_shop(
     shop: ShopId,
 ) -> Result<Vec<BotRule>, DbError> {
     Ok(bot_rules::table
-        .filter(bot_rules::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(bot_rules::shop_id.eq(shop.as_uuid()))
         .select(BotRule::as_select())
         .order((bot_rules::priority.asc(), bot_rules::id.asc()))
@@ -53,7 +54,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<BotRule>, DbError> {
     let mut query = bot_rules::table
-        .filter(bot_rules::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(BotRule::as_select())
         .order(bot_rules::id.desc())
         .limit(page.limit + 1)
@@ -76,7 +77,7 @@ pub async fn delete(
 ) -> Result<bool, DbError> {
     let deleted = diesel::delete(
         bot_rules::table
-            .filter(bot_rules::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(bot_rules::id.eq(id.as_uuid())),
     )
     .execute(conn)

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::messages::new_event;
 use crate::models::{Campaign, Customer, Message, MessageEvent};
 use crate::schema::{campaigns, customers, message_events, messages, outbox};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 pub const EXPANDING: &str = "expanding";
@@ -42,7 +43,7 @@ pub async fn find(
     id: CampaignId,
 ) -> Result<Option<Campaign>, DbError> {
     Ok(campaigns::table
-        .filter(campaigns::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(campaigns::id.eq(id.as_uuid()))
         .select(Campaign::as_select())
         .first(conn)
@@ -64,7 +65,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Campaign>, DbError> {
     let mut query = campaigns::table
-        .filter(campaigns::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Campaign::as_select())
         .order(campaigns::id.desc())
         .limit(page.limit + 1)
@@ -89,7 +90,7 @@ fn segment_query<'a>(
     segment: &'a Segment,
 ) -> customers::BoxedQuery<'a, diesel::pg::Pg> {
     let mut query = customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(customers::shop_id.eq(shop))
         .into_boxed();
     if !segment.attributes.is_empty() {
@@ -216,7 +217,7 @@ pub async fn unsent_messages(
 ) -> Result<i64, DbError> {
     use crate::schema::messages;
     Ok(messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::campaign_id.is_not_null())
         .filter(messages::status.eq_any(["queued", "sending"]))
         .count()
@@ -264,7 +265,7 @@ pub async fn cancel(
 ) -> Result<Cancel, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         let found = campaigns::table
-            .filter(campaigns::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(campaigns::id.eq(id.as_uuid()))
             .select(campaigns::id)
             .for_update()
@@ -304,7 +305,7 @@ async fn cancel_pending_messages(
     id: CampaignId,
 ) -> Result<usize, DbError> {
     let pending = messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::campaign_id.eq(id.as_uuid()))
         .filter(messages::status.eq_any([
             MessageStatus::Scheduled.as_str(),
@@ -312,7 +313,7 @@ async fn cancel_pending_messages(
         ]))
         .select(messages::id.nullable());
     let rows: Vec<(Uuid, Option<Uuid>)> = outbox::table
-        .filter(outbox::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(outbox::message_id.eq_any(pending))
         .select((outbox::id, outbox::message_id))
         .for_update()
@@ -324,8 +325,7 @@ async fn cancel_pending_messages(
     diesel::delete(outbox::table.filter(outbox::id.eq_any(&outbox_ids)))
         .execute(conn)
         .await?;
-    let cancelled: Vec<Message> = diesel::update(messages::table)
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+    let cancelled: Vec<Message> = diesel::update(messages::table.of(tenant))
         .filter(messages::id.eq_any(&message_ids))
         .set((
             messages::status.eq(MessageStatus::Cancelled.as_str()),
@@ -358,7 +358,7 @@ pub async fn message_counts(
     id: CampaignId,
 ) -> Result<BTreeMap<String, i64>, DbError> {
     let rows: Vec<(String, i64)> = messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::campaign_id.eq(id.as_uuid()))
         .group_by(messages::status)
         .select((messages::status, count_star()))

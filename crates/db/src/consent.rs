@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::models::{ConsentEvent, Customer};
 use crate::schema::{consent_events, customers};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 /// Sets a customer's consent and appends the change to the ledger. `None` if the
@@ -23,8 +24,7 @@ pub async fn record(
     evidence: Value,
 ) -> Result<Option<(Customer, ConsentEvent)>, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        let updated = diesel::update(customers::table)
-            .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        let updated = diesel::update(customers::table.of(tenant))
             .filter(customers::id.eq(customer.as_uuid()))
             .set((
                 customers::consent.eq(state.as_str()),
@@ -63,7 +63,7 @@ pub async fn ledger(
     page: PageRequest,
 ) -> Result<Page<ConsentEvent>, DbError> {
     let mut query = consent_events::table
-        .filter(consent_events::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(consent_events::customer_id.eq(customer.as_uuid()))
         .select(ConsentEvent::as_select())
         .order(consent_events::id.desc())

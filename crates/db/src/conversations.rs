@@ -9,6 +9,7 @@ use nudge_domain::{ConversationId, ShopId, TenantId};
 
 use crate::models::{Conversation, InboundMessage, Message};
 use crate::schema::{conversations, inbound_messages, messages};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 /// One entry of a thread.
@@ -36,7 +37,7 @@ pub async fn find(
     id: ConversationId,
 ) -> Result<Option<Conversation>, DbError> {
     Ok(conversations::table
-        .filter(conversations::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(conversations::id.eq(id.as_uuid()))
         .select(Conversation::as_select())
         .first(conn)
@@ -59,7 +60,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Conversation>, DbError> {
     let mut query = conversations::table
-        .filter(conversations::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Conversation::as_select())
         .order(conversations::id.desc())
         .limit(page.limit + 1)
@@ -123,8 +124,7 @@ pub async fn hand_off(
     id: ConversationId,
     reason: &str,
 ) -> Result<bool, DbError> {
-    let changed = diesel::update(conversations::table)
-        .filter(conversations::tenant_id.eq(tenant.as_uuid()))
+    let changed = diesel::update(conversations::table.of(tenant))
         .filter(conversations::id.eq(id.as_uuid()))
         .filter(conversations::needs_human.eq(false))
         .set((
@@ -145,8 +145,7 @@ pub async fn hand_back(
     tenant: TenantId,
     id: ConversationId,
 ) -> Result<Option<Conversation>, DbError> {
-    Ok(diesel::update(conversations::table)
-        .filter(conversations::tenant_id.eq(tenant.as_uuid()))
+    Ok(diesel::update(conversations::table.of(tenant))
         .filter(conversations::id.eq(id.as_uuid()))
         .set((
             conversations::needs_human.eq(false),

@@ -7,6 +7,7 @@ use nudge_domain::{CustomerId, PhoneNumber, ShopId, TenantId};
 
 use crate::models::{Customer, CustomerChanges};
 use crate::schema::customers;
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 pub async fn insert(
@@ -48,7 +49,7 @@ pub async fn ensure(
         .execute(conn)
         .await?;
     Ok(customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(customers::shop_id.eq(shop.as_uuid()))
         .filter(customers::phone.eq(phone))
         .select(Customer::as_select())
@@ -63,7 +64,7 @@ pub async fn find(
     id: CustomerId,
 ) -> Result<Option<Customer>, DbError> {
     Ok(customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(customers::id.eq(id.as_uuid()))
         .select(Customer::as_select())
         .first(conn)
@@ -78,7 +79,7 @@ pub async fn find_by_phone(
     phone: &PhoneNumber,
 ) -> Result<Option<Customer>, DbError> {
     Ok(customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(customers::shop_id.eq(shop.as_uuid()))
         .filter(customers::phone.eq(phone.as_str()))
         .select(Customer::as_select())
@@ -94,7 +95,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Customer>, DbError> {
     let mut query = customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Customer::as_select())
         .order(customers::id.desc())
         .limit(page.limit + 1)
@@ -115,8 +116,7 @@ pub async fn update(
     id: CustomerId,
     changes: &CustomerChanges,
 ) -> Result<Option<Customer>, DbError> {
-    Ok(diesel::update(customers::table)
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+    Ok(diesel::update(customers::table.of(tenant))
         .filter(customers::id.eq(id.as_uuid()))
         .set((changes, customers::updated_at.eq(diesel::dsl::now)))
         .returning(Customer::as_returning())
@@ -131,8 +131,7 @@ pub async fn delete(
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<bool, DbError> {
-    let deleted = diesel::delete(customers::table)
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+    let deleted = diesel::delete(customers::table.of(tenant))
         .filter(customers::id.eq(id.as_uuid()))
         .execute(conn)
         .await?;

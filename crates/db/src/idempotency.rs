@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use nudge_domain::TenantId;
 
 use crate::schema::idempotency_keys;
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// How long a key and its response are kept.
@@ -94,7 +95,7 @@ async fn try_begin(
             return Ok(Some(Begin::Started));
         }
         let this_key = idempotency_keys::table
-            .filter(idempotency_keys::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(idempotency_keys::key.eq(key));
         let existing: Option<Existing> = this_key
             .select((
@@ -159,8 +160,7 @@ pub async fn finish(
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), DbError> {
-    diesel::update(idempotency_keys::table)
-        .filter(idempotency_keys::tenant_id.eq(tenant.as_uuid()))
+    diesel::update(idempotency_keys::table.of(tenant))
         .filter(idempotency_keys::key.eq(key))
         .set((
             idempotency_keys::state.eq("done"),
@@ -180,8 +180,7 @@ pub async fn abandon(
     tenant: TenantId,
     key: &str,
 ) -> Result<(), DbError> {
-    diesel::delete(idempotency_keys::table)
-        .filter(idempotency_keys::tenant_id.eq(tenant.as_uuid()))
+    diesel::delete(idempotency_keys::table.of(tenant))
         .filter(idempotency_keys::key.eq(key))
         .filter(idempotency_keys::state.eq("in_flight"))
         .execute(conn)

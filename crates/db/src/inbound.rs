@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::models::{Conversation, Customer, InboundMessage, OutboxRow, SenderNumber, Shop};
 use crate::schema::{conversations, inbound_messages, messages, outbox, shops};
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// The logical queue of inbound SMS.
@@ -170,7 +171,7 @@ async fn route(
 ) -> Result<Option<Shop>, DbError> {
     let owner = TenantId::from_uuid(to.tenant_id);
     let candidates: Vec<Shop> = shops::table
-        .filter(shops::tenant_id.eq(owner.as_uuid()))
+        .of(owner)
         .filter(shops::sender_number.eq(&to.number))
         .select(Shop::as_select())
         .order((shops::created_at.asc(), shops::id.asc()))
@@ -181,7 +182,7 @@ async fn route(
     }
     let ids: Vec<Uuid> = candidates.iter().map(|s| s.id).collect();
     let last_writer: Option<Uuid> = messages::table
-        .filter(messages::tenant_id.eq(owner.as_uuid()))
+        .of(owner)
         .filter(messages::shop_id.eq_any(&ids))
         .filter(messages::to_number.eq(from.as_str()))
         .order(messages::id.desc())
@@ -255,12 +256,12 @@ pub async fn load(
 ) -> Result<Option<Context>, DbError> {
     use crate::schema::customers;
     let found: Option<(InboundMessage, Conversation)> = inbound_messages::table
+        .of(tenant)
         .inner_join(
             conversations::table.on(conversations::id
                 .eq(inbound_messages::conversation_id)
                 .and(conversations::tenant_id.eq(inbound_messages::tenant_id))),
         )
-        .filter(inbound_messages::tenant_id.eq(tenant.as_uuid()))
         .filter(inbound_messages::id.eq(id.as_uuid()))
         .select((InboundMessage::as_select(), Conversation::as_select()))
         .first(conn)
@@ -270,13 +271,13 @@ pub async fn load(
         return Ok(None);
     };
     let shop: Shop = shops::table
-        .filter(shops::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(shops::id.eq(conversation.shop_id))
         .select(Shop::as_select())
         .first(conn)
         .await?;
     let customer: Customer = customers::table
-        .filter(customers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(customers::id.eq(conversation.customer_id))
         .select(Customer::as_select())
         .first(conn)
@@ -300,8 +301,7 @@ pub async fn mark_processed(
     outcome: &str,
     detail: Value,
 ) -> Result<bool, DbError> {
-    let updated = diesel::update(inbound_messages::table)
-        .filter(inbound_messages::tenant_id.eq(tenant.as_uuid()))
+    let updated = diesel::update(inbound_messages::table.of(tenant))
         .filter(inbound_messages::id.eq(id.as_uuid()))
         .filter(inbound_messages::processed_at.is_null())
         .set((

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::models::{LeadSearch, OutboxRow};
 use crate::schema::{lead_search_leads, lead_searches, outbox};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 /// The logical queue of lead searches (the relay maps it to the configured SQS queue).
@@ -110,7 +111,7 @@ pub async fn find(
     id: LeadSearchId,
 ) -> Result<Option<LeadSearch>, DbError> {
     Ok(lead_searches::table
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(lead_searches::id.eq(id.as_uuid()))
         .select(LeadSearch::as_select())
         .first(conn)
@@ -126,7 +127,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<LeadSearch>, DbError> {
     let mut query = lead_searches::table
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(LeadSearch::as_select())
         .order(lead_searches::id.desc())
         .limit(page.limit + 1)
@@ -158,8 +159,7 @@ pub async fn cancel(
     tenant: TenantId,
     id: LeadSearchId,
 ) -> Result<Cancel, DbError> {
-    let cancelled = diesel::update(lead_searches::table)
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+    let cancelled = diesel::update(lead_searches::table.of(tenant))
         .filter(lead_searches::id.eq(id.as_uuid()))
         .filter(lead_searches::status.eq_any(OPEN))
         .set((
@@ -208,8 +208,7 @@ pub async fn claim(
     lease: chrono::Duration,
 ) -> Result<Claim, DbError> {
     let now = Utc::now();
-    let claimed = diesel::update(lead_searches::table)
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+    let claimed = diesel::update(lead_searches::table.of(tenant))
         .filter(lead_searches::id.eq(id.as_uuid()))
         .filter(lead_searches::status.eq_any(OPEN))
         .filter(
@@ -574,8 +573,7 @@ pub async fn release(
     id: LeadSearchId,
     worker: &str,
 ) -> Result<(), DbError> {
-    diesel::update(lead_searches::table)
-        .filter(lead_searches::tenant_id.eq(tenant.as_uuid()))
+    diesel::update(lead_searches::table.of(tenant))
         .filter(lead_searches::id.eq(id.as_uuid()))
         .filter(lead_searches::worker_id.eq(worker))
         .set((

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::models::Lead;
 use crate::schema::{lead_search_leads, leads};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 /// What a list or an export shows. Text filters match a part of the field, ignoring case.
@@ -40,7 +41,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Lead>, DbError> {
     let mut query = leads::table
-        .filter(leads::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Lead::as_select())
         .order(leads::id.desc())
         .limit(page.limit + 1)
@@ -49,7 +50,7 @@ pub async fn list(
         query = query.filter(
             leads::id.eq_any(
                 lead_search_leads::table
-                    .filter(lead_search_leads::tenant_id.eq(tenant.as_uuid()))
+                    .of(tenant)
                     .filter(lead_search_leads::lead_search_id.eq(search.as_uuid()))
                     .select(lead_search_leads::lead_id),
             ),
@@ -82,7 +83,7 @@ pub async fn find(
     id: LeadId,
 ) -> Result<Option<Lead>, DbError> {
     Ok(leads::table
-        .filter(leads::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(leads::id.eq(id.as_uuid()))
         .select(Lead::as_select())
         .first(conn)
@@ -96,13 +97,9 @@ pub async fn delete(
     tenant: TenantId,
     id: LeadId,
 ) -> Result<bool, DbError> {
-    let deleted = diesel::delete(
-        leads::table
-            .filter(leads::tenant_id.eq(tenant.as_uuid()))
-            .filter(leads::id.eq(id.as_uuid())),
-    )
-    .execute(conn)
-    .await?;
+    let deleted = diesel::delete(leads::table.of(tenant).filter(leads::id.eq(id.as_uuid())))
+        .execute(conn)
+        .await?;
     Ok(deleted == 1)
 }
 
@@ -113,7 +110,7 @@ pub async fn searches_of(
     lead_ids: &[Uuid],
 ) -> Result<BTreeMap<Uuid, Vec<Uuid>>, DbError> {
     let rows: Vec<(Uuid, Uuid)> = lead_search_leads::table
-        .filter(lead_search_leads::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(lead_search_leads::lead_id.eq_any(lead_ids))
         .order((
             lead_search_leads::lead_id,

@@ -38,6 +38,7 @@ pub mod provider_accounts;
 pub mod rate;
 pub mod rejections;
 pub mod schema;
+pub mod scope;
 pub mod sender_numbers;
 pub mod shops;
 pub mod templates;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::prepared::{bind, prepared};
 use crate::schema::{messages, tenant_request_usage};
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// The current window's count for a tenant, this request included.
@@ -80,7 +81,7 @@ pub async fn messages_today(
     let now = Utc::now();
     let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
     Ok(messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::created_at.ge(midnight))
         .count()
         .get_result(conn)

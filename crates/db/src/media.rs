@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::models::Media;
 use crate::schema::media;
+use crate::scope::OfTenant;
 use crate::DbError;
 
 pub async fn insert(conn: &mut AsyncPgConnection, row: &Media) -> Result<Media, DbError> {
@@ -23,7 +24,7 @@ pub async fn find(
     id: Uuid,
 ) -> Result<Option<Media>, DbError> {
     Ok(media::table
-        .filter(media::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(media::id.eq(id))
         .select(Media::as_select())
         .first(conn)
@@ -50,7 +51,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Media>, DbError> {
     Ok(media::table
-        .filter(media::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .order(media::id.desc())
         .limit(limit)
         .select(Media::as_select())

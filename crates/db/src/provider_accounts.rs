@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::models::ProviderAccount;
 use crate::schema::{provider_accounts, sender_numbers, tenants};
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// What [`add`] did.
@@ -81,14 +82,16 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     tenant: Option<TenantId>,
 ) -> Result<Vec<ProviderAccount>, DbError> {
-    let mut query = provider_accounts::table
+    // `None`: the operator's view of every tenant's accounts.
+    let rows = match tenant {
+        Some(tenant) => provider_accounts::table.of(tenant).into_boxed(),
+        None => provider_accounts::table.into_boxed(),
+    };
+    Ok(rows
         .select(ProviderAccount::as_select())
         .order(provider_accounts::account_sid)
-        .into_boxed();
-    if let Some(tenant) = tenant {
-        query = query.filter(provider_accounts::tenant_id.eq(tenant.as_uuid()));
-    }
-    Ok(query.load(conn).await?)
+        .load(conn)
+        .await?)
 }
 
 /// Replaces an account's sealed token (a new token, or the same one sealed with a new

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::models::SenderNumber;
 use crate::schema::{messages, sender_numbers, shops, tenants};
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// The constraint that keeps a shop on its own tenant's numbers.
@@ -113,14 +114,16 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     tenant: Option<TenantId>,
 ) -> Result<Vec<Listed>, DbError> {
-    let mut query = sender_numbers::table
+    // `None`: the operator's view of every tenant's numbers.
+    let rows = match tenant {
+        Some(tenant) => sender_numbers::table.of(tenant).into_boxed(),
+        None => sender_numbers::table.into_boxed(),
+    };
+    let numbers: Vec<SenderNumber> = rows
         .select(SenderNumber::as_select())
         .order((sender_numbers::tenant_id, sender_numbers::number))
-        .into_boxed();
-    if let Some(tenant) = tenant {
-        query = query.filter(sender_numbers::tenant_id.eq(tenant.as_uuid()));
-    }
-    let numbers: Vec<SenderNumber> = query.load(conn).await?;
+        .load(conn)
+        .await?;
     let uses: Vec<(Uuid, Option<String>, Uuid)> = shops::table
         .filter(shops::tenant_id.eq_any(numbers.iter().map(|n| n.tenant_id).collect::<Vec<_>>()))
         .filter(shops::sender_number.is_not_null())

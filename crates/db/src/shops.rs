@@ -6,6 +6,7 @@ use nudge_domain::{ShopId, TenantId};
 
 use crate::models::{Shop, ShopChanges};
 use crate::schema::shops;
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 pub async fn insert(conn: &mut AsyncPgConnection, shop: &Shop) -> Result<Shop, DbError> {
@@ -22,7 +23,7 @@ pub async fn find(
     id: ShopId,
 ) -> Result<Option<Shop>, DbError> {
     Ok(shops::table
-        .filter(shops::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(shops::id.eq(id.as_uuid()))
         .select(Shop::as_select())
         .first(conn)
@@ -36,7 +37,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Shop>, DbError> {
     let mut query = shops::table
-        .filter(shops::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Shop::as_select())
         .order(shops::id.desc())
         .limit(page.limit + 1)
@@ -54,8 +55,7 @@ pub async fn update(
     id: ShopId,
     changes: &ShopChanges,
 ) -> Result<Option<Shop>, DbError> {
-    Ok(diesel::update(shops::table)
-        .filter(shops::tenant_id.eq(tenant.as_uuid()))
+    Ok(diesel::update(shops::table.of(tenant))
         .filter(shops::id.eq(id.as_uuid()))
         .set((changes, shops::updated_at.eq(diesel::dsl::now)))
         .returning(Shop::as_returning())
@@ -71,8 +71,7 @@ pub async fn delete(
     tenant: TenantId,
     id: ShopId,
 ) -> Result<bool, DbError> {
-    let deleted = diesel::delete(shops::table)
-        .filter(shops::tenant_id.eq(tenant.as_uuid()))
+    let deleted = diesel::delete(shops::table.of(tenant))
         .filter(shops::id.eq(id.as_uuid()))
         .execute(conn)
         .await?;

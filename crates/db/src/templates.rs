@@ -6,6 +6,7 @@ use nudge_domain::{TemplateId, TenantId};
 
 use crate::models::{TemplateChanges, TemplateRow};
 use crate::schema::templates;
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 pub async fn insert(
@@ -25,7 +26,7 @@ pub async fn find(
     id: TemplateId,
 ) -> Result<Option<TemplateRow>, DbError> {
     Ok(templates::table
-        .filter(templates::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(templates::id.eq(id.as_uuid()))
         .select(TemplateRow::as_select())
         .first(conn)
@@ -39,7 +40,7 @@ pub async fn find_by_name(
     name: &str,
 ) -> Result<Option<TemplateRow>, DbError> {
     Ok(templates::table
-        .filter(templates::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(templates::name.eq(name))
         .select(TemplateRow::as_select())
         .first(conn)
@@ -53,7 +54,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<TemplateRow>, DbError> {
     let mut query = templates::table
-        .filter(templates::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(TemplateRow::as_select())
         .order(templates::id.desc())
         .limit(page.limit + 1)
@@ -71,8 +72,7 @@ pub async fn update(
     id: TemplateId,
     changes: &TemplateChanges,
 ) -> Result<Option<TemplateRow>, DbError> {
-    Ok(diesel::update(templates::table)
-        .filter(templates::tenant_id.eq(tenant.as_uuid()))
+    Ok(diesel::update(templates::table.of(tenant))
         .filter(templates::id.eq(id.as_uuid()))
         .set((changes, templates::updated_at.eq(diesel::dsl::now)))
         .returning(TemplateRow::as_returning())
@@ -87,8 +87,7 @@ pub async fn delete(
     tenant: TenantId,
     id: TemplateId,
 ) -> Result<bool, DbError> {
-    let deleted = diesel::delete(templates::table)
-        .filter(templates::tenant_id.eq(tenant.as_uuid()))
+    let deleted = diesel::delete(templates::table.of(tenant))
         .filter(templates::id.eq(id.as_uuid()))
         .execute(conn)
         .await?;

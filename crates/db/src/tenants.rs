@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::models::{ApiKey, Tenant};
 use crate::schema::{api_keys, tenants};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 const KEY_PREFIX: &str = "nudge_";
@@ -340,7 +341,7 @@ pub async fn issue_key(
             .first::<Uuid>(conn)
             .await?; // a tenant that does not exist: NotFound, as a query error
         let active: i64 = api_keys::table
-            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(api_keys::revoked_at.is_null())
             .count()
             .get_result(conn)
@@ -365,7 +366,7 @@ pub async fn list_keys(
     page: PageRequest,
 ) -> Result<Page<ApiKey>, DbError> {
     let mut query = api_keys::table
-        .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(ApiKey::as_select())
         .order(api_keys::id.desc())
         .limit(page.limit + 1)
@@ -395,14 +396,14 @@ pub async fn revoke_key(
     conn.transaction::<_, DbError, _>(async |conn| {
         // Lock the tenant's active keys so two revocations cannot both pass the check.
         let active: Vec<Uuid> = api_keys::table
-            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(api_keys::revoked_at.is_null())
             .select(api_keys::id)
             .for_update()
             .load(conn)
             .await?;
         let key = api_keys::table
-            .filter(api_keys::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(api_keys::id.eq(id))
             .select(ApiKey::as_select())
             .first(conn)

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::models::VerifiedNumber;
 use crate::schema::verified_numbers;
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// How long a code may be texted back.
@@ -46,7 +47,7 @@ pub async fn issue(
     conn.transaction::<_, DbError, _>(async |conn| {
         crate::locks::transaction_lock(conn, &format!("verify:{tenant}")).await?;
         let existing: Option<VerifiedNumber> = verified_numbers::table
-            .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(verified_numbers::phone.eq(phone.as_str()))
             .select(VerifiedNumber::as_select())
             .first(conn)
@@ -57,7 +58,7 @@ pub async fn issue(
         }
         if existing.is_none() {
             let pending: i64 = verified_numbers::table
-                .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
+                .of(tenant)
                 .filter(verified_numbers::verified_at.is_null())
                 .filter(verified_numbers::code_expires_at.gt(Utc::now()))
                 .count()
@@ -104,8 +105,7 @@ pub async fn confirm_by_text(
     if code.len() != 6 || body.trim().chars().count() > 40 {
         return Ok(false);
     }
-    let updated = diesel::update(verified_numbers::table)
-        .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
+    let updated = diesel::update(verified_numbers::table.of(tenant))
         .filter(verified_numbers::phone.eq(from.as_str()))
         .filter(verified_numbers::verified_at.is_null())
         .filter(verified_numbers::code_expires_at.gt(Utc::now()))
@@ -126,7 +126,7 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<VerifiedNumber>, DbError> {
     Ok(verified_numbers::table
-        .filter(verified_numbers::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(VerifiedNumber::as_select())
         .order(verified_numbers::phone)
         .load(conn)

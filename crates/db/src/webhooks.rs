@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::models::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
 use crate::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 /// The events an endpoint can subscribe to.
@@ -46,7 +47,7 @@ pub(crate) async fn subscribed(
     event_type: &str,
 ) -> Result<Vec<Uuid>, DbError> {
     Ok(webhook_endpoints::table
-        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(
             webhook_endpoints::shop_id
                 .is_null()
@@ -180,7 +181,7 @@ pub async fn find_endpoint(
     id: WebhookEndpointId,
 ) -> Result<Option<WebhookEndpoint>, DbError> {
     Ok(webhook_endpoints::table
-        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(webhook_endpoints::id.eq(id.as_uuid()))
         .select(WebhookEndpoint::as_select())
         .first(conn)
@@ -195,7 +196,7 @@ pub async fn list_endpoints(
     page: PageRequest,
 ) -> Result<Page<WebhookEndpoint>, DbError> {
     let mut query = webhook_endpoints::table
-        .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(WebhookEndpoint::as_select())
         .order(webhook_endpoints::id.desc())
         .limit(page.limit + 1)
@@ -218,7 +219,7 @@ pub async fn delete_endpoint(
 ) -> Result<bool, DbError> {
     let deleted = diesel::delete(
         webhook_endpoints::table
-            .filter(webhook_endpoints::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(webhook_endpoints::id.eq(id.as_uuid())),
     )
     .execute(conn)
@@ -240,7 +241,7 @@ pub async fn deliveries(
     page: PageRequest,
 ) -> Result<Page<DeliveryLog>, DbError> {
     let mut query = webhook_deliveries::table
-        .filter(webhook_deliveries::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(webhook_deliveries::endpoint_id.eq(endpoint.as_uuid()))
         .select(WebhookDelivery::as_select())
         .order(webhook_deliveries::id.desc())
@@ -252,7 +253,7 @@ pub async fn deliveries(
     let page = Page::from_overfetch(query.load(conn).await?, page, |row| row.id);
     let ids: Vec<Uuid> = page.items.iter().map(|d| d.id).collect();
     let mut attempts: Vec<WebhookAttempt> = webhook_attempts::table
-        .filter(webhook_attempts::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(webhook_attempts::delivery_id.eq_any(&ids))
         .select(WebhookAttempt::as_select())
         .order((webhook_attempts::at.asc(), webhook_attempts::id.asc()))

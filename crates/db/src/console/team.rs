@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{enqueue_email, OutgoingEmail};
 use crate::models::{ConsoleInvitation, ConsoleUser};
 use crate::schema::{console_invitations, console_users, tenants};
+use crate::scope::OfTenant;
 use crate::DbError;
 
 /// The tenant's people, oldest first.
@@ -23,7 +24,7 @@ pub async fn list_members(
     tenant: TenantId,
 ) -> Result<Vec<ConsoleUser>, DbError> {
     Ok(console_users::table
-        .filter(console_users::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .order((console_users::created_at.asc(), console_users::id.asc()))
         .select(ConsoleUser::as_select())
         .load(conn)
@@ -36,7 +37,7 @@ pub async fn list_open_invitations(
     tenant: TenantId,
 ) -> Result<Vec<ConsoleInvitation>, DbError> {
     Ok(console_invitations::table
-        .filter(console_invitations::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(console_invitations::accepted_at.is_null())
         .filter(console_invitations::revoked_at.is_null())
         .filter(console_invitations::expires_at.gt(Utc::now()))
@@ -73,7 +74,7 @@ pub async fn invite(
 ) -> Result<Invite, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
         let member: i64 = console_users::table
-            .filter(console_users::tenant_id.eq(new.tenant.as_uuid()))
+            .of(new.tenant)
             .filter(console_users::email.eq(new.email))
             .count()
             .get_result(conn)
@@ -84,7 +85,7 @@ pub async fn invite(
         let now = Utc::now();
         diesel::update(
             console_invitations::table
-                .filter(console_invitations::tenant_id.eq(new.tenant.as_uuid()))
+                .of(new.tenant)
                 .filter(console_invitations::email.eq(new.email))
                 .filter(console_invitations::accepted_at.is_null())
                 .filter(console_invitations::revoked_at.is_null()),
@@ -123,8 +124,8 @@ pub async fn revoke_invitation(
 ) -> Result<bool, DbError> {
     let revoked = diesel::update(
         console_invitations::table
+            .of(tenant)
             .filter(console_invitations::id.eq(id))
-            .filter(console_invitations::tenant_id.eq(tenant.as_uuid()))
             .filter(console_invitations::accepted_at.is_null())
             .filter(console_invitations::revoked_at.is_null()),
     )
@@ -269,14 +270,14 @@ pub async fn change_member(
     }
     conn.transaction::<_, DbError, _>(async |conn| {
         let owners: Vec<Uuid> = console_users::table
-            .filter(console_users::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(console_users::role.eq("owner"))
             .select(console_users::id)
             .for_update()
             .load(conn)
             .await?;
         let target = console_users::table
-            .filter(console_users::tenant_id.eq(tenant.as_uuid()))
+            .of(tenant)
             .filter(console_users::id.eq(member));
         let exists: i64 = target.count().get_result(conn).await?;
         if exists == 0 {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::models::{Message, MessageEvent, OutboxRow};
 use crate::schema::{accepted_requests, message_events, messages, outbox};
+use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
 mod claim;
@@ -83,10 +84,10 @@ pub async fn accepted_for_request(
     key: &str,
 ) -> Result<Option<(String, Message)>, DbError> {
     Ok(accepted_requests::table
+        .of(tenant)
         .inner_join(messages::table.on(messages::id.eq(accepted_requests::message_id)))
-        .filter(accepted_requests::tenant_id.eq(tenant.as_uuid()))
         .filter(accepted_requests::idempotency_key.eq(key))
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .filter(messages::tenant_id.eq(accepted_requests::tenant_id))
         .select((accepted_requests::request_hash, Message::as_select()))
         .first(conn)
         .await
@@ -205,7 +206,7 @@ pub async fn find(
     id: MessageId,
 ) -> Result<Option<Message>, DbError> {
     Ok(messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::id.eq(id.as_uuid()))
         .select(Message::as_select())
         .first(conn)
@@ -246,7 +247,7 @@ pub async fn events(
     id: MessageId,
 ) -> Result<Vec<MessageEvent>, DbError> {
     Ok(message_events::table
-        .filter(message_events::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(message_events::message_id.eq(id.as_uuid()))
         .order((message_events::at.asc(), message_events::id.asc()))
         .select(MessageEvent::as_select())
@@ -262,7 +263,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Message>, DbError> {
     let mut query = messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .select(Message::as_select())
         .order(messages::id.desc())
         .limit(page.limit + 1)
@@ -298,7 +299,7 @@ pub async fn count_by_status(
     tenant: TenantId,
 ) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
     let rows: Vec<(String, i64)> = messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .group_by(messages::status)
         .select((messages::status, diesel::dsl::count_star()))
         .load(conn)
@@ -312,7 +313,7 @@ pub async fn claimed_by_worker(
     tenant: TenantId,
 ) -> Result<std::collections::BTreeMap<String, i64>, DbError> {
     let rows: Vec<(Option<String>, i64)> = messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::claimed_by.is_not_null())
         .group_by(messages::claimed_by)
         .select((messages::claimed_by, diesel::dsl::count_star()))
@@ -631,7 +632,7 @@ async fn lock(
     id: MessageId,
 ) -> Result<Option<Message>, DbError> {
     Ok(messages::table
-        .filter(messages::tenant_id.eq(tenant.as_uuid()))
+        .of(tenant)
         .filter(messages::id.eq(id.as_uuid()))
         .select(Message::as_select())
         .for_update()
@@ -665,8 +666,8 @@ pub async fn cancel(
             DbError::Corrupt(format!("message {id} has status '{}'", message.status))
         })?;
         let pending: Option<Uuid> = outbox::table
+            .of(tenant)
             .filter(outbox::message_id.eq(id.as_uuid()))
-            .filter(outbox::tenant_id.eq(tenant.as_uuid()))
             .select(outbox::id)
             .for_update()
             .skip_locked()
