@@ -15,6 +15,42 @@ pub trait Scrape: Clone + Send + 'static {
     }
 }
 
+/// The metrics port of a worker, bound when the service is built (so a port taken fails
+/// the start, not the first scrape), or nothing when metrics are off.
+pub struct MetricsListener(Option<std::net::TcpListener>);
+
+impl MetricsListener {
+    /// Binds `address`, the value of the setting `variable` (named in the error);
+    /// `None`: metrics are off.
+    pub fn bind(variable: &str, address: Option<std::net::SocketAddr>) -> std::io::Result<Self> {
+        let Some(address) = address else {
+            return Ok(Self(None));
+        };
+        std::net::TcpListener::bind(address)
+            .map(|listener| Self(Some(listener)))
+            .map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("cannot listen on {variable} {address}: {error}"),
+                )
+            })
+    }
+
+    /// Serves `source` until `stop` (see [`serve`]); the handle, when serving, to await
+    /// for the last scrape.
+    pub fn serve<S: Scrape>(
+        self,
+        source: S,
+        stop: CancellationToken,
+    ) -> std::io::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(listener) = self.0 else {
+            return Ok(None);
+        };
+        tracing::info!(address = %listener.local_addr()?, "metrics at /metrics, health at /healthz");
+        serve(listener, source, stop).map(Some)
+    }
+}
+
 /// Serves `/metrics` and `/healthz` on `listener` until `stop` is cancelled.
 pub fn serve<S: Scrape>(
     listener: std::net::TcpListener,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use cdc_streamer::metrics::Metrics;
 use cdc_streamer::Config;
+use nudge_telemetry::metrics_server::MetricsListener;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -46,19 +47,8 @@ async fn run() -> anyhow::Result<()> {
     let kinesis = aws_sdk_kinesis::Client::new(&aws);
     let metrics = Metrics::new();
     let stop = CancellationToken::new();
-    let server = match config.metrics_address()? {
-        Some(address) => {
-            let listener = std::net::TcpListener::bind(address)
-                .with_context(|| format!("cannot listen on CDC_METRICS_ADDRESS {address}"))?;
-            tracing::info!(address = %listener.local_addr()?, "metrics at /metrics, health at /healthz");
-            Some(cdc_streamer::metrics::serve(
-                listener,
-                metrics.clone(),
-                stop.clone(),
-            )?)
-        }
-        None => None,
-    };
+    let server = MetricsListener::bind("CDC_METRICS_ADDRESS", config.metrics_address()?)?
+        .serve(metrics.clone(), stop.clone())?;
     tokio::spawn(stop_on_signal(stop.clone()));
     let result = cdc_streamer::run_until_stopped(&config, kinesis, metrics, stop.clone()).await;
     stop.cancel();

@@ -3,15 +3,14 @@
 //! [`Application::run_until_stopped`] runs them, watched, until the stop token. `main`,
 //! the tests and the benchmark all start the service this one way.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use nudge_aws::SdkConfig;
 use nudge_db::DbPool;
 use nudge_queue::SqsQueue;
 use nudge_telemetry::background::Background;
+use nudge_telemetry::metrics_server::MetricsListener;
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +29,7 @@ pub struct Application {
     concurrency: usize,
     outbox_relay_interval: Duration,
     orphan_after: Duration,
-    /// `/metrics` and `/healthz`, bound at build so a port taken fails the start.
-    metrics_listener: Option<TcpListener>,
+    metrics_listener: MetricsListener,
     stop: CancellationToken,
 }
 
@@ -40,12 +38,8 @@ impl Application {
     /// database pool connects lazily.
     pub async fn build(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.lead_searches_queue);
-        let metrics_listener = match config.metrics_address {
-            Some(address) => Some(TcpListener::bind(address).with_context(|| {
-                format!("cannot listen on LEAD_SEARCH_METRICS_ADDRESS {address}")
-            })?),
-            None => None,
-        };
+        let metrics_listener =
+            MetricsListener::bind("LEAD_SEARCH_METRICS_ADDRESS", config.metrics_address)?;
         let pool = nudge_db::build_pool(
             config.database_url.expose_secret(),
             config.database_pool_size,
@@ -96,29 +90,15 @@ impl Application {
         self.stop.clone()
     }
 
-    /// The port `/metrics` listens on, when it does.
-    pub fn metrics_port(&self) -> Option<u16> {
-        let listener = self.metrics_listener.as_ref()?;
-        listener.local_addr().ok().map(|address| address.port())
-    }
-
     /// Works searches until the stop token, beside the outbox relay (searches resumed
     /// after a wait) and the orphan sweeper. A background loop that fails stops the
     /// worker too (it hands back what it holds), and the result is that failure, for
     /// the process to exit non-zero and its orchestrator to restart it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let metrics = self.worker.searcher.metrics.clone();
-        let metrics_server = match self.metrics_listener {
-            Some(listener) => {
-                tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
-                Some(nudge_telemetry::metrics_server::serve(
-                    listener,
-                    metrics.clone(),
-                    self.stop.clone(),
-                )?)
-            }
-            None => None,
-        };
+        let metrics_server = self
+            .metrics_listener
+            .serve(metrics.clone(), self.stop.clone())?;
         let mut background = Background::stopped_by(self.stop.clone());
         background.spawn(
             "outbox relay",

@@ -2,12 +2,11 @@
 //! graph from a checked [`Config`], [`Application::run_until_stopped`] runs it. `main`,
 //! the tests and the benchmarks all start the service this one way.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 
-use anyhow::Context;
 use nudge_aws::SdkConfig;
 use nudge_queue::SqsQueue;
+use nudge_telemetry::metrics_server::MetricsListener;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -23,8 +22,7 @@ pub struct Application {
     sender: Arc<Sender>,
     queue: SqsQueue,
     concurrency: usize,
-    /// `/metrics` and `/healthz`, bound at build so a port taken fails the start.
-    metrics_listener: Option<TcpListener>,
+    metrics_listener: MetricsListener,
     stop: CancellationToken,
 }
 
@@ -34,12 +32,7 @@ impl Application {
     pub async fn build(config: Config, aws: &SdkConfig) -> anyhow::Result<Self> {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.outbound_sms_queue);
         let metrics_listener =
-            match config.metrics_address {
-                Some(address) => Some(TcpListener::bind(address).with_context(|| {
-                    format!("cannot listen on SENDER_METRICS_ADDRESS {address}")
-                })?),
-                None => None,
-            };
+            MetricsListener::bind("SENDER_METRICS_ADDRESS", config.metrics_address)?;
         let pool = nudge_db::build_pool(
             config.database_url.expose_secret(),
             config.database_pool_size,
@@ -91,32 +84,20 @@ impl Application {
         self.stop.clone()
     }
 
-    /// The port `/metrics` listens on, when it does.
-    pub fn metrics_port(&self) -> Option<u16> {
-        let listener = self.metrics_listener.as_ref()?;
-        listener.local_addr().ok().map(|address| address.port())
-    }
-
     /// Receives and sends until the stop token, then drains what is in hand (bounded)
     /// and waits for the metrics server's last scrape.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let stop = self.stop;
-        let metrics_server = match self.metrics_listener {
-            Some(listener) => {
-                tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
-                tokio::spawn(crate::metrics::sample_queues(
-                    self.sender.metrics.clone(),
-                    self.queue.clone(),
-                    stop.clone(),
-                ));
-                Some(crate::metrics::serve(
-                    listener,
-                    self.sender.metrics.clone(),
-                    stop.clone(),
-                )?)
-            }
-            None => None,
-        };
+        let metrics_server = self
+            .metrics_listener
+            .serve(self.sender.metrics.clone(), stop.clone())?;
+        if metrics_server.is_some() {
+            tokio::spawn(crate::metrics::sample_queues(
+                self.sender.metrics.clone(),
+                self.queue.clone(),
+                stop.clone(),
+            ));
+        }
         tracing::info!(queue = %self.sender.queue_name, concurrency = self.concurrency, "sms-sender running");
         crate::worker::run(self.sender, self.queue, self.concurrency, stop.clone()).await;
         // The worker stopped on the token, so the sampler and the server did too.
