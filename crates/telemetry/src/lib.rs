@@ -184,48 +184,6 @@ mod tests {
     }
 
     #[test]
-    fn spans_are_exported_over_otlp_http_when_an_endpoint_is_set() {
-        // A one-shot OTLP/HTTP collector: accept one request, remember its path.
-        let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", collector.local_addr().unwrap());
-        let received = std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            let (mut stream, _) = collector.accept().unwrap();
-            let mut buffer = vec![0u8; 64 * 1024];
-            let read = stream.read(&mut buffer).unwrap();
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                .unwrap();
-            String::from_utf8_lossy(&buffer[..read])
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        });
-        // Safe here: nextest runs each test in its own process.
-        set_env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
-        let provider = tracer_provider("telemetry-test").unwrap();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info_span!("exported").in_scope(|| {});
-        });
-        provider.force_flush().unwrap();
-        assert_eq!(received.join().unwrap(), "POST /v1/traces HTTP/1.1");
-    }
-
-    #[test]
-    fn an_unknown_log_format_is_refused() {
-        set_env("LOG_FORMAT", "xml");
-        assert!(matches!(init("test"), Err(TelemetryError::BadLogFormat(f)) if f == "xml"));
-    }
-
-    /// `std::env::set_var` (not `unsafe` in edition 2021); these tests run one per process.
-    fn set_env(key: &str, value: &str) {
-        std::env::set_var(key, value);
-    }
-
-    #[test]
     fn no_traceparent_outside_a_trace() {
         assert_eq!(current_traceparent(), None);
     }
