@@ -6,7 +6,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -72,17 +71,12 @@ impl Application {
             config.database_url.expose_secret(),
             config.database_pool_size,
         )?;
-        let policy = config.target_policy()?;
-        let retry_delays = config.retry_delays()?;
-        let keyring = nudge_domain::sealed::Keyring::from_config(
-            config.secrets_keyring.as_ref().map(|k| k.expose_secret()),
-        )?;
-        let timeout = Duration::from_millis(config.webhook_timeout_ms);
-        let client = MerchantClient::new(policy, timeout)?;
+        let timeout = config.webhook_timeout;
+        let client = MerchantClient::new(config.webhook_targets, timeout)?;
         let sqs = aws_sdk_sqs::Client::new(aws);
         let inbound_queue = SqsQueue::new(sqs.clone(), &config.inbound_sms_queue);
         let outbound_queue = SqsQueue::new(sqs, &config.outbound_sms_queue);
-        let relay_interval = Duration::from_millis(config.outbox_relay_interval_ms);
+        let relay_interval = config.outbox_relay_interval;
         let mut background = Background::new();
         let stop = background.stop_token();
         let inbound_wakeup = Arc::new(Notify::new());
@@ -97,7 +91,7 @@ impl Application {
         let dispatcher = Dispatcher {
             pool: pool.clone(),
             client,
-            retry_delays,
+            retry_delays: config.webhook_retry_delays_seconds,
             timeout,
         };
         background.spawn(
@@ -133,17 +127,14 @@ impl Application {
         );
         background.spawn(
             "webhook dispatcher",
-            dispatcher.run(
-                Duration::from_millis(config.webhook_dispatch_interval_ms),
-                stop.clone(),
-            ),
+            dispatcher.run(config.webhook_dispatch_interval, stop.clone()),
         );
 
         let state = web::Data::new(AppState {
             pool,
             public_base_url: config.public_base_url,
             auth_token: config.twilio_auth_token,
-            keyring,
+            keyring: config.keyring,
             relay_wakeup: inbound_wakeup,
         });
         let body_limit = config.webhook_body_limit_bytes;

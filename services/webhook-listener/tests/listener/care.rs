@@ -284,8 +284,8 @@ async fn asking_for_a_person_hands_off_even_when_a_rule_would_match() {
 #[tokio::test]
 async fn private_targets_are_refused_at_delivery_in_production_mode() {
     let app = spawn_app_with(Options {
-        webhook_targets: "public",
-        retry_delays: "1",
+        webhook_targets: nudge_domain::TargetPolicy::STRICT,
+        retry_delays: vec![1],
         ..Options::default()
     })
     .await;

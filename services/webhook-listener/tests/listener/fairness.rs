@@ -58,7 +58,7 @@ async fn a_tenants_dead_endpoints_do_not_delay_another_tenants_deliveries() {
     // A call to a dead endpoint holds its place for the whole timeout.
     let timeout = Duration::from_secs(8);
     let app = spawn_app_with(Options {
-        webhook_timeout_ms: u64::try_from(timeout.as_millis()).unwrap(),
+        webhook_timeout: timeout,
         ..Options::default()
     })
     .await;

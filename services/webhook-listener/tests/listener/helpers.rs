@@ -1,8 +1,10 @@
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::messages::Lease;
 use nudge_db::models::{Customer, InboundMessage, Message, MessageEvent};
-use nudge_domain::{MessageId, ShopId, TenantId};
+use nudge_domain::{MessageId, ShopId, TargetPolicy, TenantId};
 use nudge_testkit::{TestDb, TestQueue};
 use webhook_listener::{Application, Config};
 
@@ -22,19 +24,19 @@ pub struct TestApp {
 /// How a test wants the listener set up.
 pub struct Options {
     pub body_limit: usize,
-    /// `WEBHOOK_TARGETS`: tests with local fake endpoints use `any`.
-    pub webhook_targets: &'static str,
-    pub retry_delays: &'static str,
-    pub webhook_timeout_ms: u64,
+    /// `WEBHOOK_TARGETS`: tests with local fake endpoints allow any (development).
+    pub webhook_targets: TargetPolicy,
+    pub retry_delays: Vec<u64>,
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             body_limit: 64 * 1024,
-            webhook_targets: "any",
-            retry_delays: "1,1,1",
-            webhook_timeout_ms: 2_000,
+            webhook_targets: TargetPolicy::DEVELOPMENT,
+            retry_delays: vec![1, 1, 1],
+            webhook_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -62,12 +64,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         webhook_body_limit_bytes: options.body_limit,
         inbound_sms_queue: inbound_queue.url.clone(),
         outbound_sms_queue: outbound_queue.url.clone(),
-        outbox_relay_interval_ms: 200,
-        webhook_targets: options.webhook_targets.into(),
-        webhook_retry_delays_seconds: options.retry_delays.into(),
-        webhook_timeout_ms: options.webhook_timeout_ms,
-        webhook_dispatch_interval_ms: 200,
-        secrets_keyring: Some(secrecy::SecretString::from(nudge_testkit::TEST_KEYRING)),
+        outbox_relay_interval: Duration::from_millis(200),
+        webhook_targets: options.webhook_targets,
+        webhook_retry_delays_seconds: options.retry_delays,
+        webhook_timeout: options.webhook_timeout,
+        webhook_dispatch_interval: Duration::from_millis(200),
+        keyring: Some(nudge_domain::sealed::Keyring::parse(nudge_testkit::TEST_KEYRING).unwrap()),
         ..Config::new(&db.url, PUBLIC_BASE, AUTH_TOKEN)
     };
     let app = Application::build(config, &nudge_testkit::localstack_config())
