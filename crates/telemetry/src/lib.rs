@@ -68,6 +68,29 @@ fn log_filter(rust_log: Option<&str>) -> EnvFilter {
     EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// The body of every service's `main`: telemetry first (its guard flushes the spans
+/// still in the exporter at exit), then `run`. An error is printed whole, its causes
+/// included (`{:#}`), and the process exits non-zero for its orchestrator to see.
+pub async fn main<E: std::fmt::Display>(
+    service_name: &'static str,
+    run: impl std::future::Future<Output = Result<(), E>>,
+) -> std::process::ExitCode {
+    let _telemetry = match init(service_name) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{service_name}: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{service_name}: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Sets up logging and tracing for `service_name`. Call once, first thing in `main`.
 pub fn init(service_name: &'static str) -> Result<TelemetryGuard, TelemetryError> {
     init_with(service_name, tracing_subscriber::layer::Identity::new())

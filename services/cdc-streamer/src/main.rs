@@ -13,20 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _telemetry = match nudge_telemetry::init("cdc-streamer") {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("cdc-streamer: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("cdc-streamer: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    nudge_telemetry::main("cdc-streamer", run()).await
 }
 
 async fn run() -> anyhow::Result<()> {

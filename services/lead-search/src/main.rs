@@ -8,20 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _telemetry = match nudge_telemetry::init("lead-search") {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("lead-search: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("lead-search: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    nudge_telemetry::main("lead-search", run()).await
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -209,20 +209,7 @@ struct DatabaseOnly {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _telemetry = match nudge_telemetry::init("messaging-api") {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("messaging-api: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run(cli.command.unwrap_or(Command::Serve)).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("messaging-api: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    nudge_telemetry::main("messaging-api", run(cli.command.unwrap_or(Command::Serve))).await
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -7,20 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _telemetry = match nudge_telemetry::init("sms-sender") {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("sms-sender: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("sms-sender: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    nudge_telemetry::main("sms-sender", run()).await
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -6,20 +6,7 @@ use webhook_listener::{Application, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _telemetry = match nudge_telemetry::init("webhook-listener") {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("webhook-listener: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("webhook-listener: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    nudge_telemetry::main("webhook-listener", run()).await
 }
 
 async fn run() -> anyhow::Result<()> {
