@@ -11,7 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
@@ -165,17 +164,8 @@ impl nudge_telemetry::metrics_server::Scrape for Metrics {
         self.encode()
     }
 
-    /// Copying or streaming.
+    /// Copying or streaming: `/healthz` answers 200 then, 503 otherwise.
     fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
-}
-
-/// `/metrics`, and `/healthz`: 200 while copying or streaming, 503 otherwise.
-pub fn serve(
-    listener: std::net::TcpListener,
-    metrics: Metrics,
-    stop: CancellationToken,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    nudge_telemetry::metrics_server::serve(listener, metrics, stop)
 }

@@ -205,20 +205,11 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `/metrics` (and `/healthz`, a liveness check) on `listener` until `stop`.
+/// `/metrics`, and `/healthz` (always 200 while the process runs).
 impl nudge_telemetry::metrics_server::Scrape for Metrics {
     fn scrape(&self) -> String {
         self.encode()
     }
-}
-
-/// `/metrics` and `/healthz` (always 200 while the process runs) on `listener`.
-pub fn serve(
-    listener: std::net::TcpListener,
-    metrics: Metrics,
-    stop: CancellationToken,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    nudge_telemetry::metrics_server::serve(listener, metrics, stop)
 }
 
 /// Samples the depth of `queue` and of its dead-letter queue until `stop`.

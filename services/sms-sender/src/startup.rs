@@ -75,10 +75,6 @@ impl Application {
         self.sender.clone()
     }
 
-    pub fn queue(&self) -> &SqsQueue {
-        &self.queue
-    }
-
     /// Cancelling it stops everything the application runs (SIGTERM does, in `main`).
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()

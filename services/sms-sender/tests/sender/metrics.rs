@@ -59,7 +59,8 @@ async fn outcomes_and_provider_calls_are_counted_and_served() {
     let address = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let server =
-        sms_sender::metrics::serve(listener, sender.metrics.clone(), stop.clone()).unwrap();
+        nudge_telemetry::metrics_server::serve(listener, sender.metrics.clone(), stop.clone())
+            .unwrap();
     let response = reqwest::get(format!("http://{address}/metrics"))
         .await
         .unwrap();
