@@ -5,6 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use nudge_db::DbError;
+use nudge_usecases::{Error as UseCaseError, Refusal};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -14,22 +15,8 @@ pub const PROBLEM_BASE: &str = "https://nudge.dev/problems/";
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
-/// One field's problem: `field` is the JSON path of the field (`consent.state`,
-/// `quiet_hours.start`) or the query parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub detail: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            detail: detail.into(),
-        }
-    }
-}
+/// One field's problem; the use cases' own (`nudge_usecases::FieldError`).
+pub use nudge_usecases::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -77,15 +64,32 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-impl From<nudge_domain::DestinationRefusal> for ApiError {
-    fn from(refusal: nudge_domain::DestinationRefusal) -> Self {
+/// The use cases' refusals, as the API has always answered them.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
         match refusal {
-            nudge_domain::DestinationRefusal::CountryNotAllowed(_) => {
-                ApiError::DestinationNotAllowed(refusal.to_string())
+            Refusal::Invalid(fields) => ApiError::Validation(fields),
+            Refusal::NotFound(what) => ApiError::NotFound(what),
+            Refusal::RecipientOptedOut(text) => ApiError::RecipientOptedOut(text),
+            Refusal::ConsentRequired(text) => ApiError::ConsentRequired(text),
+            Refusal::FrequencyCapExceeded(text) => ApiError::FrequencyCapExceeded(text),
+            Refusal::DestinationNotAllowed(text) => ApiError::DestinationNotAllowed(text),
+            Refusal::RecipientNotVerified(text) => ApiError::RecipientNotVerified(text),
+            Refusal::DailyMessageCapReached { cap, retry_after } => {
+                ApiError::DailyMessageCapReached { cap, retry_after }
             }
-            nudge_domain::DestinationRefusal::NotVerified => {
-                ApiError::RecipientNotVerified(refusal.to_string())
-            }
+            Refusal::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            Refusal::Conflict(text) => ApiError::Conflict(text),
+        }
+    }
+}
+
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> Self {
+        match error {
+            UseCaseError::Refused(refusal) => refusal.into(),
+            UseCaseError::Unavailable(cause) => ApiError::Unavailable(cause),
+            UseCaseError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
@@ -250,21 +254,11 @@ impl ResponseError for ApiError {
     }
 }
 
+/// As the use cases read the database's answers: a constraint is a conflict, text
+/// Postgres cannot store is invalid, an outage is a 503.
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        match error {
-            DbError::Unavailable(cause) => ApiError::Unavailable(cause),
-            DbError::Conflict(constraint) => ApiError::Conflict(format!(
-                "conflicts with an existing resource ({constraint})"
-            )),
-            DbError::InUse(constraint) => ApiError::Conflict(format!(
-                "the resource is still referenced by other data ({constraint})"
-            )),
-            DbError::Unstorable(_) => {
-                ApiError::invalid("request", "text must not contain NUL characters")
-            }
-            other => ApiError::Internal(other.into()),
-        }
+        UseCaseError::from(error).into()
     }
 }
 

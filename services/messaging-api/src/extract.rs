@@ -203,7 +203,6 @@ impl<T: Resource> FromRequest for PathId<T> {
     }
 }
 
-/// Fails with every collected field error, if any.
 /// For a PATCH field that may be set to `null`: tells `null` (`Some(None)`) from a
 /// field left out (`None`, with `#[serde(default, deserialize_with = "present")]`).
 pub fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -214,49 +213,12 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A time field that must lie in a window ahead of `now`: an RFC 3339 time from
-/// `earliest` to `latest` after it. `window` says that window in words, `example` shows
-/// the form; a problem is pushed onto `errors` and gives `None`.
-pub struct TimeAhead<'a> {
-    pub field: &'a str,
-    pub earliest: chrono::Duration,
-    pub latest: chrono::Duration,
-    pub window: &'a str,
-    pub example: &'a str,
-}
+/// A time field that must lie in a window ahead of `now` (`expires_at`, `send_at`).
+pub use nudge_usecases::fields::TimeAhead;
 
-impl TimeAhead<'_> {
-    pub fn check(
-        &self,
-        raw: &str,
-        now: chrono::DateTime<chrono::Utc>,
-        errors: &mut Vec<FieldError>,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) else {
-            errors.push(FieldError::new(
-                self.field,
-                format!("must be an RFC 3339 time, e.g. {}", self.example),
-            ));
-            return None;
-        };
-        let at = at.with_timezone(&chrono::Utc);
-        if at < now + self.earliest || at > now + self.latest {
-            errors.push(FieldError::new(
-                self.field,
-                format!("must be from {} ahead", self.window),
-            ));
-            return None;
-        }
-        Some(at)
-    }
-}
-
+/// Fails with every collected field error, if any.
 pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    Ok(nudge_usecases::check(errors)?)
 }
 
 #[cfg(test)]

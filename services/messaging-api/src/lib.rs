@@ -9,7 +9,6 @@
 
 pub mod admin;
 pub mod auth;
-pub mod campaigns;
 pub mod config;
 pub mod console;
 pub mod error;
@@ -20,7 +19,6 @@ pub mod leads;
 pub mod limits;
 pub mod openapi;
 pub mod routes;
-pub mod send;
 pub mod startup;
 pub mod views;
 

@@ -74,7 +74,7 @@ impl Application {
             "outbox relay",
             nudge_queue::relay::run(
                 pool.clone(),
-                crate::send::OUTBOUND_QUEUE,
+                nudge_usecases::send::OUTBOUND_QUEUE,
                 queue.clone(),
                 wakeup.clone(),
                 Duration::from_millis(config.outbox_relay_interval_ms),
@@ -96,9 +96,9 @@ impl Application {
         let campaign_wakeup = Arc::new(Notify::new());
         background.spawn(
             "campaign expander",
-            crate::campaigns::expander::run(
+            nudge_usecases::campaigns::expander::run(
                 pool.clone(),
-                crate::campaigns::expander::Pace {
+                nudge_usecases::campaigns::expander::Pace {
                     page_size: config.campaign_page_size,
                     max_unsent: config.campaign_max_unsent,
                 },

@@ -336,7 +336,7 @@ pub struct CampaignView {
     pub template_id: Uuid,
     pub name: String,
     pub category: String,
-    #[schema(value_type = crate::campaigns::SegmentSchema)]
+    #[schema(value_type = nudge_usecases::campaigns::SegmentSchema)]
     pub segment: Value,
     #[schema(value_type = Object)]
     pub data: Value,

@@ -21,9 +21,9 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::campaigns::CreateCampaign;
-use crate::error::ApiError;
 use crate::startup::AppState;
+use nudge_usecases::campaigns::CreateCampaign;
+use nudge_usecases::{Error as UseCaseError, Refusal};
 
 const PER_PAGE: i64 = 50;
 
@@ -355,7 +355,7 @@ pub(super) async fn create(
         }
     };
     let mut conn = state.conn_for_console().await?;
-    match crate::campaigns::create(&mut conn, signed_in.tenant(), request).await {
+    match nudge_usecases::campaigns::create(&mut conn, signed_in.tenant(), request).await {
         Ok(campaign) => {
             tracing::info!(campaign_id = %campaign.id, user_id = %signed_in.0.user.id, audience = campaign.audience_estimate, "campaign started in the console");
             state.campaign_wakeup.notify_one();
@@ -366,7 +366,7 @@ pub(super) async fn create(
                 ))
                 .finish())
         }
-        Err(ApiError::Validation(fields)) => {
+        Err(UseCaseError::Refused(Refusal::Invalid(fields))) => {
             let errors = fields
                 .into_iter()
                 .map(|f| SendError {
@@ -383,11 +383,6 @@ pub(super) async fn create(
             )
             .await
         }
-        Err(other) => {
-            let refused = ConsoleError::unless_refusal(other)?;
-            Err(ConsoleError::Internal(anyhow::anyhow!(
-                "starting a campaign: {refused}"
-            )))
-        }
+        Err(other) => Err(other.into()),
     }
 }

@@ -12,15 +12,16 @@ use nudge_db::PageRequest;
 use nudge_domain::{ConversationId, MessageOrigin};
 use serde::Deserialize;
 
+use super::error::refusal_status;
 use super::error::ConsoleError;
 use super::pages::{
     html, ConversationPage, ConversationRow, ConversationsPage, Nav, ThreadFragment, ThreadRow,
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::error::ApiError;
-use crate::send::{self, Sender};
 use crate::startup::AppState;
+use nudge_usecases::send::{self, Sender};
+use nudge_usecases::{Error as UseCaseError, Refusal};
 
 /// Conversations per page of the list.
 const PER_PAGE: i64 = 50;
@@ -279,16 +280,16 @@ pub(super) async fn answer(
             state.relay_wakeup.notify_one();
             Ok(back_to(id))
         }
-        Err(ApiError::NotFound(_)) => Err(ConsoleError::NotFound),
-        Err(refused) => {
-            let refused = ConsoleError::unless_refusal(refused)?;
-            let status = actix_web::ResponseError::status_code(&refused);
+        Err(UseCaseError::Refused(Refusal::NotFound(_))) => Err(ConsoleError::NotFound),
+        Err(UseCaseError::Refused(refused)) => {
+            let status = refusal_status(&refused);
             let message = match &refused {
-                ApiError::Validation(_) => "Write an answer of 1 to 1,600 characters.".to_owned(),
+                Refusal::Invalid(_) => "Write an answer of 1 to 1,600 characters.".to_owned(),
                 other => other.to_string(),
             };
             conversation_page(&signed_in, &state, id, status, Some(&message), &form.body).await
         }
+        Err(failed) => Err(failed.into()),
     }
 }
 

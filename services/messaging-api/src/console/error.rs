@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
+use nudge_usecases::{Error as UseCaseError, Refusal};
 
 use super::pages::Notice;
 
@@ -24,25 +25,56 @@ pub enum ConsoleError {
     TooManyAttempts { retry_after_seconds: u64 },
     #[error("not found")]
     NotFound,
+    /// A use case (a send, a campaign, an answer) refused: the page says why.
+    #[error("{0}")]
+    Refused(Refusal),
     #[error(transparent)]
     Database(#[from] nudge_db::DbError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-impl ConsoleError {
-    /// What one of the API's shared functions (`send::accept`, `campaigns::create`...)
-    /// answered, for a page: a refusal of the request (`Ok`) is the page's to say; an
-    /// outage or a bug becomes the console's own error.
-    pub fn unless_refusal(error: crate::error::ApiError) -> Result<crate::error::ApiError, Self> {
-        use crate::error::ApiError;
+/// The use cases' answers, for pages: a refusal is said on the page (a form shows it
+/// beside its fields, see [`refusal_status`]); an outage or a bug is the console's own.
+impl From<UseCaseError> for ConsoleError {
+    fn from(error: UseCaseError) -> Self {
         match error {
-            ApiError::Unavailable(cause) => {
-                Err(Self::Database(nudge_db::DbError::Unavailable(cause)))
+            UseCaseError::Refused(Refusal::NotFound(_)) => Self::NotFound,
+            UseCaseError::Refused(refusal) => Self::Refused(refusal),
+            UseCaseError::Unavailable(cause) => {
+                Self::Database(nudge_db::DbError::Unavailable(cause))
             }
-            ApiError::Internal(cause) => Err(Self::Internal(cause)),
-            refusal => Ok(refusal),
+            UseCaseError::Internal(cause) => Self::Internal(cause),
         }
+    }
+}
+
+/// The status a page that shows `refusal` answers with: the API's for the same refusal,
+/// so that a browser's tools and the API agree.
+pub fn refusal_status(refusal: &Refusal) -> StatusCode {
+    match refusal {
+        Refusal::NotFound(_) => StatusCode::NOT_FOUND,
+        Refusal::DailyMessageCapReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Conflict(_) => StatusCode::CONFLICT,
+        Refusal::Invalid(_)
+        | Refusal::RecipientOptedOut(_)
+        | Refusal::ConsentRequired(_)
+        | Refusal::FrequencyCapExceeded(_)
+        | Refusal::DestinationNotAllowed(_)
+        | Refusal::RecipientNotVerified(_)
+        | Refusal::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A refusal in a sentence: each field's problem for an invalid request.
+fn refusal_text(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::Invalid(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}.", f.field.replace('_', " "), f.detail))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
     }
 }
 
@@ -55,6 +87,7 @@ impl ResponseError for ConsoleError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Refused(refusal) => refusal_status(refusal),
             Self::Database(nudge_db::DbError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -66,7 +99,12 @@ impl ResponseError for ConsoleError {
                 .insert_header((header::LOCATION, "/console/sign-in"))
                 .finish();
         }
+        let refused;
         let (title, text) = match self {
+            Self::Refused(refusal) => {
+                refused = refusal_text(refusal);
+                ("This was not done", refused.as_str())
+            }
             Self::FormExpired => (
                 "This form has expired",
                 "Go back, reload the page and try again.",

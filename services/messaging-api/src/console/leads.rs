@@ -18,9 +18,9 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
-use crate::error::ApiError;
-use crate::leads::{csv_export, new_search, CreateLeadSearch};
 use crate::startup::AppState;
+use nudge_usecases::leads::{new_search, CreateLeadSearch};
+use nudge_usecases::{Error as UseCaseError, Refusal};
 
 /// Searches and leads shown (the newest; the CSV has every lead).
 const SEARCHES: i64 = 20;
@@ -172,12 +172,9 @@ pub(super) async fn csv_download(
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageLeads)?;
     let filter = query.filter()?;
-    csv_export::response(&state.pool, signed_in.tenant(), filter)
-        .await
-        .map_err(|error| match ConsoleError::unless_refusal(error) {
-            Err(console_error) => console_error,
-            Ok(other) => ConsoleError::Internal(anyhow::anyhow!("lead export: {other}")),
-        })
+    let chunks =
+        nudge_usecases::leads::csv::export(&state.pool, signed_in.tenant(), filter).await?;
+    Ok(crate::routes::leads::csv_download(chunks))
 }
 
 /// The search form, as typed: comma-separated alternatives.
@@ -227,7 +224,7 @@ pub(super) async fn start_search(
     });
     let errors: Vec<String> = match request.map(|r| new_search(signed_in.tenant(), r)) {
         Err(_) => vec!["Results to look at: a whole number from 1 to 1,000.".into()],
-        Ok(Err(ApiError::Validation(fields))) => fields
+        Ok(Err(UseCaseError::Refused(Refusal::Invalid(fields)))) => fields
             .into_iter()
             .map(|f| {
                 format!(
@@ -237,7 +234,7 @@ pub(super) async fn start_search(
                 )
             })
             .collect(),
-        Ok(Err(other)) => return Err(ConsoleError::Internal(anyhow::anyhow!("{other}"))),
+        Ok(Err(other)) => return Err(other.into()),
         Ok(Ok(search)) => {
             let mut conn = state.conn_for_console().await?;
             let stored = nudge_db::lead_searches::insert(

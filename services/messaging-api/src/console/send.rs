@@ -1,6 +1,6 @@
 //! Sending one message from the console (owners and marketers): a form of shop,
 //! recipient, text and category that goes through the very rules of
-//! `POST /v1/messages` (`crate::send::accept`: consent, quiet hours, caps), stored with
+//! `POST /v1/messages` (`nudge_usecases::send::accept`: consent, quiet hours, caps), stored with
 //! origin `console`. Accepted, the person lands on the message's live timeline.
 
 use actix_web::http::{header, StatusCode};
@@ -8,13 +8,14 @@ use actix_web::{get, post, web, HttpResponse};
 use nudge_domain::MessageOrigin;
 use serde::Deserialize;
 
+use super::error::refusal_status;
 use super::error::ConsoleError;
 use super::pages::{html, Nav, SendError, SendPage};
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
-use crate::error::ApiError;
-use crate::send::{accept, SendRequest, Sender};
 use crate::startup::AppState;
+use nudge_usecases::send::{accept, SendRequest, Sender};
+use nudge_usecases::{Error as UseCaseError, Refusal};
 
 /// The form, as typed.
 #[derive(Deserialize, Default)]
@@ -163,11 +164,10 @@ pub(super) async fn send(
                 ))
                 .finish())
         }
-        Err(refused) => {
-            let refused = ConsoleError::unless_refusal(refused)?;
-            let status = actix_web::ResponseError::status_code(&refused);
+        Err(UseCaseError::Refused(refused)) => {
+            let status = refusal_status(&refused);
             let errors = match refused {
-                ApiError::Validation(fields) => fields
+                Refusal::Invalid(fields) => fields
                     .into_iter()
                     .map(|f| SendError {
                         field: form_field(&f.field),
@@ -182,6 +182,7 @@ pub(super) async fn send(
             };
             render(&signed_in, &state, status, &form, errors).await
         }
+        Err(failed) => Err(failed.into()),
     }
 }
 

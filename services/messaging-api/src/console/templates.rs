@@ -22,9 +22,9 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::error::FieldError as ApiFieldError;
-use crate::routes::templates::{check_body, check_name};
 use crate::startup::AppState;
+use nudge_usecases::fields::{check_template_body, check_template_name};
+use nudge_usecases::FieldError as ApiFieldError;
 
 /// Templates listed (the newest).
 const LISTED: i64 = 200;
@@ -342,8 +342,8 @@ fn check(
     Vec<(&'static str, String)>,
 ) {
     let mut api_errors: Vec<ApiFieldError> = Vec::new();
-    let name = check_name(&form.name, &mut api_errors);
-    let body = check_body(&form.body, &mut api_errors);
+    let name = check_template_name(&form.name, &mut api_errors);
+    let body = check_template_body(&form.body, &mut api_errors);
     let mut errors: Vec<(&'static str, String)> = api_errors
         .into_iter()
         .map(|e| {

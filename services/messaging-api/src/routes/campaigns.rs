@@ -8,11 +8,11 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 
 use crate::auth::Authenticated;
-use crate::campaigns::{create as create_campaign, CreateCampaign};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{CampaignView, ListView};
+use nudge_usecases::campaigns::{create as create_campaign, CreateCampaign};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)

@@ -17,9 +17,9 @@ use uuid::Uuid;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{check, JsonBody, PageQuery, PathId};
-use crate::send;
 use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
+use nudge_usecases::send;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)

@@ -10,9 +10,10 @@ use utoipa::OpenApi;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, JsonBody, PageQuery, PathId};
-use crate::leads::{new_search, CreateLeadSearch, LeadSearchView};
+use crate::leads::LeadSearchView;
 use crate::startup::AppState;
 use crate::views::ListView;
+use nudge_usecases::leads::{new_search, CreateLeadSearch};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)

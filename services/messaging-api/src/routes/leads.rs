@@ -10,7 +10,7 @@ use utoipa::{IntoParams, OpenApi};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, PageQuery, PathId};
-use crate::leads::{csv_export, LeadView};
+use crate::leads::LeadView;
 use crate::startup::AppState;
 use crate::views::ListView;
 
@@ -119,7 +119,26 @@ async fn export(
     let mut errors = Vec::new();
     let filter = query.to_filter(&mut errors);
     check(errors)?;
-    csv_export::response(&state.pool, auth.tenant, filter).await
+    let chunks = nudge_usecases::leads::csv::export(&state.pool, auth.tenant, filter).await?;
+    Ok(csv_download(chunks))
+}
+
+/// The leads' CSV as a download (`leads.csv`), streamed as the client reads it.
+pub(crate) fn csv_download(
+    chunks: impl futures_util::Stream<Item = Result<Vec<u8>, nudge_usecases::Error>> + 'static,
+) -> HttpResponse {
+    use futures_util::TryStreamExt;
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"leads.csv\"",
+        ))
+        .streaming(
+            chunks
+                .map_ok(actix_web::web::Bytes::from)
+                .map_err(ApiError::from),
+        )
 }
 
 #[utoipa::path(

@@ -14,9 +14,10 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, parse_json, JsonBody, PageQuery, PathId};
 use crate::idempotency::IdempotentRequest;
-use crate::send::{accept, accept_once, SendRequest, Sender};
 use crate::startup::AppState;
 use crate::views::{BatchItemView, BatchView, ListView, MessageView};
+use nudge_db::messages::RequestKey;
+use nudge_usecases::send::{accept, accept_once, SendRequest, Sender};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The batch route before `/messages/{id}` routes: literal segments first.
@@ -56,6 +57,10 @@ async fn send(
     let traceparent = nudge_telemetry::current_traceparent();
     let once = http.extensions().get::<IdempotentRequest>().cloned();
     let sender = Sender::api(&auth.owner);
+    let once = once.as_ref().map(|once| RequestKey {
+        key: &once.key,
+        hash: &once.hash,
+    });
     let message = accept_once(&mut conn, sender, request, traceparent, once.as_ref()).await?;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
@@ -109,15 +114,14 @@ async fn send_batch(
     for (index, item) in batch.messages.into_iter().enumerate() {
         // Parsed like a single send's body, so that errors name the item's field.
         let outcome = match parse_json::<SendRequest>(item.to_string().as_bytes()) {
-            Ok(request) => {
-                accept(
-                    &mut conn,
-                    Sender::api(&auth.owner),
-                    request,
-                    traceparent.clone(),
-                )
-                .await
-            }
+            Ok(request) => accept(
+                &mut conn,
+                Sender::api(&auth.owner),
+                request,
+                traceparent.clone(),
+            )
+            .await
+            .map_err(ApiError::from),
             Err(error) => Err(error),
         };
         results.push(match outcome {

@@ -20,8 +20,6 @@ pub(crate) mod webhook_endpoints;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
-pub use templates::check_category;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)

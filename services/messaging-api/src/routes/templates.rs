@@ -6,17 +6,20 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{TemplateChanges, TemplateRow};
 use nudge_db::DbError;
-use nudge_domain::{MessageCategory, Template, TemplateId};
+use nudge_domain::{MessageCategory, TemplateId};
 use serde::Deserialize;
 use utoipa::OpenApi;
 use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{check, present, JsonBody, PageQuery, PathId};
-use crate::send::check_media_id;
 use crate::startup::AppState;
 use crate::views::{ListView, TemplateView};
+use nudge_usecases::fields::{
+    check_category, check_template_body as check_body, check_template_name as check_name,
+};
+use nudge_usecases::send::check_media_id;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create)
@@ -30,9 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(paths(create, list, show, update, remove))]
 pub struct Api;
-
-/// A template body longer than this could never be one SMS (Twilio's limit is 1,600).
-const MAX_BODY_CHARS: usize = 1_600;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -55,52 +55,6 @@ struct UpdateTemplate {
     /// Absent: unchanged; `null`: no image.
     #[serde(default, deserialize_with = "present")]
     media_id: Option<Option<String>>,
-}
-
-pub(crate) fn check_name(name: &str, errors: &mut Vec<FieldError>) -> String {
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name.len() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !valid {
-        errors.push(FieldError::new(
-            "name",
-            "must be 1 to 100 letters, digits, '_', '-' or '.'",
-        ));
-    }
-    // A name that parses as an id would be ambiguous where `template` takes either.
-    if name.parse::<TemplateId>().is_ok() {
-        errors.push(FieldError::new("name", "must not look like a template id"));
-    }
-    name.to_owned()
-}
-
-pub(crate) fn check_body(body: &str, errors: &mut Vec<FieldError>) -> String {
-    if body.chars().count() > MAX_BODY_CHARS {
-        errors.push(FieldError::new(
-            "body",
-            format!("must be at most {MAX_BODY_CHARS} characters"),
-        ));
-    } else if let Err(e) = Template::parse(body) {
-        errors.push(FieldError::new("body", e.to_string()));
-    }
-    body.to_owned()
-}
-
-/// Parses a category field; shared with sends.
-pub fn check_category(raw: &str, errors: &mut Vec<FieldError>) -> MessageCategory {
-    // Compliance answers are inbound processing's alone: they bypass consent.
-    MessageCategory::parse(raw)
-        .filter(|category| *category != MessageCategory::Compliance)
-        .unwrap_or_else(|| {
-            errors.push(FieldError::new(
-                "category",
-                "must be transactional or marketing",
-            ));
-            MessageCategory::Marketing
-        })
 }
 
 fn conflict(error: DbError) -> ApiError {

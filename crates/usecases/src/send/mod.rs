@@ -14,10 +14,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
-use crate::extract::{check, TimeAhead};
-use crate::idempotency::IdempotentRequest;
-use crate::routes::check_category;
+use crate::check;
+use crate::fields::{check_category, SEND_AT};
+use crate::{Error, FieldError, Refusal};
 
 mod answer;
 mod lookup;
@@ -62,14 +61,6 @@ pub struct SendRequest {
 }
 
 /// `send_at`: from 1 minute to 35 days ahead.
-const SEND_AT: TimeAhead<'static> = TimeAhead {
-    field: "send_at",
-    earliest: Duration::seconds(60),
-    latest: Duration::days(35),
-    window: "1 minute to 35 days",
-    example: "2026-11-24T09:30:00Z",
-};
-
 pub(crate) fn check_send_at(
     raw: &str,
     now: DateTime<Utc>,
@@ -100,12 +91,12 @@ impl Sender {
 }
 
 /// A `media_id` field: one of the tenant's images (another tenant's is "no such image").
-pub(crate) async fn check_media_id(
+pub async fn check_media_id(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     raw: &str,
     errors: &mut Vec<FieldError>,
-) -> Result<Option<uuid::Uuid>, ApiError> {
+) -> Result<Option<uuid::Uuid>, Error> {
     let found = match raw.parse::<uuid::Uuid>() {
         Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
         Err(_) => None,
@@ -121,7 +112,7 @@ pub async fn accept(
     sender: Sender,
     request: SendRequest,
     traceparent: Option<String>,
-) -> Result<Message, ApiError> {
+) -> Result<Message, Error> {
     accept_with(conn, sender, request, traceparent, None).await
 }
 
@@ -135,25 +126,21 @@ pub async fn accept_once(
     sender: Sender,
     request: SendRequest,
     traceparent: Option<String>,
-    once: Option<&IdempotentRequest>,
-) -> Result<Message, ApiError> {
+    once: Option<&RequestKey<'_>>,
+) -> Result<Message, Error> {
     let Some(once) = once else {
         return accept(conn, sender, request, traceparent).await;
     };
     if let Some((hash, message)) =
-        nudge_db::messages::accepted_for_request(conn, sender.tenant, &once.key).await?
+        nudge_db::messages::accepted_for_request(conn, sender.tenant, once.key).await?
     {
         if hash != once.hash {
-            return Err(ApiError::IdempotencyKeyReused);
+            return Err(Refusal::IdempotencyKeyReused.into());
         }
         tracing::info!("a retry of a send already stored; answered with its message");
         return Ok(message);
     }
-    let key = RequestKey {
-        key: &once.key,
-        hash: &once.hash,
-    };
-    accept_with(conn, sender, request, traceparent, Some(&key)).await
+    accept_with(conn, sender, request, traceparent, Some(once)).await
 }
 
 async fn accept_with(
@@ -162,7 +149,7 @@ async fn accept_with(
     request: SendRequest,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-) -> Result<Message, ApiError> {
+) -> Result<Message, Error> {
     let tenant = sender.tenant;
     let mut errors = Vec::new();
     let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
@@ -184,7 +171,7 @@ async fn accept_with(
     check(errors)?;
     let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
         // Unreachable: each missing piece pushed an error above.
-        return Err(ApiError::invalid("body", "incomplete request"));
+        return Err(Error::invalid("body", "incomplete request"));
     };
     let (template_id, template, template_category) =
         (resolved.id, resolved.template, resolved.category);
@@ -245,7 +232,7 @@ pub(crate) async fn store(
     now: DateTime<Utc>,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-) -> Result<Message, ApiError> {
+) -> Result<Message, Error> {
     let Delivery {
         shop,
         to,
@@ -287,9 +274,10 @@ pub(crate) async fn store(
         .await?
     {
         Accepted::Stored(message) => Ok(*message),
-        Accepted::CapReached { already } => Err(ApiError::FrequencyCapExceeded(format!(
+        Accepted::CapReached { already } => Err(Refusal::FrequencyCapExceeded(format!(
             "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
             shop.marketing_cap_window_hours, shop.marketing_cap_count
-        ))),
+        ))
+        .into()),
     }
 }

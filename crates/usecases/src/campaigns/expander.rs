@@ -20,8 +20,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::error::ApiError;
 use crate::send::{render, store, Delivery};
+use crate::{Error, Refusal};
 
 /// Why a recipient got no message; the keys of a campaign's `skipped` counts.
 pub mod skip {
@@ -58,7 +58,7 @@ pub enum ExpandError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("storing a campaign message failed: {0}")]
-    Store(ApiError),
+    Store(Error),
 }
 
 impl From<nudge_db::DieselError> for ExpandError {
@@ -281,9 +281,9 @@ async fn deliver(
         } else {
             MessageStatus::Queued
         })),
-        Err(ApiError::RecipientOptedOut(_)) => Ok(Err(skip::OPTED_OUT)),
-        Err(ApiError::ConsentRequired(_)) => Ok(Err(skip::CONSENT_REQUIRED)),
-        Err(ApiError::FrequencyCapExceeded(_)) => Ok(Err(skip::FREQUENCY_CAP)),
+        Err(Error::Refused(Refusal::RecipientOptedOut(_))) => Ok(Err(skip::OPTED_OUT)),
+        Err(Error::Refused(Refusal::ConsentRequired(_))) => Ok(Err(skip::CONSENT_REQUIRED)),
+        Err(Error::Refused(Refusal::FrequencyCapExceeded(_))) => Ok(Err(skip::FREQUENCY_CAP)),
         Err(other) => Err(ExpandError::Store(other)),
     }
 }

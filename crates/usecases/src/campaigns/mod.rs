@@ -15,10 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
-use crate::extract::check;
-use crate::routes::check_category;
+use crate::fields::check_category;
 use crate::send::check_send_at;
+use crate::{check, Error, FieldError};
 
 /// `POST /v1/campaigns`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,7 +61,7 @@ pub async fn create(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     request: CreateCampaign,
-) -> Result<Campaign, ApiError> {
+) -> Result<Campaign, Error> {
     let mut errors = Vec::new();
     let now = Utc::now();
     let shop =
@@ -113,7 +112,7 @@ pub async fn create(
     check(errors)?;
     let (Some(shop), Some(name), Some(template), Some(segment)) = (shop, name, template, segment)
     else {
-        return Err(ApiError::invalid("body", "incomplete request"));
+        return Err(Error::invalid("body", "incomplete request"));
     };
     let category = category.unwrap_or_else(|| {
         nudge_domain::MessageCategory::parse(&template.category)
@@ -129,7 +128,7 @@ pub async fn create(
         template_id: template.id,
         name,
         category: category.as_str().to_owned(),
-        segment: serde_json::to_value(&segment).map_err(|e| ApiError::Internal(e.into()))?,
+        segment: serde_json::to_value(&segment).map_err(|e| Error::Internal(e.into()))?,
         data: Value::Object(request.data),
         send_at,
         status: nudge_db::campaigns::EXPANDING.to_owned(),

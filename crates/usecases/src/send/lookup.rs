@@ -10,14 +10,14 @@ use nudge_domain::{
 use serde_json::{Map, Value};
 
 use super::{SendRequest, MAX_RENDERED_CHARS};
-use crate::error::{ApiError, FieldError};
+use crate::{Error, FieldError};
 
 pub async fn find_shop(
     conn: &mut AsyncPgConnection,
     tenant: TenantId,
     raw: Option<&str>,
     errors: &mut Vec<FieldError>,
-) -> Result<Option<Shop>, ApiError> {
+) -> Result<Option<Shop>, Error> {
     let Some(raw) = raw else {
         errors.push(FieldError::new("shop_id", "is required"));
         return Ok(None);
@@ -45,7 +45,7 @@ pub async fn recipient(
     shop: Option<&Shop>,
     request: &SendRequest,
     errors: &mut Vec<FieldError>,
-) -> Result<(Option<PhoneNumber>, Option<Customer>), ApiError> {
+) -> Result<(Option<PhoneNumber>, Option<Customer>), Error> {
     match (&request.to, &request.customer_id) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
@@ -97,7 +97,7 @@ pub async fn recipient(
             }
             match PhoneNumber::parse(&customer.phone) {
                 Ok(phone) => Ok((Some(phone), Some(customer))),
-                Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+                Err(e) => Err(Error::Internal(anyhow::anyhow!(
                     "customer {} has a stored phone that does not parse: {e}",
                     customer.id
                 ))),
@@ -122,7 +122,7 @@ pub async fn template(
     tenant: TenantId,
     request: &SendRequest,
     errors: &mut Vec<FieldError>,
-) -> Result<Option<Resolved>, ApiError> {
+) -> Result<Option<Resolved>, Error> {
     match (&request.template, &request.body) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
@@ -163,13 +163,13 @@ pub async fn template(
                 return Ok(None);
             };
             let template = Template::parse(&row.body).map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!(
+                Error::Internal(anyhow::anyhow!(
                     "stored template {} does not parse: {e}",
                     row.id
                 ))
             })?;
             let category = MessageCategory::parse(&row.category).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!(
+                Error::Internal(anyhow::anyhow!(
                     "template {} has category '{}'",
                     row.id,
                     row.category
@@ -193,7 +193,7 @@ pub fn render(
     from_stored_template: bool,
     mut data: Map<String, Value>,
     customer: Option<&Customer>,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     if let Some(customer) = customer {
         if !data.contains_key("customer") {
             let mut fields = match &customer.attributes {
@@ -209,15 +209,15 @@ pub fn render(
     }
     let body = template.render(&data).map_err(|e| match e {
         RenderError::Missing(_) | RenderError::NotScalar(_) => {
-            ApiError::invalid("data", e.to_string())
+            Error::invalid("data", e.to_string())
         }
     })?;
     let field = if from_stored_template { "data" } else { "body" };
     if body.trim().is_empty() {
-        return Err(ApiError::invalid(field, "the rendered message is empty"));
+        return Err(Error::invalid(field, "the rendered message is empty"));
     }
     if body.chars().count() > MAX_RENDERED_CHARS {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             field,
             format!("the rendered message is longer than {MAX_RENDERED_CHARS} characters"),
         ));

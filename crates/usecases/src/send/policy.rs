@@ -11,7 +11,7 @@ use nudge_domain::{
 use serde_json::Value;
 
 use super::Sender;
-use crate::error::ApiError;
+use crate::{Error, Refusal};
 
 /// The daily cap: approximate under concurrency (sends in flight at the same moment may
 /// pass it together), which bounds spending without serialising a tenant's sends.
@@ -19,7 +19,7 @@ pub async fn check_daily_cap(
     conn: &mut AsyncPgConnection,
     sender: Sender,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let today = nudge_db::limits::messages_today(conn, sender.tenant).await?;
     if today < i64::from(sender.daily_message_cap) {
         return Ok(());
@@ -28,25 +28,26 @@ pub async fn check_daily_cap(
         .date_naive()
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
-    Err(ApiError::DailyMessageCapReached {
+    Err(Refusal::DailyMessageCapReached {
         cap: sender.daily_message_cap,
         retry_after: u64::try_from((tomorrow - now).num_seconds().max(1)).unwrap_or(86_400),
-    })
+    }
+    .into())
 }
 
 /// Marketing needs an opt-in; nothing goes to a customer who opted out.
 pub fn check_consent(
     category: MessageCategory,
     customer: Option<&Customer>,
-) -> Result<(), ApiError> {
+) -> Result<(), Refusal> {
     let consent = customer
         .and_then(|c| Consent::parse(&c.consent))
         .unwrap_or(Consent::Unknown);
     category
         .permitted_by(consent)
         .map_err(|refusal| match refusal {
-            ConsentRefusal::OptedOut => ApiError::RecipientOptedOut(refusal.to_string()),
-            ConsentRefusal::OptInRequired(_) => ApiError::ConsentRequired(format!(
+            ConsentRefusal::OptedOut => Refusal::RecipientOptedOut(refusal.to_string()),
+            ConsentRefusal::OptInRequired(_) => Refusal::ConsentRequired(format!(
                 "{refusal}; send it as transactional only if it is an order or shipping update"
             )),
         })

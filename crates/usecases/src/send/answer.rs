@@ -8,7 +8,7 @@ use nudge_db::AsyncPgConnection;
 use nudge_domain::{ConversationId, CustomerId, MessageCategory, PhoneNumber, ShopId};
 
 use super::{check_daily_cap, store, Delivery, Sender, MAX_RENDERED_CHARS};
-use crate::error::ApiError;
+use crate::{Error, Refusal};
 
 pub async fn answer(
     conn: &mut AsyncPgConnection,
@@ -16,10 +16,10 @@ pub async fn answer(
     conversation: ConversationId,
     text: &str,
     traceparent: Option<String>,
-) -> Result<Message, ApiError> {
+) -> Result<Message, Error> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > MAX_RENDERED_CHARS {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "body",
             format!("must be 1 to {MAX_RENDERED_CHARS} characters"),
         ));
@@ -27,19 +27,19 @@ pub async fn answer(
     let tenant = sender.tenant;
     let conversation = nudge_db::conversations::find(conn, tenant, conversation)
         .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
+        .ok_or(Refusal::NotFound("conversation"))?;
     let shop = nudge_db::shops::find(conn, tenant, ShopId::from_uuid(conversation.shop_id))
         .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
+        .ok_or(Refusal::NotFound("conversation"))?;
     let customer = nudge_db::customers::find(
         conn,
         tenant,
         CustomerId::from_uuid(conversation.customer_id),
     )
     .await?
-    .ok_or(ApiError::NotFound("conversation"))?;
+    .ok_or(Refusal::NotFound("conversation"))?;
     let to = PhoneNumber::parse(&conversation.phone)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("conversation phone: {e}")))?;
+        .map_err(|e| Error::Internal(anyhow::anyhow!("conversation phone: {e}")))?;
     let now = Utc::now();
     check_daily_cap(conn, sender, now).await?;
     store(

@@ -1,5 +1,5 @@
-//! `GET /v1/leads.csv` (and the console's download): leads as CSV (RFC 4180), safe to
-//! open in a spreadsheet, streamed a page of leads at a time.
+//! Leads as CSV (RFC 4180), safe to open in a spreadsheet, a page of leads at a time:
+//! what `GET /v1/leads.csv` and the console's download stream.
 //!
 //! A lead's name, headline, company and location come from web pages anyone can write,
 //! so a cell could hold a formula (`=HYPERLINK(...)`, `+cmd|...`). OWASP's rule for CSV
@@ -7,29 +7,28 @@
 //! prefixed with `'`, which spreadsheets show as text; the `csv` crate quotes cells
 //! with commas, quotes or line breaks and doubles the quotes.
 
-use actix_web::http::header;
-use actix_web::web::Bytes;
-use actix_web::HttpResponse;
+use futures_util::Stream;
 use nudge_db::leads::LeadFilter;
 use nudge_db::models::Lead;
 use nudge_db::{DbPool, PageRequest};
 use nudge_domain::TenantId;
 
-use crate::error::ApiError;
+use crate::Error;
 
 /// Leads per database read while exporting.
 const EXPORT_PAGE: i64 = 500;
 
-/// The tenant's leads that match `filter`, newest first, as a streamed CSV download.
-pub async fn response(
+/// The tenant's leads that match `filter`, newest first, as CSV chunks: the header, then
+/// a chunk per page of leads. The first page is read before this returns, so that an
+/// unavailable database is an error the caller can answer (a 503), not a cut download;
+/// later pages are read as the stream is.
+pub async fn export(
     pool: &DbPool,
     tenant: TenantId,
     filter: LeadFilter,
-) -> Result<HttpResponse, ApiError> {
-    // Read the first page now, so that an unavailable database is a 503, not a cut
-    // stream; later pages follow as the client reads.
+) -> Result<impl Stream<Item = Result<Vec<u8>, Error>> + 'static, Error> {
     let first = export_page(pool, tenant, &filter, None).await?;
-    let header = write(&[], true).map_err(|e| ApiError::Internal(e.into()))?;
+    let header = write(&[], true).map_err(|e| Error::Internal(e.into()))?;
     let pool = pool.clone();
     let rest = futures_util::stream::try_unfold(first.1, move |next| {
         let pool = pool.clone();
@@ -41,17 +40,11 @@ pub async fn response(
             let (bytes, next) = export_page(&pool, tenant, &filter, Some(before))
                 .await
                 .inspect_err(|error| tracing::error!(%error, "lead export cut short"))?;
-            Ok::<_, ApiError>(Some((bytes, next)))
+            Ok::<_, Error>(Some((bytes, next)))
         }
     });
-    let head = futures_util::stream::iter([Ok::<_, ApiError>(Bytes::from(header)), Ok(first.0)]);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"leads.csv\"",
-        ))
-        .streaming(futures_util::StreamExt::chain(head, rest)))
+    let head = futures_util::stream::iter([Ok::<_, Error>(header), Ok(first.0)]);
+    Ok(futures_util::StreamExt::chain(head, rest))
 }
 
 /// One page of the export as CSV lines, and the cursor of the next one.
@@ -60,7 +53,7 @@ async fn export_page(
     tenant: TenantId,
     filter: &LeadFilter,
     before: Option<uuid::Uuid>,
-) -> Result<(Bytes, Option<uuid::Uuid>), ApiError> {
+) -> Result<(Vec<u8>, Option<uuid::Uuid>), Error> {
     let mut conn = pool.get().await.map_err(nudge_db::DbError::from)?;
     let page = nudge_db::leads::list(
         &mut conn,
@@ -72,8 +65,8 @@ async fn export_page(
         },
     )
     .await?;
-    let bytes = write(&page.items, false).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((Bytes::from(bytes), page.next))
+    let bytes = write(&page.items, false).map_err(|e| Error::Internal(e.into()))?;
+    Ok((bytes, page.next))
 }
 
 pub const HEADER: [&str; 8] = [
