@@ -30,12 +30,15 @@ impl TargetPolicy {
         allow_private: true,
     };
 
-    /// The `WEBHOOK_TARGETS` setting every service reads: `public` or `any`.
-    pub fn from_setting(raw: &str) -> Option<TargetPolicy> {
+    /// The `WEBHOOK_TARGETS` setting every service reads: `public` or `any`; anything
+    /// else is refused with a sentence that names the variable.
+    pub fn from_setting(raw: &str) -> Result<TargetPolicy, String> {
         match raw.trim() {
-            "public" => Some(TargetPolicy::STRICT),
-            "any" => Some(TargetPolicy::DEVELOPMENT),
-            _ => None,
+            "public" => Ok(TargetPolicy::STRICT),
+            "any" => Ok(TargetPolicy::DEVELOPMENT),
+            other => Err(format!(
+                "WEBHOOK_TARGETS must be 'public' or 'any' (development), not '{other}'"
+            )),
         }
     }
 }

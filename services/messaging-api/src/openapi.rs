@@ -15,6 +15,7 @@ use utoipa::openapi::{
     ContentBuilder, ObjectBuilder, OpenApi as Document, Ref, RefOr, Required, Response, Type,
 };
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
 
 use crate::error::{FieldError, Problem};
 use crate::routes;
@@ -44,30 +45,15 @@ use crate::routes;
 )]
 struct Base;
 
-/// The whole description.
+/// The whole description: the routes as [`routes::configure`] mounts them, each with
+/// its handler's operation.
 pub fn document() -> Document {
-    let mut doc = Base::openapi();
-    for part in [
-        routes::messages::Api::openapi(),
-        routes::campaigns::Api::openapi(),
-        routes::conversations::Api::openapi(),
-        routes::bot_rules::Api::openapi(),
-        routes::webhook_endpoints::Api::openapi(),
-        routes::lead_searches::Api::openapi(),
-        routes::leads::Api::openapi(),
-        routes::customers::Api::openapi(),
-        routes::consent::Api::openapi(),
-        routes::templates::Api::openapi(),
-        routes::shops::Api::openapi(),
-        routes::sender_numbers::Api::openapi(),
-        routes::verified_numbers::Api::openapi(),
-        routes::api_keys::Api::openapi(),
-        routes::health::Api::openapi(),
-        routes::docs::Api::openapi(),
-    ] {
-        doc.merge(part);
-    }
-    // Modifiers run on the base before the merge; apply them to the whole.
+    let (_, mut doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(Base::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    // Modifiers run on the base before the routes are added; apply them to the whole.
     Conventions.modify(&mut doc);
     doc
 }

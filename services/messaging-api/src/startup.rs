@@ -3,7 +3,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
@@ -15,6 +14,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 use crate::error::ApiError;
 use crate::{routes, Config};
@@ -33,21 +33,11 @@ pub struct AppState {
     pub campaign_wakeup: Arc<Notify>,
     /// Where merchants' webhook and fulfilment URLs may point.
     pub webhook_policy: nudge_domain::TargetPolicy,
-    pub console: crate::console::ConsoleSettings,
-    /// Wakes the console's mailer as soon as an email is queued.
-    pub mail_wakeup: Arc<Notify>,
-    /// MMS images.
-    pub media: nudge_aws::media_store::MediaStore,
 }
 
 impl AppState {
     /// A connection, or 503 if the database cannot give one.
     pub async fn conn(&self) -> Result<DbConn, ApiError> {
-        Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
-    }
-
-    /// The same for the console, whose failures are pages.
-    pub async fn conn_for_console(&self) -> Result<DbConn, crate::console::error::ConsoleError> {
         Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
     }
 }
@@ -77,7 +67,7 @@ impl Application {
                 nudge_usecases::send::OUTBOUND_QUEUE,
                 queue.clone(),
                 wakeup.clone(),
-                Duration::from_millis(config.outbox_relay_interval_ms),
+                config.outbox_relay_interval,
                 stop_background.clone(),
             ),
         );
@@ -89,7 +79,7 @@ impl Application {
                 nudge_db::lead_searches::LEAD_SEARCHES_QUEUE,
                 SqsQueue::new(aws_sdk_sqs::Client::new(aws), &config.lead_searches_queue),
                 lead_search_wakeup.clone(),
-                Duration::from_millis(config.outbox_relay_interval_ms),
+                config.outbox_relay_interval,
                 stop_background.clone(),
             ),
         );
@@ -98,13 +88,10 @@ impl Application {
             "campaign expander",
             nudge_usecases::campaigns::expander::run(
                 pool.clone(),
-                nudge_usecases::campaigns::expander::Pace {
-                    page_size: config.campaign_page_size,
-                    max_unsent: config.campaign_max_unsent,
-                },
+                config.campaign_pace,
                 campaign_wakeup.clone(),
                 wakeup.clone(),
-                Duration::from_millis(config.outbox_relay_interval_ms),
+                config.outbox_relay_interval,
                 stop_background.clone(),
             ),
         );
@@ -113,34 +100,41 @@ impl Application {
             crate::housekeeping::run(pool.clone(), stop_background.clone()),
         );
         let mail_wakeup = Arc::new(Notify::new());
-        let mailer = crate::console::mailer::Mailer {
+        let mailer = nudge_console::mailer::Mailer {
             pool: pool.clone(),
-            transport: crate::console::mailer::Transport::new(&config.console_email()?, aws)?,
-            from: config.console_email_from.clone(),
+            transport: nudge_console::mailer::Transport::new(&config.console.email, aws)?,
+            from: config.console.email_from.clone(),
         };
         background.spawn(
             "mailer",
             mailer.run(mail_wakeup.clone(), stop_background.clone()),
         );
-        let trusted_proxies = web::Data::new(config.trusted_proxies()?);
+        let trusted_proxies = web::Data::new(config.trusted_proxies);
         // Served over https (as CONSOLE_PUBLIC_URL says): browsers are told to come
         // back only over https, for a year.
-        let https = config.console_public_url()?.scheme() == "https";
+        let https = config.console.public_url.scheme() == "https";
+        let console = web::Data::new(nudge_console::ConsoleState {
+            pool: pool.clone(),
+            settings: nudge_console::ConsoleSettings::new(config.console.public_url).with_oidc(
+                config
+                    .console
+                    .oidc
+                    .map(nudge_console::OidcProvider::new)
+                    .transpose()?,
+            ),
+            relay_wakeup: wakeup.clone(),
+            lead_search_wakeup: lead_search_wakeup.clone(),
+            campaign_wakeup: campaign_wakeup.clone(),
+            mail_wakeup,
+            media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
+        });
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,
             relay_wakeup: wakeup,
             lead_search_wakeup,
             campaign_wakeup,
-            webhook_policy: config.target_policy()?,
-            console: crate::console::ConsoleSettings::new(config.console_public_url()?).with_oidc(
-                config
-                    .console_oidc()?
-                    .map(crate::console::OidcProvider::new)
-                    .transpose()?,
-            ),
-            mail_wakeup,
-            media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
+            webhook_policy: config.webhook_targets,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();
@@ -156,6 +150,7 @@ impl Application {
                     ))
                     .wrap(TracingLogger::<RequestSpan>::new())
                     .app_data(state.clone())
+                    .app_data(console.clone())
                     .app_data(trusted_proxies.clone())
                     .app_data(web::QueryConfig::default().error_handler(|error, _| {
                         ApiError::invalid("query", error.to_string()).into()
@@ -164,7 +159,10 @@ impl Application {
                         web::PathConfig::default()
                             .error_handler(|_, _| ApiError::NotFound("resource").into()),
                     )
+                    .configure(nudge_console::configure)
+                    .into_utoipa_app()
                     .configure(routes::configure)
+                    .into_app()
                     .default_service(web::to(|| async {
                         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route"))
                     }))

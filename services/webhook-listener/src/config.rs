@@ -198,7 +198,8 @@ impl Config {
             ));
         }
         Ok(Self {
-            webhook_targets: parse_target_policy(&env.webhook_targets)?,
+            webhook_targets: TargetPolicy::from_setting(&env.webhook_targets)
+                .map_err(ConfigError::Invalid)?,
             webhook_retry_delays_seconds: parse_retry_delays(&env.webhook_retry_delays_seconds)?,
             keyring: Keyring::from_config(env.secrets_keyring.as_ref().map(|k| k.expose_secret()))?,
             database_url: env.database_url,
@@ -233,16 +234,6 @@ pub fn parse_retry_delays(raw: &str) -> Result<Vec<u64>, ConfigError> {
             "WEBHOOK_RETRY_DELAYS_SECONDS must be 1 to 20 comma-separated seconds (each at most 86400), not '{raw}'"
         ))),
     }
-}
-
-/// `public` or `any` (`WEBHOOK_TARGETS`, read the same way by messaging-api).
-pub fn parse_target_policy(raw: &str) -> Result<TargetPolicy, ConfigError> {
-    TargetPolicy::from_setting(raw).ok_or_else(|| {
-        ConfigError::Invalid(format!(
-            "WEBHOOK_TARGETS must be 'public' or 'any' (development), not '{}'",
-            raw.trim()
-        ))
-    })
 }
 
 #[cfg(test)]

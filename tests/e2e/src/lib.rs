@@ -230,30 +230,23 @@ impl BenchApp {
     pub async fn start(pool_size: usize, campaign_page_size: i64) -> Self {
         let db = nudge_testkit::TestDb::new().await;
         let queue = nudge_testkit::TestQueue::new("bench", 5).await;
-        let config = messaging_api::Config {
-            database_url: secrecy::SecretString::from(db.url.clone()),
-            database_pool_size: pool_size,
-            http_host: "127.0.0.1".into(),
-            http_port: 0,
-            outbound_sms_queue: queue.url.clone(),
-            // No lead searches in the benchmarks: a queue that is never written.
-            lead_searches_queue: queue.dlq_url.clone(),
-            outbox_relay_interval_ms: 200,
-            campaign_page_size,
-            // The benchmarks measure expansion alone, with no sender draining.
-            campaign_max_unsent: i64::MAX,
-            webhook_targets: "public".into(),
-            console_public_url: "http://localhost:8080".into(),
-            console_email_from: "Nudge <no-reply@nudge.localhost>".into(),
-            console_oidc_issuer: "https://accounts.google.com".into(),
-            console_oidc_client_id: None,
-            console_oidc_client_secret: None,
-            console_oidc_name: "Google".into(),
-            media_bucket: "nudge-media".into(),
-            console_email_transport: "ses".into(),
-            console_smtp_url: None,
-            trusted_proxies: String::new(),
-        };
+        let config = messaging_api::Config::from_vars(
+            [
+                ("DATABASE_URL", db.url.clone()),
+                ("DATABASE_POOL_SIZE", pool_size.to_string()),
+                ("HTTP_HOST", "127.0.0.1".into()),
+                ("HTTP_PORT", "0".into()),
+                ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
+                // No lead searches in the benchmarks: a queue that is never written.
+                ("LEAD_SEARCHES_QUEUE", queue.dlq_url.clone()),
+                ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+                ("CAMPAIGN_PAGE_SIZE", campaign_page_size.to_string()),
+                // The benchmarks measure expansion alone, with no sender draining.
+                ("CAMPAIGN_MAX_UNSENT", i64::MAX.to_string()),
+            ]
+            .map(|(name, value)| (name.to_owned(), value)),
+        )
+        .expect("the benchmark's configuration is valid");
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())
             .await
             .unwrap();

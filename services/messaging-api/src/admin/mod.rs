@@ -64,16 +64,16 @@ pub async fn create_console_user(
     role: &str,
     password: String,
 ) -> anyhow::Result<String> {
-    let email = crate::console::normalize_email(email)
+    let email = nudge_console::normalize_email(email)
         .ok_or_else(|| anyhow::anyhow!("--email '{email}' is not an email address"))?;
     anyhow::ensure!(
         CONSOLE_ROLES.contains(&role),
         "--role must be one of {}, not '{role}'",
         CONSOLE_ROLES.join(", ")
     );
-    crate::console::password::check_new(&password, &email)
+    nudge_console::password::check_new(&password, &email)
         .map_err(|why| anyhow::anyhow!("password: {why}"))?;
-    let hash = crate::console::password::hash(password).await?;
+    let hash = nudge_console::password::hash(password).await?;
     let user =
         match nudge_db::console::create_confirmed_user(conn, tenant, &email, &hash, role).await {
             Ok(user) => user,

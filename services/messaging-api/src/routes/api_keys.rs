@@ -9,8 +9,8 @@ use chrono::{Duration, Utc};
 use nudge_db::tenants::{Issued, KeyGrant, Revoke, MAX_ACTIVE_KEYS};
 use nudge_domain::ApiScopes;
 use serde::Deserialize;
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -18,14 +18,9 @@ use crate::extract::{check, JsonBody, PageQuery, PathId, TimeAhead};
 use crate::startup::AppState;
 use crate::views::{ApiKeyView, CreatedApiKeyView, ListView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create).service(list).service(revoke);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, revoke))]
-pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,7 +83,7 @@ fn check_scopes(
 }
 
 #[utoipa::path(
-    post, path = "/v1/api-keys", tag = "api-keys",
+    tag = "api-keys",
     summary = "Issue an API key",
     description = "The secret (`key`) is shown in this answer only; Nudge keeps its SHA-256. Needs the `manage` scope; the new key's scopes may not exceed the caller's. A tenant holds at most 20 active keys.",
     request_body = CreateKey,
@@ -129,7 +124,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/api-keys", tag = "api-keys",
+    tag = "api-keys",
     summary = "List the tenant's API keys (never their secrets)",
     params(PageQuery),
     responses((status = 200, description = "A page of keys", body = ListView<ApiKeyView>))
@@ -147,7 +142,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    tag = "api-keys",
     summary = "Revoke an API key",
     description = "Refused from the next request on. The last active key cannot be revoked.",
     params(("id" = Uuid, Path, description = "The key's id")),

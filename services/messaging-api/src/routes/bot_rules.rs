@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use nudge_db::models::BotRule;
 use nudge_domain::{intent, BotRuleId, ComplianceKeywords, ShopId};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
@@ -17,16 +18,12 @@ use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::ListView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(remove);
 }
-
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, remove))]
-pub struct Api;
 
 #[derive(Serialize, ToSchema)]
 pub struct BotRuleView {
@@ -88,7 +85,7 @@ fn default_priority() -> i32 {
 }
 
 #[utoipa::path(
-    post, path = "/v1/bot-rules", tag = "conversations",
+    tag = "conversations",
     summary = "Create a bot rule",
     request_body = CreateBotRule,
     responses(
@@ -238,7 +235,7 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/bot-rules", tag = "conversations",
+    tag = "conversations",
     summary = "List bot rules",
     params(("shop_id" = Option<Uuid>, Query, description = "Only this shop's rules"), PageQuery),
     responses((status = 200, description = "A page of rules, newest first", body = ListView<BotRuleView>))
@@ -263,7 +260,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/bot-rules/{id}", tag = "conversations",
+    tag = "conversations",
     summary = "Show a bot rule",
     params(("id" = Uuid, Path, description = "The rule's id")),
     responses((status = 200, description = "The rule", body = BotRuleView))
@@ -282,7 +279,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/bot-rules/{id}", tag = "conversations",
+    tag = "conversations",
     summary = "Delete a bot rule",
     params(("id" = Uuid, Path, description = "The rule's id")),
     responses((status = 204, description = "Deleted"))

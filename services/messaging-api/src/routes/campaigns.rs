@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use nudge_db::campaigns::{CampaignFilter, Cancel};
 use nudge_domain::{CampaignId, ShopId};
 use serde::Deserialize;
-use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -14,20 +14,15 @@ use crate::startup::AppState;
 use crate::views::{CampaignView, ListView};
 use nudge_usecases::campaigns::{create as create_campaign, CreateCampaign};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(cancel);
 }
 
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, cancel))]
-pub struct Api;
-
 #[utoipa::path(
-    post, path = "/v1/campaigns", tag = "campaigns",
+    tag = "campaigns",
     summary = "Send a template to a segment of a shop's customers",
     description = "Accepted (`202`) and expanded into messages in the background; see docs/campaigns.md.",
     request_body = CreateCampaign,
@@ -63,7 +58,7 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/campaigns", tag = "campaigns",
+    tag = "campaigns",
     summary = "List campaigns",
     params(
         ("shop_id" = Option<Uuid>, Query, description = "Only this shop's campaigns"),
@@ -105,7 +100,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/campaigns/{id}", tag = "campaigns",
+    tag = "campaigns",
     summary = "Show a campaign and its progress",
     params(("id" = Uuid, Path, description = "The campaign's id")),
     responses((status = 200, description = "The campaign, with its messages by status", body = CampaignView))
@@ -127,7 +122,7 @@ async fn show(
 /// Stops the expansion and cancels every message of the campaign that has not gone to
 /// the queue. Cancelling a cancelled campaign is harmless (it takes back what is left).
 #[utoipa::path(
-    post, path = "/v1/campaigns/{id}/cancel", tag = "campaigns",
+    tag = "campaigns",
     summary = "Cancel a campaign",
     description = "Stops the expansion and cancels its messages that have not gone to the queue. Harmless to repeat.",
     params(("id" = Uuid, Path, description = "The campaign's id")),

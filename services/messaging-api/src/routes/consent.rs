@@ -6,8 +6,8 @@ use actix_web::{get, post, web, HttpResponse};
 use nudge_domain::{Consent, ConsentSource, CustomerId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -15,14 +15,9 @@ use crate::extract::{check, encode_cursor, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{ConsentEventView, ConsentLedgerView, CustomerView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(show).service(change);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(show, change))]
-pub struct Api;
 
 /// A consent change as a client states it.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,7 +63,7 @@ impl ConsentChange {
 }
 
 #[utoipa::path(
-    get, path = "/v1/customers/{id}/consent", tag = "customers",
+    tag = "customers",
     summary = "A customer's consent and its ledger",
     params(("id" = Uuid, Path, description = "The customer's id"), PageQuery),
     responses((status = 200, description = "The current state and the ledger, newest first", body = ConsentLedgerView))
@@ -99,7 +94,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    post, path = "/v1/customers/{id}/consent", tag = "customers",
+    tag = "customers",
     summary = "Record a consent change",
     params(("id" = Uuid, Path, description = "The customer's id")),
     request_body = ConsentChange,

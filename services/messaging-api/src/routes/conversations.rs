@@ -11,7 +11,8 @@ use nudge_db::conversations::{ConversationFilter, ThreadEntry};
 use nudge_db::models::Conversation;
 use nudge_domain::{ConversationId, MessageOrigin, ShopId};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
@@ -21,16 +22,12 @@ use crate::startup::AppState;
 use crate::views::{ListView, MessageView};
 use nudge_usecases::send;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list)
         .service(show)
         .service(reply)
         .service(update);
 }
-
-#[derive(OpenApi)]
-#[openapi(paths(list, show, reply, update))]
-pub struct Api;
 
 #[derive(Serialize, ToSchema)]
 pub struct ConversationView {
@@ -125,7 +122,7 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/conversations", tag = "conversations",
+    tag = "conversations",
     summary = "List conversations",
     params(
         ("needs_human" = Option<bool>, Query, description = "`true`: the care queue; `false`: with the bot"),
@@ -171,7 +168,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/conversations/{id}", tag = "conversations",
+    tag = "conversations",
     summary = "Show a conversation with its thread",
     params(("id" = Uuid, Path, description = "The conversation's id")),
     responses((status = 200, description = "The conversation and its messages, oldest first", body = ConversationView))
@@ -199,7 +196,7 @@ struct ReplyBody {
 }
 
 #[utoipa::path(
-    post, path = "/v1/conversations/{id}/messages", tag = "conversations",
+    tag = "conversations",
     summary = "Answer in a conversation (care agents)",
     description = "Sends `body` to the customer from the shop's number, as a transactional message (`origin: agent`). The customer's consent is checked as for any send.",
     params(("id" = Uuid, Path, description = "The conversation's id")),
@@ -242,7 +239,7 @@ struct UpdateConversation {
 }
 
 #[utoipa::path(
-    patch, path = "/v1/conversations/{id}", tag = "conversations",
+    tag = "conversations",
     summary = "Hand a conversation back to the bot, or take it for a person",
     params(("id" = Uuid, Path, description = "The conversation's id")),
     request_body = UpdateConversation,

@@ -8,8 +8,8 @@ use nudge_db::DbError;
 use nudge_domain::{Consent, CustomerId, PhoneNumber, ShopId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -18,18 +18,13 @@ use crate::routes::consent::ConsentChange;
 use crate::startup::AppState;
 use crate::views::{CustomerView, ListView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(update)
         .service(remove);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, update, remove))]
-pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +101,7 @@ fn conflict(error: DbError) -> ApiError {
 }
 
 #[utoipa::path(
-    post, path = "/v1/customers", tag = "customers",
+    tag = "customers",
     summary = "Create a customer",
     request_body = CreateCustomer,
     responses(
@@ -155,7 +150,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/customers", tag = "customers",
+    tag = "customers",
     summary = "List customers",
     params(PageQuery, ("shop_id" = Option<Uuid>, Query, description = "Only this shop's customers")),
     responses((status = 200, description = "A page of customers, newest first", body = ListView<CustomerView>))
@@ -183,7 +178,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/customers/{id}", tag = "customers",
+    tag = "customers",
     summary = "Show a customer",
     params(("id" = Uuid, Path, description = "The customer's id")),
     responses((status = 200, description = "The customer", body = CustomerView))
@@ -202,7 +197,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/customers/{id}", tag = "customers",
+    tag = "customers",
     summary = "Change a customer",
     description = "Consent is changed through `/consent`, which keeps the ledger.",
     params(("id" = Uuid, Path, description = "The customer's id")),
@@ -241,7 +236,7 @@ async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/customers/{id}", tag = "customers",
+    tag = "customers",
     summary = "Delete a customer",
     description = "Their messages stay in the log.",
     params(("id" = Uuid, Path, description = "The customer's id")),

@@ -3,20 +3,15 @@
 //! fetch), so it works offline and under a strict Content-Security-Policy.
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpResponse};
-use utoipa::OpenApi;
+use actix_web::{get, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(openapi_json).service(docs_page);
 }
 
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(openapi_json, docs_page))]
-pub struct Api;
-
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "docs",
+    tag = "docs",
     summary = "This API's OpenAPI 3.1 description",
     security(()),
     responses((status = 200, description = "The description (docs/openapi.yaml as JSON)", content_type = "application/json", body = Object))
@@ -29,7 +24,7 @@ async fn openapi_json() -> HttpResponse {
 const PAGE: &str = include_str!("../../static/docs.html");
 
 #[utoipa::path(
-    get, path = "/docs", tag = "docs",
+    tag = "docs",
     summary = "The API reference, rendered from /openapi.json",
     security(()),
     responses((status = 200, description = "An HTML page", content_type = "text/html", body = String))

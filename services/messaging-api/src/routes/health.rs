@@ -4,7 +4,6 @@
 use crate::error::Problem;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use utoipa::OpenApi;
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
@@ -14,15 +13,10 @@ use crate::error::{ApiError, RETRY_AFTER_SECONDS};
 use crate::startup::AppState;
 use crate::views::HealthView;
 
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(healthz, readyz))]
-pub struct Api;
-
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[utoipa::path(
-    get, path = "/healthz", tag = "health",
+    tag = "health",
     summary = "Liveness: the process answers",
     security(()),
     responses((status = 200, description = "Alive", body = HealthView))
@@ -36,7 +30,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(
-    get, path = "/readyz", tag = "health",
+    tag = "health",
     summary = "Readiness: the database and the queue answer",
     security(()),
     responses(

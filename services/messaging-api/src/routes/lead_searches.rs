@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use nudge_db::lead_searches::{Cancel, STATUSES};
 use nudge_domain::LeadSearchId;
 use serde::Deserialize;
-use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -15,20 +15,15 @@ use crate::startup::AppState;
 use crate::views::ListView;
 use nudge_usecases::leads::{new_search, CreateLeadSearch};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(cancel);
 }
 
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, cancel))]
-pub struct Api;
-
 #[utoipa::path(
-    post, path = "/v1/lead-searches", tag = "leads",
+    tag = "leads",
     summary = "Search for business leads",
     description = "Accepted (`202`) and worked in the background by `lead-search`, which pages through a web search restricted to LinkedIn profiles; follow it with `GET /v1/lead-searches/{id}`. See docs/leads.md.",
     request_body = CreateLeadSearch,
@@ -60,7 +55,7 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/lead-searches", tag = "leads",
+    tag = "leads",
     summary = "List lead searches",
     params(
         ("status" = Option<String>, Query, description = "`queued`, `running`, `waiting`, `completed`, `cancelled` or `failed`"),
@@ -92,7 +87,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/lead-searches/{id}", tag = "leads",
+    tag = "leads",
     summary = "Show a lead search and its progress",
     params(("id" = Uuid, Path, description = "The search's id")),
     responses((status = 200, description = "The search", body = LeadSearchView))
@@ -111,7 +106,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    post, path = "/v1/lead-searches/{id}/cancel", tag = "leads",
+    tag = "leads",
     summary = "Cancel a lead search",
     description = "Stops the search before its next page; the leads it found stay. Harmless to repeat; a search that has already completed or failed answers 409.",
     params(("id" = Uuid, Path, description = "The search's id")),

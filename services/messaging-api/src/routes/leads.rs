@@ -5,7 +5,8 @@ use actix_web::{delete, get, web, HttpResponse};
 use nudge_db::leads::LeadFilter;
 use nudge_domain::{LeadId, LeadSearchId};
 use serde::Deserialize;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -14,17 +15,12 @@ use crate::leads::LeadView;
 use crate::startup::AppState;
 use crate::views::ListView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(export)
         .service(list)
         .service(show)
         .service(remove);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(list, export, show, remove))]
-pub struct Api;
 
 /// Filters shared by the list and the export.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -79,7 +75,7 @@ struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/leads", tag = "leads",
+    tag = "leads",
     summary = "List leads",
     params(FilterQuery, PageQuery),
     responses((status = 200, description = "A page of leads, newest first", body = ListView<LeadView>))
@@ -104,7 +100,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/leads.csv", tag = "leads",
+    tag = "leads",
     summary = "Export leads as CSV",
     description = "Every lead that matches the filters, newest first, as `text/csv` (RFC 4180, CRLF lines, a header line). Cells that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are prefixed with `'`.",
     params(FilterQuery),
@@ -142,7 +138,7 @@ pub(crate) fn csv_download(
 }
 
 #[utoipa::path(
-    get, path = "/v1/leads/{id}", tag = "leads",
+    tag = "leads",
     summary = "Show a lead",
     params(("id" = Uuid, Path, description = "The lead's id")),
     responses((status = 200, description = "The lead, with the searches that found it", body = LeadView))
@@ -162,7 +158,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/leads/{id}", tag = "leads",
+    tag = "leads",
     summary = "Delete a lead",
     description = "Erases the lead and its links to searches. A later search may find the person again.",
     params(("id" = Uuid, Path, description = "The lead's id")),

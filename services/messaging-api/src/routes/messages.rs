@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use nudge_db::messages::{Cancel, MessageFilter};
 use nudge_domain::{CampaignId, MessageId, MessageStatus, PhoneNumber, ShopId};
 use serde::Deserialize;
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -19,7 +19,7 @@ use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 use nudge_db::messages::RequestKey;
 use nudge_usecases::send::{accept, accept_once, SendRequest, Sender};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     // The batch route before `/messages/{id}` routes: literal segments first.
     cfg.service(send_batch)
         .service(send)
@@ -28,13 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cancel);
 }
 
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(send, send_batch, list, show, cancel))]
-pub struct Api;
-
 #[utoipa::path(
-    post, path = "/v1/messages", tag = "messages",
+    tag = "messages",
     summary = "Send one message",
     description = "Accepted (`202`) means stored with its outbox row: delivery follows. Give `to` or `customer_id`, and `template` or `body`.",
     request_body = SendRequest,
@@ -84,7 +79,7 @@ struct BatchRequest {
 /// Up to 1,000 sends in one call. Each item is accepted or refused on its own (its own
 /// transaction), with one result per item in order: partial success is normal.
 #[utoipa::path(
-    post, path = "/v1/messages/batch", tag = "messages",
+    tag = "messages",
     summary = "Send up to 1,000 messages",
     description = "Each item is accepted or refused on its own; one result per item, in order.",
     request_body = BatchRequest,
@@ -237,7 +232,7 @@ impl LogQuery {
 }
 
 #[utoipa::path(
-    get, path = "/v1/messages", tag = "messages",
+    tag = "messages",
     summary = "The message log",
     params(
         ("shop_id" = Option<Uuid>, Query, description = "Only this shop's messages"),
@@ -266,7 +261,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/messages/{id}", tag = "messages",
+    tag = "messages",
     summary = "Show a message with its timeline",
     params(("id" = Uuid, Path, description = "The message's id")),
     responses((status = 200, description = "The message and its events, oldest first", body = MessageView))
@@ -288,7 +283,7 @@ async fn show(
 /// Cancels a message that has not gone to the queue (scheduled, or accepted while the
 /// queue was unreachable).
 #[utoipa::path(
-    post, path = "/v1/messages/{id}/cancel", tag = "messages",
+    tag = "messages",
     summary = "Cancel a message that has not gone to the queue",
     params(("id" = Uuid, Path, description = "The message's id")),
     responses(

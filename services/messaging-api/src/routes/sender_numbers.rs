@@ -4,21 +4,17 @@
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(list))]
-pub struct Api;
 
 #[derive(Serialize, ToSchema)]
 pub struct SenderNumberView {
@@ -35,7 +31,7 @@ pub struct SenderNumbersView {
 }
 
 #[utoipa::path(
-    get, path = "/v1/sender-numbers", tag = "shops",
+    tag = "shops",
     summary = "List the tenant's sender numbers",
     description = "Every number the tenant owns, by number. A shop's `sender_number` must be one of these.",
     responses((status = 200, description = "The tenant's numbers", body = SenderNumbersView))

@@ -6,8 +6,8 @@ use chrono::{NaiveTime, Utc};
 use nudge_db::models::{Shop, ShopChanges};
 use nudge_domain::{PhoneNumber, ShopId};
 use serde::Deserialize;
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, FieldError};
@@ -15,18 +15,13 @@ use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::{ListView, ShopView};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(update)
         .service(remove);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, update, remove))]
-pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -258,7 +253,7 @@ fn check_time_zone(raw: &str, errors: &mut Vec<FieldError>) -> String {
 }
 
 #[utoipa::path(
-    post, path = "/v1/shops", tag = "shops",
+    tag = "shops",
     summary = "Create a shop",
     request_body = CreateShop,
     responses((status = 201, description = "The shop", body = ShopView))
@@ -308,7 +303,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/shops", tag = "shops",
+    tag = "shops",
     summary = "List shops",
     params(PageQuery),
     responses((status = 200, description = "A page of shops, newest first", body = ListView<ShopView>))
@@ -326,7 +321,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/shops/{id}", tag = "shops",
+    tag = "shops",
     summary = "Show a shop",
     params(("id" = Uuid, Path, description = "The shop's id")),
     responses((status = 200, description = "The shop", body = ShopView))
@@ -345,7 +340,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/shops/{id}", tag = "shops",
+    tag = "shops",
     summary = "Change a shop",
     params(("id" = Uuid, Path, description = "The shop's id")),
     request_body = UpdateShop,
@@ -404,7 +399,7 @@ async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/shops/{id}", tag = "shops",
+    tag = "shops",
     summary = "Delete a shop",
     params(("id" = Uuid, Path, description = "The shop's id")),
     responses(

@@ -8,8 +8,8 @@ use nudge_db::models::{TemplateChanges, TemplateRow};
 use nudge_db::DbError;
 use nudge_domain::{MessageCategory, TemplateId};
 use serde::Deserialize;
-use utoipa::OpenApi;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -21,18 +21,13 @@ use nudge_usecases::fields::{
 };
 use nudge_usecases::send::check_media_id;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(update)
         .service(remove);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, update, remove))]
-pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +62,7 @@ fn conflict(error: DbError) -> ApiError {
 }
 
 #[utoipa::path(
-    post, path = "/v1/templates", tag = "templates",
+    tag = "templates",
     summary = "Create a template",
     request_body = CreateTemplate,
     responses(
@@ -114,7 +109,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/templates", tag = "templates",
+    tag = "templates",
     summary = "List templates",
     params(PageQuery),
     responses((status = 200, description = "A page of templates, newest first", body = ListView<TemplateView>))
@@ -132,7 +127,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/templates/{id}", tag = "templates",
+    tag = "templates",
     summary = "Show a template",
     params(("id" = Uuid, Path, description = "The template's id")),
     responses((status = 200, description = "The template", body = TemplateView))
@@ -151,7 +146,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/templates/{id}", tag = "templates",
+    tag = "templates",
     summary = "Change a template",
     description = "Messages already accepted keep their rendered body.",
     params(("id" = Uuid, Path, description = "The template's id")),
@@ -201,7 +196,7 @@ async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/templates/{id}", tag = "templates",
+    tag = "templates",
     summary = "Delete a template",
     params(("id" = Uuid, Path, description = "The template's id")),
     responses(

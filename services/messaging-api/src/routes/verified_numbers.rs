@@ -9,21 +9,17 @@ use nudge_db::verified_numbers::Issued;
 use nudge_domain::PhoneNumber;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::startup::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(start).service(list);
 }
-
-/// This module's part of the OpenAPI description (merged in `crate::openapi`).
-#[derive(OpenApi)]
-#[openapi(paths(start, list))]
-pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +69,7 @@ pub struct VerifiedNumbersView {
 }
 
 #[utoipa::path(
-    post, path = "/v1/verified-numbers", tag = "shops",
+    tag = "shops",
     summary = "Start verifying a number",
     description = "Answers with a code that the number's holder texts to one of the tenant's sender numbers within 30 minutes; the number is then verified. A tenant in its sandbox may text only verified numbers. A new request replaces the code.",
     request_body = StartVerification,
@@ -122,7 +118,7 @@ async fn start(
 }
 
 #[utoipa::path(
-    get, path = "/v1/verified-numbers", tag = "shops",
+    tag = "shops",
     summary = "List verified and pending numbers",
     responses((status = 200, description = "By phone; never the codes", body = VerifiedNumbersView))
 )]

@@ -11,7 +11,8 @@ use nudge_db::webhooks::{DeliveryLog, EVENT_TYPES};
 use nudge_domain::{ShopId, WebhookEndpointId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
@@ -20,17 +21,13 @@ use crate::extract::{check, JsonBody, PageQuery, PathId};
 use crate::startup::AppState;
 use crate::views::ListView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(show)
         .service(remove)
         .service(deliveries);
 }
-
-#[derive(OpenApi)]
-#[openapi(paths(create, list, show, remove, deliveries))]
-pub struct Api;
 
 #[derive(Serialize, ToSchema)]
 pub struct WebhookEndpointView {
@@ -128,7 +125,7 @@ struct CreateEndpoint {
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhook-endpoints", tag = "webhooks",
+    tag = "webhooks",
     summary = "Subscribe an endpoint to events",
     description = "A tenant has at most 20 endpoints.",
     request_body = CreateEndpoint,
@@ -211,7 +208,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    tag = "webhooks",
     summary = "List webhook endpoints",
     params(PageQuery),
     responses((status = 200, description = "A page of endpoints, newest first", body = ListView<WebhookEndpointView>))
@@ -231,7 +228,7 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    tag = "webhooks",
     summary = "Show a webhook endpoint",
     params(("id" = Uuid, Path, description = "The endpoint's id")),
     responses((status = 200, description = "The endpoint", body = WebhookEndpointView))
@@ -250,7 +247,7 @@ async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    tag = "webhooks",
     summary = "Delete a webhook endpoint and its log",
     params(("id" = Uuid, Path, description = "The endpoint's id")),
     responses((status = 204, description = "Deleted"))
@@ -270,7 +267,7 @@ async fn remove(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    tag = "webhooks",
     summary = "The endpoint's delivery log",
     params(("id" = Uuid, Path, description = "The endpoint's id"), PageQuery),
     responses((status = 200, description = "A page of deliveries, newest first, each with its attempts", body = ListView<DeliveryView>))

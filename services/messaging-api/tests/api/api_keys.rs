@@ -118,7 +118,7 @@ async fn every_route_refuses_a_key_without_the_scope_it_needs() {
         ("read", key_with(&app, &["read"]).await),
         ("manage", key_with(&app, &["manage"]).await),
     ];
-    let routes = crate::isolation::routes_in_source();
+    let routes = crate::isolation::mounted_routes();
     let mut by_scope = std::collections::BTreeMap::<&str, usize>::new();
     for (method, path) in routes
         .iter()

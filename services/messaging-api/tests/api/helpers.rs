@@ -5,7 +5,6 @@ use diesel_async::RunQueryDsl;
 use messaging_api::{Application, Config};
 use nudge_testkit::{localstack_config, TestDb, TestQueue};
 use reqwest::{Method, RequestBuilder, Response};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 /// The console's sender address in tests.
@@ -50,39 +49,63 @@ pub struct Overrides {
 pub const OIDC_CLIENT_ID: &str = "nudge-console";
 pub const OIDC_CLIENT_SECRET: &str = "sandbox-oidc-secret";
 
+/// The app's configuration as an operator would set it: the variables, read by
+/// `Config::from_vars`, with the test's dependencies and `overrides`.
 fn config(
     database_url: String,
     queue: &TestQueue,
     lead_queue: &TestQueue,
-    campaign_page_size: Option<i64>,
-    webhook_targets: Option<&str>,
-    oidc_issuer: Option<String>,
-    smtp_url: Option<String>,
+    overrides: &Overrides,
 ) -> Config {
-    Config {
-        database_url: SecretString::from(database_url),
-        database_pool_size: 4,
-        http_host: "127.0.0.1".into(),
-        http_port: 0,
-        outbound_sms_queue: queue.url.clone(),
-        lead_searches_queue: lead_queue.url.clone(),
-        outbox_relay_interval_ms: 200,
-        campaign_page_size: campaign_page_size.unwrap_or(200),
-        campaign_max_unsent: 5_000,
-        webhook_targets: webhook_targets.unwrap_or("public").into(),
-        console_public_url: "http://localhost:8080".into(),
-        console_email_from: CONSOLE_EMAIL_FROM.into(),
-        console_oidc_client_id: oidc_issuer.as_ref().map(|_| OIDC_CLIENT_ID.to_owned()),
-        console_oidc_client_secret: oidc_issuer
-            .as_ref()
-            .map(|_| SecretString::from(OIDC_CLIENT_SECRET)),
-        console_oidc_issuer: oidc_issuer.unwrap_or_else(|| "https://accounts.google.com".into()),
-        console_oidc_name: "Sandbox ID".into(),
-        media_bucket: "nudge-media".into(),
-        console_email_transport: if smtp_url.is_some() { "smtp" } else { "ses" }.into(),
-        console_smtp_url: smtp_url.map(SecretString::from),
-        trusted_proxies: String::new(),
+    let mut vars = vec![
+        ("DATABASE_URL", database_url),
+        ("DATABASE_POOL_SIZE", "4".into()),
+        ("HTTP_HOST", "127.0.0.1".into()),
+        ("HTTP_PORT", "0".into()),
+        ("OUTBOUND_SMS_QUEUE", queue.url.clone()),
+        ("LEAD_SEARCHES_QUEUE", lead_queue.url.clone()),
+        ("OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+        (
+            "CAMPAIGN_PAGE_SIZE",
+            overrides.campaign_page_size.unwrap_or(200).to_string(),
+        ),
+        (
+            "CAMPAIGN_MAX_UNSENT",
+            overrides.campaign_max_unsent.unwrap_or(5_000).to_string(),
+        ),
+        (
+            "WEBHOOK_TARGETS",
+            overrides.webhook_targets.unwrap_or("public").into(),
+        ),
+        (
+            "CONSOLE_PUBLIC_URL",
+            overrides
+                .console_public_url
+                .unwrap_or("http://localhost:8080")
+                .into(),
+        ),
+        ("CONSOLE_EMAIL_FROM", CONSOLE_EMAIL_FROM.into()),
+        ("CONSOLE_OIDC_NAME", "Sandbox ID".into()),
+        ("MEDIA_BUCKET", "nudge-media".into()),
+        (
+            "TRUSTED_PROXIES",
+            overrides.trusted_proxies.unwrap_or_default().into(),
+        ),
+    ];
+    if let Some(issuer) = &overrides.oidc_issuer {
+        vars.push(("CONSOLE_OIDC_ISSUER", issuer.clone()));
+        vars.push(("CONSOLE_OIDC_CLIENT_ID", OIDC_CLIENT_ID.into()));
+        vars.push(("CONSOLE_OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET.into()));
     }
+    if let Some(smtp_url) = &overrides.smtp_url {
+        vars.push(("CONSOLE_EMAIL_TRANSPORT", "smtp".into()));
+        vars.push(("CONSOLE_SMTP_URL", smtp_url.clone()));
+    }
+    Config::from_vars(
+        vars.into_iter()
+            .map(|(name, value)| (name.to_owned(), value)),
+    )
+    .expect("the test configuration is valid")
 }
 
 /// The test tenant's sender numbers (an operator gave them, as `admin create-tenant
@@ -106,24 +129,15 @@ pub async fn spawn_app_with(overrides: impl FnOnce(&TestDb) -> Overrides) -> Tes
     let queue = TestQueue::new("outbound", 3).await;
     let lead_queue = TestQueue::new("lead-searches", 3).await;
     let overrides = overrides(&db);
-    let mut config = config(
-        overrides.database_url.unwrap_or_else(|| db.url.clone()),
+    let config = config(
+        overrides
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db.url.clone()),
         &queue,
         &lead_queue,
-        overrides.campaign_page_size,
-        overrides.webhook_targets,
-        overrides.oidc_issuer,
-        overrides.smtp_url,
+        &overrides,
     );
-    if let Some(max_unsent) = overrides.campaign_max_unsent {
-        config.campaign_max_unsent = max_unsent;
-    }
-    if let Some(proxies) = overrides.trusted_proxies {
-        config.trusted_proxies = proxies.into();
-    }
-    if let Some(url) = overrides.console_public_url {
-        config.console_public_url = url.into();
-    }
     let aws = match overrides.sqs_endpoint {
         Some(endpoint) => nudge_testkit::localstack_config_at(&endpoint),
         None => localstack_config(),
@@ -171,10 +185,10 @@ impl TestApp {
             self.db.url.clone(),
             &self.queue,
             &self.lead_queue,
-            campaign_page_size,
-            None,
-            None,
-            None,
+            &Overrides {
+                campaign_page_size,
+                ..Overrides::default()
+            },
         );
         let app = Application::build(config, &localstack_config())
             .await

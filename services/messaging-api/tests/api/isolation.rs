@@ -1,6 +1,6 @@
-//! Tenant isolation for EVERY endpoint, generated from the route table: the routes are
-//! read from the `#[get(...)]`-style attributes in `src/routes/`, and the test fails if
-//! one has no case below. So a new endpoint cannot be forgotten.
+//! Tenant isolation for EVERY endpoint, generated from the router: the routes are read
+//! from what `routes::configure` mounts ([`mounted_routes`]), and the test fails if one
+//! has no case below. So a new endpoint cannot be forgotten.
 //!
 //! For each route, tenant B (the intruder) calls it with tenant A's ids: reads, changes
 //! and deletes are 404, lists show none of A's data, and creations cannot reference A's
@@ -28,24 +28,19 @@ enum Case {
     CreateOwn(Value),
 }
 
-/// Every route of the app, read from the handlers' attributes; `/v1` routes without
-/// their prefix.
-pub(crate) fn routes_in_source() -> Vec<(Method, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+/// Every route the app mounts, read from its router: `routes::configure` registers each
+/// handler together with its operation (utoipa-actix-web), and
+/// `messaging_api::openapi::document` is built from that same registration. `/v1`
+/// routes without their prefix.
+pub(crate) fn mounted_routes() -> Vec<(Method, String)> {
+    let doc = serde_json::to_value(messaging_api::openapi::document()).unwrap();
     let mut routes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for line in source.lines() {
-            let line = line.trim();
-            for method in ["get", "post", "patch", "delete", "put"] {
-                if let Some(rest) = line.strip_prefix(&format!("#[{method}(\"")) {
-                    let path = rest.split('"').next().unwrap();
-                    routes.push((
-                        Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                        path.to_owned(),
-                    ));
-                }
-            }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.push((
+                Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                path.strip_prefix("/v1").unwrap_or(path).to_owned(),
+            ));
         }
     }
     routes
@@ -342,8 +337,8 @@ async fn no_endpoint_lets_one_tenant_read_or_change_anothers_data() {
         ),
     ]);
 
-    // Every tenant-scoped route in the source has a case, and every case a route.
-    let routes: Vec<(Method, String)> = routes_in_source()
+    // Every tenant-scoped route mounted has a case, and every case a route.
+    let routes: Vec<(Method, String)> = mounted_routes()
         .into_iter()
         .filter(|(_, path)| !PUBLIC_ROUTES.contains(&path.as_str()))
         .collect();

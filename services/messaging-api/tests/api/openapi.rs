@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
-use crate::isolation::{routes_in_source, PUBLIC_ROUTES};
+use crate::isolation::{mounted_routes, PUBLIC_ROUTES};
 
 fn document() -> Value {
     serde_json::to_value(messaging_api::openapi::document()).unwrap()
@@ -28,26 +28,20 @@ fn the_committed_description_is_what_the_code_generates() {
     );
 }
 
+/// Routes and their description are one registration (`routes::configure`), so each
+/// route is described by construction; what is left to check is where keys are needed.
 #[test]
-fn every_route_is_described_and_every_description_is_a_route() {
+fn public_routes_need_no_key_and_every_other_route_is_under_v1_with_one() {
     let doc = document();
-    let described: BTreeSet<(String, String)> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .flat_map(|(path, item)| {
-            item.as_object().unwrap().keys().map(move |method| {
-                let path = path.strip_prefix("/v1").unwrap_or(path);
-                (method.to_uppercase(), path.to_owned())
-            })
-        })
-        .collect();
-    let routed: BTreeSet<(String, String)> = routes_in_source()
+    let public_routes = mounted_routes()
         .into_iter()
-        .map(|(method, path)| (method.to_string(), path))
-        .collect();
-    assert_eq!(described, routed);
-    // Public routes are outside /v1 and need no key; the rest need one.
+        .filter(|(_, path)| PUBLIC_ROUTES.contains(&path.as_str()))
+        .count();
+    assert_eq!(
+        public_routes,
+        PUBLIC_ROUTES.len(),
+        "a public route is not mounted"
+    );
     for (path, item) in doc["paths"].as_object().unwrap() {
         for operation in item.as_object().unwrap().values() {
             let public = PUBLIC_ROUTES.contains(&path.as_str());

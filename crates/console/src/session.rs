@@ -19,7 +19,7 @@ use nudge_db::models::{ConsoleSession, ConsoleUser};
 
 use super::error::ConsoleError;
 use super::ConsoleSettings;
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 pub const SESSION_COOKIE: &str = "nudge_session";
 pub const CSRF_COOKIE: &str = "nudge_csrf";
@@ -44,8 +44,8 @@ pub(super) fn cookie(
 /// The request's cookie `name`, under the name this deployment gives it
 /// ([`ConsoleSettings::cookie_name`]).
 pub(super) fn request_cookie(req: &HttpRequest, name: &str) -> Option<Cookie<'static>> {
-    let state = req.app_data::<web::Data<AppState>>()?;
-    req.cookie(&state.console.cookie_name(name))
+    let state = req.app_data::<web::Data<ConsoleState>>()?;
+    req.cookie(&state.settings.cookie_name(name))
 }
 
 pub fn session_cookie(token: String, settings: &ConsoleSettings) -> Cookie<'static> {
@@ -164,9 +164,9 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         // One lookup of the state serves both the cookie's name and the database.
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let state = req.app_data::<web::Data<ConsoleState>>().cloned();
         let token = state.as_ref().and_then(|state| {
-            req.cookie(&state.console.cookie_name(SESSION_COOKIE))
+            req.cookie(&state.settings.cookie_name(SESSION_COOKIE))
                 .map(|c| c.value().to_owned())
         });
         Box::pin(async move {

@@ -16,7 +16,7 @@ use super::pages::{html, role_label, FieldError, InvitationRow, MemberRow, Nav, 
 use super::roles::{Permission, Role};
 use super::routes::limit;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 /// Invitations a tenant may send: each is an email to an address of its choosing.
 const INVITATIONS_PER_TENANT: Rate = Rate {
@@ -35,11 +35,11 @@ struct InviteForm<'a> {
 
 async fn render(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     status: StatusCode,
     form: InviteForm<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let members = db::list_members(&mut conn, signed_in.tenant()).await?;
     let invitations = db::list_open_invitations(&mut conn, signed_in.tenant()).await?;
     let you = signed_in.0.user.id;
@@ -81,7 +81,7 @@ async fn render(
 #[get("/team")]
 pub(super) async fn page(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageTeam)?;
     render(
@@ -107,7 +107,7 @@ pub(super) struct InviteFields {
 #[post("/team/invitations")]
 pub(super) async fn invite(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<InviteFields>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -142,13 +142,13 @@ pub(super) async fn invite(
     let token_hash = hash_token(&token);
     let message = emails::invitation(
         &email,
-        &state.console.public_url,
+        &state.settings.public_url,
         &token,
         &signed_in.0.tenant_name,
         &signed_in.0.user.email,
         role.label(),
     );
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let invited = db::invite(
         &mut conn,
         &NewInvitation {
@@ -181,7 +181,7 @@ pub(super) async fn invite(
 
 async fn refused(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     form: &InviteFields,
     errors: Vec<FieldError>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -201,13 +201,13 @@ async fn refused(
 #[post("/team/invitations/{id}/revoke")]
 pub(super) async fn revoke_invitation(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTeam)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     if db::revoke_invitation(&mut conn, signed_in.tenant(), id.into_inner()).await? {
         Ok(back_to_team())
     } else {
@@ -224,7 +224,7 @@ pub(super) struct RoleFields {
 #[post("/team/members/{id}/role")]
 pub(super) async fn set_role(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<RoleFields>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -245,7 +245,7 @@ pub(super) async fn set_role(
 #[post("/team/members/{id}/remove")]
 pub(super) async fn remove(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -256,11 +256,11 @@ pub(super) async fn remove(
 
 async fn change(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     member: uuid::Uuid,
     change: Change<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let acting = signed_in.0.user.id;
     match db::change_member(&mut conn, signed_in.tenant(), acting, member, change).await? {
         MemberChange::Done => {

@@ -22,7 +22,7 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 use nudge_usecases::fields::{check_template_body, check_template_name};
 use nudge_usecases::FieldError as ApiFieldError;
 
@@ -162,9 +162,9 @@ fn sample_lines(body: &str) -> String {
 #[get("/templates")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let page = nudge_db::templates::list(
         &mut conn,
         signed_in.tenant(),
@@ -227,11 +227,11 @@ struct FormState<'a> {
 
 async fn render_form(
     signed_in: &SignedIn,
-    app: &AppState,
+    app: &ConsoleState,
     status: StatusCode,
     state: FormState<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = app.conn_for_console().await?;
+    let mut conn = app.conn().await?;
     let images = nudge_db::media::list(&mut conn, signed_in.tenant(), 100).await?;
     let samples = if state.form.samples.trim().is_empty() {
         sample_lines(&state.form.body)
@@ -259,7 +259,7 @@ async fn render_form(
 #[get("/templates/new")]
 pub(super) async fn new_form(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageTemplates)?;
     let form = TemplateForm {
@@ -282,10 +282,10 @@ pub(super) async fn new_form(
 #[get("/templates/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Another tenant's template is as absent as one that never was.
     let row = nudge_db::templates::find(&mut conn, signed_in.tenant(), TemplateId::from_uuid(*id))
         .await?
@@ -313,7 +313,7 @@ pub(super) async fn show(
 /// The form's image, if one is chosen: it must be the tenant's.
 async fn chosen_image(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     form: &TemplateForm,
     errors: &mut Vec<(&'static str, String)>,
 ) -> Result<Option<uuid::Uuid>, ConsoleError> {
@@ -321,7 +321,7 @@ async fn chosen_image(
     if raw.is_empty() {
         return Ok(None);
     }
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let found = match raw.parse::<uuid::Uuid>() {
         Ok(id) => nudge_db::media::find(&mut conn, signed_in.tenant(), id).await?,
         Err(_) => None,
@@ -366,7 +366,7 @@ fn check(
 #[post("/templates")]
 pub(super) async fn create(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<TemplateForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -385,7 +385,7 @@ pub(super) async fn create(
             category: category.as_str().to_owned(),
             media_id,
         };
-        let mut conn = state.conn_for_console().await?;
+        let mut conn = state.conn().await?;
         match nudge_db::templates::insert(&mut conn, &row).await {
             Ok(row) => return Ok(to_template(row.id)),
             Err(DbError::Conflict(_)) => errors.push(name_taken()),
@@ -408,7 +408,7 @@ pub(super) async fn create(
 #[post("/templates/{id}")]
 pub(super) async fn update(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<TemplateForm>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -424,7 +424,7 @@ pub(super) async fn update(
             category: Some(category.as_str().to_owned()),
             media_id: Some(media_id),
         };
-        let mut conn = state.conn_for_console().await?;
+        let mut conn = state.conn().await?;
         match nudge_db::templates::update(
             &mut conn,
             signed_in.tenant(),
@@ -455,13 +455,13 @@ pub(super) async fn update(
 #[post("/templates/{id}/delete")]
 pub(super) async fn delete(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTemplates)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     match nudge_db::templates::delete(&mut conn, signed_in.tenant(), TemplateId::from_uuid(*id))
         .await
     {

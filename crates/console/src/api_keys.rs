@@ -12,7 +12,7 @@ use super::error::ConsoleError;
 use super::pages::{html, ApiKeyCreatedPage, ApiKeyRow, ApiKeysPage, Nav, Notice};
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 /// Keys listed on the page, newest first.
 const LISTED: i64 = 100;
@@ -20,10 +20,10 @@ const LISTED: i64 = 100;
 #[get("/api-keys")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageApiKeys)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let page = nudge_db::tenants::list_keys(
         &mut conn,
         signed_in.tenant(),
@@ -90,7 +90,7 @@ impl CreateForm {
 #[post("/api-keys")]
 pub(super) async fn create(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<CreateForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -119,7 +119,7 @@ pub(super) async fn create(
             },
         );
     }
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let grant = KeyGrant {
         scopes,
         expires_at: None,
@@ -153,13 +153,13 @@ pub(super) async fn create(
 #[post("/api-keys/{id}/revoke")]
 pub(super) async fn revoke(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageApiKeys)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     match nudge_db::tenants::revoke_key(&mut conn, signed_in.tenant(), id.into_inner()).await? {
         Revoke::Revoked(key) => {
             tracing::info!(key_id = %key.id, user_id = %signed_in.0.user.id, "API key revoked in the console");

@@ -18,7 +18,7 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 use nudge_usecases::leads::{new_search, CreateLeadSearch};
 use nudge_usecases::{Error as UseCaseError, Refusal};
 
@@ -82,9 +82,9 @@ fn running(status: &str) -> bool {
 
 async fn searches(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
 ) -> Result<LeadSearchesFragment, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let page = nudge_db::lead_searches::list(
         &mut conn,
         signed_in.tenant(),
@@ -104,13 +104,13 @@ async fn searches(
 #[get("/leads")]
 pub(super) async fn leads_page(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<LeadsQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageLeads)?;
     let filter = query.filter()?;
     let searches = searches(&signed_in, &state).await?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let leads = nudge_db::leads::list(
         &mut conn,
         signed_in.tenant(),
@@ -157,7 +157,7 @@ pub(super) async fn leads_page(
 #[get("/leads/searches")]
 pub(super) async fn live_searches(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageLeads)?;
     html(StatusCode::OK, &searches(&signed_in, &state).await?)
@@ -167,14 +167,25 @@ pub(super) async fn live_searches(
 #[get("/leads.csv")]
 pub(super) async fn csv_download(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<LeadsQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::ManageLeads)?;
     let filter = query.filter()?;
     let chunks =
         nudge_usecases::leads::csv::export(&state.pool, signed_in.tenant(), filter).await?;
-    Ok(crate::routes::leads::csv_download(chunks))
+    use futures_util::TryStreamExt;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"leads.csv\"",
+        ))
+        .streaming(
+            chunks
+                .map_ok(actix_web::web::Bytes::from)
+                .map_err(ConsoleError::from),
+        ))
 }
 
 /// The search form, as typed: comma-separated alternatives.
@@ -204,7 +215,7 @@ fn list_of(text: &str) -> Vec<String> {
 #[post("/leads/searches")]
 pub(super) async fn start_search(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<SearchForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -236,7 +247,7 @@ pub(super) async fn start_search(
             .collect(),
         Ok(Err(other)) => return Err(other.into()),
         Ok(Ok(search)) => {
-            let mut conn = state.conn_for_console().await?;
+            let mut conn = state.conn().await?;
             let stored = nudge_db::lead_searches::insert(
                 &mut conn,
                 &search,

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::error::ConsoleError;
 use super::pages::{html, ConsentRow, CustomerPage, CustomerRow, CustomersPage, Nav};
 use super::session::{check_session_form, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 const PER_PAGE: i64 = 50;
 /// Ledger entries shown (newest first).
@@ -52,14 +52,14 @@ pub(super) struct ListQuery {
 #[get("/customers")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let shop = match query.shop.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(raw) => Some(raw.parse::<ShopId>().map_err(|_| ConsoleError::NotFound)?),
     };
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let page = nudge_db::customers::list(
         &mut conn,
@@ -116,13 +116,13 @@ fn ledger_row(event: &ConsentEvent) -> ConsentRow {
 
 async fn page(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = CustomerId::from_uuid(id);
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Another tenant's customer is as absent as one that never was.
     let customer = nudge_db::customers::find(&mut conn, signed_in.tenant(), id)
         .await?
@@ -151,7 +151,7 @@ async fn page(
 #[get("/customers/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     page(&signed_in, &state, id.into_inner(), StatusCode::OK, None).await
@@ -168,7 +168,7 @@ pub(super) struct ConsentForm {
 #[post("/customers/{id}/consent")]
 pub(super) async fn record(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<ConsentForm>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -201,7 +201,7 @@ pub(super) async fn record(
         "user_id": signed_in.0.user.id,
         "note": (!note.is_empty()).then_some(note),
     });
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     nudge_db::consent::record(
         &mut conn,
         signed_in.tenant(),

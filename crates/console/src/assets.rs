@@ -22,17 +22,17 @@ const ASSETS: [Asset; 3] = [
     Asset {
         name: "console.css",
         content_type: "text/css; charset=utf-8",
-        body: include_str!("../../static/console.css"),
+        body: include_str!("../static/console.css"),
     },
     Asset {
         name: "live.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/live.js"),
+        body: include_str!("../static/live.js"),
     },
     Asset {
         name: "preview.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../static/preview.js"),
+        body: include_str!("../static/preview.js"),
     },
 ];
 

@@ -12,7 +12,7 @@ use super::pages::{html, Notice, ResetCodePage, ResetRequestPage};
 use super::routes::{anonymous_page, client_key, email_key, limit, limit_address_and_client};
 use super::session::check_anonymous_form;
 use super::{normalize_email, password};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 /// Reset codes emailed per address and per client address, and codes tried per client
 /// address (each code also allows only 5 guesses).
@@ -40,7 +40,7 @@ const RESET_TRIES_PER_EMAIL: Rate = Rate {
 #[get("/password-reset")]
 pub(super) async fn reset_request_page(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     anonymous_page(&req, &state, |csrf| {
         html(
@@ -63,7 +63,7 @@ struct ResetRequestForm {
 #[post("/password-reset")]
 pub(super) async fn reset_request(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<ResetRequestForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.into_inner();
@@ -78,7 +78,7 @@ pub(super) async fn reset_request(
         RESET_CODES_PER_CLIENT,
     )
     .await?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     if let Some(user) = nudge_db::console::find_user_by_email(&mut conn, &email).await? {
         let code = six_digits();
         let code_hash = nudge_db::console::hash_reset_code(user.id, &code);
@@ -115,7 +115,7 @@ struct ResetConfirmForm {
 #[post("/password-reset/confirm")]
 pub(super) async fn reset_confirm(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<ResetConfirmForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.into_inner();
@@ -145,7 +145,7 @@ pub(super) async fn reset_confirm(
     }
     // Hashed before the code is checked, so a known and an unknown address cost the same.
     let new_hash = password::hash(form.password.clone()).await?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
     let code = form.code.trim();
     let outcome = match &user {

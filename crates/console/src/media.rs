@@ -18,7 +18,7 @@ use super::pages::{html, MediaPage, MediaRow, Nav};
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
 use super::thumbnail::{self, ThumbnailError};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 /// Images listed (the newest).
 const LISTED: i64 = 100;
@@ -43,11 +43,11 @@ pub fn rows(media: &[Media]) -> Vec<MediaRow> {
 
 async fn render(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let media = nudge_db::media::list(&mut conn, signed_in.tenant(), LISTED).await?;
     html(
         status,
@@ -65,7 +65,7 @@ async fn render(
 #[get("/media")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     render(&signed_in, &state, StatusCode::OK, None).await
 }
@@ -139,7 +139,7 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
 #[post("/media")]
 pub(super) async fn upload_image(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     payload: Multipart,
 ) -> Result<HttpResponse, ConsoleError> {
     let upload = read_upload(payload).await?;
@@ -199,7 +199,7 @@ pub(super) async fn upload_image(
         .put(&thumbnail_key, thumbnail.bytes, thumbnail.content_type)
         .await
         .map_err(|e| ConsoleError::Internal(e.into()))?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     nudge_db::media::insert(&mut conn, &row).await?;
     tracing::info!(media_id = %id, user_id = %signed_in.0.user.id, bytes = row.bytes, "image uploaded in the console");
     Ok(HttpResponse::SeeOther()
@@ -210,7 +210,7 @@ pub(super) async fn upload_image(
 /// The list again, saying why the upload was refused.
 async fn refuse(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     reason: impl std::fmt::Display,
 ) -> Result<HttpResponse, ConsoleError> {
     let error = Some(format!("Not uploaded: {reason}."));
@@ -221,7 +221,7 @@ async fn refuse(
 #[get("/media/{id}/image")]
 pub(super) async fn serve_image(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     serve(&signed_in, &state, id.into_inner(), |media| {
@@ -234,7 +234,7 @@ pub(super) async fn serve_image(
 #[get("/media/{id}/thumbnail")]
 pub(super) async fn serve_thumbnail(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     serve(&signed_in, &state, id.into_inner(), |media| {
@@ -246,11 +246,11 @@ pub(super) async fn serve_thumbnail(
 /// Serves the object `which` names (its key and type) of the tenant's image `id`.
 async fn serve(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
     which: impl FnOnce(Media) -> (String, String),
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id)
         .await?
         .ok_or(ConsoleError::NotFound)?;

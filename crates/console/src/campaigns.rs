@@ -21,7 +21,7 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 use nudge_usecases::campaigns::CreateCampaign;
 use nudge_usecases::{Error as UseCaseError, Refusal};
 
@@ -50,10 +50,10 @@ pub(super) struct ListQuery {
 #[get("/campaigns")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let page = nudge_db::campaigns::list(
         &mut conn,
         signed_in.tenant(),
@@ -82,11 +82,11 @@ pub(super) async fn list(
 
 async fn load(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
 ) -> Result<(Campaign, BTreeMap<String, i64>), ConsoleError> {
     let id = CampaignId::from_uuid(id);
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Another tenant's campaign is as absent as one that never was.
     let campaign = nudge_db::campaigns::find(&mut conn, signed_in.tenant(), id)
         .await?
@@ -135,7 +135,7 @@ fn progress(campaign: &Campaign, messages: &BTreeMap<String, i64>) -> CampaignPr
 #[get("/campaigns/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (campaign, messages) = load(&signed_in, &state, id.into_inner()).await?;
@@ -157,7 +157,7 @@ pub(super) async fn show(
 #[get("/campaigns/{id}/progress")]
 pub(super) async fn live_progress(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (campaign, messages) = load(&signed_in, &state, id.into_inner()).await?;
@@ -168,14 +168,14 @@ pub(super) async fn live_progress(
 #[post("/campaigns/{id}/cancel")]
 pub(super) async fn cancel(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::SendMessages)?;
     let id = id.into_inner();
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     match nudge_db::campaigns::cancel(&mut conn, signed_in.tenant(), CampaignId::from_uuid(id))
         .await?
     {
@@ -272,12 +272,12 @@ impl CampaignForm {
 
 async fn render_form(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     status: StatusCode,
     form: &CampaignForm,
     errors: Vec<SendError>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let all = PageRequest {
         limit: 100,
         before: None,
@@ -310,7 +310,7 @@ async fn render_form(
 #[get("/campaigns/new")]
 pub(super) async fn new_form(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::SendMessages)?;
     let form = CampaignForm {
@@ -336,7 +336,7 @@ fn form_field(api_field: &str) -> &'static str {
 #[post("/campaigns")]
 pub(super) async fn create(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<CampaignForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -354,7 +354,7 @@ pub(super) async fn create(
             .await
         }
     };
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     match nudge_usecases::campaigns::create(&mut conn, signed_in.tenant(), request).await {
         Ok(campaign) => {
             tracing::info!(campaign_id = %campaign.id, user_id = %signed_in.0.user.id, audience = campaign.audience_estimate, "campaign started in the console");

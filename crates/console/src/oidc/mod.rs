@@ -27,7 +27,7 @@ use super::pages::{html, Notice};
 use super::routes::{client_key, limit};
 use super::session::{same, start_session};
 use super::ConsoleSettings;
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 const STATE_COOKIE: &str = "nudge_oidc_state";
 /// How long a person has at the provider.
@@ -38,8 +38,8 @@ const STARTS_PER_CLIENT: Rate = Rate {
     burst: 30.0,
 };
 
-fn provider(state: &AppState) -> Result<&Provider, ConsoleError> {
-    state.console.oidc.as_deref().ok_or(ConsoleError::NotFound)
+fn provider(state: &ConsoleState) -> Result<&Provider, ConsoleError> {
+    state.settings.oidc.as_deref().ok_or(ConsoleError::NotFound)
 }
 
 fn redirect_uri(settings: &ConsoleSettings) -> String {
@@ -65,7 +65,7 @@ fn challenge(verifier: &str) -> String {
 #[get("/oidc/start")]
 pub(super) async fn start(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     let provider = provider(&state)?;
     limit(
@@ -80,7 +80,7 @@ pub(super) async fn start(
     };
     let url = match provider
         .authorization_url(
-            &redirect_uri(&state.console),
+            &redirect_uri(&state.settings),
             &state_token,
             &login.nonce,
             &challenge(&login.code_verifier),
@@ -90,7 +90,7 @@ pub(super) async fn start(
         Ok(url) => url,
         Err(error) => return failed(provider, &error),
     };
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     nudge_db::console::oidc::start_login(
         &mut conn,
         &hash_token(&state_token),
@@ -100,7 +100,7 @@ pub(super) async fn start(
     .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url.to_string()))
-        .cookie(state_cookie(state_token, &state.console))
+        .cookie(state_cookie(state_token, &state.settings))
         .finish())
 }
 
@@ -114,13 +114,13 @@ pub(super) struct CallbackQuery {
 #[get("/oidc/callback")]
 pub(super) async fn callback(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let provider = provider(&state)?;
     let mut response = finish(&req, &state, provider, &query).await?;
     // The state is spent either way.
-    let mut cleared = state_cookie(String::new(), &state.console);
+    let mut cleared = state_cookie(String::new(), &state.settings);
     cleared.make_removal();
     response
         .add_cookie(&cleared)
@@ -130,14 +130,14 @@ pub(super) async fn callback(
 
 async fn finish(
     req: &HttpRequest,
-    state: &AppState,
+    state: &ConsoleState,
     provider: &Provider,
     query: &CallbackQuery,
 ) -> Result<HttpResponse, ConsoleError> {
     let returned = query.state.as_deref().unwrap_or_default();
     let ours = super::session::request_cookie(req, STATE_COOKIE);
     let same_browser = ours.is_some_and(|c| !returned.is_empty() && same(c.value(), returned));
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let login = if same_browser {
         nudge_db::console::oidc::take_login(&mut conn, &hash_token(returned)).await?
     } else {
@@ -165,7 +165,7 @@ async fn finish(
         );
     };
     let identity = match provider
-        .exchange(code, &redirect_uri(&state.console), &login.code_verifier)
+        .exchange(code, &redirect_uri(&state.settings), &login.code_verifier)
         .await
     {
         Ok(id_token) => provider.verify(&id_token, &login.nonce).await,
@@ -202,7 +202,7 @@ async fn finish(
         );
     };
     tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, provider = provider.name(), "console sign-in with a provider");
-    start_session(&mut conn, &user, &state.console).await
+    start_session(&mut conn, &user, &state.settings).await
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Result<HttpResponse, ConsoleError> {

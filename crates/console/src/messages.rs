@@ -18,7 +18,7 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::SignedIn;
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 /// Messages per page of the log.
 const PER_PAGE: i64 = 50;
@@ -155,11 +155,11 @@ fn row(message: &Message) -> MessageRow {
 #[get("/messages")]
 pub(super) async fn log(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (filter, page, errors) = query.filter();
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let (status, messages, next) = if errors.is_empty() {
         let found = nudge_db::messages::list(&mut conn, signed_in.tenant(), &filter, page).await?;
@@ -232,11 +232,11 @@ fn detail_lines(event: &MessageEvent) -> Vec<(String, String)> {
 
 async fn load(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
 ) -> Result<(Message, Vec<MessageEvent>), ConsoleError> {
     let id = MessageId::from_uuid(id);
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Another tenant's message is as absent as one that never was.
     let message = nudge_db::messages::find(&mut conn, signed_in.tenant(), id)
         .await?
@@ -264,7 +264,7 @@ fn timeline<'a>(message: &'a Message, events: &[MessageEvent]) -> TimelineFragme
 #[get("/messages/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (message, events) = load(&signed_in, &state, id.into_inner()).await?;
@@ -284,7 +284,7 @@ pub(super) async fn show(
 #[get("/messages/{id}/timeline")]
 pub(super) async fn timeline_fragment(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (message, events) = load(&signed_in, &state, id.into_inner()).await?;

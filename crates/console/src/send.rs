@@ -13,7 +13,7 @@ use super::error::ConsoleError;
 use super::pages::{html, Nav, SendError, SendPage};
 use super::roles::Permission;
 use super::session::{check_session_form, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 use nudge_usecases::send::{accept, SendRequest, Sender};
 use nudge_usecases::{Error as UseCaseError, Refusal};
 
@@ -37,12 +37,12 @@ pub(super) struct SendForm {
 
 async fn render(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     status: StatusCode,
     form: &SendForm,
     errors: Vec<SendError>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let images = nudge_db::media::list(&mut conn, signed_in.tenant(), 100).await?;
     html(
@@ -64,7 +64,7 @@ async fn render(
 #[get("/messages/new")]
 pub(super) async fn page(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     signed_in.require(Permission::SendMessages)?;
     render(
@@ -92,7 +92,7 @@ fn form_field(api_field: &str) -> &'static str {
 #[post("/messages")]
 pub(super) async fn send(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<SendForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -134,7 +134,7 @@ pub(super) async fn send(
         )
         .await;
     }
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let sender = Sender {
         tenant: signed_in.tenant(),
         daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())

@@ -19,7 +19,7 @@ use super::pages::{
 };
 use super::roles::Permission;
 use super::session::{check_session_form, CsrfForm, SignedIn};
-use crate::startup::AppState;
+use crate::ConsoleState;
 use nudge_usecases::send::{self, Sender};
 use nudge_usecases::{Error as UseCaseError, Refusal};
 
@@ -106,11 +106,11 @@ fn row(conversation: &Conversation, shops: &[(String, String)]) -> ConversationR
 #[get("/conversations")]
 pub(super) async fn list(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let queue = Queue::parse(query.queue.as_deref()).ok_or(ConsoleError::NotFound)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let page = nudge_db::conversations::list(
         &mut conn,
@@ -140,10 +140,10 @@ pub(super) async fn list(
 
 async fn load(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
 ) -> Result<(Conversation, Vec<ThreadEntry>), ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Another tenant's conversation is as absent as one that never was.
     let conversation =
         nudge_db::conversations::find(&mut conn, signed_in.tenant(), ConversationId::from_uuid(id))
@@ -189,7 +189,7 @@ fn thread_fragment(conversation: &Conversation, thread: &[ThreadEntry]) -> Threa
 #[get("/conversations/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     conversation_page(
@@ -206,14 +206,14 @@ pub(super) async fn show(
 /// The conversation's page (the live thread alone needs no shop names: `load`).
 async fn conversation_page(
     signed_in: &SignedIn,
-    state: &AppState,
+    state: &ConsoleState,
     id: uuid::Uuid,
     status: StatusCode,
     error: Option<&str>,
     draft: &str,
 ) -> Result<HttpResponse, ConsoleError> {
     let (conversation, thread) = load(signed_in, state, id).await?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let shops = super::shop_choices(&mut conn, signed_in.tenant()).await?;
     let (conversation, thread, shops) = (&conversation, &thread, &shops);
     html(
@@ -235,7 +235,7 @@ async fn conversation_page(
 #[get("/conversations/{id}/thread")]
 pub(super) async fn live_thread(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (conversation, thread) = load(&signed_in, &state, id.into_inner()).await?;
@@ -251,14 +251,14 @@ pub(super) struct AnswerForm {
 #[post("/conversations/{id}/messages")]
 pub(super) async fn answer(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     id: web::Path<uuid::Uuid>,
     form: web::Form<AnswerForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::AnswerConversations)?;
     let id = id.into_inner();
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let sender = Sender {
         tenant: signed_in.tenant(),
         daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())
@@ -297,7 +297,7 @@ pub(super) async fn answer(
 #[post("/conversations/{id}/{action}")]
 pub(super) async fn handle(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     path: web::Path<(uuid::Uuid, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -305,7 +305,7 @@ pub(super) async fn handle(
     signed_in.require(Permission::AnswerConversations)?;
     let (id, action) = path.into_inner();
     let conversation = ConversationId::from_uuid(id);
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     // Checked first, so that another tenant's id is 404 whatever the action.
     nudge_db::conversations::find(&mut conn, signed_in.tenant(), conversation)
         .await?

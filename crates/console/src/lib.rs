@@ -1,9 +1,12 @@
-//! The merchant console: web pages for people (not API keys), served by this API under
-//! `/console`. Server-rendered HTML (askama templates, no build step, a single origin)
-//! that reads the database through the same tenant-scoped queries as the API; see
-//! docs/console.md for what is built so far and docs/ARCHITECTURE.md for why.
+//! The merchant console: web pages for people (not API keys), mounted by
+//! `messaging-api` under `/console` (one process, one origin). Server-rendered HTML
+//! (askama templates, no build step) that reads the database through the same
+//! tenant-scoped queries as the API and does what merchants ask through the same use
+//! cases (`nudge_usecases`); see docs/console.md for what is built so far and
+//! docs/ARCHITECTURE.md for why.
 //!
-//! Layout: `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
+//! Layout: `config` (the `CONSOLE_*` variables, typed), `state` (what handlers share),
+//! `routes` (accounts), `reset`, `team`, `join` (accepting an invitation),
 //! `messages`, `send`, `media`, `conversations`, `customers`, `campaigns`, `leads`, `templates`, `oidc` (sign-in with a provider) and
 //! `api_keys` (handlers), `roles` (who may do what), `session` (who is signed in,
 //! CSRF), `password` (argon2id), `pages` (templates), `emails` and `mailer` (what is
@@ -12,6 +15,7 @@
 mod api_keys;
 pub mod assets;
 mod campaigns;
+pub mod config;
 mod conversations;
 mod customers;
 pub mod emails;
@@ -29,12 +33,15 @@ pub mod roles;
 mod routes;
 mod send;
 pub mod session;
+mod state;
 mod team;
 mod templates;
 mod thumbnail;
 
+pub use config::Config;
 pub use oidc::Provider as OidcProvider;
 pub use routes::configure;
+pub use state::ConsoleState;
 
 /// Shops offered in forms and filters (a tenant with more names them by id in the API).
 const SHOPS_OFFERED: i64 = 100;

@@ -19,7 +19,7 @@ use super::session::{
     FormToken, SignedIn,
 };
 use super::{normalize_email, password};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -134,12 +134,12 @@ async fn home(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
 /// A page for a visitor, with the CSRF cookie its form needs when the browser has none.
 pub(super) fn anonymous_page(
     req: &HttpRequest,
-    state: &AppState,
+    state: &ConsoleState,
     render: impl FnOnce(&str) -> Result<HttpResponse, ConsoleError>,
 ) -> Result<HttpResponse, ConsoleError> {
     let token = FormToken::of(req);
     let mut response = render(&token.value)?;
-    if let Some(cookie) = token.cookie(&state.console) {
+    if let Some(cookie) = token.cookie(&state.settings) {
         response
             .add_cookie(&cookie)
             .map_err(|e| ConsoleError::Internal(e.into()))?;
@@ -150,7 +150,7 @@ pub(super) fn anonymous_page(
 #[get("/sign-up")]
 async fn sign_up_page(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     anonymous_page(&req, &state, |csrf| {
         html(
@@ -177,7 +177,7 @@ struct SignUpForm {
 #[post("/sign-up")]
 async fn sign_up(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<SignUpForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.into_inner();
@@ -223,8 +223,8 @@ async fn sign_up(
     let password_hash = password::hash(form.password).await?;
     let (token, token_hash) = new_link_token();
     let link = confirmation_link(&token_hash);
-    let public_url = &state.console.public_url;
-    let mut conn = state.conn_for_console().await?;
+    let public_url = &state.settings.public_url;
+    let mut conn = state.conn().await?;
     let existing = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
     let created = match existing {
         Some(_) => Err(nudge_db::DbError::Conflict(
@@ -276,7 +276,7 @@ struct LinkQuery {
 #[get("/verify-email")]
 async fn verify_email_page(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<LinkQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     anonymous_page(&req, &state, |csrf| {
@@ -300,11 +300,11 @@ struct VerifyForm {
 #[post("/verify-email")]
 async fn verify_email(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<VerifyForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_anonymous_form(&req, &form.csrf)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let used =
         nudge_db::console::use_verification_link(&mut conn, &hash_token(&form.token)).await?;
     let (status, title, text) = match used {
@@ -343,7 +343,7 @@ async fn verify_email(
 #[get("/sign-in")]
 async fn sign_in_page(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
 ) -> Result<HttpResponse, ConsoleError> {
     anonymous_page(&req, &state, |csrf| {
         html(
@@ -352,7 +352,7 @@ async fn sign_in_page(
                 csrf,
                 email: "",
                 error: None,
-                provider: state.console.oidc.as_deref().map(|p| p.name()),
+                provider: state.settings.oidc.as_deref().map(|p| p.name()),
                 signed_in: None,
             },
         )
@@ -369,7 +369,7 @@ struct SignInForm {
 #[post("/sign-in")]
 async fn sign_in(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.into_inner();
@@ -389,14 +389,14 @@ async fn sign_in(
     .await?;
     let failures = email_key("sign-in-failures", &email);
     let under_attack = {
-        let mut conn = state.conn_for_console().await?;
+        let mut conn = state.conn().await?;
         nudge_db::rate::available(&mut conn, &failures, SIGN_IN_FAILURES_PER_EMAIL).await? < 1.0
     };
     if under_attack {
         // Without a connection held: the wait must not drain the pool.
         tokio::time::sleep(SIGN_IN_DELAY_UNDER_ATTACK).await;
     }
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let user = nudge_db::console::find_user_by_email(&mut conn, &email).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let matches = password::verify(form.password, stored).await?;
@@ -412,7 +412,7 @@ async fn sign_in(
                     csrf: &form.csrf,
                     email: form.email.trim(),
                     error: Some("That email and password do not match an account."),
-                    provider: state.console.oidc.as_deref().map(|p| p.name()),
+                    provider: state.settings.oidc.as_deref().map(|p| p.name()),
                     signed_in: None,
                 },
             );
@@ -422,7 +422,7 @@ async fn sign_in(
         // Only reachable with the right password, so it tells a stranger nothing.
         let (token, token_hash) = new_link_token();
         let link = confirmation_link(&token_hash);
-        let message = emails::verify_address(&user.email, &state.console.public_url, &token);
+        let message = emails::verify_address(&user.email, &state.settings.public_url, &token);
         nudge_db::console::send_link(&mut conn, &user, &link, &message).await?;
         state.mail_wakeup.notify_one();
         return html(
@@ -436,23 +436,23 @@ async fn sign_in(
         );
     }
     tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "console sign-in");
-    start_session(&mut conn, &user, &state.console).await
+    start_session(&mut conn, &user, &state.settings).await
 }
 
 #[post("/sign-out")]
 async fn sign_out(
     signed_in: SignedIn,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     nudge_db::console::delete_session(&mut conn, &signed_in.0.session.token_hash).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/sign-in"))
         // Whatever a browser kept of the console's pages and images goes with the session.
         .insert_header(("clear-site-data", "\"cache\""))
-        .cookie(cleared_session_cookie(&state.console))
+        .cookie(cleared_session_cookie(&state.settings))
         .finish())
 }
 
@@ -491,7 +491,7 @@ pub(super) fn client_key(action: &str, req: &HttpRequest) -> String {
 
 /// Takes one attempt of `action` from the address's bucket and the client's.
 pub(super) async fn limit_address_and_client(
-    state: &AppState,
+    state: &ConsoleState,
     req: &HttpRequest,
     action: &str,
     email: &str,
@@ -510,11 +510,11 @@ pub(super) async fn limit_address_and_client(
 
 /// Takes one attempt from every bucket, or says how long to wait.
 pub(super) async fn limit(
-    state: &AppState,
+    state: &ConsoleState,
     buckets: &[(&String, Rate)],
 ) -> Result<(), ConsoleError> {
     let keys: Vec<(&str, Rate)> = buckets.iter().map(|(k, r)| (k.as_str(), *r)).collect();
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     match nudge_db::rate::take(&mut conn, &keys, 1.0).await? {
         None => Ok(()),
         Some(wait) => Err(ConsoleError::TooManyAttempts {

@@ -13,7 +13,7 @@ use super::pages::{html, role_label, JoinPage, Notice};
 use super::password;
 use super::routes::anonymous_page;
 use super::session::{check_anonymous_form, start_session};
-use crate::startup::AppState;
+use crate::ConsoleState;
 
 #[derive(Deserialize)]
 pub(super) struct LinkQuery {
@@ -23,10 +23,10 @@ pub(super) struct LinkQuery {
 #[get("/join")]
 pub(super) async fn page(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     query: web::Query<LinkQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let (invitation, tenant) =
         match db::find_invitation(&mut conn, &hash_token(&query.token)).await? {
             InvitationLink::Open(invitation, tenant) => (invitation, tenant),
@@ -58,13 +58,13 @@ pub(super) struct JoinForm {
 #[post("/join")]
 pub(super) async fn join(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<ConsoleState>,
     form: web::Form<JoinForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = form.into_inner();
     check_anonymous_form(&req, &form.csrf)?;
     let token_hash = hash_token(&form.token);
-    let mut conn = state.conn_for_console().await?;
+    let mut conn = state.conn().await?;
     let (invitation, tenant) = match db::find_invitation(&mut conn, &token_hash).await? {
         InvitationLink::Open(invitation, tenant) => (invitation, tenant),
         other => return not_open(&other),
@@ -88,7 +88,7 @@ pub(super) async fn join(
     match db::accept_invitation(&mut conn, &token_hash, &password_hash).await? {
         Acceptance::Joined(user) => {
             tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, invitation_id = %invitation.id, "console invitation accepted");
-            start_session(&mut conn, &user, &state.console).await
+            start_session(&mut conn, &user, &state.settings).await
         }
         Acceptance::AddressTaken => html(
             StatusCode::CONFLICT,
