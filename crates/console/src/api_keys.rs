@@ -5,7 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpResponse};
 use nudge_db::tenants::{Issued, KeyGrant, Revoke};
 use nudge_db::PageRequest;
-use nudge_domain::{ApiScope, ApiScopes};
+use nudge_domain::{ApiKeyId, ApiScope, ApiScopes};
 use serde::Deserialize;
 
 use super::error::ConsoleError;
@@ -154,13 +154,13 @@ pub(super) async fn create(
 pub(super) async fn revoke(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ApiKeyId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageApiKeys)?;
     let mut conn = state.conn().await?;
-    match nudge_db::tenants::revoke_key(&mut conn, signed_in.tenant(), id.into_inner()).await? {
+    match nudge_db::tenants::revoke_key(&mut conn, signed_in.tenant(), id.into_inner().as_uuid()).await? {
         Revoke::Revoked(key) => {
             tracing::info!(key_id = %key.id, user_id = %signed_in.0.user.id, "API key revoked in the console");
             Ok(HttpResponse::SeeOther()

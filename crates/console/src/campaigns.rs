@@ -83,9 +83,8 @@ pub(super) async fn list(
 async fn load(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: CampaignId,
 ) -> Result<(Campaign, BTreeMap<String, i64>), ConsoleError> {
-    let id = CampaignId::from_uuid(id);
     let mut conn = state.conn().await?;
     // Another tenant's campaign is as absent as one that never was.
     let campaign = nudge_db::campaigns::find(&mut conn, signed_in.tenant(), id)
@@ -136,7 +135,7 @@ fn progress(campaign: &Campaign, messages: &BTreeMap<String, i64>) -> CampaignPr
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<CampaignId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (campaign, messages) = load(&signed_in, &state, id.into_inner()).await?;
     html(
@@ -158,7 +157,7 @@ pub(super) async fn show(
 pub(super) async fn live_progress(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<CampaignId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (campaign, messages) = load(&signed_in, &state, id.into_inner()).await?;
     html(StatusCode::OK, &progress(&campaign, &messages))
@@ -169,16 +168,14 @@ pub(super) async fn live_progress(
 pub(super) async fn cancel(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<CampaignId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::SendMessages)?;
     let id = id.into_inner();
     let mut conn = state.conn().await?;
-    match nudge_db::campaigns::cancel(&mut conn, signed_in.tenant(), CampaignId::from_uuid(id))
-        .await?
-    {
+    match nudge_db::campaigns::cancel(&mut conn, signed_in.tenant(), id).await? {
         Cancel::Cancelled {
             messages_cancelled, ..
         } => {

@@ -141,14 +141,13 @@ pub(super) async fn list(
 async fn load(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: ConversationId,
 ) -> Result<(Conversation, Vec<ThreadEntry>), ConsoleError> {
     let mut conn = state.conn().await?;
     // Another tenant's conversation is as absent as one that never was.
-    let conversation =
-        nudge_db::conversations::find(&mut conn, signed_in.tenant(), ConversationId::from_uuid(id))
-            .await?
-            .ok_or(ConsoleError::NotFound)?;
+    let conversation = nudge_db::conversations::find(&mut conn, signed_in.tenant(), id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
     let thread = nudge_db::conversations::thread(&mut conn, &conversation).await?;
     Ok((conversation, thread))
 }
@@ -190,7 +189,7 @@ fn thread_fragment(conversation: &Conversation, thread: &[ThreadEntry]) -> Threa
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, ConsoleError> {
     conversation_page(
         &signed_in,
@@ -207,7 +206,7 @@ pub(super) async fn show(
 async fn conversation_page(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: ConversationId,
     status: StatusCode,
     error: Option<&str>,
     draft: &str,
@@ -236,7 +235,7 @@ async fn conversation_page(
 pub(super) async fn live_thread(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (conversation, thread) = load(&signed_in, &state, id.into_inner()).await?;
     html(StatusCode::OK, &thread_fragment(&conversation, &thread))
@@ -252,7 +251,7 @@ pub(super) struct AnswerForm {
 pub(super) async fn answer(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ConversationId>,
     form: web::Form<AnswerForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -266,15 +265,7 @@ pub(super) async fn answer(
         origin: MessageOrigin::Agent,
     };
     let traceparent = nudge_telemetry::current_traceparent();
-    match send::answer(
-        &mut conn,
-        sender,
-        ConversationId::from_uuid(id),
-        &form.body,
-        traceparent,
-    )
-    .await
-    {
+    match send::answer(&mut conn, sender, id, &form.body, traceparent).await {
         Ok(message) => {
             tracing::info!(message_id = %message.id, user_id = %signed_in.0.user.id, conversation_id = %id, "answered from the console");
             state.relay_wakeup.notify_one();
@@ -298,13 +289,13 @@ pub(super) async fn answer(
 pub(super) async fn handle(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    path: web::Path<(uuid::Uuid, String)>,
+    path: web::Path<(ConversationId, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::AnswerConversations)?;
     let (id, action) = path.into_inner();
-    let conversation = ConversationId::from_uuid(id);
+    let conversation = id;
     let mut conn = state.conn().await?;
     // Checked first, so that another tenant's id is 404 whatever the action.
     nudge_db::conversations::find(&mut conn, signed_in.tenant(), conversation)
@@ -329,7 +320,7 @@ pub(super) async fn handle(
     Ok(back_to(id))
 }
 
-fn back_to(id: uuid::Uuid) -> HttpResponse {
+fn back_to(id: ConversationId) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/console/conversations/{id}")))
         .finish()

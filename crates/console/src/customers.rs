@@ -117,11 +117,10 @@ fn ledger_row(event: &ConsentEvent) -> ConsentRow {
 async fn page(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: CustomerId,
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = CustomerId::from_uuid(id);
     let mut conn = state.conn().await?;
     // Another tenant's customer is as absent as one that never was.
     let customer = nudge_db::customers::find(&mut conn, signed_in.tenant(), id)
@@ -152,7 +151,7 @@ async fn page(
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<CustomerId>,
 ) -> Result<HttpResponse, ConsoleError> {
     page(&signed_in, &state, id.into_inner(), StatusCode::OK, None).await
 }
@@ -169,7 +168,7 @@ pub(super) struct ConsentForm {
 pub(super) async fn record(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<CustomerId>,
     form: web::Form<ConsentForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -205,7 +204,7 @@ pub(super) async fn record(
     nudge_db::consent::record(
         &mut conn,
         signed_in.tenant(),
-        CustomerId::from_uuid(id),
+        id,
         consent,
         ConsentSource::Api,
         evidence,

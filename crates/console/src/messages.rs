@@ -233,9 +233,8 @@ fn detail_lines(event: &MessageEvent) -> Vec<(String, String)> {
 async fn load(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: MessageId,
 ) -> Result<(Message, Vec<MessageEvent>), ConsoleError> {
-    let id = MessageId::from_uuid(id);
     let mut conn = state.conn().await?;
     // Another tenant's message is as absent as one that never was.
     let message = nudge_db::messages::find(&mut conn, signed_in.tenant(), id)
@@ -265,7 +264,7 @@ fn timeline<'a>(message: &'a Message, events: &[MessageEvent]) -> TimelineFragme
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (message, events) = load(&signed_in, &state, id.into_inner()).await?;
     html(
@@ -285,7 +284,7 @@ pub(super) async fn show(
 pub(super) async fn timeline_fragment(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (message, events) = load(&signed_in, &state, id.into_inner()).await?;
     html(StatusCode::OK, &timeline(&message, &events))

@@ -283,11 +283,11 @@ pub(super) async fn new_form(
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<TemplateId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn().await?;
     // Another tenant's template is as absent as one that never was.
-    let row = nudge_db::templates::find(&mut conn, signed_in.tenant(), TemplateId::from_uuid(*id))
+    let row = nudge_db::templates::find(&mut conn, signed_in.tenant(), *id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let form = TemplateForm {
@@ -387,7 +387,7 @@ pub(super) async fn create(
         };
         let mut conn = state.conn().await?;
         match nudge_db::templates::insert(&mut conn, &row).await {
-            Ok(row) => return Ok(to_template(row.id)),
+            Ok(row) => return Ok(to_template(TemplateId::from_uuid(row.id))),
             Err(DbError::Conflict(_)) => errors.push(name_taken()),
             Err(other) => return Err(other.into()),
         }
@@ -409,7 +409,7 @@ pub(super) async fn create(
 pub(super) async fn update(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<TemplateId>,
     form: web::Form<TemplateForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -425,14 +425,7 @@ pub(super) async fn update(
             media_id: Some(media_id),
         };
         let mut conn = state.conn().await?;
-        match nudge_db::templates::update(
-            &mut conn,
-            signed_in.tenant(),
-            TemplateId::from_uuid(id),
-            &changes,
-        )
-        .await
-        {
+        match nudge_db::templates::update(&mut conn, signed_in.tenant(), id, &changes).await {
             Ok(Some(_)) => return Ok(to_template(id)),
             Ok(None) => return Err(ConsoleError::NotFound),
             Err(DbError::Conflict(_)) => errors.push(name_taken()),
@@ -456,15 +449,13 @@ pub(super) async fn update(
 pub(super) async fn delete(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<TemplateId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTemplates)?;
     let mut conn = state.conn().await?;
-    match nudge_db::templates::delete(&mut conn, signed_in.tenant(), TemplateId::from_uuid(*id))
-        .await
-    {
+    match nudge_db::templates::delete(&mut conn, signed_in.tenant(), *id).await {
         Ok(true) => Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/console/templates"))
             .finish()),
@@ -510,7 +501,7 @@ fn name_taken() -> (&'static str, String) {
     )
 }
 
-fn to_template(id: uuid::Uuid) -> HttpResponse {
+fn to_template(id: TemplateId) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/console/templates/{id}")))
         .finish()
