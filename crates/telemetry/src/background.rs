@@ -85,6 +85,24 @@ impl Background {
         first.map_or(Ok(()), Err)
     }
 
+    /// Runs `work` (a worker that returns once the stop token is cancelled, after
+    /// handing back what it holds) beside the loops. A loop that fails first cancels
+    /// the token, so the work drains and returns; then the loops stop. The result is
+    /// that failure, or the first loop that panicked while stopping.
+    pub async fn run_beside(mut self, work: impl Future<Output = ()>) -> Result<(), TaskFailed> {
+        tokio::pin!(work);
+        let failed = tokio::select! {
+            () = &mut work => None,
+            failed = self.failed() => {
+                self.stop.cancel();
+                work.await;
+                Some(failed)
+            }
+        };
+        let stopped = self.stop().await;
+        failed.map_or(stopped, Err)
+    }
+
     fn failure(&self, id: tokio::task::Id, how: String) -> TaskFailed {
         let name = self.names.get(&id).copied().unwrap_or("unnamed");
         tracing::error!(task = name, how, "a background task ended unasked");
@@ -197,5 +215,42 @@ mod tests {
         });
         let stopped = background.stop().await.unwrap_err();
         assert_eq!(stopped.name, "housekeeping");
+    }
+
+    #[tokio::test]
+    async fn a_failing_loop_stops_the_work_beside_it_after_it_drains() {
+        let stop = CancellationToken::new();
+        let mut background = Background::stopped_by(stop.clone());
+        background.spawn("sampler", async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            panic!("bad answer");
+        });
+        let drained = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let work = {
+            let (stop, drained) = (stop.clone(), drained.clone());
+            async move {
+                stop.cancelled().await;
+                drained.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        };
+        let ran = tokio::time::timeout(Duration::from_secs(5), background.run_beside(work))
+            .await
+            .expect("the failure stops the work");
+        assert_eq!(ran.unwrap_err().name, "sampler");
+        assert!(drained.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn work_that_ends_on_the_stop_token_ends_the_loops_quietly() {
+        let stop = CancellationToken::new();
+        let mut background = Background::stopped_by(stop.clone());
+        background.spawn("sampler", well_behaved(stop.clone()));
+        let work = {
+            let stop = stop.clone();
+            async move { stop.cancelled().await }
+        };
+        stop.cancel();
+        let ran = tokio::time::timeout(Duration::from_secs(5), background.run_beside(work)).await;
+        assert!(ran.expect("everything stops").is_ok());
     }
 }

@@ -123,23 +123,10 @@ impl Application {
         );
         tracing::info!(concurrency = self.concurrency, "lead-search running");
         let work = crate::worker::run(self.worker, self.concurrency, self.stop.clone());
-        tokio::pin!(work);
-        let failed = tokio::select! {
-            () = &mut work => None,
-            failed = background.failed() => {
-                self.stop.cancel();
-                work.await;
-                Some(failed)
-            }
-        };
-        let stopped = background.stop().await;
+        let ran = background.run_beside(work).await;
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
-        if let Some(failed) = failed {
-            return Err(failed.into());
-        }
-        stopped?;
-        Ok(())
+        Ok(ran?)
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use nudge_aws::SdkConfig;
 use nudge_queue::SqsQueue;
+use nudge_telemetry::background::Background;
 use nudge_telemetry::metrics_server::MetricsListener;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -81,26 +82,32 @@ impl Application {
     }
 
     /// Receives and sends until the stop token, then drains what is in hand (bounded)
-    /// and waits for the metrics server's last scrape.
+    /// and waits for the metrics server's last scrape. The queue sampler runs beside
+    /// the worker, watched: if it ends unasked (a panic), the worker stops too and the
+    /// result is that failure, for the process to exit non-zero and be restarted.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let stop = self.stop;
         let metrics_server = self
             .metrics_listener
             .serve(self.sender.metrics.clone(), stop.clone())?;
+        let mut background = Background::stopped_by(stop.clone());
         if metrics_server.is_some() {
-            tokio::spawn(crate::metrics::sample_queues(
-                self.sender.metrics.clone(),
-                self.queue.clone(),
-                stop.clone(),
-            ));
+            background.spawn(
+                "queue sampler",
+                crate::metrics::sample_queues(
+                    self.sender.metrics.clone(),
+                    self.queue.clone(),
+                    stop.clone(),
+                ),
+            );
         }
         tracing::info!(queue = %self.sender.queue_name, concurrency = self.concurrency, "sms-sender running");
-        crate::worker::run(self.sender, self.queue, self.concurrency, stop.clone()).await;
-        // The worker stopped on the token, so the sampler and the server did too.
-        stop.cancel();
+        let work = crate::worker::run(self.sender, self.queue, self.concurrency, stop.clone());
+        let ran = background.run_beside(work).await;
+        // The worker stopped on the token, so did the server: its last scrape.
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
-        Ok(())
+        Ok(ran?)
     }
 }
