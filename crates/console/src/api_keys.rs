@@ -2,7 +2,7 @@
 //! revoked, by owners only, through the same tenant-scoped queries as `/v1/api-keys`.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::tenants::{Issued, KeyGrant, Revoke};
 use nudge_db::PageRequest;
 use nudge_domain::{ApiKeyId, ApiScope, ApiScopes};
@@ -17,7 +17,6 @@ use crate::ConsoleState;
 /// Keys listed on the page, newest first.
 const LISTED: i64 = 100;
 
-#[get("/api-keys")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -87,7 +86,6 @@ impl CreateForm {
     }
 }
 
-#[post("/api-keys")]
 pub(super) async fn create(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -150,7 +148,6 @@ pub(super) async fn create(
     )
 }
 
-#[post("/api-keys/{id}/revoke")]
 pub(super) async fn revoke(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

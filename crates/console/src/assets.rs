@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::error::ConsoleError;
@@ -59,13 +59,12 @@ pub fn href(name: &str) -> String {
 }
 
 #[derive(Deserialize)]
-struct Version {
+pub(crate) struct Version {
     v: Option<String>,
 }
 
 /// Kept for a year when asked for by the current version; otherwise (an old page, or
 /// someone typing the address) served fresh and not cached.
-#[get("/static/{name}")]
 pub(super) async fn serve(
     name: web::Path<String>,
     version: web::Query<Version>,

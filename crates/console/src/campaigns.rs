@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::campaigns::{CampaignFilter, Cancel};
 use nudge_db::models::Campaign;
 use nudge_db::PageRequest;
@@ -47,7 +47,6 @@ pub(super) struct ListQuery {
     before: Option<uuid::Uuid>,
 }
 
-#[get("/campaigns")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -131,7 +130,6 @@ fn progress(campaign: &Campaign, messages: &BTreeMap<String, i64>) -> CampaignPr
     }
 }
 
-#[get("/campaigns/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -153,7 +151,6 @@ pub(super) async fn show(
 }
 
 /// The progress alone, for `live.js`.
-#[get("/campaigns/{id}/progress")]
 pub(super) async fn live_progress(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -164,7 +161,6 @@ pub(super) async fn live_progress(
 }
 
 /// Stops the expansion and takes back the messages not yet queued (as the API does).
-#[post("/campaigns/{id}/cancel")]
 pub(super) async fn cancel(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -304,7 +300,6 @@ async fn render_form(
     )
 }
 
-#[get("/campaigns/new")]
 pub(super) async fn new_form(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -330,7 +325,6 @@ fn form_field(api_field: &str) -> &'static str {
     }
 }
 
-#[post("/campaigns")]
 pub(super) async fn create(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -5,7 +5,7 @@
 //! conversation from the bot or hands it back.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::conversations::{ConversationFilter, ThreadEntry};
 use nudge_db::models::Conversation;
 use nudge_db::PageRequest;
@@ -103,7 +103,6 @@ fn row(conversation: &Conversation, shops: &[(String, String)]) -> ConversationR
     }
 }
 
-#[get("/conversations")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -185,7 +184,6 @@ fn thread_fragment(conversation: &Conversation, thread: &[ThreadEntry]) -> Threa
     }
 }
 
-#[get("/conversations/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -231,7 +229,6 @@ async fn conversation_page(
 }
 
 /// The thread alone, for `live.js`: new texts and answers appear as they come.
-#[get("/conversations/{id}/thread")]
 pub(super) async fn live_thread(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -247,7 +244,6 @@ pub(super) struct AnswerForm {
     body: String,
 }
 
-#[post("/conversations/{id}/messages")]
 pub(super) async fn answer(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -285,7 +281,6 @@ pub(super) async fn answer(
 }
 
 /// Takes the conversation from the bot (`take`) or gives it back (`hand-back`).
-#[post("/conversations/{id}/{action}")]
 pub(super) async fn handle(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -5,7 +5,7 @@
 //! `nudge_db::consent::record`, which moves the state and the ledger together.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::models::{ConsentEvent, Customer};
 use nudge_db::PageRequest;
 use nudge_domain::{Consent, ConsentSource, CustomerId, ShopId};
@@ -49,7 +49,6 @@ pub(super) struct ListQuery {
     before: Option<uuid::Uuid>,
 }
 
-#[get("/customers")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -147,7 +146,6 @@ async fn page(
     )
 }
 
-#[get("/customers/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -164,7 +162,6 @@ pub(super) struct ConsentForm {
     note: String,
 }
 
-#[post("/customers/{id}/consent")]
 pub(super) async fn record(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -3,7 +3,7 @@
 //! confirmed, since the link reached it), the invitation spent and the person signed in.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use nudge_db::console::hash_token;
 use nudge_db::console::team::{self as db, Acceptance, InvitationLink};
 use serde::Deserialize;
@@ -20,7 +20,6 @@ pub(super) struct LinkQuery {
     token: String,
 }
 
-#[get("/join")]
 pub(super) async fn page(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -55,7 +54,6 @@ pub(super) struct JoinForm {
     password: String,
 }
 
-#[post("/join")]
 pub(super) async fn join(
     req: HttpRequest,
     state: web::Data<ConsoleState>,

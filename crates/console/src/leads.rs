@@ -5,7 +5,7 @@
 //! only: leads are marketing's.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::leads::LeadFilter;
 use nudge_db::models::LeadSearch;
 use nudge_db::PageRequest;
@@ -101,7 +101,6 @@ async fn searches(
     })
 }
 
-#[get("/leads")]
 pub(super) async fn leads_page(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -154,7 +153,6 @@ pub(super) async fn leads_page(
 }
 
 /// The searches alone, for `live.js` while one runs.
-#[get("/leads/searches")]
 pub(super) async fn live_searches(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -164,7 +162,6 @@ pub(super) async fn live_searches(
 }
 
 /// Every matching lead as CSV (the API's export).
-#[get("/leads.csv")]
 pub(super) async fn csv_download(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -212,7 +209,6 @@ fn list_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[post("/leads/searches")]
 pub(super) async fn start_search(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -40,7 +40,7 @@ mod thumbnail;
 
 pub use config::Config;
 pub use oidc::Provider as OidcProvider;
-pub use routes::configure;
+pub use routes::{configure, ROUTES};
 pub use state::ConsoleState;
 
 /// Shops offered in forms and filters (a tenant with more names them by id in the API).

@@ -6,7 +6,7 @@
 
 use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
 use nudge_db::models::Media;
@@ -62,7 +62,6 @@ async fn render(
     )
 }
 
-#[get("/media")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -136,7 +135,6 @@ async fn read_upload(mut payload: Multipart) -> Result<Upload, ConsoleError> {
     Ok(upload)
 }
 
-#[post("/media")]
 pub(super) async fn upload_image(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -218,7 +216,6 @@ async fn refuse(
 }
 
 /// The image itself, as it is sent (another tenant's is 404).
-#[get("/media/{id}/image")]
 pub(super) async fn serve_image(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -231,7 +228,6 @@ pub(super) async fn serve_image(
 }
 
 /// Its thumbnail, for the console's lists (another tenant's is 404).
-#[get("/media/{id}/thumbnail")]
 pub(super) async fn serve_thumbnail(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -4,7 +4,7 @@
 //! read it; every read goes through the session's tenant.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use nudge_db::messages::MessageFilter;
 use nudge_db::models::{Message, MessageEvent};
@@ -152,7 +152,6 @@ fn row(message: &Message) -> MessageRow {
     }
 }
 
-#[get("/messages")]
 pub(super) async fn log(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -260,7 +259,6 @@ fn timeline<'a>(message: &'a Message, events: &[MessageEvent]) -> TimelineFragme
     }
 }
 
-#[get("/messages/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -280,7 +278,6 @@ pub(super) async fn show(
 }
 
 /// The timeline alone, for `live.js` to swap in while the message can still change.
-#[get("/messages/{id}/timeline")]
 pub(super) async fn timeline_fragment(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -1,7 +1,7 @@
 //! Password reset by an emailed 6-digit code (docs/console.md).
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use nudge_db::console::Reset;
 use nudge_db::rate::Rate;
 use serde::Deserialize;
@@ -37,7 +37,6 @@ const RESET_TRIES_PER_EMAIL: Rate = Rate {
     burst: 10.0,
 };
 
-#[get("/password-reset")]
 pub(super) async fn reset_request_page(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -54,13 +53,12 @@ pub(super) async fn reset_request_page(
 }
 
 #[derive(Deserialize)]
-struct ResetRequestForm {
+pub(crate) struct ResetRequestForm {
     csrf: String,
     email: String,
 }
 
 /// Emails a code when the address has an account; answers the same page either way.
-#[post("/password-reset")]
 pub(super) async fn reset_request(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -105,14 +103,13 @@ pub(super) async fn reset_request(
 }
 
 #[derive(Deserialize)]
-struct ResetConfirmForm {
+pub(crate) struct ResetConfirmForm {
     csrf: String,
     email: String,
     code: String,
     password: String,
 }
 
-#[post("/password-reset/confirm")]
 pub(super) async fn reset_confirm(
     req: HttpRequest,
     state: web::Data<ConsoleState>,

@@ -4,7 +4,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use nudge_db::console::{hash_token, new_token, LinkUse, NewLink, VERIFY_EMAIL};
 use nudge_db::rate::Rate;
 use serde::Deserialize;
@@ -23,7 +23,7 @@ use crate::ConsoleState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/console")
+        mount(web::scope("/console"))
             .wrap(
                 DefaultHeaders::new()
                     .add((
@@ -37,66 +37,88 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .app_data(web::FormConfig::default().error_handler(|_, _| ConsoleError::BadForm.into()))
             .app_data(web::QueryConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
-            .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into()))
-            .service(home)
-            .service(super::assets::serve)
-            .service(sign_up_page)
-            .service(sign_up)
-            .service(verify_email_page)
-            .service(verify_email)
-            .service(sign_in_page)
-            .service(sign_in)
-            .service(sign_out)
-            .service(super::reset::reset_request_page)
-            .service(super::reset::reset_request)
-            .service(super::reset::reset_confirm)
-            .service(super::api_keys::list)
-            .service(super::api_keys::create)
-            .service(super::api_keys::revoke)
-            .service(super::team::page)
-            .service(super::team::invite)
-            .service(super::team::revoke_invitation)
-            .service(super::team::set_role)
-            .service(super::team::remove)
-            .service(super::join::page)
-            .service(super::join::join)
-            .service(super::oidc::start)
-            .service(super::oidc::callback)
-            .service(super::conversations::list)
-            .service(super::conversations::live_thread)
-            .service(super::conversations::show)
-            .service(super::conversations::answer)
-            .service(super::conversations::handle)
-            .service(super::leads::leads_page)
-            .service(super::leads::live_searches)
-            .service(super::leads::start_search)
-            .service(super::leads::csv_download)
-            .service(super::campaigns::list)
-            .service(super::campaigns::new_form)
-            .service(super::campaigns::create)
-            .service(super::campaigns::live_progress)
-            .service(super::campaigns::show)
-            .service(super::campaigns::cancel)
-            .service(super::customers::list)
-            .service(super::customers::show)
-            .service(super::customers::record)
-            .service(super::media::list)
-            .service(super::media::upload_image)
-            .service(super::media::serve_image)
-            .service(super::media::serve_thumbnail)
-            .service(super::templates::list)
-            .service(super::templates::new_form)
-            .service(super::templates::preview_fragment)
-            .service(super::templates::show)
-            .service(super::templates::create)
-            .service(super::templates::update)
-            .service(super::templates::delete)
-            .service(super::messages::log)
-            .service(super::send::page)
-            .service(super::send::send)
-            .service(super::messages::timeline_fragment)
-            .service(super::messages::show),
+            .app_data(web::PathConfig::default().error_handler(|_, _| ConsoleError::NotFound.into())),
     );
+}
+
+/// Every console route in one table: [`mount`] registers them (in this order: a
+/// literal segment before a `{id}` of the same place) and [`ROUTES`] lists them, so
+/// that tests can require a case for each (every POST refuses a form without its
+/// token, every page with an id is its tenant's alone) and cannot miss a new one.
+macro_rules! console_routes {
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        /// `(method, path under /console)` of every console route, in mounting order.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)*];
+
+        fn mount(scope: actix_web::Scope) -> actix_web::Scope {
+            scope$(.service(
+                web::resource($path)
+                    .guard(actix_web::guard::$method())
+                    .to($handler),
+            ))*
+        }
+    };
+}
+
+console_routes! {
+    Get "" => home,
+    Get "/static/{name}" => crate::assets::serve,
+    Get "/sign-up" => sign_up_page,
+    Post "/sign-up" => sign_up,
+    Get "/verify-email" => verify_email_page,
+    Post "/verify-email" => verify_email,
+    Get "/sign-in" => sign_in_page,
+    Post "/sign-in" => sign_in,
+    Post "/sign-out" => sign_out,
+    Get "/password-reset" => crate::reset::reset_request_page,
+    Post "/password-reset" => crate::reset::reset_request,
+    Post "/password-reset/confirm" => crate::reset::reset_confirm,
+    Get "/api-keys" => crate::api_keys::list,
+    Post "/api-keys" => crate::api_keys::create,
+    Post "/api-keys/{id}/revoke" => crate::api_keys::revoke,
+    Get "/team" => crate::team::page,
+    Post "/team/invitations" => crate::team::invite,
+    Post "/team/invitations/{id}/revoke" => crate::team::revoke_invitation,
+    Post "/team/members/{id}/role" => crate::team::set_role,
+    Post "/team/members/{id}/remove" => crate::team::remove,
+    Get "/join" => crate::join::page,
+    Post "/join" => crate::join::join,
+    Get "/oidc/start" => crate::oidc::start,
+    Get "/oidc/callback" => crate::oidc::callback,
+    Get "/conversations" => crate::conversations::list,
+    Get "/conversations/{id}/thread" => crate::conversations::live_thread,
+    Get "/conversations/{id}" => crate::conversations::show,
+    Post "/conversations/{id}/messages" => crate::conversations::answer,
+    Post "/conversations/{id}/{action}" => crate::conversations::handle,
+    Get "/leads" => crate::leads::leads_page,
+    Get "/leads/searches" => crate::leads::live_searches,
+    Post "/leads/searches" => crate::leads::start_search,
+    Get "/leads.csv" => crate::leads::csv_download,
+    Get "/campaigns" => crate::campaigns::list,
+    Get "/campaigns/new" => crate::campaigns::new_form,
+    Post "/campaigns" => crate::campaigns::create,
+    Get "/campaigns/{id}/progress" => crate::campaigns::live_progress,
+    Get "/campaigns/{id}" => crate::campaigns::show,
+    Post "/campaigns/{id}/cancel" => crate::campaigns::cancel,
+    Get "/customers" => crate::customers::list,
+    Get "/customers/{id}" => crate::customers::show,
+    Post "/customers/{id}/consent" => crate::customers::record,
+    Get "/media" => crate::media::list,
+    Post "/media" => crate::media::upload_image,
+    Get "/media/{id}/image" => crate::media::serve_image,
+    Get "/media/{id}/thumbnail" => crate::media::serve_thumbnail,
+    Get "/templates" => crate::templates::list,
+    Get "/templates/new" => crate::templates::new_form,
+    Get "/templates/preview" => crate::templates::preview_fragment,
+    Get "/templates/{id}" => crate::templates::show,
+    Post "/templates" => crate::templates::create,
+    Post "/templates/{id}" => crate::templates::update,
+    Post "/templates/{id}/delete" => crate::templates::delete,
+    Get "/messages" => crate::messages::log,
+    Get "/messages/new" => crate::send::page,
+    Post "/messages" => crate::send::send,
+    Get "/messages/{id}/timeline" => crate::messages::timeline_fragment,
+    Get "/messages/{id}" => crate::messages::show,
 }
 
 /// Attempts allowed per window (token buckets shared by every replica): sign-ins per
@@ -121,7 +143,6 @@ const SIGN_UPS_PER_CLIENT: Rate = Rate {
     per_second: 10.0 / 3600.0,
     burst: 10.0,
 };
-#[get("")]
 async fn home(signed_in: SignedIn) -> Result<HttpResponse, ConsoleError> {
     html(
         StatusCode::OK,
@@ -147,7 +168,6 @@ pub(super) fn anonymous_page(
     Ok(response)
 }
 
-#[get("/sign-up")]
 async fn sign_up_page(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -174,7 +194,6 @@ struct SignUpForm {
     password: String,
 }
 
-#[post("/sign-up")]
 async fn sign_up(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -273,7 +292,6 @@ struct LinkQuery {
 
 /// The link in the email opens a page with a button: following the link alone (as
 /// mail scanners do) spends nothing.
-#[get("/verify-email")]
 async fn verify_email_page(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -297,7 +315,6 @@ struct VerifyForm {
     token: String,
 }
 
-#[post("/verify-email")]
 async fn verify_email(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -340,7 +357,6 @@ async fn verify_email(
     )
 }
 
-#[get("/sign-in")]
 async fn sign_in_page(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -366,7 +382,6 @@ struct SignInForm {
     password: String,
 }
 
-#[post("/sign-in")]
 async fn sign_in(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -439,7 +454,6 @@ async fn sign_in(
     start_session(&mut conn, &user, &state.settings).await
 }
 
-#[post("/sign-out")]
 async fn sign_out(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -4,7 +4,7 @@
 //! origin `console`. Accepted, the person lands on the message's live timeline.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_domain::MessageOrigin;
 use serde::Deserialize;
 
@@ -61,7 +61,6 @@ async fn render(
     )
 }
 
-#[get("/messages/new")]
 pub(super) async fn page(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -89,7 +88,6 @@ fn form_field(api_field: &str) -> &'static str {
     }
 }
 
-#[post("/messages")]
 pub(super) async fn send(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

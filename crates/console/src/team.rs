@@ -3,7 +3,7 @@
 //! removing a person. Accepting an invitation is in `join`.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use nudge_db::console::team::{self as db, Change, Invite, MemberChange, NewInvitation};
 use nudge_db::console::{hash_token, new_token};
 use nudge_db::rate::Rate;
@@ -78,7 +78,6 @@ async fn render(
     )
 }
 
-#[get("/team")]
 pub(super) async fn page(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -104,7 +103,6 @@ pub(super) struct InviteFields {
     role: String,
 }
 
-#[post("/team/invitations")]
 pub(super) async fn invite(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -198,7 +196,6 @@ async fn refused(
     .await
 }
 
-#[post("/team/invitations/{id}/revoke")]
 pub(super) async fn revoke_invitation(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -221,7 +218,6 @@ pub(super) struct RoleFields {
     role: String,
 }
 
-#[post("/team/members/{id}/role")]
 pub(super) async fn set_role(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -242,7 +238,6 @@ pub(super) async fn set_role(
     .await
 }
 
-#[post("/team/members/{id}/remove")]
 pub(super) async fn remove(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,

@@ -5,7 +5,7 @@
 //! bodies are the API's (`routes::templates`).
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use nudge_db::models::{TemplateChanges, TemplateRow};
 use nudge_db::{DbError, PageRequest};
@@ -159,7 +159,6 @@ fn sample_lines(body: &str) -> String {
         .unwrap_or_default()
 }
 
-#[get("/templates")]
 pub(super) async fn list(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -256,7 +255,6 @@ async fn render_form(
     )
 }
 
-#[get("/templates/new")]
 pub(super) async fn new_form(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -279,7 +277,6 @@ pub(super) async fn new_form(
     .await
 }
 
-#[get("/templates/{id}")]
 pub(super) async fn show(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -363,7 +360,6 @@ fn check(
     (name, body, category, errors)
 }
 
-#[post("/templates")]
 pub(super) async fn create(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -405,7 +401,6 @@ pub(super) async fn create(
     .await
 }
 
-#[post("/templates/{id}")]
 pub(super) async fn update(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -445,7 +440,6 @@ pub(super) async fn update(
     .await
 }
 
-#[post("/templates/{id}/delete")]
 pub(super) async fn delete(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
@@ -483,7 +477,6 @@ pub(super) struct PreviewQuery {
 }
 
 /// The preview alone, for `preview.js` as the text is typed (reads nothing stored).
-#[get("/templates/preview")]
 pub(super) async fn preview_fragment(
     _signed_in: SignedIn,
     query: web::Query<PreviewQuery>,

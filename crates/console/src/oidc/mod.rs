@@ -12,7 +12,7 @@ mod provider;
 
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use nudge_db::console::oidc::{PendingLogin, ProviderIdentity};
 use nudge_db::console::{hash_token, new_token};
@@ -62,7 +62,6 @@ fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-#[get("/oidc/start")]
 pub(super) async fn start(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
@@ -111,7 +110,6 @@ pub(super) struct CallbackQuery {
     error: Option<String>,
 }
 
-#[get("/oidc/callback")]
 pub(super) async fn callback(
     req: HttpRequest,
     state: web::Data<ConsoleState>,
