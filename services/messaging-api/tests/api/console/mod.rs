@@ -16,6 +16,7 @@ mod messages;
 mod oidc;
 mod proxies;
 mod reset;
+mod routes;
 mod send;
 mod smtp;
 mod team;
