@@ -66,6 +66,21 @@ impl Service {
             .unwrap();
         Self { name, child, log }
     }
+
+    /// Blocks until the service accepts connections on `port` (at most 30 s), so that a
+    /// test's first request does not race its start on a loaded machine.
+    pub fn wait_listening(&self, port: u16) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never listened on port {port}; its log: {}",
+                self.name,
+                self.log.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Service {
@@ -188,7 +203,10 @@ pub fn start_sandbox_with(
     if let Some(url) = inbound_url {
         env.push(("SANDBOX_INBOUND_URL", url.to_owned()));
     }
-    Service::start("provider-sandbox", &[], &env, logs)
+    let sandbox = Service::start("provider-sandbox", &[], &env, logs);
+    // Tests call it at once (to plan faults): it must be listening first.
+    sandbox.wait_listening(port);
+    sandbox
 }
 
 /// What an `sms-sender` process needs to drain `queue` into the sandbox on
