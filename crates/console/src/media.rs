@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use nudge_db::models::Media;
 use nudge_domain::media::{check_image, MAX_BYTES};
+use nudge_domain::MediaId;
 use sha2::{Digest, Sha256};
 
 use super::error::ConsoleError;
@@ -219,7 +220,7 @@ async fn refuse(
 pub(super) async fn serve_image(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<MediaId>,
 ) -> Result<HttpResponse, ConsoleError> {
     serve(&signed_in, &state, id.into_inner(), |media| {
         (media.s3_key, media.content_type)
@@ -231,7 +232,7 @@ pub(super) async fn serve_image(
 pub(super) async fn serve_thumbnail(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<MediaId>,
 ) -> Result<HttpResponse, ConsoleError> {
     serve(&signed_in, &state, id.into_inner(), |media| {
         (media.thumbnail_s3_key, media.thumbnail_content_type)
@@ -243,11 +244,11 @@ pub(super) async fn serve_thumbnail(
 async fn serve(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    id: uuid::Uuid,
+    id: MediaId,
     which: impl FnOnce(Media) -> (String, String),
 ) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn().await?;
-    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id)
+    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id.as_uuid())
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let (key, content_type) = which(media);

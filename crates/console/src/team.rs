@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use nudge_db::console::team::{self as db, Change, Invite, MemberChange, NewInvitation};
 use nudge_db::console::{hash_token, new_token};
 use nudge_db::rate::Rate;
+use nudge_domain::{ConsoleUserId, InvitationId};
 use serde::Deserialize;
 
 use super::emails::{self, INVITATION_DAYS};
@@ -199,13 +200,13 @@ async fn refused(
 pub(super) async fn revoke_invitation(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<InvitationId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
     signed_in.require(Permission::ManageTeam)?;
     let mut conn = state.conn().await?;
-    if db::revoke_invitation(&mut conn, signed_in.tenant(), id.into_inner()).await? {
+    if db::revoke_invitation(&mut conn, signed_in.tenant(), id.into_inner().as_uuid()).await? {
         Ok(back_to_team())
     } else {
         Err(ConsoleError::NotFound)
@@ -221,7 +222,7 @@ pub(super) struct RoleFields {
 pub(super) async fn set_role(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ConsoleUserId>,
     form: web::Form<RoleFields>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -241,7 +242,7 @@ pub(super) async fn set_role(
 pub(super) async fn remove(
     signed_in: SignedIn,
     state: web::Data<ConsoleState>,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<ConsoleUserId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_session_form(&signed_in, &form.csrf)?;
@@ -252,12 +253,12 @@ pub(super) async fn remove(
 async fn change(
     signed_in: &SignedIn,
     state: &ConsoleState,
-    member: uuid::Uuid,
+    member: ConsoleUserId,
     change: Change<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn().await?;
     let acting = signed_in.0.user.id;
-    match db::change_member(&mut conn, signed_in.tenant(), acting, member, change).await? {
+    match db::change_member(&mut conn, signed_in.tenant(), acting, member.as_uuid(), change).await? {
         MemberChange::Done => {
             tracing::info!(user_id = %acting, member_id = %member, ?change, "console team changed");
             Ok(back_to_team())

@@ -130,3 +130,15 @@ typed_id!(
     /// A merchant's endpoint subscribed to event webhooks.
     WebhookEndpointId
 );
+typed_id!(
+    /// An image of a tenant's (MMS), stored in S3.
+    MediaId
+);
+typed_id!(
+    /// A person's console account, in one tenant.
+    ConsoleUserId
+);
+typed_id!(
+    /// An invitation to join a tenant's console team.
+    InvitationId
+);

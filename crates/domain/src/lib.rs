@@ -39,8 +39,9 @@ pub use envelope::{
     Envelope, EnvelopeError, InboundSmsV1, LeadSearchV1, MessageKind, OutboundSmsV1, RawEnvelope,
 };
 pub use ids::{
-    ApiKeyId, BotRuleId, CampaignId, ConversationId, CustomerId, InboundMessageId, LeadId,
-    LeadSearchId, MessageId, ShopId, TemplateId, TenantId, WebhookEndpointId,
+    ApiKeyId, BotRuleId, CampaignId, ConsoleUserId, ConversationId, CustomerId, InboundMessageId,
+    InvitationId, LeadId, LeadSearchId, MediaId, MessageId, ShopId, TemplateId, TenantId,
+    WebhookEndpointId,
 };
 pub use keywords::{ComplianceKeyword, ComplianceKeywords};
 pub use lead_query::{LeadQuery, LeadQueryProblem};
