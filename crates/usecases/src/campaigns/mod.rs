@@ -15,8 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::fields::check_category;
-use crate::send::check_send_at;
+use crate::fields::{check_category, SEND_AT};
 use crate::{check, Error, FieldError};
 
 /// `POST /v1/campaigns`.
@@ -108,7 +107,7 @@ pub async fn create(
     let send_at = request
         .send_at
         .as_deref()
-        .and_then(|raw| check_send_at(raw, now, &mut errors));
+        .and_then(|raw| SEND_AT.check(raw, now, &mut errors));
     check(errors)?;
     let (Some(shop), Some(name), Some(template), Some(segment)) = (shop, name, template, segment)
     else {

@@ -60,15 +60,6 @@ pub struct SendRequest {
     pub media_id: Option<String>,
 }
 
-/// `send_at`: from 1 minute to 35 days ahead.
-pub(crate) fn check_send_at(
-    raw: &str,
-    now: DateTime<Utc>,
-    errors: &mut Vec<FieldError>,
-) -> Option<DateTime<Utc>> {
-    SEND_AT.check(raw, now, errors)
-}
-
 /// Validates and stores a send request; returns the stored (`queued`) message.
 /// Who is sending, as the rules need it: the tenant with its daily cap, and where the
 /// message comes from.
@@ -163,7 +154,7 @@ async fn accept_with(
     let send_at = request
         .send_at
         .as_deref()
-        .and_then(|raw| check_send_at(raw, now, &mut errors));
+        .and_then(|raw| SEND_AT.check(raw, now, &mut errors));
     let media_id = match request.media_id.as_deref() {
         None => None,
         Some(raw) => check_media_id(conn, tenant, raw, &mut errors).await?,
