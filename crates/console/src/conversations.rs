@@ -259,6 +259,7 @@ pub(super) async fn answer(
         daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())
             .await?,
         origin: MessageOrigin::Agent,
+        daily: &state.daily_counts,
     };
     let traceparent = nudge_telemetry::current_traceparent();
     match send::answer(&mut conn, sender, id, &form.body, traceparent).await {

@@ -138,6 +138,7 @@ pub(super) async fn send(
         daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())
             .await?,
         origin: MessageOrigin::Console,
+        daily: &state.daily_counts,
     };
     let request = SendRequest {
         shop_id: given(&form.shop),

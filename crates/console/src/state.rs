@@ -23,6 +23,8 @@ pub struct ConsoleState {
     pub mail_wakeup: Arc<Notify>,
     /// MMS images.
     pub media: nudge_aws::media_store::MediaStore,
+    /// Each tenant's messages today, shared with the API's sends in this process.
+    pub daily_counts: Arc<nudge_usecases::send::DailyCounts>,
 }
 
 impl ConsoleState {

@@ -59,7 +59,7 @@ pub async fn ensure(
 }
 
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<Option<Customer>, DbError> {
@@ -67,13 +67,13 @@ pub async fn find(
         .of(tenant)
         .filter(customers::id.eq(id.as_uuid()))
         .select(Customer::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
 
 pub async fn find_by_phone(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     shop: ShopId,
     phone: &PhoneNumber,
@@ -83,7 +83,7 @@ pub async fn find_by_phone(
         .filter(customers::shop_id.eq(shop.as_uuid()))
         .filter(customers::phone.eq(phone.as_str()))
         .select(Customer::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }

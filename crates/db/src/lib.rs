@@ -47,7 +47,7 @@ pub mod verified_numbers;
 pub mod webhooks;
 
 pub use diesel::result::Error as DieselError;
-pub use diesel_async::AsyncPgConnection;
+pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::DbError;
 pub use page::{Page, PageRequest};
 pub use pool::{build_pool, build_pool_verifying_after, connect, ping, DbConn, DbPool};

@@ -1,10 +1,11 @@
 //! Usage counters behind the limits: requests per tenant per minute (fixed windows in
-//! the database, so every API replica counts against the same number, and a tenant's
-//! keys share one limit however many it mints) and messages per tenant per UTC day.
+//! the database, to which every API replica adds what it counted, so that they count
+//! against the same number, and a tenant's keys share one limit however many it mints)
+//! and messages per tenant per UTC day.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Integer, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use nudge_domain::TenantId;
 use uuid::Uuid;
@@ -14,55 +15,71 @@ use crate::schema::{messages, tenant_request_usage};
 use crate::scope::OfTenant;
 use crate::DbError;
 
-/// The current window's count for a tenant, this request included.
+/// Requests counted by one API replica since it last reported, per tenant, all in the
+/// same one-minute window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowUsage {
+pub struct WindowDelta {
+    pub tenant: TenantId,
     pub requests: i32,
-    pub window_end: DateTime<Utc>,
 }
 
-/// Counts the request in the tenant's window and notes the key's last use, in one
-/// round trip. `last_used_at` is written at most once a minute per key, so a busy key
-/// does not rewrite its row at every request.
-const COUNT: &str = "\
-WITH touched AS (
-    UPDATE api_keys SET last_used_at = now()
-    WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-)
+/// Adds each tenant's requests to its shared window (one statement for all of them)
+/// and returns each window's total, every replica's requests included.
+const ADD_REQUESTS: &str = "\
 INSERT INTO tenant_request_usage (tenant_id, window_start, requests)
-VALUES ($2, $3, 1)
+SELECT tenant_id, $1, requests FROM unnest($2::uuid[], $3::int[]) AS d (tenant_id, requests)
 ON CONFLICT (tenant_id, window_start)
-DO UPDATE SET requests = tenant_request_usage.requests + 1
-RETURNING requests";
+DO UPDATE SET requests = tenant_request_usage.requests + excluded.requests
+RETURNING tenant_id, requests";
 
 #[derive(QueryableByName)]
-struct Counted {
+struct WindowTotal {
+    #[diesel(sql_type = SqlUuid)]
+    tenant_id: Uuid,
     #[diesel(sql_type = Integer)]
     requests: i32,
 }
 
-/// Counts one request of `tenant` (made with `api_key_id`) in the current minute.
-pub async fn count_request(
+/// Reports a replica's requests of the window starting at `window_start`; returns the
+/// shared totals (the tenants in `deltas`, in no particular order).
+pub async fn add_requests(
     conn: &mut AsyncPgConnection,
-    tenant: TenantId,
-    api_key_id: Uuid,
-) -> Result<WindowUsage, DbError> {
-    let now = Utc::now();
-    let window_start = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
-    let counted: Counted = prepared(
-        COUNT,
+    window_start: DateTime<Utc>,
+    deltas: &[WindowDelta],
+) -> Result<Vec<WindowDelta>, DbError> {
+    if deltas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenants: Vec<Uuid> = deltas.iter().map(|d| d.tenant.as_uuid()).collect();
+    let requests: Vec<i32> = deltas.iter().map(|d| d.requests).collect();
+    let totals: Vec<WindowTotal> = prepared(
+        ADD_REQUESTS,
         vec![
-            Box::new(bind::<SqlUuid, _>(api_key_id)),
-            Box::new(bind::<SqlUuid, _>(tenant.as_uuid())),
             Box::new(bind::<Timestamptz, _>(window_start)),
+            Box::new(bind::<Array<SqlUuid>, _>(tenants)),
+            Box::new(bind::<Array<Integer>, _>(requests)),
         ],
     )
-    .get_result(conn)
+    .load(conn)
     .await?;
-    Ok(WindowUsage {
-        requests: counted.requests,
-        window_end: window_start + Duration::minutes(1),
-    })
+    Ok(totals
+        .into_iter()
+        .map(|total| WindowDelta {
+            tenant: TenantId::from_uuid(total.tenant_id),
+            requests: total.requests,
+        })
+        .collect())
+}
+
+/// Notes that a key was used now (the console shows it). Callers write it at most
+/// once a minute per key, so that a busy key does not rewrite its row at every request.
+pub async fn note_key_used(conn: &mut AsyncPgConnection, api_key_id: Uuid) -> Result<(), DbError> {
+    use crate::schema::api_keys;
+    diesel::update(api_keys::table.filter(api_keys::id.eq(api_key_id)))
+        .set(api_keys::last_used_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Drops windows older than an hour (housekeeping).
@@ -75,7 +92,7 @@ pub async fn purge_old_windows(conn: &mut AsyncPgConnection) -> Result<usize, Db
 
 /// Messages the tenant has had accepted since the start of the UTC day.
 pub async fn messages_today(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<i64, DbError> {
     let now = Utc::now();
@@ -84,7 +101,7 @@ pub async fn messages_today(
         .of(tenant)
         .filter(messages::created_at.ge(midnight))
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await?)
 }
 

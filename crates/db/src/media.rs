@@ -19,7 +19,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &Media) -> Result<Media, 
 }
 
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Media>, DbError> {
@@ -27,7 +27,7 @@ pub async fn find(
         .of(tenant)
         .filter(media::id.eq(id))
         .select(Media::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }

@@ -18,7 +18,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, shop: &Shop) -> Result<Shop, D
 }
 
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: ShopId,
 ) -> Result<Option<Shop>, DbError> {
@@ -26,7 +26,7 @@ pub async fn find(
         .of(tenant)
         .filter(shops::id.eq(id.as_uuid()))
         .select(Shop::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }

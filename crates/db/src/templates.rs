@@ -21,7 +21,7 @@ pub async fn insert(
 }
 
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     id: TemplateId,
 ) -> Result<Option<TemplateRow>, DbError> {
@@ -29,13 +29,13 @@ pub async fn find(
         .of(tenant)
         .filter(templates::id.eq(id.as_uuid()))
         .select(TemplateRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
 
 pub async fn find_by_name(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     name: &str,
 ) -> Result<Option<TemplateRow>, DbError> {
@@ -43,7 +43,7 @@ pub async fn find_by_name(
         .of(tenant)
         .filter(templates::name.eq(name))
         .select(TemplateRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }

@@ -127,6 +127,8 @@ pub struct KeyOwner {
     /// The cap as it applies now: the sandbox's at most, until the tenant is approved.
     pub daily_message_cap: i32,
     pub scopes: ApiScopes,
+    /// When the key stops working, if it expires: a cached owner is not used past it.
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The owner of a presented key, if the key exists, is not revoked and has not expired.
@@ -134,9 +136,17 @@ pub async fn authenticate(
     conn: &mut AsyncPgConnection,
     presented_key: &str,
 ) -> Result<Option<KeyOwner>, DbError> {
+    authenticate_hash(conn, &hash_key(presented_key)).await
+}
+
+/// [`authenticate`] for a key already hashed with [`hash_key`].
+pub async fn authenticate_hash(
+    conn: &mut AsyncPgConnection,
+    key_hash: &str,
+) -> Result<Option<KeyOwner>, DbError> {
     let row = api_keys::table
         .inner_join(tenants::table)
-        .filter(api_keys::key_hash.eq(hash_key(presented_key)))
+        .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at.is_null())
         .filter(
             api_keys::expires_at
@@ -150,6 +160,7 @@ pub async fn authenticate(
             tenants::daily_message_cap,
             api_keys::scopes,
             tenants::approved_at,
+            api_keys::expires_at,
         ))
         .first::<(
             Uuid,
@@ -158,11 +169,20 @@ pub async fn authenticate(
             i32,
             Vec<Option<String>>,
             Option<chrono::DateTime<Utc>>,
+            Option<chrono::DateTime<Utc>>,
         )>(conn)
         .await
         .optional()?;
     Ok(row.map(
-        |(tenant, api_key_id, requests_per_minute, daily_message_cap, scopes, approved_at)| {
+        |(
+            tenant,
+            api_key_id,
+            requests_per_minute,
+            daily_message_cap,
+            scopes,
+            approved_at,
+            expires_at,
+        )| {
             KeyOwner {
                 tenant: TenantId::from_uuid(tenant),
                 api_key_id,
@@ -172,6 +192,7 @@ pub async fn authenticate(
                     daily_message_cap,
                 ),
                 scopes: crate::models::stored_scopes(&scopes),
+                expires_at,
             }
         },
     ))
@@ -254,8 +275,9 @@ struct RulesRow {
 
 /// Where the tenant may send now: approved or in its sandbox (with the numbers it
 /// verified), and the calling codes it may text (its own list, else its numbers').
+/// Takes a shared connection: it can be pipelined with the other lookups of a send.
 pub async fn sending_rules(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<nudge_domain::SendingRules, DbError> {
     let row: RulesRow = crate::prepared::prepared(
@@ -264,7 +286,7 @@ pub async fn sending_rules(
             crate::prepared::bind::<diesel::sql_types::Uuid, _>(tenant.as_uuid()),
         )],
     )
-    .get_result(conn)
+    .get_result(&mut conn)
     .await?;
     let calling_codes: Vec<String> = match row.calling_codes {
         Some(codes) => codes.into_iter().flatten().collect(),
@@ -426,4 +448,26 @@ pub async fn revoke_key(
         Ok(Revoke::Revoked(revoked))
     })
     .await
+}
+
+/// The channel on which every change to what a key authenticates to is announced, with
+/// the tenant's id as the payload (the triggers of migration `auth_change_notices`):
+/// a key revoked, expired, re-scoped or deleted; the tenant's limits or approval.
+pub const AUTH_CHANGES_CHANNEL: &str = "nudge_auth_changes";
+
+/// A connection listening on [`AUTH_CHANGES_CHANNEL`]; read it with
+/// `notifications_stream()`. Its payloads parse with [`changed_tenant`].
+pub async fn listen_for_auth_changes(database_url: &str) -> Result<AsyncPgConnection, DbError> {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = crate::connect(database_url).await?;
+    conn.batch_execute(&format!("LISTEN {AUTH_CHANGES_CHANNEL}"))
+        .await?;
+    Ok(conn)
+}
+
+/// The tenant an auth-change notice names (`None` if the payload is not a tenant id).
+pub fn changed_tenant(notice: &diesel::pg::PgNotification) -> Option<TenantId> {
+    (notice.channel == AUTH_CHANGES_CHANNEL)
+        .then(|| notice.payload.parse::<TenantId>().ok())
+        .flatten()
 }

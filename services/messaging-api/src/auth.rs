@@ -37,10 +37,7 @@ impl FromRequest for Authenticated {
             }
             let key = key.ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let mut conn = state.pool.get().await.map_err(nudge_db::DbError::from)?;
-            let owner = nudge_db::tenants::authenticate(&mut conn, &key)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+            let owner = owner_of(&state, &key).await?;
             let authenticated = Authenticated {
                 tenant: owner.tenant,
                 owner,
@@ -50,6 +47,22 @@ impl FromRequest for Authenticated {
             Ok(authenticated)
         })
     }
+}
+
+/// The key's owner: remembered for a few seconds (`crate::key_cache`), else asked of
+/// the database. An unknown key is not remembered: it is asked every time.
+async fn owner_of(state: &AppState, key: &str) -> Result<KeyOwner, ApiError> {
+    let key_hash = nudge_db::tenants::hash_key(key);
+    if let Some(owner) = state.key_cache.owner(&key_hash) {
+        return Ok(owner);
+    }
+    let lookup = state.key_cache.lookup();
+    let mut conn = state.conn().await?;
+    let owner = nudge_db::tenants::authenticate_hash(&mut conn, &key_hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state.key_cache.remember(lookup, key_hash, owner);
+    Ok(owner)
 }
 
 fn bearer_token(req: &HttpRequest) -> Option<String> {

@@ -34,6 +34,24 @@ pub struct Config {
     pub media_bucket: String,
     /// The console's settings (`CONSOLE_*`).
     pub console: nudge_console::Config,
+    /// How long the per-replica shortcuts of a request's admission may lag the database.
+    pub admission: Admission,
+}
+
+/// The hot path's shortcuts (docs/performance.md): each bounds how far one replica's
+/// view may lag the shared truth in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// How long a key's owner (tenant, scopes, limits, approval) is reused without
+    /// asking the database. Changes are pushed at once (LISTEN/NOTIFY); this bounds
+    /// staleness only while that push is broken. Zero: every request asks.
+    pub key_cache_ttl: Duration,
+    /// How often the replica adds the requests it counted to the tenants' shared
+    /// one-minute windows and learns the other replicas' counts.
+    pub rate_flush_interval: Duration,
+    /// How long a tenant's count of today's messages is reused (plus the replica's
+    /// own sends since) before it is counted again. Zero: counted at every send.
+    pub daily_count_refresh: Duration,
 }
 
 /// The environment as it is read, before it is checked.
@@ -72,6 +90,15 @@ struct Env {
     /// (docs/security.md).
     #[serde(default)]
     trusted_proxies: String,
+    /// Milliseconds (0 to 60,000).
+    #[serde(default = "defaults::api_key_cache_ms")]
+    api_key_cache_ms: u64,
+    /// Milliseconds (10 to 5,000).
+    #[serde(default = "defaults::rate_limit_flush_ms")]
+    rate_limit_flush_ms: u64,
+    /// Milliseconds (0 to 60,000).
+    #[serde(default = "defaults::daily_count_refresh_ms")]
+    daily_count_refresh_ms: u64,
 }
 
 mod defaults {
@@ -104,6 +131,32 @@ mod defaults {
     }
     pub fn media_bucket() -> String {
         "nudge-media".into()
+    }
+    pub fn api_key_cache_ms() -> u64 {
+        5_000
+    }
+    pub fn rate_limit_flush_ms() -> u64 {
+        100
+    }
+    pub fn daily_count_refresh_ms() -> u64 {
+        1_000
+    }
+}
+
+/// A duration setting in milliseconds, within its bounds.
+fn millis(
+    name: &str,
+    value: u64,
+    bounds: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    if bounds.contains(&value) {
+        Ok(Duration::from_millis(value))
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{name} must be from {} to {} (milliseconds), not {value}",
+            bounds.start(),
+            bounds.end()
+        )))
     }
 }
 
@@ -148,6 +201,19 @@ impl Config {
                 .map_err(ConfigError::Invalid)?,
             media_bucket: env.media_bucket,
             console: nudge_console::Config::from_vars(vars)?,
+            admission: Admission {
+                key_cache_ttl: millis("API_KEY_CACHE_MS", env.api_key_cache_ms, 0..=60_000)?,
+                rate_flush_interval: millis(
+                    "RATE_LIMIT_FLUSH_MS",
+                    env.rate_limit_flush_ms,
+                    10..=5_000,
+                )?,
+                daily_count_refresh: millis(
+                    "DAILY_COUNT_REFRESH_MS",
+                    env.daily_count_refresh_ms,
+                    0..=60_000,
+                )?,
+            },
         })
     }
 }
@@ -186,6 +252,15 @@ mod tests {
         assert!(error.to_string().contains("CAMPAIGN_PAGE_SIZE"), "{error}");
         let error = Config::from_vars(vars(&[("HTTP_PORT", "eighty")])).unwrap_err();
         assert!(error.to_string().contains("eighty"), "{error}");
+        assert_eq!(config.admission.key_cache_ttl, Duration::from_secs(5));
+        assert_eq!(
+            config.admission.rate_flush_interval,
+            Duration::from_millis(100)
+        );
+        let error = Config::from_vars(vars(&[("RATE_LIMIT_FLUSH_MS", "0")])).unwrap_err();
+        assert!(error.to_string().contains("RATE_LIMIT_FLUSH_MS"), "{error}");
+        let error = Config::from_vars(vars(&[("API_KEY_CACHE_MS", "3600000")])).unwrap_err();
+        assert!(error.to_string().contains("API_KEY_CACHE_MS"), "{error}");
         let error = Config::from_vars(vars(&[("WEBHOOK_TARGETS", "all")])).unwrap_err();
         assert!(error.to_string().contains("WEBHOOK_TARGETS"), "{error}");
     }

@@ -1,7 +1,8 @@
 //! Scopes and the tenant's rate limit, as middleware on `/v1`. A request whose key lacks
 //! the scope its route needs is `403` before anything else happens; every other
 //! authenticated request counts in the tenant's one-minute window, shared by all
-//! replicas (the database) and by all the tenant's keys, so minting keys does not
+//! replicas (each adds its counts to the database every flush interval:
+//! `crate::rate_windows`) and by all the tenant's keys, so minting keys does not
 //! multiply the limit. Responses carry the IETF `RateLimit-*` headers; over the limit,
 //! `429` with `Retry-After`.
 
@@ -57,12 +58,13 @@ async fn admit(req: &mut ServiceRequest) -> Result<Admitted, Error> {
     if !auth.owner.scopes.contains(needed) {
         return Err(ApiError::MissingScope(needed).into());
     }
-    let usage = {
+    let usage = state.rate_windows.count(auth.tenant, Utc::now());
+    if state.rate_windows.key_use_to_note(auth.owner.api_key_id) {
         let mut conn = state.conn().await?;
-        nudge_db::limits::count_request(&mut conn, auth.tenant, auth.owner.api_key_id)
+        nudge_db::limits::note_key_used(&mut conn, auth.owner.api_key_id)
             .await
-            .map_err(ApiError::from)?
-    };
+            .map_err(ApiError::from)?;
+    }
     let limit = auth.owner.requests_per_minute;
     let reset = u64::try_from((usage.window_end - Utc::now()).num_seconds().max(1)).unwrap_or(60);
     if usage.requests > limit {

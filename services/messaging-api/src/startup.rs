@@ -17,9 +17,12 @@ use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
 use crate::error::ApiError;
+use crate::key_cache::KeyCache;
+use crate::rate_windows::RateWindows;
 use crate::{routes, Config};
 use nudge_telemetry::background::Background;
 use nudge_telemetry::http::RequestSpan;
+use nudge_usecases::send::DailyCounts;
 
 /// What handlers share.
 pub struct AppState {
@@ -33,6 +36,12 @@ pub struct AppState {
     pub campaign_wakeup: Arc<Notify>,
     /// Where merchants' webhook and fulfilment URLs may point.
     pub webhook_policy: nudge_domain::TargetPolicy,
+    /// Keys' owners, remembered for a few seconds.
+    pub key_cache: Arc<KeyCache>,
+    /// Tenants' requests of the minute, counted here and flushed.
+    pub rate_windows: Arc<RateWindows>,
+    /// Tenants' messages of the day, counted now and then (shared with the console).
+    pub daily_counts: Arc<DailyCounts>,
 }
 
 impl AppState {
@@ -99,6 +108,26 @@ impl Application {
             "housekeeping",
             crate::housekeeping::run(pool.clone(), stop_background.clone()),
         );
+        let key_cache = Arc::new(KeyCache::new(config.admission.key_cache_ttl));
+        background.spawn("auth-change listener", {
+            let (key_cache, url, stop) = (
+                key_cache.clone(),
+                config.database_url.clone(),
+                stop_background.clone(),
+            );
+            async move {
+                key_cache.follow_changes(url, stop).await;
+            }
+        });
+        let rate_windows = Arc::new(RateWindows::new(config.admission.rate_flush_interval));
+        background.spawn("rate-window flusher", {
+            let (rate_windows, pool, stop) =
+                (rate_windows.clone(), pool.clone(), stop_background.clone());
+            async move {
+                rate_windows.run(pool, stop).await;
+            }
+        });
+        let daily_counts = Arc::new(DailyCounts::new(config.admission.daily_count_refresh));
         let mail_wakeup = Arc::new(Notify::new());
         let mailer = nudge_console::mailer::Mailer {
             pool: pool.clone(),
@@ -127,6 +156,7 @@ impl Application {
             campaign_wakeup: campaign_wakeup.clone(),
             mail_wakeup,
             media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
+            daily_counts: daily_counts.clone(),
         });
         let state = web::Data::new(AppState {
             pool,
@@ -135,6 +165,9 @@ impl Application {
             lead_search_wakeup,
             campaign_wakeup,
             webhook_policy: config.webhook_targets,
+            key_cache,
+            rate_windows,
+            daily_counts,
         });
         let listener = TcpListener::bind((config.http_host.as_str(), config.http_port))?;
         let port = listener.local_addr()?.port();

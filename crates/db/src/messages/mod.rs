@@ -1,7 +1,7 @@
 //! Messages and their timelines: accepting a message (with its outbox row, atomically),
 //! the log queries, and the state moves the sender makes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use nudge_domain::{CampaignId, MessageEventType, MessageId, MessageStatus, ShopId, TenantId};
@@ -33,7 +33,9 @@ pub(crate) fn new_event(message: &Message, kind: MessageEventType, detail: Value
         tenant_id: message.tenant_id,
         message_id: message.id,
         event_type: kind.as_str().to_owned(),
-        at: Utc::now(),
+        // As Postgres stores it (microseconds), so that the event a send answers with
+        // is the one its timeline shows later.
+        at: Utc::now().trunc_subsecs(6),
         detail,
     }
 }
@@ -60,7 +62,7 @@ pub async fn insert_accepted(
     match insert_accepted_within_cap(conn, message, outbox_row, None, serde_json::json!({}), None)
         .await?
     {
-        Accepted::Stored(message) => Ok(*message),
+        Accepted::Stored { message, .. } => Ok(*message),
         Accepted::CapReached { .. } => {
             Err(DbError::Corrupt("a cap was applied without one".into()))
         }
@@ -115,11 +117,13 @@ pub struct FrequencyCap {
 
 #[derive(Debug)]
 pub enum Accepted {
-    Stored(Box<Message>),
-    /// The recipient already has `already` marketing messages in the window.
-    CapReached {
-        already: i64,
+    Stored {
+        message: Box<Message>,
+        /// Its first event (`queued` or `scheduled`), as stored.
+        first_event: MessageEvent,
     },
+    /// The recipient already has `already` marketing messages in the window.
+    CapReached { already: i64 },
 }
 
 /// As [`insert_accepted`], refusing the message if the shop's recipient has reached
@@ -147,17 +151,24 @@ pub async fn insert_accepted_within_cap(
                 return Ok(Accepted::CapReached { already });
             }
         }
-        let stored = diesel::insert_into(messages::table)
+        // Pipelined: the rows go to the server one after the other without waiting
+        // for each answer (it runs them in order, so the message precedes what refers
+        // to it), one round trip for all of them.
+        let shared: &AsyncPgConnection = conn;
+        let insert_message = diesel::insert_into(messages::table)
             .values(message)
             .returning(Message::as_returning())
-            .get_result(conn)
-            .await?;
-        add_event(conn, &event).await?;
-        diesel::insert_into(outbox::table)
+            .get_result(&mut &*shared);
+        let insert_event = diesel::insert_into(message_events::table)
+            .values(&event)
+            .execute(&mut &*shared);
+        let insert_outbox = diesel::insert_into(outbox::table)
             .values(outbox_row)
-            .execute(conn)
-            .await?;
-        if let Some(request) = request {
+            .execute(&mut &*shared);
+        let remember_request = async {
+            let Some(request) = request else {
+                return Ok(0);
+            };
             diesel::insert_into(accepted_requests::table)
                 .values((
                     accepted_requests::tenant_id.eq(message.tenant_id),
@@ -165,10 +176,20 @@ pub async fn insert_accepted_within_cap(
                     accepted_requests::request_hash.eq(request.hash),
                     accepted_requests::message_id.eq(message.id),
                 ))
-                .execute(conn)
-                .await?;
-        }
-        Ok(Accepted::Stored(Box::new(stored)))
+                .execute(&mut &*shared)
+                .await
+        };
+        let (stored, _, _, _) = futures_util::future::try_join4(
+            insert_message,
+            insert_event,
+            insert_outbox,
+            remember_request,
+        )
+        .await?;
+        Ok(Accepted::Stored {
+            message: Box::new(stored),
+            first_event: event.clone(),
+        })
     })
     .await
 }

@@ -276,7 +276,7 @@ async fn deliver(
         media_id: context.media_id,
     };
     match store(conn, context.tenant, delivery, now, traceparent, None).await {
-        Ok(message) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {
+        Ok((message, _)) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {
             MessageStatus::Scheduled
         } else {
             MessageStatus::Queued

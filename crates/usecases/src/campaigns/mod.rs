@@ -63,8 +63,10 @@ pub async fn create(
 ) -> Result<Campaign, Error> {
     let mut errors = Vec::new();
     let now = Utc::now();
-    let shop =
-        crate::send::find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
+    let shop = crate::send::collect(
+        crate::send::find_shop(conn, tenant, request.shop_id.as_deref()).await?,
+        &mut errors,
+    );
     let name = match request.name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() && name.chars().count() <= MAX_NAME_CHARS => {
             Some(name.to_owned())

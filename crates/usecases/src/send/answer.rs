@@ -12,7 +12,7 @@ use crate::{Error, Refusal};
 
 pub async fn answer(
     conn: &mut AsyncPgConnection,
-    sender: Sender,
+    sender: Sender<'_>,
     conversation: ConversationId,
     text: &str,
     traceparent: Option<String>,
@@ -41,8 +41,9 @@ pub async fn answer(
     let to = PhoneNumber::parse(&conversation.phone)
         .map_err(|e| Error::Internal(anyhow::anyhow!("conversation phone: {e}")))?;
     let now = Utc::now();
-    check_daily_cap(conn, sender, now).await?;
-    store(
+    let today = sender.daily.today(conn, tenant, now).await?;
+    check_daily_cap(sender, today, now)?;
+    let (message, _) = store(
         conn,
         tenant,
         Delivery {
@@ -61,5 +62,7 @@ pub async fn answer(
         traceparent,
         None,
     )
-    .await
+    .await?;
+    sender.daily.accepted(tenant, 1);
+    Ok(message)
 }

@@ -1,6 +1,8 @@
-//! Resolving the references of a send request (shop, recipient, template) within the
-//! tenant, and rendering the body. Problems are collected as field errors, so that a
-//! client hears about all of them at once.
+//! Resolving the references of a send request (shop, recipient, template, image)
+//! within the tenant, and rendering the body. Each lookup takes a shared connection,
+//! so that a send asks for all of them at once (pipelined: one round trip), and
+//! answers what it found or the field error the client should hear, so that a client
+//! hears about every problem at once.
 
 use nudge_db::models::{Customer, Shop};
 use nudge_db::AsyncPgConnection;
@@ -12,72 +14,67 @@ use serde_json::{Map, Value};
 use super::{SendRequest, MAX_RENDERED_CHARS};
 use crate::{Error, FieldError};
 
+/// What a lookup found, or what is wrong with the field that names it.
+pub type Found<T> = Result<T, FieldError>;
+
+/// Keeps what was found; adds what was not to `errors`.
+pub fn collect<T>(found: Found<T>, errors: &mut Vec<FieldError>) -> Option<T> {
+    found.map_err(|error| errors.push(error)).ok()
+}
+
 pub async fn find_shop(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     tenant: TenantId,
     raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> Result<Option<Shop>, Error> {
+) -> Result<Found<Shop>, Error> {
     let Some(raw) = raw else {
-        errors.push(FieldError::new("shop_id", "is required"));
-        return Ok(None);
+        return Ok(Err(FieldError::new("shop_id", "is required")));
     };
     let shop = match raw.parse::<ShopId>() {
         Ok(id) => nudge_db::shops::find(conn, tenant, id).await?,
         Err(_) => None,
     };
-    match &shop {
-        None => errors.push(FieldError::new("shop_id", "no such shop")),
-        Some(shop) if shop.sender_number.is_none() => errors.push(FieldError::new(
+    Ok(match shop {
+        None => Err(FieldError::new("shop_id", "no such shop")),
+        Some(shop) if shop.sender_number.is_none() => Err(FieldError::new(
             "shop_id",
             "the shop has no sender number: give it one of the tenant's numbers first",
         )),
-        Some(_) => {}
-    }
-    Ok(shop)
+        Some(shop) => Ok(shop),
+    })
 }
 
-/// Exactly one of `to` and `customer_id`. A `to` that matches a customer of the shop
-/// is linked to them, so their attributes can fill the template.
+/// Exactly one of `to` and `customer_id`. A `to` that matches a customer of the
+/// request's shop is linked to them, so their attributes can fill the template.
 pub async fn recipient(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     tenant: TenantId,
-    shop: Option<&Shop>,
     request: &SendRequest,
-    errors: &mut Vec<FieldError>,
-) -> Result<(Option<PhoneNumber>, Option<Customer>), Error> {
+) -> Result<Found<(PhoneNumber, Option<Customer>)>, Error> {
+    let shop = request
+        .shop_id
+        .as_deref()
+        .and_then(|raw| raw.parse::<ShopId>().ok());
     match (&request.to, &request.customer_id) {
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new(
-                "to",
-                "give either `to` or `customer_id`, not both",
-            ));
-            Ok((None, None))
-        }
-        (None, None) => {
-            errors.push(FieldError::new("to", "`to` or `customer_id` is required"));
-            Ok((None, None))
-        }
+        (Some(_), Some(_)) => Ok(Err(FieldError::new(
+            "to",
+            "give either `to` or `customer_id`, not both",
+        ))),
+        (None, None) => Ok(Err(FieldError::new(
+            "to",
+            "`to` or `customer_id` is required",
+        ))),
         (Some(raw), None) => match PhoneNumber::parse(raw) {
             Ok(phone) => {
                 let customer = match shop {
                     Some(shop) => {
-                        nudge_db::customers::find_by_phone(
-                            conn,
-                            tenant,
-                            ShopId::from_uuid(shop.id),
-                            &phone,
-                        )
-                        .await?
+                        nudge_db::customers::find_by_phone(conn, tenant, shop, &phone).await?
                     }
                     None => None,
                 };
-                Ok((Some(phone), customer))
+                Ok(Ok((phone, customer)))
             }
-            Err(e) => {
-                errors.push(FieldError::new("to", e.to_string()));
-                Ok((None, None))
-            }
+            Err(e) => Ok(Err(FieldError::new("to", e.to_string()))),
         },
         (None, Some(raw)) => {
             let customer = match raw.parse::<CustomerId>() {
@@ -85,18 +82,16 @@ pub async fn recipient(
                 Err(_) => None,
             };
             let Some(customer) = customer else {
-                errors.push(FieldError::new("customer_id", "no such customer"));
-                return Ok((None, None));
+                return Ok(Err(FieldError::new("customer_id", "no such customer")));
             };
-            if shop.is_some_and(|shop| shop.id != customer.shop_id) {
-                errors.push(FieldError::new(
+            if shop.is_some_and(|shop| shop.as_uuid() != customer.shop_id) {
+                return Ok(Err(FieldError::new(
                     "customer_id",
                     "is a customer of another shop",
-                ));
-                return Ok((None, None));
+                )));
             }
             match PhoneNumber::parse(&customer.phone) {
-                Ok(phone) => Ok((Some(phone), Some(customer))),
+                Ok(phone) => Ok(Ok((phone, Some(customer)))),
                 Err(e) => Err(Error::Internal(anyhow::anyhow!(
                     "customer {} has a stored phone that does not parse: {e}",
                     customer.id
@@ -118,49 +113,37 @@ pub struct Resolved {
 
 /// Exactly one of `template` (id or name) and `body`.
 pub async fn template(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     tenant: TenantId,
     request: &SendRequest,
-    errors: &mut Vec<FieldError>,
-) -> Result<Option<Resolved>, Error> {
+) -> Result<Found<Resolved>, Error> {
     match (&request.template, &request.body) {
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new(
-                "template",
-                "give either `template` or `body`, not both",
-            ));
-            Ok(None)
-        }
-        (None, None) => {
-            errors.push(FieldError::new(
-                "template",
-                "`template` or `body` is required",
-            ));
-            Ok(None)
-        }
-        (None, Some(body)) => match Template::parse(body) {
-            Ok(template) => Ok(Some(Resolved {
+        (Some(_), Some(_)) => Ok(Err(FieldError::new(
+            "template",
+            "give either `template` or `body`, not both",
+        ))),
+        (None, None) => Ok(Err(FieldError::new(
+            "template",
+            "`template` or `body` is required",
+        ))),
+        (None, Some(body)) => Ok(Template::parse(body)
+            .map(|template| Resolved {
                 id: None,
                 template,
                 category: MessageCategory::Marketing,
                 media_id: None,
-            })),
-            Err(e) => {
-                errors.push(FieldError::new("body", e.to_string()));
-                Ok(None)
-            }
-        },
+            })
+            .map_err(|e| FieldError::new("body", e.to_string()))),
         (Some(reference), None) => {
             let row = match reference.parse::<TemplateId>() {
                 Ok(id) => nudge_db::templates::find(conn, tenant, id).await?,
                 Err(_) => nudge_db::templates::find_by_name(conn, tenant, reference).await?,
             };
             let Some(row) = row else {
-                errors.push(FieldError::new(
+                return Ok(Err(FieldError::new(
                     "template",
                     "no template with this id or name",
-                ));
-                return Ok(None);
+                )));
             };
             let template = Template::parse(&row.body).map_err(|e| {
                 Error::Internal(anyhow::anyhow!(
@@ -175,7 +158,7 @@ pub async fn template(
                     row.category
                 ))
             })?;
-            Ok(Some(Resolved {
+            Ok(Ok(Resolved {
                 id: Some(TemplateId::from_uuid(row.id)),
                 template,
                 category,
@@ -183,6 +166,24 @@ pub async fn template(
             }))
         }
     }
+}
+
+/// A `media_id` field: one of the tenant's images (another tenant's is "no such image").
+pub async fn media(
+    conn: &AsyncPgConnection,
+    tenant: TenantId,
+    raw: Option<&str>,
+) -> Result<Found<Option<uuid::Uuid>>, Error> {
+    let Some(raw) = raw else {
+        return Ok(Ok(None));
+    };
+    let found = match raw.parse::<uuid::Uuid>() {
+        Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
+        Err(_) => None,
+    };
+    Ok(found
+        .map(|media| Some(media.id))
+        .ok_or_else(|| FieldError::new("media_id", "no such image")))
 }
 
 /// Renders with the request's data; a known customer is available as `customer`

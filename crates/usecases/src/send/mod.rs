@@ -3,9 +3,10 @@
 //! transaction. Nothing is stored unless everything is valid.
 
 use chrono::{DateTime, Duration, Utc};
-use nudge_db::messages::{Accepted, FrequencyCap, RequestKey};
-use nudge_db::models::Message;
+use nudge_db::messages::Accepted::{CapReached, Stored};
+use nudge_db::messages::{FrequencyCap, RequestKey};
 use nudge_db::models::{Customer, Shop};
+use nudge_db::models::{Message, MessageEvent};
 use nudge_db::outbound::{prepare, NewOutbound};
 use nudge_db::tenants::KeyOwner;
 use nudge_db::AsyncPgConnection;
@@ -19,14 +20,15 @@ use crate::fields::{check_category, SEND_AT};
 use crate::{Error, FieldError, Refusal};
 
 mod answer;
+mod daily;
 mod lookup;
 mod policy;
 
 pub use answer::answer;
+pub use daily::DailyCounts;
 
-pub(crate) use lookup::find_shop;
-pub(crate) use lookup::render;
-use lookup::{recipient, template};
+pub(crate) use lookup::{collect, find_shop, render};
+use lookup::{media, recipient, template};
 pub(crate) use policy::check_daily_cap;
 use policy::{apply_quiet_hours, check_consent};
 
@@ -60,23 +62,24 @@ pub struct SendRequest {
     pub media_id: Option<String>,
 }
 
-/// Validates and stores a send request; returns the stored (`queued`) message.
-/// Who is sending, as the rules need it: the tenant with its daily cap, and where the
-/// message comes from.
-#[derive(Debug, Clone, Copy)]
-pub struct Sender {
+/// Who is sending, as the rules need it: the tenant with its daily cap and the
+/// replica's count of its day, and where the message comes from.
+#[derive(Clone, Copy)]
+pub struct Sender<'a> {
     pub tenant: TenantId,
     pub daily_message_cap: i32,
     pub origin: MessageOrigin,
+    pub daily: &'a DailyCounts,
 }
 
-impl Sender {
+impl<'a> Sender<'a> {
     /// A merchant's system, through an API key.
-    pub fn api(owner: &KeyOwner) -> Self {
+    pub fn api(owner: &KeyOwner, daily: &'a DailyCounts) -> Self {
         Self {
             tenant: owner.tenant,
             daily_message_cap: owner.daily_message_cap,
             origin: MessageOrigin::Api,
+            daily,
         }
     }
 }
@@ -88,23 +91,26 @@ pub async fn check_media_id(
     raw: &str,
     errors: &mut Vec<FieldError>,
 ) -> Result<Option<uuid::Uuid>, Error> {
-    let found = match raw.parse::<uuid::Uuid>() {
-        Ok(id) => nudge_db::media::find(conn, tenant, id).await?,
-        Err(_) => None,
-    };
-    if found.is_none() {
-        errors.push(FieldError::new("media_id", "no such image"));
-    }
-    Ok(found.map(|media| media.id))
+    Ok(collect(media(conn, tenant, Some(raw)).await?, errors).flatten())
 }
 
+/// A stored send: the message, and its first event when this call stored it (a retry
+/// answered with the message stored the first time has none: read its timeline).
+#[derive(Debug)]
+pub struct Accepted {
+    pub message: Message,
+    pub first_event: Option<MessageEvent>,
+}
+
+/// Validates and stores a send request; returns the stored (`queued`) message.
 pub async fn accept(
     conn: &mut AsyncPgConnection,
-    sender: Sender,
+    sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
 ) -> Result<Message, Error> {
-    accept_with(conn, sender, request, traceparent, None).await
+    let (message, _) = accept_with(conn, sender, request, traceparent, None).await?;
+    Ok(message)
 }
 
 /// [`accept`] at most once per `Idempotency-Key`, even when the answer to the first
@@ -114,54 +120,90 @@ pub async fn accept(
 /// refused.
 pub async fn accept_once(
     conn: &mut AsyncPgConnection,
-    sender: Sender,
+    sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-) -> Result<Message, Error> {
-    let Some(once) = once else {
-        return accept(conn, sender, request, traceparent).await;
-    };
-    if let Some((hash, message)) =
-        nudge_db::messages::accepted_for_request(conn, sender.tenant, once.key).await?
-    {
-        if hash != once.hash {
-            return Err(Refusal::IdempotencyKeyReused.into());
+) -> Result<Accepted, Error> {
+    if let Some(once) = once {
+        if let Some(message) = stored_for(conn, sender.tenant, once).await? {
+            return Ok(Accepted {
+                message,
+                first_event: None,
+            });
         }
-        tracing::info!("a retry of a send already stored; answered with its message");
-        return Ok(message);
     }
-    accept_with(conn, sender, request, traceparent, Some(once)).await
+    let (message, first_event) = accept_with(conn, sender, request, traceparent, once).await?;
+    Ok(Accepted {
+        message,
+        first_event: Some(first_event),
+    })
+}
+
+/// The message a send with this key stored already, if any; the same key with another
+/// request is refused.
+async fn stored_for(
+    conn: &mut AsyncPgConnection,
+    tenant: TenantId,
+    once: &RequestKey<'_>,
+) -> Result<Option<Message>, Error> {
+    let Some((hash, message)) =
+        nudge_db::messages::accepted_for_request(conn, tenant, once.key).await?
+    else {
+        return Ok(None);
+    };
+    if hash != once.hash {
+        return Err(Refusal::IdempotencyKeyReused.into());
+    }
+    tracing::info!("a retry of a send already stored; answered with its message");
+    Ok(Some(message))
 }
 
 async fn accept_with(
     conn: &mut AsyncPgConnection,
-    sender: Sender,
+    sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-) -> Result<Message, Error> {
+) -> Result<(Message, MessageEvent), Error> {
     let tenant = sender.tenant;
+    let now = Utc::now();
+    // Everything a send reads, asked at once: pipelined on the connection, one round
+    // trip. The tenant's rules and day are read even for a request that turns out
+    // invalid; the answers are still given in order (fields, then rules, then cap).
+    let (references, (rules, today)) = {
+        let shared: &AsyncPgConnection = conn;
+        futures_util::future::join(
+            futures_util::future::try_join4(
+                find_shop(shared, tenant, request.shop_id.as_deref()),
+                recipient(shared, tenant, &request),
+                template(shared, tenant, &request),
+                media(shared, tenant, request.media_id.as_deref()),
+            ),
+            futures_util::future::join(
+                nudge_db::tenants::sending_rules(shared, tenant),
+                sender.daily.today(shared, tenant, now),
+            ),
+        )
+        .await
+    };
+    let (shop, recipient, resolved, media_id) = references?;
     let mut errors = Vec::new();
-    let shop = find_shop(conn, tenant, request.shop_id.as_deref(), &mut errors).await?;
-    let (to, customer) = recipient(conn, tenant, shop.as_ref(), &request, &mut errors).await?;
-    let template = template(conn, tenant, &request, &mut errors).await?;
+    let shop = collect(shop, &mut errors);
+    let recipient = collect(recipient, &mut errors);
+    let resolved = collect(resolved, &mut errors);
     let requested_category = request
         .category
         .as_deref()
         .map(|c| check_category(c, &mut errors));
-    let now = Utc::now();
     let send_at = request
         .send_at
         .as_deref()
         .and_then(|raw| SEND_AT.check(raw, now, &mut errors));
-    let media_id = match request.media_id.as_deref() {
-        None => None,
-        Some(raw) => check_media_id(conn, tenant, raw, &mut errors).await?,
-    };
+    let media_id = collect(media_id, &mut errors).flatten();
     check(errors)?;
-    let (Some(shop), Some(to), Some(resolved)) = (shop, to, template) else {
-        // Unreachable: each missing piece pushed an error above.
+    let (Some(shop), Some((to, customer)), Some(resolved)) = (shop, recipient, resolved) else {
+        // Unreachable: each missing piece is a field error above.
         return Err(Error::invalid("body", "incomplete request"));
     };
     let (template_id, template, template_category) =
@@ -177,10 +219,8 @@ async fn accept_with(
     )?;
     // The rules, in the order a merchant would want to hear about them: where it may
     // send at all (countries, the sandbox), then how much today.
-    nudge_db::tenants::sending_rules(conn, tenant)
-        .await?
-        .check(&to)?;
-    check_daily_cap(conn, sender, now).await?;
+    rules?.check(&to)?;
+    check_daily_cap(sender, today?, now)?;
     let delivery = Delivery {
         shop: &shop,
         to,
@@ -193,7 +233,9 @@ async fn accept_with(
         origin: sender.origin,
         media_id,
     };
-    store(conn, tenant, delivery, now, traceparent, once).await
+    let stored = store(conn, tenant, delivery, now, traceparent, once).await?;
+    sender.daily.accepted(tenant, 1);
+    Ok(stored)
 }
 
 /// A rendered message for one recipient, not yet checked against the recipient's
@@ -223,7 +265,7 @@ pub(crate) async fn store(
     now: DateTime<Utc>,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-) -> Result<Message, Error> {
+) -> Result<(Message, MessageEvent), Error> {
     let Delivery {
         shop,
         to,
@@ -264,8 +306,11 @@ pub(crate) async fn store(
     match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail, once)
         .await?
     {
-        Accepted::Stored(message) => Ok(*message),
-        Accepted::CapReached { already } => Err(Refusal::FrequencyCapExceeded(format!(
+        Stored {
+            message,
+            first_event,
+        } => Ok((*message, first_event)),
+        CapReached { already } => Err(Refusal::FrequencyCapExceeded(format!(
             "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
             shop.marketing_cap_window_hours, shop.marketing_cap_count
         ))

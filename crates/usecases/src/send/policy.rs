@@ -4,23 +4,18 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nudge_db::models::{Customer, Shop};
-use nudge_db::AsyncPgConnection;
 use nudge_domain::{
     recipient_zone, Consent, ConsentRefusal, MessageCategory, PhoneNumber, QuietHours,
 };
 use serde_json::Value;
 
 use super::Sender;
-use crate::{Error, Refusal};
+use crate::Refusal;
 
-/// The daily cap: approximate under concurrency (sends in flight at the same moment may
-/// pass it together), which bounds spending without serialising a tenant's sends.
-pub async fn check_daily_cap(
-    conn: &mut AsyncPgConnection,
-    sender: Sender,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let today = nudge_db::limits::messages_today(conn, sender.tenant).await?;
+/// The daily cap: approximate (sends in flight at the same moment may pass it together,
+/// and a replica learns other replicas' sends at its next count: [`super::DailyCounts`]),
+/// which bounds spending without serialising a tenant's sends.
+pub fn check_daily_cap(sender: Sender<'_>, today: i64, now: DateTime<Utc>) -> Result<(), Refusal> {
     if today < i64::from(sender.daily_message_cap) {
         return Ok(());
     }
@@ -31,8 +26,7 @@ pub async fn check_daily_cap(
     Err(Refusal::DailyMessageCapReached {
         cap: sender.daily_message_cap,
         retry_after: u64::try_from((tomorrow - now).num_seconds().max(1)).unwrap_or(86_400),
-    }
-    .into())
+    })
 }
 
 /// Marketing needs an opt-in; nothing goes to a customer who opted out.

@@ -216,7 +216,7 @@ async fn reply(
     let mut conn = state.conn().await?;
     let sender = send::Sender {
         origin: MessageOrigin::Agent,
-        ..send::Sender::api(&auth.owner)
+        ..send::Sender::api(&auth.owner, &state.daily_counts)
     };
     let message = send::answer(
         &mut conn,

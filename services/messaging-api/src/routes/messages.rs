@@ -17,6 +17,7 @@ use crate::idempotency::IdempotentRequest;
 use crate::startup::AppState;
 use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 use nudge_db::messages::RequestKey;
+use nudge_db::AsyncConnection;
 use nudge_usecases::send::{accept, accept_once, SendRequest, Sender};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -51,17 +52,24 @@ async fn send(
     let mut conn = state.conn().await?;
     let traceparent = nudge_telemetry::current_traceparent();
     let once = http.extensions().get::<IdempotentRequest>().cloned();
-    let sender = Sender::api(&auth.owner);
+    let sender = Sender::api(&auth.owner, &state.daily_counts);
     let once = once.as_ref().map(|once| RequestKey {
         key: &once.key,
         hash: &once.hash,
     });
-    let message = accept_once(&mut conn, sender, request, traceparent, once.as_ref()).await?;
+    let accepted = accept_once(&mut conn, sender, request, traceparent, once.as_ref()).await?;
+    let message = accepted.message;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
     state.relay_wakeup.notify_one();
-    let id = MessageId::from_uuid(message.id);
-    let events = nudge_db::messages::events(&mut conn, auth.tenant, id).await?;
+    // The first event is known: only a retry's answer reads the timeline back.
+    let events = match accepted.first_event {
+        Some(first) => vec![first],
+        None => {
+            let id = MessageId::from_uuid(message.id);
+            nudge_db::messages::events(&mut conn, auth.tenant, id).await?
+        }
+    };
     Ok(HttpResponse::Accepted().json(MessageView::new(message, Some(events))))
 }
 
@@ -77,7 +85,7 @@ struct BatchRequest {
 }
 
 /// Up to 1,000 sends in one call. Each item is accepted or refused on its own (its own
-/// transaction), with one result per item in order: partial success is normal.
+/// savepoint), with one result per item in order: partial success is normal.
 #[utoipa::path(
     tag = "messages",
     summary = "Send up to 1,000 messages",
@@ -104,31 +112,58 @@ async fn send_batch(
     tracing::Span::current().record("items", batch.messages.len());
     let traceparent = nudge_telemetry::current_traceparent();
     let mut conn = state.conn().await?;
-    let mut results = Vec::with_capacity(batch.messages.len());
-    let mut accepted = 0;
-    for (index, item) in batch.messages.into_iter().enumerate() {
-        // Parsed like a single send's body, so that errors name the item's field.
-        let outcome = match parse_json::<SendRequest>(item.to_string().as_bytes()) {
-            Ok(request) => accept(
-                &mut conn,
-                Sender::api(&auth.owner),
-                request,
-                traceparent.clone(),
-            )
-            .await
-            .map_err(ApiError::from),
-            Err(error) => Err(error),
-        };
-        results.push(match outcome {
-            Ok(message) => {
-                accepted += 1;
-                BatchItemView {
-                    index,
-                    status: 202,
-                    message: Some(MessageView::new(message, None)),
-                    problem: None,
+    let sender = Sender::api(&auth.owner, &state.daily_counts);
+    // One transaction for the batch, one savepoint per item (diesel nests the store's
+    // transaction as a savepoint): each item is stored or refused on its own, and the
+    // accepted ones are committed together, one durable commit instead of one per
+    // item. If that commit fails, nothing was stored and the whole batch is answered
+    // as an error to retry.
+    let (results, accepted) = conn
+        .transaction::<_, nudge_db::DbError, _>(async |conn| {
+            let mut results = Vec::with_capacity(batch.messages.len());
+            let mut accepted = 0;
+            for (index, item) in batch.messages.into_iter().enumerate() {
+                let outcome = accept_item(conn, sender, item, traceparent.clone()).await;
+                if outcome.is_ok() {
+                    accepted += 1;
                 }
+                results.push(BatchItemView::of(index, outcome));
             }
+            Ok((results, accepted))
+        })
+        .await?;
+    if accepted > 0 {
+        state.relay_wakeup.notify_one();
+    }
+    let refused = results.len() - accepted;
+    Ok(HttpResponse::Ok().json(BatchView {
+        accepted,
+        refused,
+        results,
+    }))
+}
+
+/// One item of a batch, parsed like a single send's body (so that errors name the
+/// item's field) and accepted.
+async fn accept_item(
+    conn: &mut nudge_db::AsyncPgConnection,
+    sender: Sender<'_>,
+    item: serde_json::Value,
+    traceparent: Option<String>,
+) -> Result<nudge_db::models::Message, ApiError> {
+    let request = parse_json::<SendRequest>(item.to_string().as_bytes())?;
+    Ok(accept(conn, sender, request, traceparent).await?)
+}
+
+impl BatchItemView {
+    fn of(index: usize, outcome: Result<nudge_db::models::Message, ApiError>) -> Self {
+        match outcome {
+            Ok(message) => BatchItemView {
+                index,
+                status: 202,
+                message: Some(MessageView::new(message, None)),
+                problem: None,
+            },
             Err(error) => {
                 if error.status_code().is_server_error() {
                     tracing::warn!(index, error = ?error, "batch item failed on our side");
@@ -140,17 +175,8 @@ async fn send_batch(
                     problem: Some(error.problem()),
                 }
             }
-        });
+        }
     }
-    if accepted > 0 {
-        state.relay_wakeup.notify_one();
-    }
-    let refused = results.len() - accepted;
-    Ok(HttpResponse::Ok().json(BatchView {
-        accepted,
-        refused,
-        results,
-    }))
 }
 
 #[derive(Deserialize)]

@@ -43,6 +43,10 @@ pub struct Overrides {
     pub trusted_proxies: Option<&'static str>,
     /// `CONSOLE_PUBLIC_URL`; `http://localhost:8080` by default.
     pub console_public_url: Option<&'static str>,
+    /// `API_KEY_CACHE_MS`; production's 5,000 by default.
+    pub api_key_cache_ms: Option<u64>,
+    /// `DAILY_COUNT_REFRESH_MS`; production's 1,000 by default.
+    pub daily_count_refresh_ms: Option<u64>,
 }
 
 /// The client the sandbox's OpenID Connect issuer knows by default.
@@ -96,6 +100,12 @@ fn config(
         vars.push(("CONSOLE_OIDC_ISSUER", issuer.clone()));
         vars.push(("CONSOLE_OIDC_CLIENT_ID", OIDC_CLIENT_ID.into()));
         vars.push(("CONSOLE_OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET.into()));
+    }
+    if let Some(ttl) = overrides.api_key_cache_ms {
+        vars.push(("API_KEY_CACHE_MS", ttl.to_string()));
+    }
+    if let Some(refresh) = overrides.daily_count_refresh_ms {
+        vars.push(("DAILY_COUNT_REFRESH_MS", refresh.to_string()));
     }
     if let Some(smtp_url) = &overrides.smtp_url {
         vars.push(("CONSOLE_EMAIL_TRANSPORT", "smtp".into()));

@@ -7,6 +7,7 @@
     reason = "test code: a panic is how a test fails"
 )]
 
+mod admission;
 mod api_keys;
 mod batch;
 mod campaigns;

@@ -1,0 +1,3 @@
+DROP TRIGGER tenants_auth_change ON tenants;
+DROP TRIGGER api_keys_auth_change ON api_keys;
+DROP FUNCTION notify_auth_change();
