@@ -122,7 +122,7 @@ async fn page(
 ) -> Result<HttpResponse, ConsoleError> {
     let mut conn = state.conn().await?;
     // Another tenant's customer is as absent as one that never was.
-    let customer = nudge_db::customers::find(&mut conn, signed_in.tenant(), id)
+    let customer = nudge_db::customers::find(&conn, signed_in.tenant(), id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let ledger = nudge_db::consent::ledger(

@@ -247,8 +247,8 @@ async fn serve(
     id: MediaId,
     which: impl FnOnce(Media) -> (String, String),
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn().await?;
-    let media = nudge_db::media::find(&mut conn, signed_in.tenant(), id.as_uuid())
+    let conn = state.conn().await?;
+    let media = nudge_db::media::find(&conn, signed_in.tenant(), id.as_uuid())
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let (key, content_type) = which(media);

@@ -282,9 +282,9 @@ pub(super) async fn show(
     state: web::Data<ConsoleState>,
     id: web::Path<TemplateId>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let mut conn = state.conn().await?;
+    let conn = state.conn().await?;
     // Another tenant's template is as absent as one that never was.
-    let row = nudge_db::templates::find(&mut conn, signed_in.tenant(), *id)
+    let row = nudge_db::templates::find(&conn, signed_in.tenant(), *id)
         .await?
         .ok_or(ConsoleError::NotFound)?;
     let form = TemplateForm {
@@ -318,9 +318,9 @@ async fn chosen_image(
     if raw.is_empty() {
         return Ok(None);
     }
-    let mut conn = state.conn().await?;
+    let conn = state.conn().await?;
     let found = match raw.parse::<uuid::Uuid>() {
-        Ok(id) => nudge_db::media::find(&mut conn, signed_in.tenant(), id).await?,
+        Ok(id) => nudge_db::media::find(&conn, signed_in.tenant(), id).await?,
         Err(_) => None,
     };
     if found.is_none() {

@@ -109,6 +109,12 @@ impl From<nudge_domain::DestinationRefusal> for Error {
 
 /// The database's answers, as the API has always given them: a constraint is a
 /// conflict, text Postgres cannot store is an invalid request, an outage is an outage.
+impl From<nudge_db::DieselError> for Error {
+    fn from(error: nudge_db::DieselError) -> Self {
+        DbError::from(error).into()
+    }
+}
+
 impl From<DbError> for Error {
     fn from(error: DbError) -> Self {
         match error {

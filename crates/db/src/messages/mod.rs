@@ -194,6 +194,66 @@ pub async fn insert_accepted_within_cap(
     .await
 }
 
+/// Rows per multi-row insert.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// A message ready to store with its outbox row and its first event's detail.
+pub struct NewAccepted {
+    pub message: Message,
+    pub outbox_row: OutboxRow,
+    pub detail: Value,
+}
+
+/// Stores many accepted messages (with no frequency cap to check), each with its
+/// first event and outbox row, in one transaction (a savepoint inside the caller's):
+/// three multi-row inserts, pipelined. Returns the first events, in order.
+pub async fn insert_accepted_many(
+    conn: &mut AsyncPgConnection,
+    accepted: &[NewAccepted],
+) -> Result<Vec<MessageEvent>, DbError> {
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: Vec<MessageEvent> = accepted
+        .iter()
+        .map(|a| {
+            let kind = if a.message.status == MessageStatus::Scheduled.as_str() {
+                MessageEventType::Scheduled
+            } else {
+                MessageEventType::Queued
+            };
+            new_event(&a.message, kind, a.detail.clone())
+        })
+        .collect();
+    conn.transaction::<_, DbError, _>(async |conn| {
+        let shared: &AsyncPgConnection = conn;
+        // Postgres takes at most 65,535 parameters per statement: a message has
+        // about 25 columns.
+        for (rows, events) in accepted
+            .chunks(ROWS_PER_INSERT)
+            .zip(events.chunks(ROWS_PER_INSERT))
+        {
+            let messages: Vec<&Message> = rows.iter().map(|a| &a.message).collect();
+            let outbox_rows: Vec<&OutboxRow> = rows.iter().map(|a| &a.outbox_row).collect();
+            futures_util::future::try_join3(
+                diesel::insert_into(messages::table)
+                    .values(messages)
+                    .execute(&mut &*shared),
+                diesel::insert_into(message_events::table)
+                    .values(events)
+                    .execute(&mut &*shared),
+                diesel::insert_into(outbox::table)
+                    .values(outbox_rows)
+                    .execute(&mut &*shared),
+            )
+            .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(events)
+}
+
 /// Marketing messages to the same recipient of the same shop whose send time is
 /// within `window` of this one's (before or after: scheduled messages count where
 /// they will land). Failed and cancelled messages do not count. Takes the

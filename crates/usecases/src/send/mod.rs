@@ -20,15 +20,17 @@ use crate::fields::{check_category, SEND_AT};
 use crate::{Error, FieldError, Refusal};
 
 mod answer;
+mod batch;
 mod daily;
 mod lookup;
 mod policy;
 
 pub use answer::answer;
+pub use batch::accept_batch;
 pub use daily::DailyCounts;
 
 pub(crate) use lookup::{collect, find_shop, render};
-use lookup::{media, recipient, template};
+use lookup::{media, recipient, template, Found};
 pub(crate) use policy::check_daily_cap;
 use policy::{apply_quiet_hours, check_consent};
 
@@ -174,12 +176,7 @@ async fn accept_with(
     let (references, (rules, today)) = {
         let shared: &AsyncPgConnection = conn;
         futures_util::future::join(
-            futures_util::future::try_join4(
-                find_shop(shared, tenant, request.shop_id.as_deref()),
-                recipient(shared, tenant, &request),
-                template(shared, tenant, &request),
-                media(shared, tenant, request.media_id.as_deref()),
-            ),
+            look_up(shared, tenant, &request),
             futures_util::future::join(
                 nudge_db::tenants::sending_rules(shared, tenant),
                 sender.daily.today(shared, tenant, now),
@@ -187,11 +184,93 @@ async fn accept_with(
         )
         .await
     };
-    let (shop, recipient, resolved, media_id) = references?;
+    let checked = check_request(request, references?, now)?;
+    // The rules, in the order a merchant would want to hear about them: where it may
+    // send at all (countries, the sandbox), then how much today.
+    rules?.check(&checked.to)?;
+    check_daily_cap(sender, today?, now)?;
+    let stored = store(
+        conn,
+        tenant,
+        checked.delivery(sender.origin),
+        now,
+        traceparent,
+        once,
+    )
+    .await?;
+    sender.daily.accepted(tenant, 1);
+    Ok(stored)
+}
+
+/// What a request's references resolved to, each found or a field error.
+pub(crate) struct References {
+    shop: Found<Shop>,
+    recipient: Found<(PhoneNumber, Option<Customer>)>,
+    template: Found<lookup::Resolved>,
+    media: Found<Option<uuid::Uuid>>,
+}
+
+/// The request's shop, recipient, template and image, asked together (pipelined).
+pub(crate) async fn look_up(
+    conn: &AsyncPgConnection,
+    tenant: TenantId,
+    request: &SendRequest,
+) -> Result<References, Error> {
+    let (shop, recipient, template, media) = futures_util::future::try_join4(
+        find_shop(conn, tenant, request.shop_id.as_deref()),
+        recipient(conn, tenant, request),
+        template(conn, tenant, request),
+        media(conn, tenant, request.media_id.as_deref()),
+    )
+    .await?;
+    Ok(References {
+        shop,
+        recipient,
+        template,
+        media,
+    })
+}
+
+/// A request whose fields are valid and whose body is rendered; not yet checked
+/// against where the tenant may send, its day, and the recipient's rules.
+pub(crate) struct Checked {
+    shop: Shop,
+    to: PhoneNumber,
+    customer: Option<Customer>,
+    template_id: Option<TemplateId>,
+    body: String,
+    category: MessageCategory,
+    send_at: Option<DateTime<Utc>>,
+    media_id: Option<uuid::Uuid>,
+}
+
+impl Checked {
+    pub(crate) fn delivery(&self, origin: MessageOrigin) -> Delivery<'_> {
+        Delivery {
+            shop: &self.shop,
+            to: self.to.clone(),
+            customer: self.customer.as_ref(),
+            template_id: self.template_id,
+            body: self.body.clone(),
+            category: self.category,
+            send_at: self.send_at,
+            campaign_id: None,
+            origin,
+            media_id: self.media_id,
+        }
+    }
+}
+
+/// Every field problem at once, else the rendered request.
+pub(crate) fn check_request(
+    request: SendRequest,
+    references: References,
+    now: DateTime<Utc>,
+) -> Result<Checked, Error> {
     let mut errors = Vec::new();
-    let shop = collect(shop, &mut errors);
-    let recipient = collect(recipient, &mut errors);
-    let resolved = collect(resolved, &mut errors);
+    let shop = collect(references.shop, &mut errors);
+    let recipient = collect(references.recipient, &mut errors);
+    let resolved = collect(references.template, &mut errors);
     let requested_category = request
         .category
         .as_deref()
@@ -200,42 +279,29 @@ async fn accept_with(
         .send_at
         .as_deref()
         .and_then(|raw| SEND_AT.check(raw, now, &mut errors));
-    let media_id = collect(media_id, &mut errors).flatten();
+    let media_id = collect(references.media, &mut errors).flatten();
     check(errors)?;
     let (Some(shop), Some((to, customer)), Some(resolved)) = (shop, recipient, resolved) else {
         // Unreachable: each missing piece is a field error above.
         return Err(Error::invalid("body", "incomplete request"));
     };
-    let (template_id, template, template_category) =
-        (resolved.id, resolved.template, resolved.category);
-    // The request's image, else the template's.
-    let media_id = media_id.or(resolved.media_id);
-
     let body = render(
-        &template,
-        template_id.is_some(),
+        &resolved.template,
+        resolved.id.is_some(),
         request.data,
         customer.as_ref(),
     )?;
-    // The rules, in the order a merchant would want to hear about them: where it may
-    // send at all (countries, the sandbox), then how much today.
-    rules?.check(&to)?;
-    check_daily_cap(sender, today?, now)?;
-    let delivery = Delivery {
-        shop: &shop,
+    Ok(Checked {
+        shop,
         to,
-        customer: customer.as_ref(),
-        template_id,
+        customer,
+        template_id: resolved.id,
         body,
-        category: requested_category.unwrap_or(template_category),
+        category: requested_category.unwrap_or(resolved.category),
         send_at,
-        campaign_id: None,
-        origin: sender.origin,
-        media_id,
-    };
-    let stored = store(conn, tenant, delivery, now, traceparent, once).await?;
-    sender.daily.accepted(tenant, 1);
-    Ok(stored)
+        // The request's image, else the template's.
+        media_id: media_id.or(resolved.media_id),
+    })
 }
 
 /// A rendered message for one recipient, not yet checked against the recipient's
@@ -266,6 +332,48 @@ pub(crate) async fn store(
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
 ) -> Result<(Message, MessageEvent), Error> {
+    let ready = ready(tenant, delivery, now, traceparent)?;
+    let cap = ready.cap;
+    match nudge_db::messages::insert_accepted_within_cap(
+        conn,
+        &ready.message,
+        &ready.outbox_row,
+        ready.cap,
+        ready.first_event_detail,
+        once,
+    )
+    .await?
+    {
+        Stored {
+            message,
+            first_event,
+        } => Ok((*message, first_event)),
+        CapReached { already } => Err(frequency_cap_refusal(already, cap).into()),
+    }
+}
+
+pub(crate) fn frequency_cap_refusal(already: i64, cap: Option<FrequencyCap>) -> Refusal {
+    let (window_hours, count) = cap.map_or((0, 0), |cap| (cap.window.num_hours(), cap.count));
+    Refusal::FrequencyCapExceeded(format!(
+        "the recipient already has {already} marketing message(s) from this shop within {window_hours} hours (the shop's cap is {count})"
+    ))
+}
+
+/// A delivery that passed consent, with its send time after quiet hours: the rows to
+/// insert, and the frequency cap to check under its lock as they are (marketing).
+pub(crate) struct Ready {
+    pub message: Message,
+    pub outbox_row: nudge_db::models::OutboxRow,
+    pub cap: Option<FrequencyCap>,
+    pub first_event_detail: Value,
+}
+
+pub(crate) fn ready(
+    tenant: TenantId,
+    delivery: Delivery<'_>,
+    now: DateTime<Utc>,
+    traceparent: Option<String>,
+) -> Result<Ready, Error> {
     let Delivery {
         shop,
         to,
@@ -303,17 +411,10 @@ pub(crate) async fn store(
         count: i64::from(shop.marketing_cap_count),
         window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
     });
-    match nudge_db::messages::insert_accepted_within_cap(conn, &message, &outbox_row, cap, first_event_detail, once)
-        .await?
-    {
-        Stored {
-            message,
-            first_event,
-        } => Ok((*message, first_event)),
-        CapReached { already } => Err(Refusal::FrequencyCapExceeded(format!(
-            "the recipient already has {already} marketing message(s) from this shop within {} hours (the shop's cap is {})",
-            shop.marketing_cap_window_hours, shop.marketing_cap_count
-        ))
-        .into()),
-    }
+    Ok(Ready {
+        message,
+        outbox_row,
+        cap,
+        first_event_detail,
+    })
 }

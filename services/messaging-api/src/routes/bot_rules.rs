@@ -145,7 +145,7 @@ async fn create(
     check(errors)?;
     let shop_id = shop_id.ok_or_else(|| ApiError::invalid("shop_id", "must be a shop id"))?;
     let mut conn = state.conn().await?;
-    nudge_db::shops::find(&mut conn, auth.tenant, shop_id)
+    nudge_db::shops::find(&conn, auth.tenant, shop_id)
         .await?
         .ok_or_else(|| ApiError::invalid("shop_id", "no such shop"))?;
     let now = Utc::now();

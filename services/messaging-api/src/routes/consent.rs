@@ -77,7 +77,7 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let mut conn = state.conn().await?;
-    let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
+    let customer = nudge_db::customers::find(&conn, auth.tenant, id)
         .await?
         .ok_or(ApiError::NotFound("customer"))?;
     let ledger = nudge_db::consent::ledger(&mut conn, auth.tenant, id, page).await?;

@@ -123,7 +123,7 @@ async fn create(
     let time_zone = check_time_zone(body.time_zone, &mut errors);
     let mut conn = state.conn().await?;
     let shop = match shop_id {
-        Some(id) => nudge_db::shops::find(&mut conn, auth.tenant, id).await?,
+        Some(id) => nudge_db::shops::find(&conn, auth.tenant, id).await?,
         None => None,
     };
     if shop.is_none() {
@@ -189,8 +189,8 @@ async fn show(
     state: web::Data<AppState>,
     PathId(id): PathId<CustomerId>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.conn().await?;
-    let customer = nudge_db::customers::find(&mut conn, auth.tenant, id)
+    let conn = state.conn().await?;
+    let customer = nudge_db::customers::find(&conn, auth.tenant, id)
         .await?
         .ok_or(ApiError::NotFound("customer"))?;
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
@@ -225,7 +225,7 @@ async fn update(
     let mut conn = state.conn().await?;
     let customer =
         if changes.phone.is_none() && changes.name.is_none() && changes.attributes.is_none() {
-            nudge_db::customers::find(&mut conn, auth.tenant, id).await?
+            nudge_db::customers::find(&conn, auth.tenant, id).await?
         } else {
             nudge_db::customers::update(&mut conn, auth.tenant, id, &changes)
                 .await

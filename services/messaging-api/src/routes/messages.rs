@@ -17,8 +17,8 @@ use crate::idempotency::IdempotentRequest;
 use crate::startup::AppState;
 use crate::views::{BatchItemView, BatchView, ListView, MessageView};
 use nudge_db::messages::RequestKey;
-use nudge_db::AsyncConnection;
-use nudge_usecases::send::{accept, accept_once, SendRequest, Sender};
+use nudge_usecases::send::{accept_batch, accept_once, SendRequest, Sender};
+use nudge_usecases::Error as UseCaseError;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The batch route before `/messages/{id}` routes: literal segments first.
@@ -84,8 +84,8 @@ struct BatchRequest {
     messages: Vec<serde_json::Value>,
 }
 
-/// Up to 1,000 sends in one call. Each item is accepted or refused on its own (its own
-/// savepoint), with one result per item in order: partial success is normal.
+/// Up to 1,000 sends in one call. Each item is accepted or refused on its own, with one
+/// result per item in order: partial success is normal.
 #[utoipa::path(
     tag = "messages",
     summary = "Send up to 1,000 messages",
@@ -111,27 +111,37 @@ async fn send_batch(
     }
     tracing::Span::current().record("items", batch.messages.len());
     let traceparent = nudge_telemetry::current_traceparent();
+    // Parsed like a single send's body, so that errors name the item's field.
+    let mut parsed = Vec::with_capacity(batch.messages.len());
+    let items: Vec<Result<(), ApiError>> = batch
+        .messages
+        .into_iter()
+        .map(|item| {
+            parse_json::<SendRequest>(item.to_string().as_bytes())
+                .map(|request| parsed.push(request))
+        })
+        .collect();
     let mut conn = state.conn().await?;
     let sender = Sender::api(&auth.owner, &state.daily_counts);
-    // One transaction for the batch, one savepoint per item (diesel nests the store's
-    // transaction as a savepoint): each item is stored or refused on its own, and the
-    // accepted ones are committed together, one durable commit instead of one per
-    // item. If that commit fails, nothing was stored and the whole batch is answered
-    // as an error to retry.
-    let (results, accepted) = conn
-        .transaction::<_, nudge_db::DbError, _>(async |conn| {
-            let mut results = Vec::with_capacity(batch.messages.len());
-            let mut accepted = 0;
-            for (index, item) in batch.messages.into_iter().enumerate() {
-                let outcome = accept_item(conn, sender, item, traceparent.clone()).await;
-                if outcome.is_ok() {
-                    accepted += 1;
-                }
-                results.push(BatchItemView::of(index, outcome));
+    let outcomes = accept_batch(&mut conn, sender, parsed, traceparent).await?;
+    let mut outcomes = outcomes.into_iter();
+    let mut accepted = 0;
+    let results: Vec<BatchItemView> = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let outcome = item.and_then(|_| {
+                outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(UseCaseError::Internal(anyhow::anyhow!("no outcome"))))
+                    .map_err(ApiError::from)
+            });
+            if outcome.is_ok() {
+                accepted += 1;
             }
-            Ok((results, accepted))
+            BatchItemView::of(index, outcome)
         })
-        .await?;
+        .collect();
     if accepted > 0 {
         state.relay_wakeup.notify_one();
     }
@@ -141,18 +151,6 @@ async fn send_batch(
         refused,
         results,
     }))
-}
-
-/// One item of a batch, parsed like a single send's body (so that errors name the
-/// item's field) and accepted.
-async fn accept_item(
-    conn: &mut nudge_db::AsyncPgConnection,
-    sender: Sender<'_>,
-    item: serde_json::Value,
-    traceparent: Option<String>,
-) -> Result<nudge_db::models::Message, ApiError> {
-    let request = parse_json::<SendRequest>(item.to_string().as_bytes())?;
-    Ok(accept(conn, sender, request, traceparent).await?)
 }
 
 impl BatchItemView {

@@ -332,8 +332,8 @@ async fn show(
     state: web::Data<AppState>,
     PathId(id): PathId<ShopId>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.conn().await?;
-    let shop = nudge_db::shops::find(&mut conn, auth.tenant, id)
+    let conn = state.conn().await?;
+    let shop = nudge_db::shops::find(&conn, auth.tenant, id)
         .await?
         .ok_or(ApiError::NotFound("shop"))?;
     Ok(HttpResponse::Ok().json(ShopView::from(shop)))
@@ -359,7 +359,7 @@ async fn update(
     let mut conn = state.conn().await?;
     let current = match &body.inbound {
         Some(_) => Some(
-            nudge_db::shops::find(&mut conn, auth.tenant, id)
+            nudge_db::shops::find(&conn, auth.tenant, id)
                 .await?
                 .ok_or(ApiError::NotFound("shop"))?,
         ),
@@ -388,7 +388,7 @@ async fn update(
     }
     check(errors)?;
     let shop = if changes.is_empty() {
-        nudge_db::shops::find(&mut conn, auth.tenant, id).await?
+        nudge_db::shops::find(&conn, auth.tenant, id).await?
     } else {
         nudge_db::shops::update(&mut conn, auth.tenant, id, &changes)
             .await

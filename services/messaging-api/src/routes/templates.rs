@@ -138,8 +138,8 @@ async fn show(
     state: web::Data<AppState>,
     PathId(id): PathId<TemplateId>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.conn().await?;
-    let row = nudge_db::templates::find(&mut conn, auth.tenant, id)
+    let conn = state.conn().await?;
+    let row = nudge_db::templates::find(&conn, auth.tenant, id)
         .await?
         .ok_or(ApiError::NotFound("template"))?;
     Ok(HttpResponse::Ok().json(TemplateView::from(row)))
@@ -185,7 +185,7 @@ async fn update(
         && changes.category.is_none()
         && changes.media_id.is_none();
     let row = if unchanged {
-        nudge_db::templates::find(&mut conn, auth.tenant, id).await?
+        nudge_db::templates::find(&conn, auth.tenant, id).await?
     } else {
         nudge_db::templates::update(&mut conn, auth.tenant, id, &changes)
             .await

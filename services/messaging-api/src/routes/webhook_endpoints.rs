@@ -180,7 +180,7 @@ async fn create(
     check(errors)?;
     let mut conn = state.conn().await?;
     if let Some(shop) = shop {
-        nudge_db::shops::find(&mut conn, auth.tenant, shop)
+        nudge_db::shops::find(&conn, auth.tenant, shop)
             .await?
             .ok_or_else(|| ApiError::invalid("shop_id", "no such shop"))?;
     }

@@ -87,3 +87,54 @@ async fn a_batch_holds_one_to_a_thousand_items() {
     assert_eq!(error_fields(&refused), vec!["messages"]);
     assert_eq!(app.stored_messages().await, (0, 0));
 }
+
+#[tokio::test]
+async fn a_batch_stops_at_the_daily_cap_item_by_item_and_stores_what_it_answered() {
+    let app = spawn_app().await;
+    let shop = app.create_shop().await;
+    crate::limits::set_limits(&app, None, Some(3)).await;
+    let item = |to: &str| json!({"shop_id": shop["id"], "to": to, "body": "Your order shipped", "category": "transactional"});
+    assert_eq!(
+        app.post("/v1/messages", &item("+14155550100"))
+            .await
+            .status(),
+        202
+    );
+    let batch = json!({"messages": [
+        item("+14155550101"),
+        {"shop_id": shop["id"], "to": "not a number", "body": "x"},
+        item("+14155550102"),
+        item("+14155550103"),
+    ]});
+    let body: Value = app
+        .post("/v1/messages/batch", &batch)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<u64> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![202, 422, 202, 429], "{body}");
+    assert_eq!(
+        body["results"][3]["problem"]["type"],
+        "https://nudge.dev/problems/daily-message-cap-reached"
+    );
+    // What the answer says was accepted is stored, with its first event.
+    assert_eq!(app.stored_messages().await.0, 3);
+    let id = body["results"][2]["message"]["id"].as_str().unwrap();
+    let shown: Value = app
+        .get(&format!("/v1/messages/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["created_at"],
+        body["results"][2]["message"]["created_at"]
+    );
+    assert_eq!(shown["events"][0]["type"], "queued", "{shown}");
+}

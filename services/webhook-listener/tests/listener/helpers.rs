@@ -277,9 +277,9 @@ impl TestApp {
 
     /// The shop's customer with this phone.
     pub async fn customer(&self, tenant: TenantId, shop: ShopId, phone: &str) -> Customer {
-        let mut conn = self.db.connect().await;
+        let conn = self.db.connect().await;
         nudge_db::customers::find_by_phone(
-            &mut conn,
+            &conn,
             tenant,
             shop,
             &nudge_domain::PhoneNumber::parse(phone).unwrap(),

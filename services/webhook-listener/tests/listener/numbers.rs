@@ -30,7 +30,7 @@ async fn a_reply_and_a_stop_to_a_merchants_number_reach_that_merchant_only() {
     let (a, a_shop) = app.shop().await;
     let mut conn = app.db.connect().await;
     let (b, b_shop) = nudge_testkit::tenant_with_shop(&mut conn, "intruder").await;
-    let b_number = nudge_db::shops::find(&mut conn, b, b_shop)
+    let b_number = nudge_db::shops::find(&conn, b, b_shop)
         .await
         .unwrap()
         .unwrap()
