@@ -160,6 +160,7 @@ pub(super) async fn revoke(
     match nudge_db::tenants::revoke_key(&mut conn, signed_in.tenant(), id.into_inner().as_uuid()).await? {
         Revoke::Revoked(key) => {
             tracing::info!(key_id = %key.id, user_id = %signed_in.0.user.id, "API key revoked in the console");
+            (state.keys_changed)(signed_in.tenant());
             Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/console/api-keys"))
                 .finish())

@@ -25,6 +25,9 @@ pub struct ConsoleState {
     pub media: nudge_aws::media_store::MediaStore,
     /// Each tenant's messages today, shared with the API's sends in this process.
     pub daily_counts: Arc<nudge_usecases::send::DailyCounts>,
+    /// Tells the API in this process that a tenant's keys changed (a revocation), so
+    /// that it forgets them at once; other replicas hear it from the database.
+    pub keys_changed: Arc<dyn Fn(nudge_domain::TenantId) + Send + Sync>,
 }
 
 impl ConsoleState {

@@ -157,6 +157,10 @@ impl Application {
             mail_wakeup,
             media: nudge_aws::media_store::MediaStore::new(aws, &config.media_bucket),
             daily_counts: daily_counts.clone(),
+            keys_changed: {
+                let key_cache = key_cache.clone();
+                Arc::new(move |tenant| key_cache.forget_tenant(tenant))
+            },
         });
         let state = web::Data::new(AppState {
             pool,

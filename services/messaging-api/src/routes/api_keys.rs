@@ -159,7 +159,11 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.conn().await?;
     match nudge_db::tenants::revoke_key(&mut conn, auth.tenant, id.as_uuid()).await? {
-        Revoke::Revoked(_) => Ok(HttpResponse::NoContent().finish()),
+        Revoke::Revoked(_) => {
+            // This replica forgets at once; the others as the database announces it.
+            state.key_cache.forget_tenant(auth.tenant);
+            Ok(HttpResponse::NoContent().finish())
+        }
         Revoke::NotFound => Err(ApiError::NotFound("API key")),
         Revoke::LastActiveKey => Err(ApiError::Conflict(
             "this is the tenant's last active key; create another before revoking it".into(),

@@ -20,6 +20,9 @@ pub(crate) async fn set_limits(
             .await
             .unwrap()
     );
+    // Changed behind the app's back, as an operator does: the app hears of it from the
+    // database (LISTEN/NOTIFY) a few milliseconds after the commit, not before.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
 }
 
 #[tokio::test]
