@@ -55,13 +55,7 @@ impl Service {
             binary.display()
         );
         let log = logs.join(format!("{name}.log"));
-        // Appended: a service started again (a restart in a test) keeps the log of the
-        // process before it.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
+        let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(&binary)
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
