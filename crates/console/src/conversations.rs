@@ -256,8 +256,7 @@ pub(super) async fn answer(
     let mut conn = state.conn().await?;
     let sender = Sender {
         tenant: signed_in.tenant(),
-        daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())
-            .await?,
+        daily_message_cap: nudge_db::limits::daily_message_cap(&conn, signed_in.tenant()).await?,
         origin: MessageOrigin::Agent,
         daily: &state.daily_counts,
     };

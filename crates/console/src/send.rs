@@ -135,8 +135,7 @@ pub(super) async fn send(
     let mut conn = state.conn().await?;
     let sender = Sender {
         tenant: signed_in.tenant(),
-        daily_message_cap: nudge_db::limits::daily_message_cap(&mut conn, signed_in.tenant())
-            .await?,
+        daily_message_cap: nudge_db::limits::daily_message_cap(&conn, signed_in.tenant()).await?,
         origin: MessageOrigin::Console,
         daily: &state.daily_counts,
     };

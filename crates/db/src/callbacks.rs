@@ -18,9 +18,9 @@ use nudge_domain::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::messages::{add_event, new_event};
+use crate::messages::new_event;
 use crate::models::Message;
-use crate::schema::{messages, provider_callbacks};
+use crate::schema::{message_events, messages, provider_callbacks};
 use crate::DbError;
 
 /// A status callback as received.
@@ -61,14 +61,22 @@ pub async fn record(
     callback: &NewCallback<'_>,
 ) -> Result<CallbackOutcome, DbError> {
     conn.transaction::<_, DbError, _>(async |conn| {
-        lock_sid(conn, callback.provider_sid).await?;
-        let message = messages::table
-            .filter(messages::provider_sid.eq(callback.provider_sid))
-            .select(Message::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
+        // Pipelined: the server takes the lock before it reads the row.
+        let message = {
+            let shared: &AsyncPgConnection = conn;
+            let (_, message) =
+                futures_util::future::try_join(lock_sid(shared, callback.provider_sid), async {
+                    Ok(messages::table
+                        .filter(messages::provider_sid.eq(callback.provider_sid))
+                        .select(Message::as_select())
+                        .for_update()
+                        .first(&mut &*shared)
+                        .await
+                        .optional()?)
+                })
+                .await?;
+            message
+        };
         if let Some(message) = &message {
             if account_of(conn, message).await? != callback.signed_by {
                 return Ok(CallbackOutcome::WrongAccount);
@@ -118,7 +126,7 @@ async fn account_of(
 /// Serialises, until the transaction ends, everything about one provider sid: a
 /// callback's "is the sid known?" and the sender's "store the sid, then apply what
 /// waited for it" cannot interleave, so no callback is left unmatched by a race.
-pub(crate) async fn lock_sid(conn: &mut AsyncPgConnection, sid: &str) -> Result<(), DbError> {
+pub(crate) async fn lock_sid(conn: &AsyncPgConnection, sid: &str) -> Result<(), DbError> {
     crate::locks::transaction_lock(conn, &sid_lock_key(sid)).await
 }
 
@@ -200,7 +208,21 @@ async fn apply(
         ))
     })?;
     let moved_to = next_status(current, reported);
-    if let Some(next) = moved_to {
+    let merchant_event = moved_to.and_then(crate::webhooks::message_status_event);
+    let tenant = TenantId::from_uuid(message.tenant_id);
+    let detail = json!({
+        "provider_status": reported.as_str(),
+        "error_code": error_code,
+        "applied": moved_to.is_some(),
+        "status_before": current.as_str(),
+    });
+    let event = new_event(message, MessageEventType::ProviderStatus, detail);
+    // The writes and the endpoints' lookup pipelined: one round trip.
+    let shared: &AsyncPgConnection = conn;
+    let move_forward = async {
+        let Some(next) = moved_to else {
+            return Ok(0);
+        };
         let failed = matches!(next, MessageStatus::Undelivered | MessageStatus::Failed);
         diesel::update(messages::table)
             .filter(messages::tenant_id.eq(message.tenant_id))
@@ -214,29 +236,58 @@ async fn apply(
                 }),
                 messages::updated_at.eq(diesel::dsl::now),
             ))
-            .execute(conn)
-            .await?;
-        crate::webhooks::emit_message_status(conn, message, next, error_code).await?;
-    }
-    let detail = json!({
-        "provider_status": reported.as_str(),
-        "error_code": error_code,
-        "applied": moved_to.is_some(),
-        "status_before": current.as_str(),
-    });
-    add_event(
-        conn,
-        &new_event(message, MessageEventType::ProviderStatus, detail),
+            .execute(&mut &*shared)
+            .await
+    };
+    let endpoints = async {
+        match merchant_event {
+            Some(event_type) => {
+                crate::webhooks::subscribed(shared, tenant, message.shop_id, event_type).await
+            }
+            None => Ok(Vec::new()),
+        }
+    };
+    let add_event = async {
+        Ok::<_, DbError>(
+            diesel::insert_into(message_events::table)
+                .values(&event)
+                .execute(&mut &*shared)
+                .await?,
+        )
+    };
+    let link = async {
+        Ok::<_, DbError>(
+            diesel::update(
+                provider_callbacks::table.filter(provider_callbacks::id.eq(callback_id)),
+            )
+            .set((
+                provider_callbacks::tenant_id.eq(message.tenant_id),
+                provider_callbacks::message_id.eq(message.id),
+                provider_callbacks::applied.eq(moved_to.is_some()),
+            ))
+            .execute(&mut &*shared)
+            .await?,
+        )
+    };
+    let (_, endpoints, _, _) = futures_util::future::try_join4(
+        async { Ok::<_, DbError>(move_forward.await?) },
+        endpoints,
+        add_event,
+        link,
     )
     .await?;
-    diesel::update(provider_callbacks::table.filter(provider_callbacks::id.eq(callback_id)))
-        .set((
-            provider_callbacks::tenant_id.eq(message.tenant_id),
-            provider_callbacks::message_id.eq(message.id),
-            provider_callbacks::applied.eq(moved_to.is_some()),
-        ))
-        .execute(conn)
+    if let (Some(next), Some(event_type)) = (moved_to, merchant_event) {
+        crate::webhooks::queue_deliveries(
+            conn,
+            crate::webhooks::deliveries_of(
+                tenant,
+                &endpoints,
+                event_type,
+                crate::webhooks::message_event_data(message, next.as_str(), error_code),
+            ),
+        )
         .await?;
+    }
     Ok(CallbackOutcome::Recorded {
         tenant: TenantId::from_uuid(message.tenant_id),
         message: MessageId::from_uuid(message.id),

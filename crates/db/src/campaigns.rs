@@ -212,7 +212,7 @@ pub async fn record_page(
 /// partial index `messages_campaign_unsent_idx` holds only those rows, and expansion
 /// pauses once they reach `CAMPAIGN_MAX_UNSENT`, so the count stays that small.
 pub async fn unsent_messages(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<i64, DbError> {
     use crate::schema::messages;
@@ -221,7 +221,7 @@ pub async fn unsent_messages(
         .filter(messages::campaign_id.is_not_null())
         .filter(messages::status.eq_any(["queued", "sending"]))
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await?)
 }
 

@@ -108,14 +108,14 @@ pub async fn messages_today(
 /// The tenant's daily message cap as it applies now (the sandbox's at most, until the
 /// tenant is approved); campaign expansion reads it per page.
 pub async fn daily_message_cap(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
 ) -> Result<i32, DbError> {
     use crate::schema::tenants;
     let (cap, approved_at): (i32, Option<DateTime<Utc>>) = tenants::table
         .filter(tenants::id.eq(tenant.as_uuid()))
         .select((tenants::daily_message_cap, tenants::approved_at))
-        .first(conn)
+        .first(&mut conn)
         .await?;
     Ok(nudge_domain::SendingRules::daily_cap(
         approved_at.is_some(),

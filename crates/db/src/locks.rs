@@ -8,15 +8,17 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::prepared::{bind, prepared};
 use crate::DbError;
 
+/// Takes a shared connection, so that the lock can be pipelined with the statements
+/// after it (the server runs them in order: the lock is held before they run).
 pub(crate) async fn transaction_lock(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     key: &str,
 ) -> Result<(), DbError> {
     prepared(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         vec![Box::new(bind::<Text, _>(key))],
     )
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
     Ok(())
 }

@@ -41,7 +41,7 @@ pub async fn emit(
 
 /// The tenant's endpoints subscribed to `event_type` for `shop` (theirs, or all shops').
 pub(crate) async fn subscribed(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     tenant: TenantId,
     shop: Uuid,
     event_type: &str,
@@ -55,7 +55,7 @@ pub(crate) async fn subscribed(
         )
         .filter(webhook_endpoints::events.has_key(event_type))
         .select(webhook_endpoints::id)
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
@@ -119,6 +119,17 @@ pub fn message_event_data(
     })
 }
 
+/// The merchant event a message's new status means, if any.
+pub(crate) fn message_status_event(status: nudge_domain::MessageStatus) -> Option<&'static str> {
+    use nudge_domain::MessageStatus;
+    match status {
+        MessageStatus::Sent => Some("message.sent"),
+        MessageStatus::Delivered => Some("message.delivered"),
+        MessageStatus::Failed | MessageStatus::Undelivered => Some("message.failed"),
+        _ => None,
+    }
+}
+
 /// Emits the event a message's new status means, if any: `message.sent`,
 /// `message.delivered`, or `message.failed` (failed and undelivered alike).
 pub async fn emit_message_status(
@@ -127,12 +138,8 @@ pub async fn emit_message_status(
     status: nudge_domain::MessageStatus,
     error_code: Option<i32>,
 ) -> Result<usize, DbError> {
-    use nudge_domain::MessageStatus;
-    let event = match status {
-        MessageStatus::Sent => "message.sent",
-        MessageStatus::Delivered => "message.delivered",
-        MessageStatus::Failed | MessageStatus::Undelivered => "message.failed",
-        _ => return Ok(0),
+    let Some(event) = message_status_event(status) else {
+        return Ok(0);
     };
     emit(
         conn,

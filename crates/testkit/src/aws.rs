@@ -138,6 +138,37 @@ impl TestQueue {
             .unwrap_or_default()
     }
 
+    /// Everything on `url`, each message received once: read until three polls in a row
+    /// find nothing, deleting nothing but hiding each message for ten minutes as it is
+    /// received. (With the queue's own visibility timeout a long read would see its
+    /// first messages again, and count them twice.)
+    pub async fn read_all(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
+        let mut empty_polls = 0;
+        while empty_polls < 3 {
+            let batch = self
+                .client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(600)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive")
+                .messages
+                .unwrap_or_default();
+            if batch.is_empty() {
+                empty_polls += 1;
+            } else {
+                empty_polls = 0;
+                all.extend(batch);
+            }
+        }
+        all
+    }
+
     /// Messages on `url`, visible or in flight (from the queue's attributes: receiving
     /// would hide them).
     pub async fn depth(&self, url: &str) -> u64 {

@@ -21,7 +21,9 @@ struct Exists {
     exists: bool,
 }
 
-fn server_url() -> String {
+/// The Postgres server tests use (`NUDGE_TEST_PG_URL`, else the local one), without a
+/// database name.
+pub fn server_url() -> String {
     std::env::var("NUDGE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }

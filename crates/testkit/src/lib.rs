@@ -37,7 +37,7 @@ pub use aws::{
 };
 pub use browser::run_browser_script;
 pub use cluster::Cluster;
-pub use db::TestDb;
+pub use db::{server_url, TestDb};
 pub use fixtures::{
     accepted_message, customer_texts, give_number, insert_shop, queued_message, shop,
     tenant_with_shop, twilio_status_callback, SHOP_NUMBER, TEST_KEYRING,

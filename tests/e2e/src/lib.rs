@@ -54,7 +54,15 @@ impl Service {
             "{} is not built; run `cargo build --workspace --bins` first",
             binary.display()
         );
-        let log = logs.join(format!("{name}.log"));
+        // A service started again (a restart in a test) gets a log of its own, so that
+        // the log of the process before it is kept: `{name}.log`, `{name}.2.log`...
+        let log = (1..)
+            .map(|start| match start {
+                1 => logs.join(format!("{name}.log")),
+                n => logs.join(format!("{name}.{n}.log")),
+            })
+            .find(|path| !path.exists())
+            .expect("a free log name");
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(&binary)
             .args(args)

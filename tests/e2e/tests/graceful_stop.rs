@@ -179,19 +179,10 @@ async fn sigterm_of_the_api_mid_stream_answers_no_5xx_and_relays_each_message_on
     })
     .await;
     let mut relayed: BTreeMap<String, usize> = BTreeMap::new();
-    let mut empty_polls = 0;
-    while empty_polls < 3 {
-        let batch = queue.peek(&queue.url, Duration::from_secs(1)).await;
-        if batch.is_empty() {
-            empty_polls += 1;
-            continue;
-        }
-        empty_polls = 0;
-        for message in batch {
-            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            let id = body["payload"]["message_id"].as_str().unwrap().to_owned();
-            *relayed.entry(id).or_insert(0) += 1;
-        }
+    for message in queue.read_all(&queue.url).await {
+        let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+        let id = body["payload"]["message_id"].as_str().unwrap().to_owned();
+        *relayed.entry(id).or_insert(0) += 1;
     }
     let twice: Vec<_> = relayed.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "relayed more than once: {twice:?}");

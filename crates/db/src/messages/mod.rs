@@ -13,7 +13,9 @@ use crate::schema::{accepted_requests, message_events, messages, outbox};
 use crate::scope::OfTenant;
 use crate::{DbError, Page, PageRequest};
 
+mod accept_many;
 mod claim;
+pub use accept_many::{insert_accepted_many, CapReached, NewAccepted};
 pub use claim::{attempt_again, claim, claim_many, Claim, Lease};
 
 /// Filters of the message log; all optional, all combined with AND.
@@ -38,6 +40,17 @@ pub(crate) fn new_event(message: &Message, kind: MessageEventType, detail: Value
         at: Utc::now().trunc_subsecs(6),
         detail,
     }
+}
+
+/// An accepted message's first event: `scheduled` when it waits for its `send_at`,
+/// else `queued`.
+pub(super) fn first_event(message: &Message, detail: Value) -> MessageEvent {
+    let kind = if message.status == MessageStatus::Scheduled.as_str() {
+        MessageEventType::Scheduled
+    } else {
+        MessageEventType::Queued
+    };
+    new_event(message, kind, detail)
 }
 
 pub(crate) async fn add_event(
@@ -138,12 +151,7 @@ pub async fn insert_accepted_within_cap(
     detail: Value,
     request: Option<&RequestKey<'_>>,
 ) -> Result<Accepted, DbError> {
-    let kind = if message.status == MessageStatus::Scheduled.as_str() {
-        MessageEventType::Scheduled
-    } else {
-        MessageEventType::Queued
-    };
-    let event = new_event(message, kind, detail);
+    let event = first_event(message, detail);
     conn.transaction::<_, DbError, _>(async |conn| {
         if let Some(cap) = cap {
             let already = count_in_window(conn, message, cap.window).await?;
@@ -194,64 +202,9 @@ pub async fn insert_accepted_within_cap(
     .await
 }
 
-/// Rows per multi-row insert.
-const ROWS_PER_INSERT: usize = 1_000;
-
-/// A message ready to store with its outbox row and its first event's detail.
-pub struct NewAccepted {
-    pub message: Message,
-    pub outbox_row: OutboxRow,
-    pub detail: Value,
-}
-
-/// Stores many accepted messages (with no frequency cap to check), each with its
-/// first event and outbox row, in one transaction (a savepoint inside the caller's):
-/// three multi-row inserts, pipelined. Returns the first events, in order.
-pub async fn insert_accepted_many(
-    conn: &mut AsyncPgConnection,
-    accepted: &[NewAccepted],
-) -> Result<Vec<MessageEvent>, DbError> {
-    if accepted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let events: Vec<MessageEvent> = accepted
-        .iter()
-        .map(|a| {
-            let kind = if a.message.status == MessageStatus::Scheduled.as_str() {
-                MessageEventType::Scheduled
-            } else {
-                MessageEventType::Queued
-            };
-            new_event(&a.message, kind, a.detail.clone())
-        })
-        .collect();
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let shared: &AsyncPgConnection = conn;
-        // Postgres takes at most 65,535 parameters per statement: a message has
-        // about 25 columns.
-        for (rows, events) in accepted
-            .chunks(ROWS_PER_INSERT)
-            .zip(events.chunks(ROWS_PER_INSERT))
-        {
-            let messages: Vec<&Message> = rows.iter().map(|a| &a.message).collect();
-            let outbox_rows: Vec<&OutboxRow> = rows.iter().map(|a| &a.outbox_row).collect();
-            futures_util::future::try_join3(
-                diesel::insert_into(messages::table)
-                    .values(messages)
-                    .execute(&mut &*shared),
-                diesel::insert_into(message_events::table)
-                    .values(events)
-                    .execute(&mut &*shared),
-                diesel::insert_into(outbox::table)
-                    .values(outbox_rows)
-                    .execute(&mut &*shared),
-            )
-            .await?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(events)
+/// The transaction lock that serialises cap decisions for one recipient of one shop.
+fn cap_lock_key(message: &Message) -> String {
+    format!("cap:{}:{}", message.shop_id, message.to_number)
 }
 
 /// Marketing messages to the same recipient of the same shop whose send time is
@@ -263,8 +216,7 @@ async fn count_in_window(
     message: &Message,
     window: chrono::Duration,
 ) -> Result<i64, DbError> {
-    let key = format!("cap:{}:{}", message.shop_id, message.to_number);
-    crate::locks::transaction_lock(conn, &key).await?;
+    crate::locks::transaction_lock(conn, &cap_lock_key(message)).await?;
     let at = message.send_at.unwrap_or(message.created_at);
     let effective =
         diesel::dsl::sql::<diesel::sql_types::Timestamptz>("coalesce(send_at, created_at)");
@@ -336,6 +288,25 @@ pub async fn events(
         .await?)
 }
 
+/// A message's id is a UUIDv7 minted when it is accepted, by the same clock and in the
+/// same request as its `created_at`: the two are at most moments apart (a campaign page
+/// or a batch takes seconds). So a time range of the log is also a range of ids, which
+/// the `(tenant_id, ..., id DESC)` indexes can seek to instead of reading every newer
+/// message first. The id range is widened by this much on each side, so that it never
+/// leaves out a message the `created_at` filter keeps.
+const ID_CLOCK_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The smallest UUIDv7 minted at `at` (its millisecond, with every other bit as low as
+/// a v7 id has it): ids minted at or after `at` sort at or after it, as Postgres
+/// compares uuids (byte by byte).
+fn first_id_minted_at(at: DateTime<Utc>) -> Uuid {
+    // 48 bits of milliseconds since the epoch: before it, the first; past it, the last.
+    let millis = u64::try_from(at.timestamp_millis())
+        .unwrap_or(0)
+        .min((1 << 48) - 1);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
 /// The log, newest first.
 pub async fn list(
     conn: &mut AsyncPgConnection,
@@ -361,11 +332,16 @@ pub async fn list(
     if let Some(to) = &filter.to {
         query = query.filter(messages::to_number.eq(to.clone()));
     }
+    // `created_at` decides; the id range it implies lets the index seek to it.
     if let Some(since) = filter.since {
-        query = query.filter(messages::created_at.ge(since));
+        query = query
+            .filter(messages::created_at.ge(since))
+            .filter(messages::id.ge(first_id_minted_at(since - ID_CLOCK_MARGIN)));
     }
     if let Some(until) = filter.until {
-        query = query.filter(messages::created_at.lt(until));
+        query = query
+            .filter(messages::created_at.lt(until))
+            .filter(messages::id.lt(first_id_minted_at(until + ID_CLOCK_MARGIN)));
     }
     if let Some(before) = page.before {
         query = query.filter(messages::id.lt(before));
@@ -782,4 +758,36 @@ pub async fn cancel(
         Ok(Cancel::Cancelled(Box::new(cancelled)))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_minted_at_or_after_a_time_sort_at_or_after_its_first_id() {
+        let at = Utc::now();
+        let bound = first_id_minted_at(at);
+        let millis = u64::try_from(at.timestamp_millis()).unwrap();
+        let same_millisecond =
+            uuid::Builder::from_unix_timestamp_millis(millis, &[0xff; 10]).into_uuid();
+        let one_before =
+            uuid::Builder::from_unix_timestamp_millis(millis - 1, &[0xff; 10]).into_uuid();
+        assert!(same_millisecond >= bound);
+        assert!(one_before < bound);
+        assert!(Uuid::now_v7() >= bound);
+        // Uuid's order is byte order, as Postgres's.
+        assert_eq!(
+            same_millisecond.as_bytes().cmp(bound.as_bytes()),
+            same_millisecond.cmp(&bound)
+        );
+    }
+
+    #[test]
+    fn times_outside_the_v7_range_give_the_first_and_last_ids() {
+        let before_epoch = DateTime::<Utc>::from_timestamp(-10, 0).unwrap();
+        assert_eq!(first_id_minted_at(before_epoch).as_bytes()[..6], [0; 6]);
+        let far = DateTime::<Utc>::from_timestamp(20_000_000_000, 0).unwrap();
+        assert_eq!(first_id_minted_at(far).as_bytes()[..6], [0xff; 6]);
+    }
 }

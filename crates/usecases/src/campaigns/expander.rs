@@ -1,5 +1,6 @@
 //! The campaign expander: turns campaigns into messages in the background, in every API
-//! replica. One page of recipients per transaction (see `nudge_db::campaigns`): the
+//! replica. One page of recipients per transaction (see `nudge_db::campaigns`), its
+//! messages stored together (`nudge_db::messages::insert_accepted_many`): the
 //! campaign row is locked with SKIP LOCKED, so replicas share campaigns and never
 //! expand one twice; a crash rolls the page back and the next pass redoes it.
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use diesel_async::AsyncConnection;
 use nudge_db::campaigns::PageOutcome;
+use nudge_db::messages::{CapReached, NewAccepted};
 use nudge_db::models::{Campaign, Customer, Shop};
 use nudge_db::{AsyncPgConnection, DbError, DbPool};
 use nudge_domain::{
@@ -20,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::send::{render, store, Delivery};
+use crate::send::{ready, render, Delivery};
 use crate::{Error, Refusal};
 
 /// Why a recipient got no message; the keys of a campaign's `skipped` counts.
@@ -125,7 +127,20 @@ async fn expand_page(
 ) -> Result<Campaign, ExpandError> {
     let tenant = TenantId::from_uuid(campaign.tenant_id);
     let now = Utc::now();
-    let unsent = nudge_db::campaigns::unsent_messages(conn, tenant).await?;
+    // What the page needs to know, asked at once: pipelined, one round trip.
+    let (unsent, (cap, today), context) = {
+        let shared: &AsyncPgConnection = conn;
+        futures_util::future::join3(
+            nudge_db::campaigns::unsent_messages(shared, tenant),
+            futures_util::future::join(
+                nudge_db::limits::daily_message_cap(shared, tenant),
+                nudge_db::limits::messages_today(shared, tenant),
+            ),
+            Context::load(shared, &campaign),
+        )
+        .await
+    };
+    let unsent = unsent?;
     if unsent >= pace.max_unsent {
         nudge_db::campaigns::wait_until(conn, &campaign, now + UNSENT_RECHECK, WAITING_FOR_SENDER)
             .await?;
@@ -136,8 +151,7 @@ async fn expand_page(
         });
     }
     let page_size = pace.page_size;
-    let remaining_today = i64::from(nudge_db::limits::daily_message_cap(conn, tenant).await?)
-        - nudge_db::limits::messages_today(conn, tenant).await?;
+    let remaining_today = i64::from(cap?) - today?;
     if remaining_today <= 0 {
         let tomorrow = now.duration_trunc(chrono::Duration::days(1)).unwrap_or(now)
             + chrono::Duration::days(1);
@@ -148,7 +162,7 @@ async fn expand_page(
             ..campaign
         });
     }
-    let context = Context::load(conn, &campaign).await?;
+    let context = context?;
     let limit = page_size.min(remaining_today);
     let recipients =
         nudge_db::campaigns::next_recipients(conn, &campaign, &context.segment, limit).await?;
@@ -158,12 +172,27 @@ async fn expand_page(
         ..PageOutcome::default()
     };
     let traceparent = nudge_telemetry::current_traceparent();
+    // Each recipient checked and rendered here; the page's messages stored together.
+    let mut messages = Vec::with_capacity(recipients.len());
     for customer in &recipients {
         outcome.recipients += 1;
-        match deliver(conn, &context, customer, now, traceparent.clone()).await? {
-            Ok(MessageStatus::Scheduled) => outcome.scheduled += 1,
-            Ok(_) => outcome.queued += 1,
+        match prepare(&context, customer, now, traceparent.clone())? {
+            Ok(message) => messages.push(message),
             Err(reason) => *outcome.skipped.entry(reason.to_owned()).or_default() += 1,
+        }
+    }
+    for stored in nudge_db::messages::insert_accepted_many(conn, messages).await? {
+        match stored {
+            Ok((message, _)) if message.status == MessageStatus::Scheduled.as_str() => {
+                outcome.scheduled += 1;
+            }
+            Ok(_) => outcome.queued += 1,
+            Err(CapReached { .. }) => {
+                *outcome
+                    .skipped
+                    .entry(skip::FREQUENCY_CAP.to_owned())
+                    .or_default() += 1;
+            }
         }
     }
     let updated = nudge_db::campaigns::record_page(conn, &campaign, &outcome).await?;
@@ -199,16 +228,19 @@ struct Context {
 }
 
 impl Context {
-    async fn load(conn: &mut AsyncPgConnection, campaign: &Campaign) -> Result<Self, DbError> {
+    async fn load(conn: &AsyncPgConnection, campaign: &Campaign) -> Result<Self, DbError> {
         let tenant = TenantId::from_uuid(campaign.tenant_id);
         let corrupt = |what: String| DbError::Corrupt(format!("campaign {}: {what}", campaign.id));
-        let shop = nudge_db::shops::find(conn, tenant, ShopId::from_uuid(campaign.shop_id))
-            .await?
-            .ok_or_else(|| corrupt("its shop is gone".into()))?;
         let template_id = TemplateId::from_uuid(campaign.template_id);
-        let row = nudge_db::templates::find(conn, tenant, template_id)
-            .await?
-            .ok_or_else(|| corrupt("its template is gone".into()))?;
+        let (shop, row, rules) = futures_util::future::join3(
+            nudge_db::shops::find(conn, tenant, ShopId::from_uuid(campaign.shop_id)),
+            nudge_db::templates::find(conn, tenant, template_id),
+            nudge_db::tenants::sending_rules(conn, tenant),
+        )
+        .await;
+        let shop = shop?.ok_or_else(|| corrupt("its shop is gone".into()))?;
+        let row = row?.ok_or_else(|| corrupt("its template is gone".into()))?;
+        let rules = rules?;
         let template = Template::parse(&row.body).map_err(|e| corrupt(e.to_string()))?;
         let category = MessageCategory::parse(&campaign.category)
             .ok_or_else(|| corrupt(format!("category '{}'", campaign.category)))?;
@@ -218,7 +250,6 @@ impl Context {
             Value::Object(data) => data.clone(),
             other => return Err(corrupt(format!("data is not an object: {other}"))),
         };
-        let rules = nudge_db::tenants::sending_rules(conn, tenant).await?;
         Ok(Context {
             rules,
             campaign_id: CampaignId::from_uuid(campaign.id),
@@ -236,15 +267,14 @@ impl Context {
     }
 }
 
-/// One recipient: their message's status, or why they were skipped. Errors other than
+/// One recipient's message, ready to store, or why they are skipped. Errors other than
 /// the recipient's own rules abort the page (and roll it back).
-async fn deliver(
-    conn: &mut AsyncPgConnection,
+fn prepare(
     context: &Context,
     customer: &Customer,
     now: DateTime<Utc>,
     traceparent: Option<String>,
-) -> Result<Result<MessageStatus, &'static str>, ExpandError> {
+) -> Result<Result<NewAccepted, &'static str>, ExpandError> {
     let Ok(to) = PhoneNumber::parse(&customer.phone) else {
         return Ok(Err(skip::INVALID_PHONE));
     };
@@ -275,15 +305,15 @@ async fn deliver(
         origin: nudge_domain::MessageOrigin::Campaign,
         media_id: context.media_id,
     };
-    match store(conn, context.tenant, delivery, now, traceparent, None).await {
-        Ok((message, _)) => Ok(Ok(if message.status == MessageStatus::Scheduled.as_str() {
-            MessageStatus::Scheduled
-        } else {
-            MessageStatus::Queued
+    match ready(context.tenant, delivery, now, traceparent) {
+        Ok(ready) => Ok(Ok(NewAccepted {
+            message: ready.message,
+            outbox_row: ready.outbox_row,
+            detail: ready.first_event_detail,
+            cap: ready.cap,
         })),
         Err(Error::Refused(Refusal::RecipientOptedOut(_))) => Ok(Err(skip::OPTED_OUT)),
         Err(Error::Refused(Refusal::ConsentRequired(_))) => Ok(Err(skip::CONSENT_REQUIRED)),
-        Err(Error::Refused(Refusal::FrequencyCapExceeded(_))) => Ok(Err(skip::FREQUENCY_CAP)),
         Err(other) => Err(ExpandError::Store(other)),
     }
 }

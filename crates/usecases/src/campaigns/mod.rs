@@ -3,7 +3,7 @@
 //! `POST /v1/campaigns` validates and stores the campaign only (202); the [`expander`]
 //! turns it into messages in the background, a page of customers at a time, applying
 //! each recipient's consent, the shop's frequency cap and quiet hours exactly as a
-//! single send does (it calls the same `send::store`). See docs/campaigns.md.
+//! single send does (the same `send::ready`; a page stored together). See docs/campaigns.md.
 
 pub mod expander;
 

@@ -1,15 +1,15 @@
 //! Many sends at once (`POST /v1/messages/batch`): the same rules as one send, item by
 //! item, with the database work done for the whole batch. Every item's lookups are
 //! pipelined together (one round trip for the batch), the tenant's rules and day are
-//! read once, and the accepted messages without a frequency cap to check
-//! (transactional ones) are stored with three multi-row inserts. Marketing items are
-//! stored one by one, each under its recipient's cap lock.
+//! read once, and the accepted messages are stored together: the frequency caps of
+//! marketing items decided under their recipients' locks in two statements, then three
+//! multi-row inserts (`nudge_db::messages::insert_accepted_many`).
 //!
 //! The batch is one transaction, committed once: one durable commit instead of one
 //! per item. If the commit fails nothing was stored, and the whole call fails.
 
 use chrono::{SubsecRound, Utc};
-use nudge_db::messages::{Accepted, NewAccepted};
+use nudge_db::messages::{CapReached, NewAccepted};
 use nudge_db::models::Message;
 use nudge_db::{AsyncConnection, AsyncPgConnection};
 
@@ -84,53 +84,32 @@ async fn accept_in_transaction(
         outcomes.push(outcome);
     }
 
-    // Those without a cap to check, together; the others one by one, under their lock.
-    let (mut together_at, mut together) = (Vec::new(), Vec::new());
-    let mut results: Vec<Option<Result<Message, Error>>> = Vec::with_capacity(outcomes.len());
+    // Stored together; a marketing item may still meet its recipient's cap.
+    let mut stored_at = Vec::new();
+    let mut ready = Vec::new();
+    let mut results: Vec<Result<Message, Error>> = Vec::with_capacity(outcomes.len());
     for (index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
-            Err(error) => results.push(Some(Err(error))),
-            Ok(ready) if ready.cap.is_none() => {
-                together_at.push(index);
-                together.push(NewAccepted {
-                    message: ready.message,
-                    outbox_row: ready.outbox_row,
-                    detail: ready.first_event_detail,
+            Err(error) => results.push(Err(error)),
+            Ok(item) => {
+                stored_at.push((index, item.cap));
+                ready.push(NewAccepted {
+                    message: item.message,
+                    outbox_row: item.outbox_row,
+                    detail: item.first_event_detail,
+                    cap: item.cap,
                 });
-                results.push(None);
-            }
-            Ok(ready) => {
-                let cap = ready.cap;
-                let stored = nudge_db::messages::insert_accepted_within_cap(
-                    conn,
-                    &ready.message,
-                    &ready.outbox_row,
-                    ready.cap,
-                    ready.first_event_detail,
-                    None,
-                )
-                .await?;
-                results.push(Some(match stored {
-                    Accepted::Stored { message, .. } => Ok(*message),
-                    Accepted::CapReached { already } => {
-                        Err(frequency_cap_refusal(already, cap).into())
-                    }
-                }));
+                // Replaced below by what the store made of it.
+                results.push(Err(Error::Internal(anyhow::anyhow!("not stored"))));
             }
         }
     }
-    nudge_db::messages::insert_accepted_many(conn, &together).await?;
-    for (index, row) in together_at.into_iter().zip(together) {
-        results[index] = Some(Ok(row.message));
+    let stored = nudge_db::messages::insert_accepted_many(conn, ready).await?;
+    for ((index, cap), outcome) in stored_at.into_iter().zip(stored) {
+        results[index] = match outcome {
+            Ok((message, _)) => Ok(message),
+            Err(CapReached { already }) => Err(frequency_cap_refusal(already, cap).into()),
+        };
     }
-    Ok(results
-        .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| {
-                Err(Error::Internal(anyhow::anyhow!(
-                    "a batch item was left without an outcome"
-                )))
-            })
-        })
-        .collect())
+    Ok(results)
 }

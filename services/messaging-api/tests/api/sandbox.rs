@@ -168,7 +168,7 @@ async fn a_sandbox_tenants_daily_cap_is_the_sandboxs_until_approval() {
         nudge_domain::SANDBOX_DAILY_MESSAGES
     );
     assert_eq!(
-        nudge_db::limits::daily_message_cap(&mut conn, tenant)
+        nudge_db::limits::daily_message_cap(&conn, tenant)
             .await
             .unwrap(),
         nudge_domain::SANDBOX_DAILY_MESSAGES

@@ -262,32 +262,68 @@ impl Outcome {
     }
 }
 
-/// `connections` senders, each sending again as soon as it is answered.
-async fn closed_loop(target: Arc<Target>, connections: usize, phase: Duration) -> Outcome {
+/// What one step of a worker did: messages accepted and refused, and the step's
+/// latency when it was answered.
+struct Step {
+    accepted: usize,
+    errors: usize,
+    latency: Option<Duration>,
+}
+
+impl Step {
+    fn one(latency: Result<Duration, ()>) -> Self {
+        match latency {
+            Ok(latency) => Self {
+                accepted: 1,
+                errors: 0,
+                latency: Some(latency),
+            },
+            Err(()) => Self {
+                accepted: 0,
+                errors: 1,
+                latency: None,
+            },
+        }
+    }
+}
+
+/// `workers` tasks, each doing `step` again as soon as the last one ended, for `phase`:
+/// their outcomes merged.
+async fn run_workers<F, Fut>(workers: usize, phase: Duration, step: F) -> Outcome
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Step> + Send,
+{
     let start = Instant::now();
-    let workers: Vec<_> = (0..connections)
+    let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let target = target.clone();
+            let step = step.clone();
             tokio::spawn(async move {
                 let mut outcome = Outcome::default();
                 while start.elapsed() < phase {
-                    match target.send().await {
-                        Ok(latency) => {
-                            outcome.accepted += 1;
-                            outcome.latencies.push(latency);
-                        }
-                        Err(()) => outcome.errors += 1,
-                    }
+                    let done = step().await;
+                    outcome.accepted += done.accepted;
+                    outcome.errors += done.errors;
+                    outcome.latencies.extend(done.latency);
                 }
                 outcome
             })
         })
         .collect();
     let mut all = Outcome::default();
-    for worker in workers {
-        all.merge(worker.await.unwrap());
+    for task in tasks {
+        all.merge(task.await.unwrap());
     }
     all
+}
+
+/// `connections` senders, each sending again as soon as it is answered.
+async fn closed_loop(target: Arc<Target>, connections: usize, phase: Duration) -> Outcome {
+    run_workers(connections, phase, move || {
+        let target = target.clone();
+        async move { Step::one(target.send().await) }
+    })
+    .await
 }
 
 /// Starts `rate` requests per second on schedule for `phase`; latency counts from the
@@ -323,70 +359,52 @@ async fn open_loop(target: Arc<Target>, rate: u64, phase: Duration) -> Outcome {
 
 /// Two senders of 1,000-item batches; `accepted` counts messages, latencies requests.
 async fn batches(target: &Arc<Target>, phase: Duration) -> Outcome {
-    let start = Instant::now();
-    let url = format!("{}/batch", target.url);
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (target, url) = (target.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut outcome = Outcome::default();
-                while start.elapsed() < phase {
-                    let items: Vec<Value> = (0..BATCH_ITEMS).map(|_| target.body()).collect();
-                    let body = json!({ "messages": items });
-                    let started = Instant::now();
-                    let answer: Option<Value> = match target.post(&url, &body).await {
-                        Ok(response) if response.status() == 200 => response.json().await.ok(),
-                        _ => None,
-                    };
-                    match answer {
-                        Some(answer) => {
-                            outcome.latencies.push(started.elapsed());
-                            outcome.accepted += answer["accepted"].as_u64().unwrap() as usize;
-                            outcome.errors += answer["refused"].as_u64().unwrap() as usize;
-                        }
-                        None => outcome.errors += BATCH_ITEMS,
-                    }
-                }
-                outcome
-            })
-        })
-        .collect();
-    let mut all = Outcome::default();
-    for worker in workers {
-        all.merge(worker.await.unwrap());
-    }
-    all
+    let target = target.clone();
+    run_workers(2, phase, move || {
+        let target = target.clone();
+        async move {
+            let items: Vec<Value> = (0..BATCH_ITEMS).map(|_| target.body()).collect();
+            let body = json!({ "messages": items });
+            let started = Instant::now();
+            let answer: Option<Value> =
+                match target.post(&format!("{}/batch", target.url), &body).await {
+                    Ok(response) if response.status() == 200 => response.json().await.ok(),
+                    _ => None,
+                };
+            match answer {
+                Some(answer) => Step {
+                    accepted: answer["accepted"].as_u64().unwrap() as usize,
+                    errors: answer["refused"].as_u64().unwrap() as usize,
+                    latency: Some(started.elapsed()),
+                },
+                None => Step {
+                    accepted: 0,
+                    errors: BATCH_ITEMS,
+                    latency: None,
+                },
+            }
+        }
+    })
+    .await
 }
 
 /// The database work of one accepted message, without HTTP, validation or rendering:
 /// the message, its first event and its outbox row in one durable transaction.
 async fn raw_transactions(db: &TestDb, tenant: TenantId, shop: ShopId, phase: Duration) -> Outcome {
     let pool = nudge_db::build_pool(&db.url, CONNECTIONS).unwrap();
-    let start = Instant::now();
-    let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut outcome = Outcome::default();
-                while start.elapsed() < phase {
-                    let (message, outbox) = rows(tenant, shop);
-                    let started = Instant::now();
-                    let mut conn = pool.get().await.unwrap();
-                    nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
-                        .await
-                        .unwrap();
-                    outcome.accepted += 1;
-                    outcome.latencies.push(started.elapsed());
-                }
-                outcome
-            })
-        })
-        .collect();
-    let mut all = Outcome::default();
-    for worker in workers {
-        all.merge(worker.await.unwrap());
-    }
-    all
+    run_workers(CONNECTIONS, phase, move || {
+        let pool = pool.clone();
+        async move {
+            let (message, outbox) = rows(tenant, shop);
+            let started = Instant::now();
+            let mut conn = pool.get().await.unwrap();
+            nudge_db::messages::insert_accepted(&mut conn, &message, &outbox)
+                .await
+                .unwrap();
+            Step::one(Ok(started.elapsed()))
+        }
+    })
+    .await
 }
 
 fn rows(tenant: TenantId, shop: ShopId) -> (Message, OutboxRow) {
@@ -415,8 +433,7 @@ impl Peer {
         let app_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers/flask-sms");
         let database = format!("bench_peer_{}", uuid::Uuid::new_v4().simple());
         admin_sql(&format!("CREATE DATABASE {database}")).await;
-        let server = std::env::var("NUDGE_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let server = nudge_testkit::server_url();
         let port = nudge_e2e::free_port();
         let peer_env = [
             ("PEER_DATABASE_URL", format!("{server}/{database}")),
@@ -484,8 +501,7 @@ impl Drop for Peer {
 }
 
 async fn admin_sql(sql: &str) {
-    let server = std::env::var("NUDGE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let server = nudge_testkit::server_url();
     let (client, connection) =
         tokio_postgres::connect(&format!("{server}/postgres"), tokio_postgres::NoTls)
             .await
