@@ -84,7 +84,11 @@ async fn generated_requests_never_get_a_5xx_or_an_answer_outside_the_description
             .args(["--url", &api])
             .args(["--header", &format!("Authorization: Bearer {key}")])
             .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"])
-            .args(["--seed", &seed, "--max-time", &seconds, "--workers", "2"])
+            // One worker: with two threads, CPython 3.11's `ast` (which Hypothesis calls
+            // to describe its strategies) can fail spuriously with "AST constructor
+            // recursion depth mismatch" (python/cpython#106905), an error of the tool
+            // and not of the API, seen here once under load.
+            .args(["--seed", &seed, "--max-time", &seconds, "--workers", "1"])
             .args(["--generation-database", "none", "--no-color"])
             .args(["--request-timeout", "10"])
             .args(["--report", "junit", "--report-junit-path"])
