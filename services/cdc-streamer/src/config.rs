@@ -53,10 +53,6 @@ pub struct Config {
     /// Longest wait between two retries of records Kinesis refused.
     #[serde(default = "defaults::max_backoff_ms")]
     pub cdc_max_backoff_ms: u64,
-    /// `PutRecords` requests out at once (1 to 16). A row's changes never are in two of
-    /// them: its next change waits for the answer about the one before.
-    #[serde(default = "defaults::max_in_flight")]
-    pub cdc_max_in_flight: usize,
     /// Where `/metrics` and `/healthz` listen (`host:port`; port 0 picks one), or `off`.
     #[serde(default = "defaults::metrics_address")]
     pub cdc_metrics_address: String,
@@ -96,9 +92,6 @@ mod defaults {
     }
     pub fn max_backoff_ms() -> u64 {
         5_000
-    }
-    pub fn max_in_flight() -> usize {
-        4
     }
     pub fn metrics_address() -> String {
         "0.0.0.0:9103".into()
@@ -164,12 +157,6 @@ impl Config {
         config.snapshot_mode()?;
         config.masks()?;
         config.metrics_address()?;
-        if !(1..=16).contains(&config.cdc_max_in_flight) {
-            return Err(ConfigError::Invalid(format!(
-                "CDC_MAX_IN_FLIGHT must be from 1 to 16, not {}",
-                config.cdc_max_in_flight
-            )));
-        }
         if config.cdc_heartbeat_interval_ms == 0 {
             return Err(ConfigError::Invalid(
                 "CDC_HEARTBEAT_INTERVAL_MS must be at least 1".into(),
@@ -295,8 +282,6 @@ mod tests {
             ("CDC_TABLES", "messages,console_sessions", "holds secrets"),
             ("CDC_MASK", "customers.phone=hash", "CDC_HASH_KEY"),
             ("CDC_METRICS_ADDRESS", "localhost", "CDC_METRICS_ADDRESS"),
-            ("CDC_MAX_IN_FLIGHT", "0", "CDC_MAX_IN_FLIGHT"),
-            ("CDC_MAX_IN_FLIGHT", "17", "CDC_MAX_IN_FLIGHT"),
             (
                 "CDC_HEARTBEAT_INTERVAL_MS",
                 "0",

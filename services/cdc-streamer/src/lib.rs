@@ -210,7 +210,6 @@ pub async fn run(
         metrics.clone(),
         Duration::from_millis(config.cdc_batch_linger_ms),
         Duration::from_millis(config.cdc_max_backoff_ms),
-        config.cdc_max_in_flight,
     );
     let writer = tokio::spawn(writer.run(received));
     let heartbeat = tokio::spawn(heartbeat(

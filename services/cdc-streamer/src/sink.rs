@@ -101,20 +101,10 @@ impl Destination for Kinesis {
     }
 }
 
-/// Where a record is on its way to Kinesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Progress {
-    /// Waiting for a request (new, or refused and to be put again).
-    Waiting,
-    /// In a request whose answer has not come back.
-    InFlight,
-    Accepted,
-}
-
 enum Entry {
     Record {
         record: OutRecord,
-        progress: Progress,
+        accepted: bool,
     },
     Commit {
         end_lsn: u64,
@@ -123,127 +113,74 @@ enum Entry {
     Barrier(Option<oneshot::Sender<()>>),
 }
 
-/// A request's answer: which entries it carried (by sequence number) and what Kinesis
-/// made of them.
-struct Answer {
-    carried: Vec<u64>,
-    results: Result<Vec<Option<String>>, String>,
-}
-
 pub struct Writer<D> {
-    destination: Arc<D>,
-    /// Every entry not yet behind the confirmed position, in WAL order; `pending[0]`
-    /// has sequence number `front`.
+    destination: D,
     pending: VecDeque<Entry>,
-    front: u64,
-    /// Records not yet accepted (waiting or in flight).
-    unaccepted: usize,
-    /// Records waiting for a request.
-    waiting: usize,
-    /// When the oldest waiting record began to wait for others to fill its batch.
-    lingering_since: Option<Instant>,
-    /// The waiting records cannot go until a request in flight answers (each one's key
-    /// has an earlier record in flight).
-    blocked: bool,
-    /// No request starts before this (after refusals: the backoff).
-    not_before: Option<Instant>,
+    unsent: usize,
     feedback: Arc<SharedLsnFeedback>,
     metrics: Metrics,
     linger: Duration,
     max_backoff: Duration,
-    max_in_flight: usize,
     failures_in_a_row: u32,
 }
 
-impl<D: Destination + 'static> Writer<D> {
+impl<D: Destination> Writer<D> {
     pub fn new(
         destination: D,
         feedback: Arc<SharedLsnFeedback>,
         metrics: Metrics,
         linger: Duration,
         max_backoff: Duration,
-        max_in_flight: usize,
     ) -> Self {
         Self {
-            destination: Arc::new(destination),
+            destination,
             pending: VecDeque::new(),
-            front: 0,
-            unaccepted: 0,
-            waiting: 0,
-            lingering_since: None,
-            blocked: false,
-            not_before: None,
+            unsent: 0,
             feedback,
             metrics,
             linger,
             max_backoff,
-            max_in_flight: max_in_flight.max(1),
             failures_in_a_row: 0,
         }
     }
 
-    /// Runs until `items` is closed and everything received is accepted. Up to
-    /// `max_in_flight` requests are out at once; a key's next record waits until the
-    /// request carrying its previous one has answered, so each row stays in order.
+    /// Runs until `items` is closed and everything received is accepted.
     pub async fn run(mut self, mut items: mpsc::Receiver<Item>) {
         let mut open = true;
-        let mut in_flight = futures_util::stream::FuturesUnordered::new();
         loop {
-            if !open && self.unaccepted == 0 && in_flight.is_empty() {
-                return;
-            }
-            let launch_at = self.launch_at(open);
-            let may_launch = launch_at.is_some() && in_flight.len() < self.max_in_flight;
-            tokio::select! {
-                Some(answer) = futures_util::StreamExt::next(&mut in_flight), if !in_flight.is_empty() => {
-                    self.settle(answer);
+            if self.unsent == 0 {
+                if !open {
+                    return;
                 }
-                item = items.recv(), if open && self.pending.len() < MAX_PENDING => match item {
+                match items.recv().await {
                     Some(item) => self.push(item),
                     None => open = false,
-                },
-                () = tokio::time::sleep_until(launch_at.unwrap_or_else(Instant::now)), if may_launch => {
-                    match self.take_batch() {
-                        Some((carried, records)) => {
-                            let destination = self.destination.clone();
-                            in_flight.push(async move {
-                                let started = std::time::Instant::now();
-                                let results = destination.put(records).await;
-                                (Answer { carried, results }, started.elapsed())
-                            });
-                        }
-                        None => self.blocked = true,
-                    }
+                }
+            }
+            // Let a batch fill for a moment, up to what one request can carry.
+            let deadline = Instant::now() + self.linger;
+            while open && self.unsent < MAX_BATCH_RECORDS && self.pending.len() < MAX_PENDING {
+                match tokio::time::timeout_at(deadline, items.recv()).await {
+                    Ok(Some(item)) => self.push(item),
+                    Ok(None) => open = false,
+                    Err(_) => break,
                 }
             }
             self.advance();
+            if self.unsent > 0 {
+                self.put_one_batch().await;
+                self.advance();
+            }
         }
-    }
-
-    /// When the next request may start: once the oldest waiting record has lingered
-    /// (at once when a request is full or the input has ended), not during a backoff,
-    /// and not while every waiting record waits for a request in flight.
-    fn launch_at(&self, open: bool) -> Option<Instant> {
-        if self.waiting == 0 || self.blocked {
-            return None;
-        }
-        let filled = self.waiting >= MAX_BATCH_RECORDS || !open;
-        let lingered = self
-            .lingering_since
-            .map_or_else(Instant::now, |since| since + self.linger);
-        let at = if filled { Instant::now() } else { lingered };
-        Some(self.not_before.map_or(at, |not_before| at.max(not_before)))
     }
 
     fn push(&mut self, item: Item) {
         match item {
             Item::Record(record) => {
-                self.unaccepted += 1;
-                self.note_waiting(1);
-                self.blocked = false;
+                self.unsent += 1;
                 self.pending.push_back(Entry::Record {
                     record,
-                    progress: Progress::Waiting,
+                    accepted: false,
                 });
             }
             Item::Commit {
@@ -257,40 +194,21 @@ impl<D: Destination + 'static> Writer<D> {
         }
     }
 
-    fn note_waiting(&mut self, more: usize) {
-        if self.waiting == 0 && more > 0 {
-            self.lingering_since = Some(Instant::now());
-        }
-        self.waiting += more;
-    }
-
-    /// The indexes of the next batch: waiting records in order, at most one per
-    /// partition key and none whose key has a record in flight, within the request
-    /// limits.
+    /// The indexes of the next batch: unsent records in order, at most one per
+    /// partition key, within the request limits.
     fn next_batch(&self) -> Vec<usize> {
         let mut batch = Vec::new();
-        // The keys that cannot go: those in flight, then each one already taken.
-        let mut keys: HashSet<&str> = self
-            .pending
-            .iter()
-            .filter_map(|entry| match entry {
-                Entry::Record {
-                    record,
-                    progress: Progress::InFlight,
-                } => Some(record.partition_key.as_str()),
-                _ => None,
-            })
-            .collect();
+        let mut keys: HashSet<&str> = HashSet::new();
         let mut bytes = 0;
         for (index, entry) in self.pending.iter().enumerate() {
             let Entry::Record {
                 record,
-                progress: Progress::Waiting,
+                accepted: false,
             } = entry
             else {
                 continue;
             };
-            // The first waiting record of a key goes; every later one of that key
+            // The first unsent record of a key goes; every later one of that key
             // waits, whether or not the first fits in this batch.
             if !keys.insert(record.partition_key.as_str()) {
                 continue;
@@ -304,91 +222,53 @@ impl<D: Destination + 'static> Writer<D> {
         batch
     }
 
-    /// Marks the next batch in flight: its entries' sequence numbers and its records.
-    /// `None` when no waiting record may go now.
-    fn take_batch(&mut self) -> Option<(Vec<u64>, Vec<OutRecord>)> {
+    async fn put_one_batch(&mut self) {
         let batch = self.next_batch();
-        if batch.is_empty() {
-            return None;
-        }
-        let mut records = Vec::with_capacity(batch.len());
-        for &index in &batch {
-            if let Entry::Record { record, progress } = &mut self.pending[index] {
-                *progress = Progress::InFlight;
-                records.push(record.clone());
-            }
-        }
-        self.waiting -= batch.len();
-        // What is left waits for its own linger from now.
-        self.lingering_since = (self.waiting > 0).then(Instant::now);
-        let front = self.front;
-        Some((
-            batch
-                .into_iter()
-                .map(|index| front + index as u64)
-                .collect(),
-            records,
-        ))
-    }
-
-    /// Applies a request's answer: accepted records are done, refused ones wait again
-    /// (and the next request waits for the backoff).
-    fn settle(&mut self, (answer, took): (Answer, Duration)) {
-        self.metrics.put_seconds.observe(took.as_secs_f64());
-        let size = answer.carried.len();
-        let refused = match answer.results {
+        let records: Vec<OutRecord> = batch
+            .iter()
+            .filter_map(|&index| match &self.pending[index] {
+                Entry::Record { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        let size = records.len();
+        let started = std::time::Instant::now();
+        let results = self.destination.put(records).await;
+        self.metrics
+            .put_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let refused = match results {
             Ok(results) => {
-                self.metrics.batch_records.observe(size as f64);
                 let mut refused = 0;
-                for (seq, result) in answer.carried.into_iter().zip(results) {
+                for (&index, result) in batch.iter().zip(results) {
                     match result {
                         None => {
-                            if let Some(progress) = self.progress_of(seq) {
-                                *progress = Progress::Accepted;
-                                self.unaccepted -= 1;
+                            if let Entry::Record { accepted, .. } = &mut self.pending[index] {
+                                *accepted = true;
+                                self.unsent -= 1;
                             }
                         }
                         Some(code) => {
-                            if let Some(progress) = self.progress_of(seq) {
-                                *progress = Progress::Waiting;
-                            }
-                            self.metrics.refused(&code);
                             refused += 1;
+                            self.metrics.refused(&code);
                         }
                     }
                 }
+                self.metrics.batch_records.observe(size as f64);
                 self.metrics.records_sent.inc_by((size - refused) as u64);
                 refused
             }
             Err(error) => {
                 tracing::warn!(%error, records = size, "PutRecords failed; retrying");
                 self.metrics.put_errors.inc();
-                for seq in answer.carried {
-                    if let Some(progress) = self.progress_of(seq) {
-                        *progress = Progress::Waiting;
-                    }
-                }
                 size
             }
         };
-        self.note_waiting(refused);
-        self.blocked = false;
         if refused > 0 {
             self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
-            self.not_before = Some(Instant::now() + self.backoff());
+            tokio::time::sleep(self.backoff()).await;
         } else {
             self.failures_in_a_row = 0;
-            self.not_before = None;
-        }
-    }
-
-    /// The progress of the record with sequence number `seq` (one in flight is always
-    /// still pending: the front stops at it).
-    fn progress_of(&mut self, seq: u64) -> Option<&mut Progress> {
-        let index = usize::try_from(seq.checked_sub(self.front)?).ok()?;
-        match self.pending.get_mut(index) {
-            Some(Entry::Record { progress, .. }) => Some(progress),
-            _ => None,
         }
     }
 
@@ -407,10 +287,9 @@ impl<D: Destination + 'static> Writer<D> {
         while let Some(front) = self.pending.front_mut() {
             match front {
                 Entry::Record {
-                    progress: Progress::Waiting | Progress::InFlight,
-                    ..
+                    accepted: false, ..
                 } => break,
-                Entry::Record { .. } => {}
+                Entry::Record { accepted: true, .. } => {}
                 Entry::Commit {
                     end_lsn,
                     commit_time,
@@ -422,7 +301,6 @@ impl<D: Destination + 'static> Writer<D> {
                 }
             }
             self.pending.pop_front();
-            self.front += 1;
         }
         if let Some((end_lsn, commit_time)) = confirmed {
             self.feedback.update_flushed_lsn(end_lsn);
@@ -480,7 +358,6 @@ mod tests {
             Metrics::new(),
             Duration::ZERO,
             Duration::ZERO,
-            1,
         )
     }
 
@@ -499,7 +376,6 @@ mod tests {
             Metrics::new(),
             Duration::from_millis(1),
             Duration::from_millis(5),
-            4,
         );
         let (tx, rx) = mpsc::channel(10);
         let task = tokio::spawn(writer.run(rx));
@@ -565,113 +441,17 @@ mod tests {
             commit_time: Utc::now(),
         });
         // Kinesis took the second transaction's record but not yet the first's.
-        *writer.progress_of(2).unwrap() = Progress::Accepted;
+        if let Entry::Record { accepted, .. } = &mut writer.pending[2] {
+            *accepted = true;
+        }
         writer.advance();
         assert_eq!(writer.feedback.get_feedback_lsn(), (0, 0));
-        *writer.progress_of(0).unwrap() = Progress::Accepted;
+        if let Entry::Record { accepted, .. } = &mut writer.pending[0] {
+            *accepted = true;
+        }
         writer.advance();
         assert_eq!(writer.feedback.get_feedback_lsn(), (200, 200));
         assert!(writer.pending.is_empty());
-    }
-
-    /// Accepts everything after a pause, noting how many requests were out at once and
-    /// whether a key was ever in two of them.
-    #[derive(Clone, Default)]
-    struct Slow {
-        keys_out: Arc<Mutex<Vec<String>>>,
-        requests_out: Arc<Mutex<usize>>,
-        most_at_once: Arc<Mutex<usize>>,
-        overlapping_keys: Arc<Mutex<Vec<String>>>,
-        accepted: Arc<Mutex<Vec<OutRecord>>>,
-    }
-
-    impl Destination for Slow {
-        async fn put(&self, records: Vec<OutRecord>) -> Result<Vec<Option<String>>, String> {
-            let keys: Vec<String> = records.iter().map(|r| r.partition_key.clone()).collect();
-            {
-                let mut out = self.keys_out.lock().unwrap();
-                for key in &keys {
-                    if out.contains(key) {
-                        self.overlapping_keys.lock().unwrap().push(key.clone());
-                    }
-                }
-                out.extend(keys.iter().cloned());
-                let mut requests = self.requests_out.lock().unwrap();
-                *requests += 1;
-                let mut most = self.most_at_once.lock().unwrap();
-                *most = (*most).max(*requests);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            {
-                let mut out = self.keys_out.lock().unwrap();
-                for key in &keys {
-                    if let Some(at) = out.iter().position(|k| k == key) {
-                        out.remove(at);
-                    }
-                }
-                *self.requests_out.lock().unwrap() -= 1;
-            }
-            self.accepted
-                .lock()
-                .unwrap()
-                .extend(records.iter().cloned());
-            Ok(vec![None; records.len()])
-        }
-    }
-
-    #[tokio::test]
-    async fn requests_overlap_but_a_key_never_has_two_records_in_flight() {
-        let destination = Slow::default();
-        let feedback = SharedLsnFeedback::new_shared();
-        let writer = Writer::new(
-            destination.clone(),
-            feedback.clone(),
-            Metrics::new(),
-            Duration::ZERO,
-            Duration::from_millis(5),
-            4,
-        );
-        let (tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(writer.run(rx));
-        // Records arrive one by one, faster than a request answers: each request
-        // takes what waits, and a hot key's next record must wait for its previous one.
-        for n in 0..40u8 {
-            let key = if n % 2 == 0 {
-                "hot".to_owned()
-            } else {
-                format!("k{n}")
-            };
-            tx.send(Item::Record(record(&key, n))).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        tx.send(Item::Commit {
-            end_lsn: 40,
-            commit_time: Utc::now(),
-        })
-        .await
-        .unwrap();
-        drop(tx);
-        task.await.unwrap();
-        assert!(
-            destination.overlapping_keys.lock().unwrap().is_empty(),
-            "a key in two requests at once: {:?}",
-            destination.overlapping_keys.lock().unwrap()
-        );
-        assert!(
-            *destination.most_at_once.lock().unwrap() > 1,
-            "requests never overlapped"
-        );
-        let accepted = destination.accepted.lock().unwrap().clone();
-        assert_eq!(accepted.len(), 40);
-        let hot: Vec<u8> = accepted
-            .iter()
-            .filter(|r| r.partition_key == "hot")
-            .map(|r| r.data[1])
-            .collect();
-        let mut sorted = hot.clone();
-        sorted.sort_unstable();
-        assert_eq!(hot, sorted, "the hot key out of order");
-        assert_eq!(feedback.get_feedback_lsn(), (40, 40));
     }
 
     #[test]
