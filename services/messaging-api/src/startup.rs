@@ -28,6 +28,11 @@ use nudge_usecases::send::DailyCounts;
 pub struct AppState {
     pub pool: DbPool,
     pub outbound_queue: SqsQueue,
+    /// The process's main runtime, where the background loops run. Work that opens
+    /// pooled SQS connections from a handler runs there (`/readyz`): a connection opened
+    /// on an HTTP worker's runtime dies with it at shutdown, and the outbox relay, still
+    /// running then, would lose a send on it after SQS had taken the messages.
+    pub main_runtime: tokio::runtime::Handle,
     /// Wakes the outbox relay as soon as a message is accepted.
     pub relay_wakeup: Arc<Notify>,
     /// Wakes the relay of the lead-search queue as soon as a search is accepted.
@@ -165,6 +170,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,
+            main_runtime: tokio::runtime::Handle::current(),
             relay_wakeup: wakeup,
             lead_search_wakeup,
             campaign_wakeup,

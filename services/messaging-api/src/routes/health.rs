@@ -47,10 +47,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     })
     .await
     .unwrap_or_else(|_| Err("timed out".into()));
-    let queue = tokio::time::timeout(CHECK_TIMEOUT, state.outbound_queue.check())
+    // On the main runtime, so that the connection it opens outlives this worker.
+    let check = {
+        let queue = state.outbound_queue.clone();
+        state
+            .main_runtime
+            .spawn(async move { queue.check().await.map_err(|e| e.to_string()) })
+    };
+    let queue = tokio::time::timeout(CHECK_TIMEOUT, check)
         .await
         .map_err(|_| "timed out".to_owned())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        .and_then(|joined| joined.map_err(|e| e.to_string()).and_then(|r| r));
 
     let verdict = |result: &Result<_, String>| if result.is_ok() { "ok" } else { "unavailable" };
     let checks = BTreeMap::from([
