@@ -10,6 +10,13 @@
 //! the close and the pool drops it. One that breaks while in use fails that operation,
 //! which every caller already treats as a database error to retry.
 //!
+//! Every connection is opened on the runtime that built the pool ([`build_pool`] must be
+//! called inside one). A connection's I/O runs as a task on the runtime that opened it,
+//! and actix-web gives each HTTP worker a runtime of its own that stops at shutdown
+//! before the app's background tasks (the outbox relay, the campaign expander) do: a
+//! connection a request happened to open would die under the relay mid-transaction,
+//! after SQS had taken the batch, and the batch would be sent again by the next relay.
+//!
 //! Every connection honours the URL's `sslmode` and `sslrootcert` as libpq does
 //! ([`connect`], through `nudge-pg-tls`): on RDS the URL says
 //! `?sslmode=verify-full&sslrootcert=/path/to/rds-global-bundle.pem`.
@@ -53,7 +60,13 @@ pub fn build_pool_verifying_after(
         .map_err(|e| DbError::Config(e.to_string()))?;
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(establish);
+    // Where connections live; without a runtime (a plain unit test) they are opened
+    // wherever they are first needed.
+    let home = tokio::runtime::Handle::try_current().ok();
+    config.custom_setup = Box::new(move |url| match &home {
+        Some(home) => establish_on(home, url),
+        None => establish(url),
+    });
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
@@ -87,6 +100,21 @@ pub async fn connect(database_url: &str) -> Result<AsyncPgConnection, DbError> {
         ConnectionError::InvalidConnectionUrl(what) => DbError::Config(what),
         other => DbError::Unavailable(other.to_string()),
     })
+}
+
+/// [`establish`] run as a task of `home`, so the connection's I/O task is spawned there.
+fn establish_on<'a>(
+    home: &tokio::runtime::Handle,
+    database_url: &'a str,
+) -> BoxFuture<'a, ConnectionResult<AsyncPgConnection>> {
+    let database_url = database_url.to_owned();
+    let opening = home.spawn(async move { establish(&database_url).await });
+    async move {
+        opening.await.map_err(|_| {
+            ConnectionError::BadConnection("the pool's runtime has shut down".into())
+        })?
+    }
+    .boxed()
 }
 
 fn establish(database_url: &str) -> BoxFuture<'_, ConnectionResult<AsyncPgConnection>> {

@@ -103,3 +103,31 @@ async fn a_query_cut_by_an_administrator_shutdown_is_unavailable() {
         "{error:?}"
     );
 }
+
+/// A connection first opened from another runtime (an actix-web HTTP worker's, which
+/// stops at shutdown before the app's background tasks) still works after that runtime
+/// is gone: the pool opens every connection on the runtime that built it. Before, the
+/// connection's I/O task died with the worker, and the outbox relay, still running on
+/// the main runtime, lost its transaction after SQS had taken the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_from_a_worker_runtime_outlives_that_runtime() {
+    let db = TestDb::new().await;
+    let pool = nudge_db::build_pool(&db.url, 1).unwrap();
+    let worker_pool = pool.clone();
+    let opened_by_worker = std::thread::spawn(move || {
+        let worker = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pid = worker.block_on(backend_pid(&worker_pool)).unwrap();
+        drop(worker);
+        pid
+    })
+    .join()
+    .unwrap();
+
+    let after = backend_pid(&pool)
+        .await
+        .expect("the connection outlives the worker's runtime");
+    assert_eq!(after, opened_by_worker, "the same connection, still open");
+}
