@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{web, App, HttpServer};
 use aws_config::SdkConfig;
+use nudge_db::messages::GroupCommit;
 use nudge_db::{DbConn, DbPool};
 use nudge_queue::SqsQueue;
 use secrecy::ExposeSecret;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// on an HTTP worker's runtime dies with it at shutdown, and the outbox relay, still
     /// running then, would lose a send on it after SQS had taken the messages.
     pub main_runtime: tokio::runtime::Handle,
+    /// Commits single sends in shared transactions (docs/performance.md).
+    pub group_commit: GroupCommit,
     /// Wakes the outbox relay as soon as a message is accepted.
     pub relay_wakeup: Arc<Notify>,
     /// Wakes the relay of the lead-search queue as soon as a search is accepted.
@@ -55,6 +58,10 @@ impl AppState {
         Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
     }
 }
+
+/// Transactions of grouped sends in flight at once: one commits while the next group
+/// gathers (docs/performance.md, "Group commit").
+const GROUP_COMMITTERS: usize = 2;
 
 pub struct Application {
     port: u16,
@@ -167,10 +174,17 @@ impl Application {
                 Arc::new(move |tenant| key_cache.forget_tenant(tenant))
             },
         });
+        // Its own connections: requests hold theirs while they wait for their group,
+        // so sharing the pool could leave a committer none to commit with.
+        let group_commit = GroupCommit::start(
+            nudge_db::build_pool(config.database_url.expose_secret(), GROUP_COMMITTERS)?,
+            GROUP_COMMITTERS,
+        );
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,
             main_runtime: tokio::runtime::Handle::current(),
+            group_commit,
             relay_wakeup: wakeup,
             lead_search_wakeup,
             campaign_wakeup,

@@ -23,6 +23,7 @@ const ROWS_PER_INSERT: usize = 1_000;
 
 /// A message ready to store with its outbox row, its first event's detail, and the
 /// frequency cap it must fit under (marketing), if any.
+#[derive(Debug, Clone)]
 pub struct NewAccepted {
     pub message: Message,
     pub outbox_row: OutboxRow,

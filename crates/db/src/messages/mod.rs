@@ -15,7 +15,9 @@ use crate::{DbError, Page, PageRequest};
 
 mod accept_many;
 mod claim;
+pub mod group_commit;
 pub use accept_many::{insert_accepted_many, CapReached, NewAccepted};
+pub use group_commit::GroupCommit;
 pub use claim::{attempt_again, claim, claim_many, Claim, Lease};
 
 /// Filters of the message log; all optional, all combined with AND.

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nudge_db::messages::Accepted::{CapReached, Stored};
-use nudge_db::messages::{FrequencyCap, RequestKey};
+use nudge_db::messages::{FrequencyCap, GroupCommit, NewAccepted, RequestKey};
 use nudge_db::models::{Customer, Shop};
 use nudge_db::models::{Message, MessageEvent};
 use nudge_db::outbound::{prepare, NewOutbound};
@@ -111,7 +111,7 @@ pub async fn accept(
     request: SendRequest,
     traceparent: Option<String>,
 ) -> Result<Message, Error> {
-    let (message, _) = accept_with(conn, sender, request, traceparent, None).await?;
+    let (message, _) = accept_with(conn, sender, request, traceparent, Commit::Alone).await?;
     Ok(message)
 }
 
@@ -120,22 +120,31 @@ pub async fn accept(
 /// retry after a database outage (when the key's own record could not be written)
 /// gets the message stored the first time. The same key with another request is
 /// refused.
+///
+/// A send without a key is committed through `group`, in a transaction it may share
+/// with other requests' sends (group commit); one with a key commits alone, its key
+/// row beside its message.
 pub async fn accept_once(
     conn: &mut AsyncPgConnection,
     sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
+    group: &GroupCommit,
 ) -> Result<Accepted, Error> {
-    if let Some(once) = once {
-        if let Some(message) = stored_for(conn, sender.tenant, once).await? {
-            return Ok(Accepted {
-                message,
-                first_event: None,
-            });
+    let commit = match once {
+        Some(once) => {
+            if let Some(message) = stored_for(conn, sender.tenant, once).await? {
+                return Ok(Accepted {
+                    message,
+                    first_event: None,
+                });
+            }
+            Commit::Once(once)
         }
-    }
-    let (message, first_event) = accept_with(conn, sender, request, traceparent, once).await?;
+        None => Commit::Grouped(group),
+    };
+    let (message, first_event) = accept_with(conn, sender, request, traceparent, commit).await?;
     Ok(Accepted {
         message,
         first_event: Some(first_event),
@@ -161,12 +170,23 @@ async fn stored_for(
     Ok(Some(message))
 }
 
+/// How a send's rows are committed.
+#[derive(Clone, Copy)]
+enum Commit<'a> {
+    /// In a transaction of its own.
+    Alone,
+    /// Alone, with its `Idempotency-Key` row.
+    Once(&'a RequestKey<'a>),
+    /// In a transaction shared with other sends waiting at the same moment.
+    Grouped(&'a GroupCommit),
+}
+
 async fn accept_with(
     conn: &mut AsyncPgConnection,
     sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
-    once: Option<&RequestKey<'_>>,
+    commit: Commit<'_>,
 ) -> Result<(Message, MessageEvent), Error> {
     let tenant = sender.tenant;
     let now = Utc::now();
@@ -189,15 +209,12 @@ async fn accept_with(
     // send at all (countries, the sandbox), then how much today.
     rules?.check(&checked.to)?;
     check_daily_cap(sender, today?, now)?;
-    let stored = store(
-        conn,
-        tenant,
-        checked.delivery(sender.origin),
-        now,
-        traceparent,
-        once,
-    )
-    .await?;
+    let delivery = checked.delivery(sender.origin);
+    let stored = match commit {
+        Commit::Alone => store(conn, tenant, delivery, now, traceparent, None).await?,
+        Commit::Once(once) => store(conn, tenant, delivery, now, traceparent, Some(once)).await?,
+        Commit::Grouped(group) => store_grouped(group, tenant, delivery, now, traceparent).await?,
+    };
     sender.daily.accepted(tenant, 1);
     Ok(stored)
 }
@@ -350,6 +367,28 @@ pub(crate) async fn store(
         } => Ok((*message, first_event)),
         CapReached { already } => Err(frequency_cap_refusal(already, cap).into()),
     }
+}
+
+/// [`store`] through the group committer: the same rules and rows, in a transaction
+/// shared with other sends.
+async fn store_grouped(
+    group: &GroupCommit,
+    tenant: TenantId,
+    delivery: Delivery<'_>,
+    now: DateTime<Utc>,
+    traceparent: Option<String>,
+) -> Result<(Message, MessageEvent), Error> {
+    let ready = ready(tenant, delivery, now, traceparent)?;
+    let cap = ready.cap;
+    group
+        .store(NewAccepted {
+            message: ready.message,
+            outbox_row: ready.outbox_row,
+            detail: ready.first_event_detail,
+            cap,
+        })
+        .await?
+        .map_err(|reached| frequency_cap_refusal(reached.already, cap).into())
 }
 
 pub(crate) fn frequency_cap_refusal(already: i64, cap: Option<FrequencyCap>) -> Refusal {

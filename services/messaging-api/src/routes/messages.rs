@@ -57,7 +57,15 @@ async fn send(
         key: &once.key,
         hash: &once.hash,
     });
-    let accepted = accept_once(&mut conn, sender, request, traceparent, once.as_ref()).await?;
+    let accepted = accept_once(
+        &mut conn,
+        sender,
+        request,
+        traceparent,
+        once.as_ref(),
+        &state.group_commit,
+    )
+    .await?;
     let message = accepted.message;
     tracing::Span::current().record("message_id", tracing::field::display(message.id));
     tracing::info!(segments = message.segments, "message accepted");
