@@ -1,6 +1,7 @@
 //! Many accepted messages stored at once (a batch, a campaign page), against a real
 //! Postgres: every row written, and the frequency cap decided as one send at a time
-//! would decide it, counting the messages stored earlier in the same call.
+//! would decide it, counting the messages stored earlier in the same call. And the same
+//! through group commit, which stores concurrent single sends that way.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +13,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use nudge_db::messages::{
     insert_accepted_many, insert_accepted_within_cap, Accepted, CapReached, FrequencyCap,
-    NewAccepted,
+    GroupCommit, NewAccepted,
 };
 use nudge_db::schema::{message_events, messages, outbox};
 use nudge_domain::{ShopId, TenantId};
@@ -162,4 +163,112 @@ async fn another_tenants_messages_to_the_same_number_do_not_count() {
         .await
         .unwrap();
     assert!(outcomes[0].is_ok(), "{:?}", outcomes[0].as_ref().err());
+}
+
+/// Sends committed through group commit at the same moment: every one answered with
+/// its own message and stored with its rows, in fewer transactions than sends (rows
+/// written by one transaction share its `xmin`), and the cap decided across the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_share_transactions_and_keep_their_caps() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let (tenant, shop) = tenant_with_shop(&mut conn, "grouped").await;
+    let group = GroupCommit::start(db.pool(), 2);
+
+    let mut sends = Vec::new();
+    for n in 0..200 {
+        // Every tenth goes to one recipient with a one-a-day cap: one of those is stored.
+        let item = if n % 10 == 0 {
+            marketing(tenant, shop, "+14155559999")
+        } else {
+            transactional(tenant, shop, &format!("+1415555{n:04}"))
+        };
+        let group = group.clone();
+        sends.push(tokio::spawn(async move {
+            let id = item.message.id;
+            (id, group.store(item).await.unwrap())
+        }));
+    }
+    let (mut stored, mut capped) = (0, 0);
+    for send in sends {
+        let (id, outcome) = send.await.unwrap();
+        match outcome {
+            Ok((message, event)) => {
+                assert_eq!(message.id, id, "answered with its own message");
+                assert_eq!(event.message_id, id);
+                stored += 1;
+            }
+            Err(CapReached { already }) => {
+                assert_eq!(already, 1);
+                capped += 1;
+            }
+        }
+    }
+    assert_eq!((stored, capped), (181, 19));
+    assert_eq!(counts(&mut conn).await, (181, 181, 181));
+    let transactions: i64 = diesel::sql_query(
+        "SELECT count(DISTINCT xmin::text) AS count FROM messages",
+    )
+    .get_result::<Count>(&mut conn)
+    .await
+    .unwrap()
+    .count;
+    assert!(
+        transactions < 100,
+        "181 sends in {transactions} transactions: not grouped"
+    );
+}
+
+/// A send the database refuses (here: a message id already taken) fails alone; the
+/// sends committed beside it are stored, so one tenant's bad row cannot fail another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_database_refuses_does_not_fail_the_others_in_its_group() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let (tenant, shop) = tenant_with_shop(&mut conn, "group-a").await;
+    let (other, other_shop) = tenant_with_shop(&mut conn, "group-b").await;
+    let taken = transactional(tenant, shop, "+14155550110");
+    insert_accepted_many(&mut conn, vec![taken.clone()])
+        .await
+        .unwrap();
+    let group = GroupCommit::start(db.pool(), 1);
+
+    let mut sends = Vec::new();
+    for n in 0..50 {
+        let item = if n == 25 {
+            let mut again = transactional(tenant, shop, "+14155550110");
+            again.message.id = taken.message.id;
+            again.outbox_row.message_id = Some(taken.message.id);
+            again
+        } else {
+            transactional(other, other_shop, &format!("+1415556{n:04}"))
+        };
+        let group = group.clone();
+        sends.push(tokio::spawn(async move { group.store(item).await }));
+    }
+    let mut refused = 0;
+    for (n, send) in sends.into_iter().enumerate() {
+        match send.await.unwrap() {
+            Ok(outcome) => {
+                assert_ne!(n, 25, "the duplicate was stored");
+                assert!(outcome.is_ok());
+            }
+            Err(error) => {
+                assert_eq!(n, 25, "send {n} failed with the duplicate: {error}");
+                assert!(
+                    matches!(error, nudge_db::DbError::Conflict(_)),
+                    "{error:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 1);
+    assert_eq!(counts(&mut conn).await, (50, 50, 50));
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
 }
