@@ -208,21 +208,42 @@ pub async fn record_page(
     )
 }
 
-/// The tenant's campaign messages waiting for the sender (queued or being sent). The
-/// partial index `messages_campaign_unsent_idx` holds only those rows, and expansion
-/// pauses once they reach `CAMPAIGN_MAX_UNSENT`, so the count stays that small.
+/// The tenant's campaign messages waiting for the sender (queued or being sent), counted
+/// up to `at_most`: expansion only needs to know whether the backlog has reached
+/// `CAMPAIGN_MAX_UNSENT`, so a page never counts more rows than that, however much the
+/// tenant has queued.
+///
+/// The statuses are written out, not bound: only then can the planner prove that the
+/// partial index `messages_campaign_unsent_idx` (`WHERE campaign_id IS NOT NULL AND
+/// status IN ('queued', 'sending')`) covers the query, in the generic plan of the
+/// prepared statement too.
 pub async fn unsent_messages(
     mut conn: &AsyncPgConnection,
     tenant: TenantId,
+    at_most: i64,
 ) -> Result<i64, DbError> {
-    use crate::schema::messages;
-    Ok(messages::table
-        .of(tenant)
-        .filter(messages::campaign_id.is_not_null())
-        .filter(messages::status.eq_any(["queued", "sending"]))
-        .count()
-        .get_result(&mut conn)
-        .await?)
+    const UNSENT: &str = "SELECT count(*) AS count FROM (SELECT 1 FROM messages \
+        WHERE tenant_id = $1 AND campaign_id IS NOT NULL AND status IN ('queued', 'sending') \
+        LIMIT $2) AS unsent";
+    #[derive(QueryableByName)]
+    struct Unsent {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let unsent: Unsent = crate::prepared::prepared(
+        UNSENT,
+        vec![
+            Box::new(crate::prepared::bind::<diesel::sql_types::Uuid, _>(
+                tenant.as_uuid(),
+            )),
+            Box::new(crate::prepared::bind::<diesel::sql_types::BigInt, _>(
+                at_most.max(0),
+            )),
+        ],
+    )
+    .get_result(&mut conn)
+    .await?;
+    Ok(unsent.count)
 }
 
 /// Puts a claimed campaign aside until `until` (the tenant's daily cap is reached).

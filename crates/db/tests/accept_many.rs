@@ -206,13 +206,12 @@ async fn concurrent_sends_share_transactions_and_keep_their_caps() {
     }
     assert_eq!((stored, capped), (181, 19));
     assert_eq!(counts(&mut conn).await, (181, 181, 181));
-    let transactions: i64 = diesel::sql_query(
-        "SELECT count(DISTINCT xmin::text) AS count FROM messages",
-    )
-    .get_result::<Count>(&mut conn)
-    .await
-    .unwrap()
-    .count;
+    let transactions: i64 =
+        diesel::sql_query("SELECT count(DISTINCT xmin::text) AS count FROM messages")
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap()
+            .count;
     assert!(
         transactions < 100,
         "181 sends in {transactions} transactions: not grouped"
@@ -255,10 +254,7 @@ async fn a_send_the_database_refuses_does_not_fail_the_others_in_its_group() {
             }
             Err(error) => {
                 assert_eq!(n, 25, "send {n} failed with the duplicate: {error}");
-                assert!(
-                    matches!(error, nudge_db::DbError::Conflict(_)),
-                    "{error:?}"
-                );
+                assert!(matches!(error, nudge_db::DbError::Conflict(_)), "{error:?}");
                 refused += 1;
             }
         }

@@ -104,12 +104,16 @@ impl Application {
                 stop_background.clone(),
             ),
         );
+        // The replica's count of each tenant's day, shared by its sends and its campaign
+        // pages (docs/performance.md).
+        let daily_counts = Arc::new(DailyCounts::new(config.admission.daily_count_refresh));
         let campaign_wakeup = Arc::new(Notify::new());
         background.spawn(
             "campaign expander",
             nudge_usecases::campaigns::expander::run(
                 pool.clone(),
                 config.campaign_pace,
+                daily_counts.clone(),
                 campaign_wakeup.clone(),
                 wakeup.clone(),
                 config.outbox_relay_interval,
@@ -139,7 +143,6 @@ impl Application {
                 rate_windows.run(pool, stop).await;
             }
         });
-        let daily_counts = Arc::new(DailyCounts::new(config.admission.daily_count_refresh));
         let mail_wakeup = Arc::new(Notify::new());
         let mailer = nudge_console::mailer::Mailer {
             pool: pool.clone(),

@@ -104,10 +104,8 @@ async fn commit_groups(pool: DbPool, waiting: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 async fn commit(pool: &DbPool, group: Vec<Job>) {
-    let (items, answers): (Vec<NewAccepted>, Vec<oneshot::Sender<Outcome>>) = group
-        .into_iter()
-        .map(|job| (job.item, job.answer))
-        .unzip();
+    let (items, answers): (Vec<NewAccepted>, Vec<oneshot::Sender<Outcome>>) =
+        group.into_iter().map(|job| (job.item, job.answer)).unzip();
     let size = items.len();
     // Kept to store the sends one by one if the group's transaction is refused.
     let retry: Option<Vec<NewAccepted>> = (size > 1).then(|| items.clone());

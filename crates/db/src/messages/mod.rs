@@ -17,8 +17,8 @@ mod accept_many;
 mod claim;
 pub mod group_commit;
 pub use accept_many::{insert_accepted_many, CapReached, NewAccepted};
-pub use group_commit::GroupCommit;
 pub use claim::{attempt_again, claim, claim_many, Claim, Lease};
+pub use group_commit::GroupCommit;
 
 /// Filters of the message log; all optional, all combined with AND.
 #[derive(Debug, Default, Clone)]

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::send::{ready, render, Delivery};
+use crate::send::{ready, render, DailyCounts, Delivery};
 use crate::{Error, Refusal};
 
 /// Why a recipient got no message; the keys of a campaign's `skipped` counts.
@@ -76,13 +76,14 @@ impl From<nudge_db::DieselError> for ExpandError {
 pub async fn run(
     pool: DbPool,
     pace: Pace,
+    daily: Arc<DailyCounts>,
     wakeup: Arc<Notify>,
     relay_wakeup: Arc<Notify>,
     interval: Duration,
     stop: CancellationToken,
 ) {
     loop {
-        match expand_next_page(&pool, pace).await {
+        match expand_next_page(&pool, pace, &daily).await {
             Ok(Some(campaign)) => {
                 if campaign.queued > 0 {
                     relay_wakeup.notify_one();
@@ -105,14 +106,22 @@ pub async fn run(
 
 /// Expands one page of the campaign that is due longest. Returns the campaign as the
 /// page left it, or `None` when no campaign is due.
-pub async fn expand_next_page(pool: &DbPool, pace: Pace) -> Result<Option<Campaign>, ExpandError> {
+///
+/// The tenant's day is the API's count (`daily`, shared with the replica's sends):
+/// counted in the database at most once per refresh interval, with what this replica
+/// accepted since added, so that a page's cost does not grow with the day.
+pub async fn expand_next_page(
+    pool: &DbPool,
+    pace: Pace,
+    daily: &DailyCounts,
+) -> Result<Option<Campaign>, ExpandError> {
     let mut conn = pool.get().await.map_err(DbError::from)?;
     conn.transaction::<_, ExpandError, _>(async |conn| {
         let Some(campaign) = nudge_db::campaigns::claim_next(conn).await? else {
             return Ok(None);
         };
         let span = tracing::info_span!("campaign page", campaign_id = %campaign.id);
-        expand_page(conn, campaign, pace)
+        expand_page(conn, campaign, pace, daily)
             .instrument(span)
             .await
             .map(Some)
@@ -124,6 +133,7 @@ async fn expand_page(
     conn: &mut AsyncPgConnection,
     campaign: Campaign,
     pace: Pace,
+    daily: &DailyCounts,
 ) -> Result<Campaign, ExpandError> {
     let tenant = TenantId::from_uuid(campaign.tenant_id);
     let now = Utc::now();
@@ -131,10 +141,10 @@ async fn expand_page(
     let (unsent, (cap, today), context) = {
         let shared: &AsyncPgConnection = conn;
         futures_util::future::join3(
-            nudge_db::campaigns::unsent_messages(shared, tenant),
+            nudge_db::campaigns::unsent_messages(shared, tenant, pace.max_unsent),
             futures_util::future::join(
                 nudge_db::limits::daily_message_cap(shared, tenant),
-                nudge_db::limits::messages_today(shared, tenant),
+                daily.today(shared, tenant, now),
             ),
             Context::load(shared, &campaign),
         )
@@ -196,6 +206,9 @@ async fn expand_page(
         }
     }
     let updated = nudge_db::campaigns::record_page(conn, &campaign, &outcome).await?;
+    // Counted before the commit: a page that then fails to commit has the replica's
+    // count too high until the next recount (a second), which errs on the cap's side.
+    daily.accepted(tenant, i64::from(outcome.queued + outcome.scheduled));
     tracing::info!(
         recipients = outcome.recipients,
         queued = outcome.queued,
