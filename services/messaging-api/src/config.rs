@@ -52,6 +52,9 @@ pub struct Admission {
     /// How long a tenant's count of today's messages is reused (plus the replica's
     /// own sends since) before it is counted again. Zero: counted at every send.
     pub daily_count_refresh: Duration,
+    /// Transactions of grouped single sends in flight at once (group commit,
+    /// docs/performance.md). Zero: every send commits in a transaction of its own.
+    pub group_committers: usize,
 }
 
 /// The environment as it is read, before it is checked.
@@ -99,6 +102,9 @@ struct Env {
     /// Milliseconds (0 to 60,000).
     #[serde(default = "defaults::daily_count_refresh_ms")]
     daily_count_refresh_ms: u64,
+    /// 0 to 16.
+    #[serde(default = "defaults::send_group_committers")]
+    send_group_committers: usize,
 }
 
 mod defaults {
@@ -140,6 +146,9 @@ mod defaults {
     }
     pub fn daily_count_refresh_ms() -> u64 {
         1_000
+    }
+    pub fn send_group_committers() -> usize {
+        2
     }
 }
 
@@ -213,6 +222,14 @@ impl Config {
                     env.daily_count_refresh_ms,
                     0..=60_000,
                 )?,
+                group_committers: if env.send_group_committers <= 16 {
+                    env.send_group_committers
+                } else {
+                    return Err(ConfigError::Invalid(format!(
+                        "SEND_GROUP_COMMITTERS must be from 0 to 16, not {}",
+                        env.send_group_committers
+                    )));
+                },
             },
         })
     }
@@ -263,6 +280,11 @@ mod tests {
         assert!(error.to_string().contains("API_KEY_CACHE_MS"), "{error}");
         let error = Config::from_vars(vars(&[("WEBHOOK_TARGETS", "all")])).unwrap_err();
         assert!(error.to_string().contains("WEBHOOK_TARGETS"), "{error}");
+        assert_eq!(config.admission.group_committers, 2);
+        let off = Config::from_vars(vars(&[("SEND_GROUP_COMMITTERS", "0")])).unwrap();
+        assert_eq!(off.admission.group_committers, 0);
+        let error = Config::from_vars(vars(&[("SEND_GROUP_COMMITTERS", "17")])).unwrap_err();
+        assert!(error.to_string().contains("SEND_GROUP_COMMITTERS"), "{error}");
     }
 
     #[test]

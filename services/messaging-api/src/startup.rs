@@ -34,8 +34,9 @@ pub struct AppState {
     /// on an HTTP worker's runtime dies with it at shutdown, and the outbox relay, still
     /// running then, would lose a send on it after SQS had taken the messages.
     pub main_runtime: tokio::runtime::Handle,
-    /// Commits single sends in shared transactions (docs/performance.md).
-    pub group_commit: GroupCommit,
+    /// Commits single sends in shared transactions (docs/performance.md); `None`
+    /// when configured off.
+    pub group_commit: Option<GroupCommit>,
     /// Wakes the outbox relay as soon as a message is accepted.
     pub relay_wakeup: Arc<Notify>,
     /// Wakes the relay of the lead-search queue as soon as a search is accepted.
@@ -58,10 +59,6 @@ impl AppState {
         Ok(self.pool.get().await.map_err(nudge_db::DbError::from)?)
     }
 }
-
-/// Transactions of grouped sends in flight at once: one commits while the next group
-/// gathers (docs/performance.md, "Group commit").
-const GROUP_COMMITTERS: usize = 2;
 
 pub struct Application {
     port: u16,
@@ -179,10 +176,14 @@ impl Application {
         });
         // Its own connections: requests hold theirs while they wait for their group,
         // so sharing the pool could leave a committer none to commit with.
-        let group_commit = GroupCommit::start(
-            nudge_db::build_pool(config.database_url.expose_secret(), GROUP_COMMITTERS)?,
-            GROUP_COMMITTERS,
-        );
+        let committers = config.admission.group_committers;
+        let group_commit = match committers {
+            0 => None,
+            _ => Some(GroupCommit::start(
+                nudge_db::build_pool(config.database_url.expose_secret(), committers)?,
+                committers,
+            )),
+        };
         let state = web::Data::new(AppState {
             pool,
             outbound_queue: queue,

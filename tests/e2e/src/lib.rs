@@ -254,6 +254,15 @@ pub struct BenchApp {
 
 impl BenchApp {
     pub async fn start(pool_size: usize, campaign_page_size: i64) -> Self {
+        Self::start_with(pool_size, campaign_page_size, &[]).await
+    }
+
+    /// [`Self::start`] with more of the app's variables (to compare settings in one run).
+    pub async fn start_with(
+        pool_size: usize,
+        campaign_page_size: i64,
+        more: &[(&str, &str)],
+    ) -> Self {
         let db = nudge_testkit::TestDb::new().await;
         let queue = nudge_testkit::TestQueue::new("bench", 5).await;
         let config = messaging_api::Config::from_vars(
@@ -270,7 +279,12 @@ impl BenchApp {
                 // The benchmarks measure expansion alone, with no sender draining.
                 ("CAMPAIGN_MAX_UNSENT", i64::MAX.to_string()),
             ]
-            .map(|(name, value)| (name.to_owned(), value)),
+            .map(|(name, value)| (name.to_owned(), value))
+            .into_iter()
+            .chain(
+                more.iter()
+                    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+            ),
         )
         .expect("the benchmark's configuration is valid");
         let app = messaging_api::Application::build(config, &nudge_testkit::localstack_config())

@@ -121,16 +121,16 @@ pub async fn accept(
 /// gets the message stored the first time. The same key with another request is
 /// refused.
 ///
-/// A send without a key is committed through `group`, in a transaction it may share
-/// with other requests' sends (group commit); one with a key commits alone, its key
-/// row beside its message.
+/// A send without a key is committed through `group` if there is one, in a transaction
+/// it may share with other requests' sends (group commit); one with a key commits
+/// alone, its key row beside its message.
 pub async fn accept_once(
     conn: &mut AsyncPgConnection,
     sender: Sender<'_>,
     request: SendRequest,
     traceparent: Option<String>,
     once: Option<&RequestKey<'_>>,
-    group: &GroupCommit,
+    group: Option<&GroupCommit>,
 ) -> Result<Accepted, Error> {
     let commit = match once {
         Some(once) => {
@@ -142,7 +142,7 @@ pub async fn accept_once(
             }
             Commit::Once(once)
         }
-        None => Commit::Grouped(group),
+        None => group.map_or(Commit::Alone, Commit::Grouped),
     };
     let (message, first_event) = accept_with(conn, sender, request, traceparent, commit).await?;
     Ok(Accepted {

@@ -63,7 +63,7 @@ async fn send(
         request,
         traceparent,
         once.as_ref(),
-        &state.group_commit,
+        state.group_commit.as_ref(),
     )
     .await?;
     let message = accepted.message;

@@ -6,7 +6,9 @@
 //!    at 32 connections, random recipients, a stored template: the stack Nudge replaces;
 //! 2. **`POST /v1/messages`**, the same load: every check a send does (the key, the
 //!    tenant's rate window and daily cap, the shop, the recipient, the template, the
-//!    sending rules, consent, one transaction with the outbox row);
+//!    sending rules, consent, one transaction with the outbox row), and the same
+//!    against a second app with group commit off (`SEND_GROUP_COMMITTERS=0`: each send
+//!    commits alone);
 //! 3. **the raw accept transaction** (message + first event + outbox row, durable
 //!    commit) without the API, at the same concurrency: what the database can commit;
 //! 4. **open loop** at fixed rates: requests start on a schedule whatever the answers,
@@ -83,6 +85,15 @@ async fn main() {
         "as fast as answered",
         phase,
     );
+    // The same, each send in a transaction of its own: what group commit changes.
+    let alone = BenchApp::start_with(CONNECTIONS, 200, &[("SEND_GROUP_COMMITTERS", "0")]).await;
+    let alone = Arc::new(Target::nudge(&http, &alone).await);
+    let mut api_alone = closed_loop(alone, CONNECTIONS, phase).await;
+    api_alone.print(
+        &format!("API without group commit, {CONNECTIONS} connections"),
+        "as fast as answered",
+        phase,
+    );
     let mut raw = raw_transactions(&app.db, app.tenant, nudge.shop_id(), phase).await;
     raw.print(
         &format!("no API: the accept transaction, {CONNECTIONS} in flight"),
@@ -114,6 +125,10 @@ async fn main() {
     println!(
         "API / raw transaction: {:.0}% (goal: >= 50%)",
         100.0 * api_rate / raw.rate(phase)
+    );
+    println!(
+        "group commit: {:.1}x the API committing each send alone",
+        api_rate / api_alone.rate(phase)
     );
     println!(
         "batch: {:.0} messages/s (goal: >= 10,000)",
