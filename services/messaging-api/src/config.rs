@@ -284,7 +284,10 @@ mod tests {
         let off = Config::from_vars(vars(&[("SEND_GROUP_COMMITTERS", "0")])).unwrap();
         assert_eq!(off.admission.group_committers, 0);
         let error = Config::from_vars(vars(&[("SEND_GROUP_COMMITTERS", "17")])).unwrap_err();
-        assert!(error.to_string().contains("SEND_GROUP_COMMITTERS"), "{error}");
+        assert!(
+            error.to_string().contains("SEND_GROUP_COMMITTERS"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! per item. If the commit fails nothing was stored, and the whole call fails.
 
 use chrono::{SubsecRound, Utc};
-use nudge_db::messages::{CapReached, NewAccepted};
+use nudge_db::messages::{CapReached, FrequencyCap, NewAccepted};
 use nudge_db::models::Message;
 use nudge_db::{AsyncConnection, AsyncPgConnection};
 
@@ -84,32 +84,40 @@ async fn accept_in_transaction(
         outcomes.push(outcome);
     }
 
-    // Stored together; a marketing item may still meet its recipient's cap.
-    let mut stored_at = Vec::new();
-    let mut ready = Vec::new();
-    let mut results: Vec<Result<Message, Error>> = Vec::with_capacity(outcomes.len());
-    for (index, outcome) in outcomes.into_iter().enumerate() {
-        match outcome {
-            Err(error) => results.push(Err(error)),
-            Ok(item) => {
-                stored_at.push((index, item.cap));
-                ready.push(NewAccepted {
+    // Stored together; a marketing item may still meet its recipient's cap. The
+    // store answers one outcome per stored item, in order.
+    let mut to_store = Vec::new();
+    let checked: Vec<Result<Option<FrequencyCap>, Error>> = outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.map(|item| {
+                to_store.push(NewAccepted {
                     message: item.message,
                     outbox_row: item.outbox_row,
                     detail: item.first_event_detail,
                     cap: item.cap,
                 });
-                // Replaced below by what the store made of it.
-                results.push(Err(Error::Internal(anyhow::anyhow!("not stored"))));
+                item.cap
+            })
+        })
+        .collect();
+    let mut stored = nudge_db::messages::insert_accepted_many(conn, to_store)
+        .await?
+        .into_iter();
+    let results = checked
+        .into_iter()
+        .map(|checked| {
+            let cap = checked?;
+            match stored.next() {
+                Some(Ok((message, _))) => Ok(message),
+                Some(Err(CapReached { already })) => {
+                    Err(frequency_cap_refusal(already, cap).into())
+                }
+                None => Err(Error::Internal(anyhow::anyhow!(
+                    "the store answered fewer outcomes than items"
+                ))),
             }
-        }
-    }
-    let stored = nudge_db::messages::insert_accepted_many(conn, ready).await?;
-    for ((index, cap), outcome) in stored_at.into_iter().zip(stored) {
-        results[index] = match outcome {
-            Ok((message, _)) => Ok(message),
-            Err(CapReached { already }) => Err(frequency_cap_refusal(already, cap).into()),
-        };
-    }
+        })
+        .collect();
     Ok(results)
 }
