@@ -7,55 +7,17 @@
     reason = "test code: a panic is how a test fails"
 )]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
-};
-use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_sqs::error::BoxError;
 use nudge_queue::consumer::{self, Handler};
 use nudge_queue::{Disposition, ReceivedMessage, SqsQueue};
 use nudge_testkit::TestQueue;
+use support::{counted_client, CallsInFlight};
 use tokio_util::sync::CancellationToken;
-
-/// SQS calls in progress through one client, and the most there were at once.
-#[derive(Debug, Default)]
-struct CallsInFlight {
-    now: AtomicUsize,
-    most: AtomicUsize,
-}
-
-#[derive(Debug)]
-struct CountCalls(Arc<CallsInFlight>);
-
-impl Intercept for CountCalls {
-    fn name(&self) -> &'static str {
-        "CountCalls"
-    }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let now = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.0.most.fetch_max(now, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.now.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 struct NoWork;
 
@@ -70,10 +32,7 @@ impl Handler for NoWork {
 async fn receives_waiting(concurrency: usize) -> usize {
     let test_queue = TestQueue::new("consumer-loops", 3).await;
     let calls = Arc::new(CallsInFlight::default());
-    let config = aws_sdk_sqs::config::Builder::from(&nudge_testkit::localstack_config())
-        .interceptor(CountCalls(calls.clone()))
-        .build();
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::from_conf(config), &test_queue.url);
+    let queue = SqsQueue::new(counted_client(calls.clone()), &test_queue.url);
     let stop = CancellationToken::new();
     let worker = tokio::spawn(consumer::run(
         Arc::new(NoWork),
