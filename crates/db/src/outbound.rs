@@ -2,7 +2,7 @@
 //! sends (the API, campaigns, inbound processing's answers, care agents) goes through
 //! [`prepare`], so every message is encoded, counted and enveloped the same way.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use nudge_domain::{
     count_segments, smart_encode, Envelope, MessageCategory, MessageId, MessageKind, MessageOrigin,
     MessageStatus, OutboundSmsV1, PhoneNumber, ShopId, TenantId,
@@ -33,11 +33,17 @@ pub struct NewOutbound<'a> {
 }
 
 /// The message row and its outbox row, ready for `messages::insert_accepted*`.
+///
+/// Times are cut to microseconds, as Postgres stores them: the set-based inserts
+/// (batches, campaign pages, group commit) answer with these rows without reading them
+/// back, and a send's answer must show what a later `GET` shows.
 pub fn prepare(
     tenant: TenantId,
-    new: NewOutbound<'_>,
+    mut new: NewOutbound<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Message, OutboxRow), DbError> {
+    let now = now.trunc_subsecs(6);
+    new.send_at = new.send_at.map(|at| at.trunc_subsecs(6));
     let body = if new.shop.smart_encoding {
         smart_encode(&new.body).into_owned()
     } else {

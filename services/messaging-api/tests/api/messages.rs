@@ -47,6 +47,19 @@ async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() 
     assert_eq!(message["category"], "marketing");
     assert!(message["customer_id"].is_string());
     assert_eq!(message["events"][0]["type"], "queued");
+    // The answer is the stored message (it is not read back): what a later GET shows,
+    // to the microsecond.
+    let id = message["id"].as_str().unwrap();
+    let shown: Value = app
+        .get(&format!("/v1/messages/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for field in ["created_at", "updated_at", "status", "body", "segments"] {
+        assert_eq!(shown[field], message[field], "{field}");
+    }
+    assert_eq!(shown["events"][0], message["events"][0]);
 
     // The relay puts the envelope on the queue, with the request's trace context.
     let (envelope, received) = app.next_outbound(Duration::from_secs(15)).await;

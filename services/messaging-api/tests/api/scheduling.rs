@@ -72,6 +72,15 @@ async fn a_scheduled_message_waits_in_the_database_then_reaches_the_queue() {
     assert!(message["send_at"].is_string());
     assert_eq!(event_types(&message), vec!["scheduled"]);
     let id = message["id"].as_str().unwrap();
+    // The request's send_at had nanoseconds; the answer shows it as stored.
+    let shown: Value = app
+        .get(&format!("/v1/messages/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["send_at"], message["send_at"]);
+    assert_eq!(shown["created_at"], message["created_at"]);
 
     // Not before its time.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
