@@ -7,6 +7,8 @@
     reason = "test support: a panic is how a test fails"
 )]
 
+pub mod bench;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

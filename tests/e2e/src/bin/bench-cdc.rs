@@ -22,6 +22,7 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
+use nudge_e2e::bench::nearest_rank;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
@@ -287,7 +288,7 @@ async fn lag(logs: &std::path::Path) -> (usize, u64, u64, (u64, u64)) {
         }
     }
     lags.sort_unstable();
-    let at = |q: f64| lags[((lags.len() as f64 - 1.0) * q).round() as usize].max(0) as u64;
+    let at = |q: f64| nearest_rank(&lags, q).unwrap_or(0).max(0) as u64;
     let memory = (resident, memory_kib(running.streamer.pid()).1);
     (lags.len(), at(0.5), at(0.99), memory)
 }

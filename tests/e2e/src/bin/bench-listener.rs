@@ -21,6 +21,7 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
+use nudge_e2e::bench::percentile_ms;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -270,16 +271,11 @@ async fn run(phase: &str, address: &str, callbacks: Arc<Vec<Post>>, signed: bool
     }
     let elapsed = started.elapsed();
     let (mut latencies, unexpected) = Arc::try_unwrap(results).unwrap().into_inner();
-    latencies.sort();
-    let percentile = |p: f64| -> f64 {
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[index].as_secs_f64() * 1000.0
-    };
     println!(
         "| {phase} | {} | {:.0} | {:.1} | {:.1} | {unexpected} |",
         latencies.len(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(0.50),
-        percentile(0.99),
+        percentile_ms(&mut latencies, 0.50),
+        percentile_ms(&mut latencies, 0.99),
     );
 }

@@ -17,7 +17,8 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
-use std::time::{Duration, Instant};
+use nudge_e2e::bench::percentile_ms;
+use std::time::Instant;
 
 use diesel_async::RunQueryDsl;
 use nudge_e2e::BenchApp;
@@ -184,10 +185,10 @@ async fn main() {
         }
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
-            percentile(&mut first, 0.50),
-            percentile(&mut first, 0.99),
-            percentile(&mut next, 0.50),
-            percentile(&mut next, 0.99),
+            percentile_ms(&mut first, 0.50),
+            percentile_ms(&mut first, 0.99),
+            percentile_ms(&mut next, 0.50),
+            percentile_ms(&mut next, 0.99),
             rows / REQUESTS
         );
     }
@@ -237,13 +238,4 @@ async fn seed(app: &BenchApp, messages: u64, shops: &[String], campaigns: &[Stri
 
 fn urlencode(value: &str) -> String {
     value.replace('+', "%2B").replace(':', "%3A")
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[index].as_secs_f64() * 1000.0
 }

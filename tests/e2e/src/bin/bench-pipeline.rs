@@ -22,6 +22,7 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
+use nudge_e2e::bench::nearest_rank;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -374,7 +375,7 @@ async fn latency(
         .await;
     let mut millis = sent_latencies(&app).await;
     millis.sort_by(f64::total_cmp);
-    let percentile = |p: f64| millis[((millis.len() as f64 - 1.0) * p).round() as usize];
+    let percentile = |p: f64| nearest_rank(&millis, p).unwrap_or(f64::NAN);
     let loaded = memory_kib(sender.pid()).peak;
     (
         percentile(0.50),

@@ -28,6 +28,7 @@
     reason = "a benchmark tool: failing loudly is right"
 )]
 
+use nudge_e2e::bench::percentile_ms;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -259,19 +260,11 @@ impl Outcome {
     }
 
     fn print(&mut self, name: &str, offered: &str, phase: Duration) {
-        self.latencies.sort();
-        let percentile = |p: f64| {
-            if self.latencies.is_empty() {
-                return f64::NAN;
-            }
-            let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-            self.latencies[index].as_secs_f64() * 1000.0
-        };
         println!(
             "| {name} | {offered} | {:.0} | {:.1} | {:.1} | {} |",
             self.rate(phase),
-            percentile(0.50),
-            percentile(0.99),
+            percentile_ms(&mut self.latencies, 0.50),
+            percentile_ms(&mut self.latencies, 0.99),
             self.errors
         );
     }
