@@ -225,7 +225,7 @@ async fn seed(app: &BenchApp, messages: u64, shops: &[String], campaigns: &[Stri
                 CASE WHEN n % 2 = 0 THEN 'campaign' ELSE 'api' END
            FROM (SELECT n, (extract(epoch from now()) * 1000)::bigint - {span_ms}
                            + n * {span_ms} / {messages} AS ms
-                   FROM generate_series(1, {messages}) AS n) AS g",
+                   FROM generate_series(1::bigint, {messages}) AS n) AS g",
         tenant = app.tenant,
         from = nudge_e2e::SHOP_NUMBER,
     );
