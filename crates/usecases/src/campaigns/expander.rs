@@ -319,12 +319,7 @@ fn prepare(
         media_id: context.media_id,
     };
     match ready(context.tenant, delivery, now, traceparent) {
-        Ok(ready) => Ok(Ok(NewAccepted {
-            message: ready.message,
-            outbox_row: ready.outbox_row,
-            detail: ready.first_event_detail,
-            cap: ready.cap,
-        })),
+        Ok(ready) => Ok(Ok(ready)),
         Err(Error::Refused(Refusal::RecipientOptedOut(_))) => Ok(Err(skip::OPTED_OUT)),
         Err(Error::Refused(Refusal::ConsentRequired(_))) => Ok(Err(skip::CONSENT_REQUIRED)),
         Err(other) => Err(ExpandError::Store(other)),

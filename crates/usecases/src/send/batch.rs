@@ -14,8 +14,7 @@ use nudge_db::models::Message;
 use nudge_db::{AsyncConnection, AsyncPgConnection};
 
 use super::{
-    check_daily_cap, check_request, frequency_cap_refusal, look_up, ready, Ready, SendRequest,
-    Sender,
+    check_daily_cap, check_request, frequency_cap_refusal, look_up, ready, SendRequest, Sender,
 };
 use crate::Error;
 
@@ -67,7 +66,7 @@ async fn accept_in_transaction(
     let (references, rules, mut today) = (references?, rules?, today?);
 
     // Each item checked as a single send would be, in the same order of answers.
-    let mut outcomes: Vec<Result<Ready, Error>> = Vec::with_capacity(requests.len());
+    let mut outcomes: Vec<Result<NewAccepted, Error>> = Vec::with_capacity(requests.len());
     for (request, references) in requests.into_iter().zip(references) {
         let outcome = check_request(request, references, now).and_then(|checked| {
             rules.check(&checked.to)?;
@@ -91,13 +90,9 @@ async fn accept_in_transaction(
         .into_iter()
         .map(|outcome| {
             outcome.map(|item| {
-                to_store.push(NewAccepted {
-                    message: item.message,
-                    outbox_row: item.outbox_row,
-                    detail: item.first_event_detail,
-                    cap: item.cap,
-                });
-                item.cap
+                let cap = item.cap;
+                to_store.push(item);
+                cap
             })
         })
         .collect();

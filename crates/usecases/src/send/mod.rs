@@ -356,7 +356,7 @@ pub(crate) async fn store(
         &ready.message,
         &ready.outbox_row,
         ready.cap,
-        ready.first_event_detail,
+        ready.detail,
         once,
     )
     .await?
@@ -381,12 +381,7 @@ async fn store_grouped(
     let ready = ready(tenant, delivery, now, traceparent)?;
     let cap = ready.cap;
     group
-        .store(NewAccepted {
-            message: ready.message,
-            outbox_row: ready.outbox_row,
-            detail: ready.first_event_detail,
-            cap,
-        })
+        .store(ready)
         .await?
         .map_err(|reached| frequency_cap_refusal(reached.already, cap).into())
 }
@@ -399,20 +394,14 @@ pub(crate) fn frequency_cap_refusal(already: i64, cap: Option<FrequencyCap>) -> 
 }
 
 /// A delivery that passed consent, with its send time after quiet hours: the rows to
-/// insert, and the frequency cap to check under its lock as they are (marketing).
-pub(crate) struct Ready {
-    pub message: Message,
-    pub outbox_row: nudge_db::models::OutboxRow,
-    pub cap: Option<FrequencyCap>,
-    pub first_event_detail: Value,
-}
-
+/// insert, the first event's detail, and the frequency cap to check under its lock as
+/// they are stored (marketing).
 pub(crate) fn ready(
     tenant: TenantId,
     delivery: Delivery<'_>,
     now: DateTime<Utc>,
     traceparent: Option<String>,
-) -> Result<Ready, Error> {
+) -> Result<NewAccepted, Error> {
     let Delivery {
         shop,
         to,
@@ -426,8 +415,7 @@ pub(crate) fn ready(
         media_id,
     } = delivery;
     check_consent(category, customer)?;
-    let (send_at, first_event_detail) =
-        apply_quiet_hours(category, send_at, now, customer, &to, shop);
+    let (send_at, detail) = apply_quiet_hours(category, send_at, now, customer, &to, shop);
     let (message, outbox_row) = prepare(
         tenant,
         NewOutbound {
@@ -450,10 +438,10 @@ pub(crate) fn ready(
         count: i64::from(shop.marketing_cap_count),
         window: Duration::hours(i64::from(shop.marketing_cap_window_hours)),
     });
-    Ok(Ready {
+    Ok(NewAccepted {
         message,
         outbox_row,
+        detail,
         cap,
-        first_event_detail,
     })
 }
