@@ -126,12 +126,7 @@ async fn a_batch_stops_at_the_daily_cap_item_by_item_and_stores_what_it_answered
     // What the answer says was accepted is stored, with its first event.
     assert_eq!(app.stored_messages().await.0, 3);
     let id = body["results"][2]["message"]["id"].as_str().unwrap();
-    let shown: Value = app
-        .get(&format!("/v1/messages/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.message(id).await;
     assert_eq!(
         shown["created_at"],
         body["results"][2]["message"]["created_at"]

@@ -250,6 +250,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET /v1/messages/{id}`: the message with its timeline (200, or the test fails).
+    pub async fn message(&self, id: &str) -> Value {
+        let response = self.get(&format!("/v1/messages/{id}")).await;
+        assert_eq!(response.status(), 200, "GET /v1/messages/{id}");
+        response.json().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.request(Method::POST, path, &self.api_key)
             .json(body)

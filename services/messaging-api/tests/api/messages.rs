@@ -50,12 +50,7 @@ async fn a_valid_send_is_accepted_rendered_stored_and_enqueued_with_its_trace() 
     // The answer is the stored message (it is not read back): what a later GET shows,
     // to the microsecond.
     let id = message["id"].as_str().unwrap();
-    let shown: Value = app
-        .get(&format!("/v1/messages/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.message(id).await;
     for field in ["created_at", "updated_at", "status", "body", "segments"] {
         assert_eq!(shown[field], message[field], "{field}");
     }

@@ -73,12 +73,7 @@ async fn a_scheduled_message_waits_in_the_database_then_reaches_the_queue() {
     assert_eq!(event_types(&message), vec!["scheduled"]);
     let id = message["id"].as_str().unwrap();
     // The request's send_at had nanoseconds; the answer shows it as stored.
-    let shown: Value = app
-        .get(&format!("/v1/messages/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.message(id).await;
     assert_eq!(shown["send_at"], message["send_at"]);
     assert_eq!(shown["created_at"], message["created_at"]);
 
@@ -93,12 +88,7 @@ async fn a_scheduled_message_waits_in_the_database_then_reaches_the_queue() {
         "the message to be queued",
         Duration::from_secs(10),
         || async {
-            let message: Value = app
-                .get(&format!("/v1/messages/{id}"))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let message = app.message(id).await;
             (message["status"] == "queued").then_some(message)
         },
     )
